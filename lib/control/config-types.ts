@@ -1,0 +1,99 @@
+/**
+ * The configuration document of DESIGN.md §4: one JSON object, these field names.
+ * After validation (config-validate.ts) every optional field below that has a
+ * default is filled in, MAC addresses are lower-case colon-separated and
+ * addresses are dotted quads.
+ */
+export type NatMode = 'dnat' | 'fullnat'
+export type Protocol = 'tcp' | 'udp'
+export type Distribution = '5-tuple' | '3-tuple' | '2-tuple'
+export type BackendState = 'active' | 'draining' | 'disabled'
+export type LookupRule = 'TranslationMethodEncap' | 'TranslationMethodNat'
+
+export interface NodeConfig {
+  providerAddress: string
+  providerMac: string
+  /** Required once a public VIP (VSID 0) exists. */
+  externalAddress?: string
+  externalMac?: string
+  gatewayMac: string
+  /** Default 1500. */
+  providerMtu: number
+  providerInterface?: string
+  externalInterface?: string
+  /** Default false. */
+  mssClamp?: boolean
+  /** Default 1048576. */
+  maxFlows?: number
+  /** Maglev table size M, a prime; default 65537. */
+  maglevTableSize?: number
+}
+
+export interface Neighbor {
+  address: string
+  mac: string
+}
+
+export interface LookupRecord {
+  customerAddress: string
+  virtualSubnetId: number
+  providerAddress: string
+  macAddress: string
+  /** Routing domain. Records without one form a domain of their own VSID. */
+  customerId?: string
+  /** Default TranslationMethodEncap. */
+  rule?: LookupRule
+}
+
+export interface CustomerRoute {
+  customerId: string
+  virtualSubnetId: number
+  destinationPrefix: string
+  nextHop: string
+  metric?: number
+}
+
+export interface PoolBackend {
+  virtualSubnetId: number
+  address: string
+  /** Default 1; 0 keeps the backend in the pool without giving it new flows. */
+  weight: number
+  /** Default 'active'. */
+  state: BackendState
+}
+
+export interface Pool {
+  name: string
+  backends: PoolBackend[]
+}
+
+export interface VipRule {
+  protocol: Protocol
+  frontendPort: number
+  /** Default: frontendPort. */
+  backendPort: number
+  pool: string
+  /** Default 240. */
+  idleTimeoutSeconds: number
+  /** Default '5-tuple'. */
+  distribution: Distribution
+}
+
+export interface Vip {
+  name: string
+  address: string
+  /** 0 = public VIP; otherwise a CA VIP inside that VSID. */
+  virtualSubnetId: number
+  /** Default 'dnat' for public VIPs, 'fullnat' for CA VIPs. */
+  natMode: NatMode
+  rules: VipRule[]
+}
+
+export interface NvlbConfig {
+  node: NodeConfig
+  neighbors: Neighbor[]
+  lookupRecords: LookupRecord[]
+  customerRoutes: CustomerRoute[]
+  pools: Pool[]
+  vips: Vip[]
+}

@@ -1,0 +1,55 @@
+/**
+ * Every error code nvlb reports, in one place. A test checks that each code is
+ * used somewhere in lib/ or bin/ and that no two share a value.
+ */
+export const ErrorCodes = {
+  /** A configuration document (or a part of one) failed validation. */
+  INVALID_CONFIG: 'NVLB_ERR_INVALID_CONFIG',
+  /** A field has the wrong type, is missing, or is out of range. */
+  INVALID_FIELD: 'NVLB_ERR_INVALID_FIELD',
+  /** An IPv4 address or prefix does not parse. */
+  BAD_ADDRESS: 'NVLB_ERR_BAD_ADDRESS',
+  /** A MAC address does not parse in any accepted spelling. */
+  BAD_MAC: 'NVLB_ERR_BAD_MAC',
+  /** A VSID is outside 4096..16777214 (or 0 where the public side is meant). */
+  VSID_RANGE: 'NVLB_ERR_VSID_RANGE',
+  /** A VIP rule names a pool that does not exist. */
+  UNKNOWN_POOL: 'NVLB_ERR_UNKNOWN_POOL',
+  /** Two VIP rules share (VSID, VIP, protocol, port). */
+  DUPLICATE_VIP_RULE: 'NVLB_ERR_DUPLICATE_VIP_RULE',
+  /** Two objects of one kind share a name or key. */
+  DUPLICATE_NAME: 'NVLB_ERR_DUPLICATE_NAME',
+  /** A backend's (VSID, CA) has no lookup record. */
+  NO_LOOKUP_RECORD: 'NVLB_ERR_NO_LOOKUP_RECORD',
+  /** A pool is still referenced by a VIP rule. */
+  POOL_IN_USE: 'NVLB_ERR_POOL_IN_USE',
+  /** The named resource does not exist. */
+  NOT_FOUND: 'NVLB_ERR_NOT_FOUND',
+  /** If-Match names an older generation than the running one. */
+  PRECONDITION_FAILED: 'NVLB_ERR_PRECONDITION_FAILED',
+  /** Missing or wrong bearer token. */
+  UNAUTHORIZED: 'NVLB_ERR_UNAUTHORIZED',
+  /** The request body or parameters are malformed. */
+  BAD_REQUEST: 'NVLB_ERR_BAD_REQUEST',
+  /** The state file on disk cannot be read back. */
+  STATE_CORRUPT: 'NVLB_ERR_STATE_CORRUPT',
+  /** A capture file is not classic pcap with Ethernet frames. */
+  PCAP_FORMAT: 'NVLB_ERR_PCAP_FORMAT',
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+/** An error with a stable code and, where it applies, the JSON path of the field at fault. */
+export class NvlbError extends Error {
+  readonly code: ErrorCode
+  readonly field: string | undefined
+  readonly statusCode: number
+
+  constructor(code: ErrorCode, message: string, field?: string, statusCode = 400) {
+    super(field === undefined ? message : `${field}: ${message}`)
+    this.name = 'NvlbError'
+    this.code = code
+    this.field = field
+    this.statusCode = statusCode
+  }
+}
