@@ -1,0 +1,47 @@
+/**
+ * The counters of the packet path as the control plane reports them
+ * (`GET /v1/stats`, `GET /metrics`, `nvlb stats`). Produced by the engine's
+ * Counters (or the sum over all workers' counters) against the current snapshot.
+ */
+export interface VipRuleStats {
+  vip: string
+  address: string
+  virtualSubnetId: number
+  protocol: 'tcp' | 'udp'
+  frontendPort: number
+  packets: number
+  bytes: number
+  /** Flows created for this rule since start. */
+  flowsCreated: number
+}
+
+export interface BackendStats {
+  /** "<vsid>/<address>:<port>" (DESIGN §5). */
+  name: string
+  pool: string
+  virtualSubnetId: number
+  address: string
+  port: number
+  state: 'active' | 'draining' | 'disabled'
+  packets: number
+  bytes: number
+  flowsCreated: number
+}
+
+export interface StatsReport {
+  /** Generation of the snapshot the packet path runs. */
+  generation: number
+  /** Flows in the flow table now. */
+  activeFlows: number
+  flowsCreated: number
+  flowsEvicted: number
+  flowsExpired: number
+  rxPackets: number
+  rxBytes: number
+  txPackets: number
+  txBytes: number
+  /** Drop reason (snake_case, see lib/dataplane/drop-reasons.ts) → packets dropped. Every reason is present. */
+  drops: Record<string, number>
+  vips: VipRuleStats[]
+  backends: BackendStats[]
+}
