@@ -35,6 +35,12 @@ export const ErrorCodes = {
   STATE_CORRUPT: 'NVLB_ERR_STATE_CORRUPT',
   /** A capture file is not classic pcap with Ethernet frames. */
   PCAP_FORMAT: 'NVLB_ERR_PCAP_FORMAT',
+  /** A CA VIP names a VSID that no lookup record or customer route defines. */
+  UNKNOWN_VSID: 'NVLB_ERR_UNKNOWN_VSID',
+  /** One VSID is given two different routing domains (customerId). */
+  CUSTOMER_ID_CONFLICT: 'NVLB_ERR_CUSTOMER_ID_CONFLICT',
+  /** A CA VIP would send traffic to a backend in another routing domain. */
+  ROUTING_DOMAIN_MISMATCH: 'NVLB_ERR_ROUTING_DOMAIN_MISMATCH',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
