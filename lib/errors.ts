@@ -35,6 +35,8 @@ export const ErrorCodes = {
   STATE_CORRUPT: 'NVLB_ERR_STATE_CORRUPT',
   /** A capture file is not classic pcap with Ethernet frames. */
   PCAP_FORMAT: 'NVLB_ERR_PCAP_FORMAT',
+  /** An unexpected failure inside nvlb (a bug); the admin API answers 500. */
+  INTERNAL: 'NVLB_ERR_INTERNAL',
   /** A CA VIP names a VSID that no lookup record or customer route defines. */
   UNKNOWN_VSID: 'NVLB_ERR_UNKNOWN_VSID',
   /** One VSID is given two different routing domains (customerId). */
