@@ -43,6 +43,10 @@ export const ErrorCodes = {
   CUSTOMER_ID_CONFLICT: 'NVLB_ERR_CUSTOMER_ID_CONFLICT',
   /** A CA VIP would send traffic to a backend in another routing domain. */
   ROUTING_DOMAIN_MISMATCH: 'NVLB_ERR_ROUTING_DOMAIN_MISMATCH',
+  /** A network interface named in the configuration does not exist. */
+  INTERFACE_NOT_FOUND: 'NVLB_ERR_INTERFACE_NOT_FOUND',
+  /** Opening or configuring a packet socket failed (not root, interface down, kernel refused an option). */
+  SOCKET_SETUP: 'NVLB_ERR_SOCKET_SETUP',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
