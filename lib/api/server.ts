@@ -1,0 +1,116 @@
+/**
+ * The admin API: one fastify instance with bearer auth on every route but
+ * GET /healthz, JSON-schema validated bodies, NVLB_ERR_* error bodies,
+ * ETag/If-Match on the configuration's generation, and OpenAPI at /docs.
+ */
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { Logger } from 'pino'
+import { ErrorCodes } from '../errors'
+import type { AdminControl } from './admin-control'
+import { bearerAuth } from './auth'
+import { errorBody, toErrorBody } from './http-errors'
+import { Metrics, type StatsSource } from './metrics'
+import { registerConfigRoutes } from './routes-config'
+import { registerHealthRoutes } from './routes-health'
+import { registerPolicyRoutes } from './routes-policy'
+import { registerPoolRoutes } from './routes-pools'
+import { registerSimulateRoutes, type Simulate } from './routes-simulate'
+import { registerStatsRoutes } from './routes-stats'
+import { registerVipRoutes } from './routes-vips'
+import { sharedSchemas } from './schemas'
+
+export interface ApiOptions<S> {
+  control: AdminControl<S>
+  stats: StatsSource
+  simulate: Simulate<S>
+  logger: Logger
+  /** The bearer token every route but GET /healthz requires. */
+  token: string
+  /** Largest request body; PowerShell exports of big fabrics can be several MB. Default 16 MiB. */
+  bodyLimit?: number
+  /** Node.js process metrics in /metrics; default true. */
+  processMetrics?: boolean
+}
+
+export const API_VERSION = '0.1.0'
+
+export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstance> {
+  const { control } = options
+  const app = Fastify({
+    loggerInstance: options.logger,
+    // Changes are logged once by the control plane; requests are not.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024,
+    // Bodies are checked as sent: no coercion ("5001" is not a VSID), no
+    // silently dropped fields, no defaults (the validator fills those).
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, allowUnionTypes: true },
+    },
+  }) as unknown as FastifyInstance
+
+  app.addHook('onRequest', bearerAuth(options.token))
+
+  app.setErrorHandler((err, request, reply) => {
+    const body = toErrorBody(err)
+    if (body.statusCode >= 500) request.log.error({ err, url: request.url, method: request.method }, 'admin API request failed')
+    else request.log.debug({ code: body.code, field: body.field, url: request.url }, body.message)
+    reply.code(body.statusCode).send(body)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(errorBody(404, ErrorCodes.NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`))
+  })
+
+  for (const schema of sharedSchemas) app.addSchema(schema)
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'nvlb admin API',
+        version: API_VERSION,
+        description:
+          'Manage VIPs, pools, backends and HNV policy of an nvlb load balancer. Every route but GET /healthz ' +
+          'needs `Authorization: Bearer <token>`. Responses carry `ETag: "<generation>"`; writes honour `If-Match`. ' +
+          'Errors: `{ statusCode, code: "NVLB_ERR_…", error, message, field? }`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: 'config', description: 'The whole configuration document' },
+        { name: 'vips', description: 'Virtual IPs and their rules' },
+        { name: 'pools', description: 'Backend pools' },
+        { name: 'backends', description: "A pool's backends, named by (VSID, CA)" },
+        { name: 'policy', description: 'HNV lookup records and customer routes' },
+        { name: 'simulate', description: 'Which backend gets a flow' },
+        { name: 'stats', description: 'Counters' },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+    },
+    refResolver: {
+      buildLocalReference(json, _baseUri, _fragment, i) {
+        return typeof json.$id === 'string' ? json.$id : `def-${i}`
+      },
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  const metrics = new Metrics({
+    stats: options.stats,
+    configGeneration: () => control.generation,
+    ready: () => control.ready,
+    processMetrics: options.processMetrics,
+  })
+
+  registerHealthRoutes(app, control)
+  registerConfigRoutes(app, control)
+  registerVipRoutes(app, control)
+  registerPoolRoutes(app, control)
+  registerPolicyRoutes(app, control)
+  registerSimulateRoutes(app, control, options.simulate)
+  registerStatsRoutes(app, options.stats, metrics)
+
+  await app.ready()
+  return app
+}
