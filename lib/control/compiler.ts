@@ -1,0 +1,298 @@
+import type { NvlbConfig, Protocol } from './config-types'
+import { ErrorCodes, NvlbError } from '../errors'
+import { parseIPv4, parseMac } from '../packet/address'
+import { buildMaglev, DEFAULT_MAGLEV_SIZE } from '../hash/maglev'
+import { createKeyTable, keyTableGet, keyTableSet } from '../dataplane/key-table'
+import {
+  BACKEND_ABSENT,
+  BACKEND_ACTIVE,
+  BACKEND_DISABLED,
+  BACKEND_DRAINING,
+  DIST_2_TUPLE,
+  DIST_3_TUPLE,
+  DIST_5_TUPLE,
+  NAT_DNAT,
+  NAT_FULLNAT,
+  PROTO_TCP,
+  PROTO_UDP,
+  PUBLIC_DOMAIN,
+  type CompiledRule,
+  type Snapshot,
+} from '../dataplane/snapshot'
+
+/** Encapsulation overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14 (DESIGN §2). */
+export const NVGRE_OVERHEAD = 42
+const TCP_IP_HEADERS = 40
+export const DEFAULT_MAX_FLOWS = 1 << 20
+/** Rule ids are 16-bit in the flow table. */
+export const MAX_RULE_IDS = 4096
+export const MAX_BACKEND_IDS = 65536
+/** A rule with the same (vsid, vip, protocol, port) in two configurations. */
+const AMBIGUOUS = -2
+
+const STATE_CODE = { active: BACKEND_ACTIVE, draining: BACKEND_DRAINING, disabled: BACKEND_DISABLED } as const
+const DISTRIBUTION_CODE = { '5-tuple': DIST_5_TUPLE, '3-tuple': DIST_3_TUPLE, '2-tuple': DIST_2_TUPLE } as const
+
+export function protocolNumber(protocol: Protocol): number {
+  return protocol === 'tcp' ? PROTO_TCP : PROTO_UDP
+}
+
+/** The DESIGN §5 backend name that seeds its Maglev permutation. */
+export function backendName(vsid: number, address: string, port: number): string {
+  return `${vsid}/${address}:${port}`
+}
+
+/** Stable small integers for names, so ids survive recompilation. */
+class IdRegistry {
+  private readonly ids = new Map<string, number>()
+  constructor(
+    private readonly limit: number,
+    private readonly what: string,
+  ) {}
+
+  id(key: string): number {
+    let id = this.ids.get(key)
+    if (id === undefined) {
+      id = this.ids.size
+      if (id >= this.limit) {
+        throw new NvlbError(ErrorCodes.INVALID_CONFIG, `more than ${this.limit} ${this.what} since start; restart nvlb to renumber`)
+      }
+      this.ids.set(key, id)
+    }
+    return id
+  }
+
+  get count(): number {
+    return this.ids.size
+  }
+}
+
+function mustParseIPv4(text: string | undefined, field: string): number {
+  const value = text === undefined ? -1 : parseIPv4(text)
+  if (value < 0) throw new NvlbError(ErrorCodes.BAD_ADDRESS, `'${String(text)}' is not an IPv4 address`, field)
+  return value
+}
+
+function mustParseMac(text: string | undefined, field: string): Uint8Array {
+  const mac = text === undefined ? null : parseMac(text)
+  if (mac === null) throw new NvlbError(ErrorCodes.BAD_MAC, `'${String(text)}' is not a MAC address`, field)
+  return mac
+}
+
+/**
+ * Turns a validated configuration into a Snapshot. One Compiler lives as long
+ * as the process: it keeps the id registries that let flows survive new
+ * snapshots, and caches Maglev tables of unchanged pools.
+ */
+export class Compiler {
+  private readonly ruleIds = new IdRegistry(MAX_RULE_IDS, 'VIP rules')
+  private readonly backendIds = new IdRegistry(MAX_BACKEND_IDS, 'pool backends')
+  private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
+  private tableCache = new Map<string, Int32Array>()
+
+  constructor() {
+    this.domainIds.id('') // PUBLIC_DOMAIN = 0
+  }
+
+  compile(config: NvlbConfig, generation: number): Snapshot {
+    const node = config.node
+    const providerMtu = node.providerMtu ?? 1500
+    const maglevSize = node.maglevTableSize ?? DEFAULT_MAGLEV_SIZE
+
+    // Routing domains: a VSID belongs to its customerId's domain, or to one of its own.
+    const vsidCustomer = new Map<number, string>()
+    for (const r of config.lookupRecords) {
+      if (r.customerId !== undefined) vsidCustomer.set(r.virtualSubnetId, r.customerId)
+      else if (!vsidCustomer.has(r.virtualSubnetId)) vsidCustomer.set(r.virtualSubnetId, `vsid:${r.virtualSubnetId}`)
+    }
+    for (const r of config.customerRoutes) vsidCustomer.set(r.virtualSubnetId, r.customerId)
+    const domains = createKeyTable(vsidCustomer.size)
+    const domainOf = (vsid: number): number => {
+      if (vsid === 0) return PUBLIC_DOMAIN
+      const customer = vsidCustomer.get(vsid) ?? `vsid:${vsid}`
+      return this.domainIds.id(`c:${customer}`)
+    }
+    for (const vsid of vsidCustomer.keys()) keyTableSet(domains, vsid, 0, 0, domainOf(vsid))
+
+    // Lookup records.
+    const records = config.lookupRecords
+    const lookup = createKeyTable(records.length)
+    const lookupHost = new Uint32Array(records.length)
+    const lookupMac = new Uint8Array(records.length * 6)
+    records.forEach((r, i) => {
+      const ca = mustParseIPv4(r.customerAddress, `lookupRecords[${i}].customerAddress`)
+      lookupHost[i] = mustParseIPv4(r.providerAddress, `lookupRecords[${i}].providerAddress`)
+      lookupMac.set(mustParseMac(r.macAddress, `lookupRecords[${i}].macAddress`), i * 6)
+      keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
+    })
+
+    // Static neighbors.
+    const neighbors = createKeyTable(config.neighbors.length)
+    const neighborMac = new Uint8Array(config.neighbors.length * 6)
+    config.neighbors.forEach((n, i) => {
+      keyTableSet(neighbors, mustParseIPv4(n.address, `neighbors[${i}].address`), 0, 0, i)
+      neighborMac.set(mustParseMac(n.mac, `neighbors[${i}].mac`), i * 6)
+    })
+
+    // Backends: one id per (pool, backend name); the name includes the port, so
+    // a pool behind rules with different backend ports has one entry per port.
+    const pools = new Map(config.pools.map((p) => [p.name, p]))
+    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; domain: number; host: number; mac: Uint8Array; name: string; pool: string }>()
+    const poolPortIds = new Map<string, { ids: number[]; names: string[]; weights: number[] }>()
+    const backendsOf = (poolName: string, port: number, field: string) => {
+      const key = `${poolName}|${port}`
+      const known = poolPortIds.get(key)
+      if (known !== undefined) return known
+      const pool = pools.get(poolName)
+      if (pool === undefined) throw new NvlbError(ErrorCodes.UNKNOWN_POOL, `pool '${poolName}' does not exist`, field)
+      const entry = { ids: [] as number[], names: [] as string[], weights: [] as number[] }
+      const poolIndex = config.pools.indexOf(pool)
+      pool.backends.forEach((b, i) => {
+        const name = backendName(b.virtualSubnetId, b.address, port)
+        const id = this.backendIds.id(`${poolName}|${name}`)
+        const address = mustParseIPv4(b.address, `pools[${poolIndex}].backends[${i}].address`)
+        const record = keyTableGet(lookup, b.virtualSubnetId, address, 0)
+        if (record < 0) {
+          throw new NvlbError(ErrorCodes.NO_LOOKUP_RECORD, `no lookup record for VSID ${b.virtualSubnetId} CA ${b.address}`, `pools[${poolIndex}].backends[${i}]`)
+        }
+        const state = STATE_CODE[b.state ?? 'active']
+        backendsById.set(id, {
+          vsid: b.virtualSubnetId,
+          address,
+          port,
+          state,
+          domain: domainOf(b.virtualSubnetId),
+          host: lookupHost[record]!,
+          mac: lookupMac.subarray(record * 6, record * 6 + 6),
+          name,
+          pool: poolName,
+        })
+        entry.ids.push(id)
+        entry.names.push(name)
+        // Only active backends take new flows; draining and disabled ones get no slots.
+        entry.weights.push(state === BACKEND_ACTIVE ? (b.weight ?? 1) : 0)
+      })
+      poolPortIds.set(key, entry)
+      return entry
+    }
+
+    // VIP rules.
+    const ruleCount = config.vips.reduce((n, v) => n + v.rules.length, 0)
+    const rules = createKeyTable(ruleCount)
+    const rulesByAddress = createKeyTable(ruleCount)
+    const publicVips = createKeyTable(config.vips.length)
+    const ruleList: (CompiledRule | null)[] = []
+    const newCache = new Map<string, Int32Array>()
+    config.vips.forEach((vip, v) => {
+      const vipAddress = mustParseIPv4(vip.address, `vips[${v}].address`)
+      const vsid = vip.virtualSubnetId
+      if (vsid === 0) keyTableSet(publicVips, vipAddress, 0, 0, 1)
+      const natMode = (vip.natMode ?? (vsid === 0 ? 'dnat' : 'fullnat')) === 'fullnat' ? NAT_FULLNAT : NAT_DNAT
+      vip.rules.forEach((rule, r) => {
+        const field = `vips[${v}].rules[${r}]`
+        const protocol = protocolNumber(rule.protocol)
+        const backendPort = rule.backendPort ?? rule.frontendPort
+        const id = this.ruleIds.id(`${vsid}/${vip.address}/${protocol}/${rule.frontendPort}`)
+        if (keyTableGet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort) >= 0) {
+          throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, field)
+        }
+        const members = backendsOf(rule.pool, backendPort, `${field}.pool`)
+        const cacheKey = `${maglevSize}|${members.names.join(',')}|${members.weights.join(',')}`
+        let table = this.tableCache.get(cacheKey) ?? newCache.get(cacheKey)
+        if (table === undefined) {
+          const picks = buildMaglev(
+            members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
+            maglevSize,
+          )
+          table = new Int32Array(maglevSize)
+          for (let s = 0; s < maglevSize; s++) {
+            const pick = picks[s]!
+            table[s] = pick < 0 ? -1 : members.ids[pick]!
+          }
+        }
+        newCache.set(cacheKey, table)
+        keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
+        const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
+        keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === -1 ? id : AMBIGUOUS)
+        ruleList[id] = {
+          id,
+          vipName: vip.name,
+          vipAddress,
+          vipAddressText: vip.address,
+          virtualSubnetId: vsid,
+          domain: domainOf(vsid),
+          protocol,
+          frontendPort: rule.frontendPort,
+          backendPort,
+          natMode,
+          distribution: DISTRIBUTION_CODE[rule.distribution ?? '5-tuple'],
+          idleTimeoutSeconds: rule.idleTimeoutSeconds ?? 240,
+          pool: rule.pool,
+          table,
+        }
+      })
+    })
+    this.tableCache = newCache
+    for (let i = 0; i < this.ruleIds.count; i++) if (ruleList[i] === undefined) ruleList[i] = null
+
+    // A backend's name needs a port, which only a rule gives: pools no rule uses have no entries.
+    const backendCount = this.backendIds.count
+    const backendAddress = new Uint32Array(backendCount)
+    const backendVsid = new Uint32Array(backendCount)
+    const backendPort = new Uint16Array(backendCount)
+    const backendState = new Uint8Array(backendCount).fill(BACKEND_ABSENT)
+    const backendDomain = new Int32Array(backendCount).fill(-1)
+    const backendHost = new Uint32Array(backendCount)
+    const backendMac = new Uint8Array(backendCount * 6)
+    const backendNameList: string[] = new Array<string>(backendCount).fill('')
+    const backendPool: string[] = new Array<string>(backendCount).fill('')
+    for (const [id, b] of backendsById) {
+      backendAddress[id] = b.address
+      backendVsid[id] = b.vsid
+      backendPort[id] = b.port
+      backendState[id] = b.state
+      backendDomain[id] = b.domain
+      backendHost[id] = b.host
+      backendMac.set(b.mac, id * 6)
+      backendNameList[id] = b.name
+      backendPool[id] = b.pool
+    }
+
+    const externalAddress = node.externalAddress === undefined ? 0 : mustParseIPv4(node.externalAddress, 'node.externalAddress')
+    const externalMac = node.externalMac === undefined ? new Uint8Array(6) : mustParseMac(node.externalMac, 'node.externalMac')
+    return {
+      generation,
+      providerAddress: mustParseIPv4(node.providerAddress, 'node.providerAddress'),
+      providerMac: mustParseMac(node.providerMac, 'node.providerMac'),
+      externalAddress,
+      externalMac,
+      gatewayMac: mustParseMac(node.gatewayMac, 'node.gatewayMac'),
+      providerMtu,
+      mssClamp: node.mssClamp === true,
+      clampedMss: providerMtu - NVGRE_OVERHEAD - TCP_IP_HEADERS,
+      maxFlows: node.maxFlows ?? DEFAULT_MAX_FLOWS,
+      maglevSize,
+      rules,
+      rulesByAddress,
+      ruleList,
+      publicVips,
+      backendCount,
+      backendAddress,
+      backendVsid,
+      backendPort,
+      backendState,
+      backendDomain,
+      backendHost,
+      backendMac,
+      backendName: backendNameList,
+      backendPool,
+      lookup,
+      lookupHost,
+      lookupMac,
+      domains,
+      neighbors,
+      neighborMac,
+    }
+  }
+}
+

@@ -1,0 +1,72 @@
+import { DROP_REASON_COUNT } from './drop-reasons'
+import { MAX_BACKEND_IDS, MAX_RULE_IDS } from '../control/compiler'
+
+/**
+ * The packet path's counters in one Float64Array with a fixed layout, so a
+ * worker's counters can live in a SharedArrayBuffer that the control plane
+ * reads. Float64 counts exactly up to 2^53.
+ */
+export const G_RX_PACKETS = 0
+export const G_RX_BYTES = 1
+export const G_TX_PACKETS = 2
+export const G_TX_BYTES = 3
+export const G_FLOWS_CREATED = 4
+export const G_FLOWS_EVICTED = 5
+export const G_FLOWS_EXPIRED = 6
+export const G_ACTIVE_FLOWS = 7
+export const G_GENERATION = 8
+const GLOBAL_COUNT = 9
+
+/** Per rule and per backend: packets, bytes, flows created. */
+export const PER_PACKETS = 0
+export const PER_BYTES = 1
+export const PER_FLOWS = 2
+const PER_STRIDE = 3
+
+export const DROPS_BASE = GLOBAL_COUNT
+export const RULES_BASE = DROPS_BASE + DROP_REASON_COUNT
+export const BACKENDS_BASE = RULES_BASE + MAX_RULE_IDS * PER_STRIDE
+const SLOT_COUNT = BACKENDS_BASE + MAX_BACKEND_IDS * PER_STRIDE
+
+export class Counters {
+  static readonly BYTE_LENGTH = SLOT_COUNT * Float64Array.BYTES_PER_ELEMENT
+  readonly values: Float64Array
+
+  constructor(buffer?: SharedArrayBuffer | ArrayBuffer) {
+    this.values = new Float64Array(buffer ?? new ArrayBuffer(Counters.BYTE_LENGTH), 0, SLOT_COUNT)
+  }
+
+  drop(reason: number): void {
+    this.values[DROPS_BASE + reason]++
+  }
+
+  dropCount(reason: number): number {
+    return this.values[DROPS_BASE + reason]!
+  }
+
+  rule(id: number, field: number): number {
+    return this.values[RULES_BASE + id * PER_STRIDE + field]!
+  }
+
+  backend(id: number, field: number): number {
+    return this.values[BACKENDS_BASE + id * PER_STRIDE + field]!
+  }
+
+  countRule(id: number, bytes: number): void {
+    const i = RULES_BASE + id * PER_STRIDE
+    this.values[i + PER_PACKETS]++
+    this.values[i + PER_BYTES] += bytes
+  }
+
+  countBackend(id: number, bytes: number): void {
+    const i = BACKENDS_BASE + id * PER_STRIDE
+    this.values[i + PER_PACKETS]++
+    this.values[i + PER_BYTES] += bytes
+  }
+
+  countNewFlow(ruleId: number, backendId: number): void {
+    this.values[G_FLOWS_CREATED]++
+    this.values[RULES_BASE + ruleId * PER_STRIDE + PER_FLOWS]++
+    this.values[BACKENDS_BASE + backendId * PER_STRIDE + PER_FLOWS]++
+  }
+}

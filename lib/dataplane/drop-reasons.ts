@@ -1,0 +1,91 @@
+/**
+ * Why the packet path dropped a frame. Every reason is counted; the names
+ * (snake_case) are what /v1/stats, /metrics and `nvlb replay` print.
+ */
+export const DropReason = {
+  TRUNCATED: 0,
+  VLAN_DOUBLE_TAGGED: 1,
+  NOT_IPV4: 2,
+  BAD_IP_HEADER: 3,
+  BAD_IP_CHECKSUM: 4,
+  GRE_TRUNCATED: 5,
+  GRE_CHECKSUM_PRESENT: 6,
+  GRE_SEQUENCE_PRESENT: 7,
+  GRE_KEY_ABSENT: 8,
+  GRE_BAD_VERSION: 9,
+  GRE_BAD_PROTOCOL: 10,
+  VSID_OUT_OF_RANGE: 11,
+  INNER_TAGGED: 12,
+  INNER_NOT_IPV4: 13,
+  UNKNOWN_VSID: 14,
+  NO_VIP_RULE: 15,
+  NO_BACKEND: 16,
+  NO_FLOW: 17,
+  WRONG_ROUTING_DOMAIN: 18,
+  NO_LOOKUP_RECORD: 19,
+  NEIGHBOR_UNRESOLVED: 20,
+  FLOW_TABLE_FULL: 21,
+  NAT_PORTS_EXHAUSTED: 22,
+  REVERSE_COLLISION: 23,
+  FRAGMENT_NO_STATE: 24,
+  ICMP_NO_FLOW: 25,
+  ICMP_UNSUPPORTED: 26,
+  PACKET_TOO_BIG: 27,
+  TX_QUEUE_FULL: 28,
+  ARP_IGNORED: 29,
+  NOT_FOR_US: 30,
+  NO_CONFIGURATION: 31,
+  BAD_L4_HEADER: 32,
+  OUTER_FRAGMENT: 33,
+  NO_HEADROOM: 34,
+} as const
+
+export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason]
+
+export const DROP_REASON_COUNT = Object.keys(DropReason).length
+
+/** Index → snake_case name. */
+export const DROP_REASON_NAMES: readonly string[] = (() => {
+  const names: string[] = []
+  for (const [key, value] of Object.entries(DropReason)) names[value] = key.toLowerCase()
+  return names
+})()
+
+/** What each reason means, for `--help`, the README and the metrics HELP text. */
+export const DROP_REASON_HELP: Readonly<Record<string, string>> = {
+  truncated: 'frame shorter than the headers it announces',
+  vlan_double_tagged: 'more than one 802.1Q tag on the outer frame',
+  not_ipv4: 'neither ARP nor IPv4 (IPv6 and other ethertypes are not handled yet)',
+  bad_ip_header: 'IPv4 version, header length or total length is wrong',
+  bad_ip_checksum: 'outer IPv4 header checksum is wrong',
+  gre_truncated: 'GRE header or inner Ethernet header cut short',
+  gre_checksum_present: 'GRE C bit set (NVGRE forbids it)',
+  gre_sequence_present: 'GRE S bit set (NVGRE forbids it)',
+  gre_key_absent: 'GRE K bit clear: no VSID',
+  gre_bad_version: 'GRE version or reserved bits not zero',
+  gre_bad_protocol: 'GRE protocol type is not 0x6558 (transparent Ethernet bridging)',
+  vsid_out_of_range: 'VSID outside 4096..16777214',
+  inner_tagged: 'the inner Ethernet frame carries an 802.1Q tag',
+  inner_not_ipv4: 'the inner frame is not IPv4',
+  unknown_vsid: 'no lookup record or route defines this VSID',
+  no_vip_rule: 'no VIP rule matches (VSID, VIP, protocol, port)',
+  no_backend: 'the rule\'s pool has no active backend',
+  no_flow: 'a packet from a backend side with no tracked flow',
+  wrong_routing_domain: 'a reply from a VSID outside the flow\'s routing domain',
+  no_lookup_record: 'no lookup record for the destination (VSID, CA)',
+  neighbor_unresolved: 'next-hop MAC of a provider address not known yet (an ARP request was sent)',
+  flow_table_full: 'the flow table could not take a new flow',
+  nat_ports_exhausted: 'no free source port for full NAT',
+  reverse_collision: 'another flow already owns this reply 5-tuple',
+  fragment_no_state: 'a non-first fragment whose datagram is not known',
+  icmp_no_flow: 'an ICMP error quoting no tracked flow',
+  icmp_unsupported: 'an ICMP message nvlb does not translate',
+  packet_too_big: 'too big for the provider MTU with DF set (ICMP fragmentation-needed sent)',
+  tx_queue_full: 'more output frames than the transmit queue holds',
+  arp_ignored: 'ARP not addressed to an address nvlb owns',
+  not_for_us: 'IPv4 not addressed to a VIP or to nvlb',
+  no_configuration: 'no configuration adopted yet',
+  bad_l4_header: 'TCP/UDP/ICMP header truncated or malformed',
+  outer_fragment: 'a fragmented outer (provider) IPv4 packet; NVGRE is not reassembled',
+  no_headroom: 'the receive buffer has no room in front of the frame for the outer headers',
+}

@@ -1,0 +1,1036 @@
+/**
+ * The per-packet pipeline (DESIGN §3): one frame in, a verdict out.
+ *
+ * Synchronous, allocation-free and exception-free: every path ends in
+ * Verdict.TX (the frame was rewritten in place, send buf[outOffset,
+ * outOffset + outLength) on outSide), Verdict.CONSUMED (nothing to send in
+ * place; see `extra`) or Verdict.DROP (counted by reason).
+ *
+ * The frame may grow at the front only: encapsulation writes the outer
+ * headers into the HEADROOM bytes before the received frame.
+ */
+import { readU16, readU32, writeU16, writeU32 } from '../packet/bytes'
+import { checksum, checksumAdjust16, checksumAdjust32, onesSum } from '../packet/checksum'
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN } from '../packet/ethernet'
+import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK } from '../packet/ipv4'
+import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_FLAGS_VERSION, VSID_MAX, VSID_MIN } from '../packet/nvgre'
+import { TCP_FLAG_ACK, TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN, TCP_OPTION_EOL, TCP_OPTION_MSS, TCP_OPTION_NOP } from '../packet/tcp'
+import { ICMP_CODE_FRAGMENTATION_NEEDED, ICMP_TYPE_DEST_UNREACHABLE, ICMP_TYPE_TIME_EXCEEDED } from '../packet/icmp'
+import { ARP_OP_REPLY, ARP_OP_REQUEST } from '../packet/arp'
+import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_TX_BYTES, G_TX_PACKETS } from './counters'
+import { DropReason } from './drop-reasons'
+import { FLOW_CLOSING, FLOW_DATAGRAM, FLOW_ESTABLISHED, FLOW_NEW, FLOW_RESET, FlowTable, NO_ENTRY } from './flow-table'
+import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
+import { createKeyTable, keyTableGet, keyTableSet, type KeyTable } from './key-table'
+import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, NAT_FULLNAT, type CompiledRule, type Snapshot } from './snapshot'
+import { TxQueue } from './tx-queue'
+import { statsReport } from './stats'
+import type { StatsReport } from './stats-report'
+
+/** Bytes the engine may write in front of a received frame. */
+export const HEADROOM = 64
+
+export const Side = { PROVIDER: 0, EXTERNAL: 1 } as const
+export const Verdict = { DROP: 0, TX: 1, CONSUMED: 2 } as const
+
+const ETH_HLEN = 14
+const VLAN_HLEN = 4
+const IP_HLEN = 20
+const GRE_HLEN = 8
+const ARP_LEN = 28
+const ICMP_HLEN = 8
+const UDP_HLEN = 8
+const TCP_HLEN = 20
+/** Outer Ethernet + outer IPv4 + GRE + inner Ethernet, written in front of the inner IPv4 packet. */
+const ENCAP_HEADERS = ETH_HLEN + IP_HLEN + GRE_HLEN + ETH_HLEN
+/** What encapsulation adds to an IP packet (DESIGN §2). */
+const ENCAP_OVERHEAD = IP_HLEN + GRE_HLEN + ETH_HLEN
+const OUTER_TTL = 64
+const ICMP_TTL = 64
+
+/** Idle timeouts (seconds) for TCP states without a rule-given one. */
+export const TCP_SYN_TIMEOUT = 30
+export const TCP_CLOSING_TIMEOUT = 30
+export const TCP_RESET_TIMEOUT = 10
+const FRAGMENT_TIMEOUT = 30
+
+/** Full NAT source ports. */
+const NAT_PORT_FIRST = 1024
+const NAT_PORT_COUNT = 65536 - NAT_PORT_FIRST
+const NAT_PORT_TRIES = 64
+
+const DYNAMIC_NEIGHBORS = 4096
+const CLIENT_MACS = 65536
+const FRAGMENT_SLOTS = 4096
+const AGEING_PER_TICK = 256
+
+export interface EngineOptions {
+  /** Flow table capacity; default: the first snapshot's node.maxFlows. */
+  maxFlows?: number
+  counters?: Counters
+  /** Transmit queue slots for frames beyond the one rewritten in place. */
+  extraSlots?: number
+}
+
+export class Engine {
+  readonly counters: Counters
+  readonly extra: TxQueue
+  outOffset = 0
+  outLength = 0
+  outSide = 0
+
+  private snap: Snapshot | null = null
+  private flowTable: FlowTable | null = null
+  private readonly maxFlows: number
+  private now = 0
+  private ipId = 0
+
+  // Neighbors learned from ARP and from NVGRE senders, and ARP requests in flight.
+  private readonly dynamicNeighbors: KeyTable = createKeyTable(DYNAMIC_NEIGHBORS)
+  private readonly dynamicMac = new Uint8Array(DYNAMIC_NEIGHBORS * 2 * 6)
+  private dynamicCount = 0
+  private readonly arpRequested: KeyTable = createKeyTable(DYNAMIC_NEIGHBORS)
+  private readonly arpRequestedAt = new Uint32Array(DYNAMIC_NEIGHBORS * 2)
+  private arpRequestedCount = 0
+  /** Result of resolveNeighbor(). */
+  private neighborBytes: Uint8Array = this.dynamicMac
+  private neighborOffset = 0
+
+  // Client-side next-hop MACs of public flows, interned to 16-bit indexes.
+  private readonly clientMacs: KeyTable = createKeyTable(CLIENT_MACS / 2)
+  private readonly clientMacBytes = new Uint8Array(CLIENT_MACS * 6)
+  private clientMacCount = 1 // index 0: unknown (broadcast is never used; all zero)
+
+  // Fragments: (direction/vsid/protocol, src, dst, IP id) → flow, direct-mapped.
+  private readonly fragmentKey = new Uint32Array(FRAGMENT_SLOTS * 4)
+  private readonly fragmentFlow = new Int32Array(FRAGMENT_SLOTS).fill(NO_ENTRY)
+  private readonly fragmentTime = new Uint32Array(FRAGMENT_SLOTS)
+
+  /** Set by findReply() when a reply 5-tuple matched a flow of another routing domain. */
+  private replyDomainMismatch = false
+
+  constructor(options: EngineOptions = {}) {
+    this.counters = options.counters ?? new Counters()
+    this.extra = new TxQueue(options.extraSlots ?? 256)
+    this.maxFlows = options.maxFlows ?? 0
+  }
+
+  get snapshot(): Snapshot | null {
+    return this.snap
+  }
+
+  get flowCount(): number {
+    return this.flowTable === null ? 0 : this.flowTable.count
+  }
+
+  /** The flow table, for tests, benchmarks and the memory figure. */
+  get flows(): FlowTable | null {
+    return this.flowTable
+  }
+
+  /** Adopt a new snapshot; call between batches. Existing flows stay. */
+  adopt(snapshot: Snapshot): void {
+    if (this.flowTable === null) this.flowTable = new FlowTable(this.maxFlows > 0 ? this.maxFlows : snapshot.maxFlows)
+    this.snap = snapshot
+    this.counters.values[G_GENERATION] = snapshot.generation
+  }
+
+  /** Coarse clock (seconds) and flow ageing; call once per batch. */
+  tick(nowSeconds: number): void {
+    this.now = Math.floor(nowSeconds) >>> 0
+    const flows = this.flowTable
+    if (flows === null) return
+    for (let n = 0; n < AGEING_PER_TICK; n++) {
+      const i = flows.oldest
+      if (i === NO_ENTRY || !this.isExpired(i)) break
+      flows.remove(i)
+      this.counters.values[G_FLOWS_EXPIRED]++
+    }
+    this.counters.values[G_ACTIVE_FLOWS] = flows.count
+  }
+
+  statsReport(): StatsReport {
+    return statsReport(this.snap, [this.counters], this.flowCount)
+  }
+
+  /** Process one frame: buf[off, off + len). */
+  process(buf: Uint8Array, off: number, len: number): number {
+    const c = this.counters.values
+    c[G_RX_PACKETS]++
+    c[G_RX_BYTES] += len
+    const snap = this.snap
+    if (snap === null) return this.drop(DropReason.NO_CONFIGURATION)
+    if (len < ETH_HLEN || off < 0 || off + len > buf.length) return this.drop(DropReason.TRUNCATED)
+    let ethertype = readU16(buf, off + 12)
+    let l3 = off + ETH_HLEN
+    if (ethertype === ETHERTYPE_VLAN) {
+      if (len < ETH_HLEN + VLAN_HLEN) return this.drop(DropReason.TRUNCATED)
+      ethertype = readU16(buf, off + 16)
+      l3 += VLAN_HLEN
+      if (ethertype === ETHERTYPE_VLAN || ethertype === ETHERTYPE_QINQ) return this.drop(DropReason.VLAN_DOUBLE_TAGGED)
+    } else if (ethertype === ETHERTYPE_QINQ) {
+      return this.drop(DropReason.VLAN_DOUBLE_TAGGED)
+    }
+    const end = off + len
+    if (ethertype === ETHERTYPE_ARP) return this.arp(buf, off, l3, end)
+    if (ethertype !== ETHERTYPE_IPV4) return this.drop(DropReason.NOT_IPV4)
+    const reason = this.checkIPv4(buf, l3, end)
+    if (reason >= 0) return this.drop(reason)
+    const ihl = (buf[l3]! & 0x0f) << 2
+    const total = readU16(buf, l3 + 2)
+    if (buf[l3 + 9] === IPPROTO_GRE && readU32(buf, l3 + 16) === snap.providerAddress) {
+      return this.fromProvider(buf, off, l3, ihl, total)
+    }
+    return this.fromExternal(buf, off, l3, ihl, total)
+  }
+
+  // ---------------------------------------------------------------- external side
+
+  private fromExternal(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
+    const snap = this.snap!
+    const protocol = buf[ip + 9]!
+    const src = readU32(buf, ip + 12)
+    const dst = readU32(buf, ip + 16)
+    if (protocol === IPPROTO_ICMP) return this.icmpFromClient(buf, ip, ihl, total, 0)
+    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) {
+      return this.drop(keyTableGet(snap.publicVips, dst, 0, 0) >= 0 ? DropReason.NO_VIP_RULE : DropReason.NOT_FOR_US)
+    }
+    const fragment = readU16(buf, ip + 6)
+    if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) return this.laterFragmentToVip(buf, eth, ip, total, 0, protocol, src, dst)
+    const l4 = ip + ihl
+    if (!this.hasL4Header(buf, protocol, l4, ip + total)) return this.drop(DropReason.BAD_L4_HEADER)
+    const ports = readU32(buf, l4)
+    const h5 = hash5(src, dst, ports, protocol)
+    const fk = forwardKeyHash(h5, protocol)
+    const flows = this.flowTable!
+    let flow = flows.findForward(fk, protocol, src, dst, ports)
+    if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
+    const firstFragment = (fragment & IPV4_FLAG_MF) !== 0
+    if (flow === NO_ENTRY) {
+      const ruleId = keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff))
+      if (ruleId < 0) {
+        return this.drop(keyTableGet(snap.publicVips, dst, 0, 0) >= 0 ? DropReason.NO_VIP_RULE : DropReason.NOT_FOR_US)
+      }
+      flow = this.newFlow(snap.ruleList[ruleId]!, protocol, protocol, src, dst, ports, h5, fk, firstFragment)
+      if (flow === NO_ENTRY) return Verdict.DROP
+      flows.macIndex[flow] = this.internClientMac(buf, eth + 6)
+    }
+    if (firstFragment) this.rememberFragment(0, protocol, src, dst, readU16(buf, ip + 4), flow)
+    return this.toBackend(buf, eth, ip, ihl, total, flow, true, Side.EXTERNAL)
+  }
+
+  // ---------------------------------------------------------------- provider side
+
+  private fromProvider(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
+    const snap = this.snap!
+    if (onesSum(buf, ip, ihl) !== 0xffff) return this.drop(DropReason.BAD_IP_CHECKSUM)
+    if ((readU16(buf, ip + 6) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return this.drop(DropReason.OUTER_FRAGMENT)
+    const end = ip + total
+    const gre = ip + ihl
+    if (gre + GRE_HLEN > end) return this.drop(DropReason.GRE_TRUNCATED)
+    const flags = readU16(buf, gre)
+    if ((flags & GRE_FLAGS_CHECKSUM) !== 0) return this.drop(DropReason.GRE_CHECKSUM_PRESENT)
+    if ((flags & GRE_FLAGS_SEQUENCE) !== 0) return this.drop(DropReason.GRE_SEQUENCE_PRESENT)
+    if ((flags & GRE_FLAGS_KEY) === 0) return this.drop(DropReason.GRE_KEY_ABSENT)
+    if (flags !== NVGRE_FLAGS_VERSION) return this.drop(DropReason.GRE_BAD_VERSION)
+    if (readU16(buf, gre + 2) !== ETHERTYPE_TEB) return this.drop(DropReason.GRE_BAD_PROTOCOL)
+    const vsid = readU32(buf, gre + 4) >>> 8
+    if (vsid < VSID_MIN || vsid > VSID_MAX) return this.drop(DropReason.VSID_OUT_OF_RANGE)
+    const innerEth = gre + GRE_HLEN
+    if (innerEth + ETH_HLEN > end) return this.drop(DropReason.GRE_TRUNCATED)
+    const innerType = readU16(buf, innerEth + 12)
+    if (innerType === ETHERTYPE_VLAN || innerType === ETHERTYPE_QINQ) return this.drop(DropReason.INNER_TAGGED)
+    if (innerType !== ETHERTYPE_IPV4) return this.drop(DropReason.INNER_NOT_IPV4)
+    const iip = innerEth + ETH_HLEN
+    const reason = this.checkIPv4(buf, iip, end)
+    if (reason >= 0) return this.drop(reason)
+    const domain = keyTableGet(snap.domains, vsid, 0, 0)
+    if (domain < 0) return this.drop(DropReason.UNKNOWN_VSID)
+    this.learnNeighbor(readU32(buf, ip + 12), buf, eth + 6)
+
+    const ihl2 = (buf[iip]! & 0x0f) << 2
+    const total2 = readU16(buf, iip + 2)
+    const protocol = buf[iip + 9]!
+    const src = readU32(buf, iip + 12)
+    const dst = readU32(buf, iip + 16)
+    if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, iip, ihl2, total2, vsid, domain)
+    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
+    const fragment = readU16(buf, iip + 6)
+    if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) {
+      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1) {
+        return this.laterFragmentToVip(buf, eth, iip, total2, vsid, protocol, src, dst)
+      }
+      return this.laterFragmentReply(buf, iip, total2, domain, protocol, src, dst)
+    }
+    const l4 = iip + ihl2
+    if (!this.hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
+    const ports = readU32(buf, l4)
+    const firstFragment = (fragment & IPV4_FLAG_MF) !== 0
+    const flows = this.flowTable!
+
+    // A client inside a tenant talking to a CA VIP?
+    const keyProto = ((vsid << 8) | protocol) >>> 0
+    const h5 = hash5(src, dst, ports, protocol)
+    const fk = forwardKeyHash(h5, keyProto)
+    let flow = flows.findForward(fk, keyProto, src, dst, ports)
+    if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
+    if (flow === NO_ENTRY) {
+      const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
+      if (ruleId >= 0) {
+        flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
+        if (flow === NO_ENTRY) return Verdict.DROP
+      }
+    }
+    if (flow !== NO_ENTRY) {
+      if (firstFragment) this.rememberFragment(vsid, protocol, src, dst, readU16(buf, iip + 4), flow)
+      return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
+    }
+
+    // A backend answering a flow.
+    flow = this.findReply(replyHash(protocol, src, dst, ports), domain, protocol, src, dst, ports)
+    if (flow === NO_ENTRY) return this.drop(this.replyDomainMismatch ? DropReason.WRONG_ROUTING_DOMAIN : DropReason.NO_FLOW)
+    if (!this.isUsable(flow)) {
+      this.discard(flow, -1)
+      return this.drop(DropReason.NO_FLOW)
+    }
+    if (firstFragment) this.rememberFragment(0x80000000 | domain, protocol, src, dst, readU16(buf, iip + 4), flow)
+    return this.toClient(buf, iip, ihl2, total2, flow, true)
+  }
+
+  // ---------------------------------------------------------------- flows
+
+  private newFlow(
+    rule: CompiledRule,
+    keyProto: number,
+    protocol: number,
+    src: number,
+    dst: number,
+    ports: number,
+    h5: number,
+    fk: number,
+    fragmented: boolean,
+  ): number {
+    const snap = this.snap!
+    let h = h5
+    if (fragmented || rule.distribution === DIST_3_TUPLE) h = hash3(src, dst, protocol)
+    else if (rule.distribution === DIST_2_TUPLE) h = hash2(src, dst)
+    const backend = rule.table[h % rule.table.length]!
+    if (backend < 0) return this.dropFlow(DropReason.NO_BACKEND)
+    const dip = snap.backendAddress[backend]!
+    const backendDomain = snap.backendDomain[backend]!
+    const backendPort = snap.backendPort[backend]!
+    let natPort = 0
+    let replyDst = src
+    let replyPorts = ((backendPort << 16) | (ports >>> 16)) >>> 0
+    if (rule.natMode === NAT_FULLNAT) {
+      replyDst = dst
+      const start = h % NAT_PORT_COUNT
+      for (let t = 0; t < NAT_PORT_TRIES; t++) {
+        const candidate = NAT_PORT_FIRST + ((start + t * 4099) % NAT_PORT_COUNT)
+        const candidatePorts = ((backendPort << 16) | candidate) >>> 0
+        if (this.findReply(replyHash(protocol, dip, dst, candidatePorts), backendDomain, protocol, dip, dst, candidatePorts) === NO_ENTRY && !this.replyDomainMismatch) {
+          natPort = candidate
+          replyPorts = candidatePorts
+          break
+        }
+      }
+      if (natPort === 0) return this.dropFlow(DropReason.NAT_PORTS_EXHAUSTED)
+    } else if (this.findReply(replyHash(protocol, dip, replyDst, replyPorts), backendDomain, protocol, dip, replyDst, replyPorts) !== NO_ENTRY) {
+      return this.dropFlow(DropReason.REVERSE_COLLISION)
+    }
+    const flows = this.flowTable!
+    const flow = flows.insert(fk, replyHash(protocol, dip, replyDst, replyPorts), keyProto, src, dst, ports, this.now)
+    if (flow === NO_ENTRY) return this.dropFlow(DropReason.FLOW_TABLE_FULL)
+    if (flows.evicted) this.counters.values[G_FLOWS_EVICTED]++
+    flows.backend[flow] = backend
+    flows.rule[flow] = rule.id
+    flows.natPort[flow] = natPort
+    flows.macIndex[flow] = 0
+    flows.state[flow] = protocol === IPPROTO_TCP ? FLOW_NEW : FLOW_DATAGRAM
+    this.counters.countNewFlow(rule.id, backend)
+    return flow
+  }
+
+  /**
+   * Find the flow a reply 5-tuple belongs to: the backend (src, sport), the
+   * client or the full-NAT address (dst, dport), within the routing domain.
+   */
+  private findReply(hash: number, domain: number, protocol: number, src: number, dst: number, ports: number): number {
+    const snap = this.snap!
+    const flows = this.flowTable!
+    this.replyDomainMismatch = false
+    let i = flows.replyHead(hash)
+    while (i !== NO_ENTRY) {
+      const backend = flows.backend[i]!
+      if (snap.backendAddress[backend] === src && (flows.keyProto[i]! & 0xff) === protocol) {
+        const natPort = flows.natPort[i]!
+        const replyDst = natPort !== 0 ? flows.keyDst[i]! : flows.keySrc[i]!
+        const replyPorts = ((snap.backendPort[backend]! << 16) | (natPort !== 0 ? natPort : flows.keyPorts[i]! >>> 16)) >>> 0
+        if (replyDst === dst && replyPorts === ports) {
+          if (snap.backendDomain[backend] === domain) return i
+          this.replyDomainMismatch = true
+        }
+      }
+      i = flows.replyNext[i]!
+    }
+    return NO_ENTRY
+  }
+
+  /** Still valid under the current snapshot and not idle past its timeout. */
+  private isUsable(flow: number): boolean {
+    const snap = this.snap!
+    const flows = this.flowTable!
+    const backend = flows.backend[flow]!
+    if (backend >= snap.backendCount) return false
+    const state = snap.backendState[backend]!
+    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT) return false
+    const rule = snap.ruleList[flows.rule[flow]!]
+    if (rule === null || rule === undefined || rule.pool !== snap.backendPool[backend]) return false
+    if ((rule.natMode === NAT_FULLNAT) !== (flows.natPort[flow] !== 0)) return false
+    return !this.isExpired(flow)
+  }
+
+  private isExpired(flow: number): boolean {
+    const flows = this.flowTable!
+    const idle = (this.now - flows.lastSeen[flow]!) | 0
+    const state = flows.state[flow]!
+    let timeout: number
+    if (state === FLOW_ESTABLISHED || state === FLOW_DATAGRAM) {
+      const rule = this.snap!.ruleList[flows.rule[flow]!]
+      timeout = rule === null || rule === undefined ? TCP_SYN_TIMEOUT : rule.idleTimeoutSeconds
+    } else if (state === FLOW_NEW) timeout = TCP_SYN_TIMEOUT
+    else if (state === FLOW_CLOSING) timeout = TCP_CLOSING_TIMEOUT
+    else timeout = TCP_RESET_TIMEOUT
+    return idle > timeout
+  }
+
+  /** Remove an unusable flow; returns NO_ENTRY for the caller's "not found" path. */
+  private discard(flow: number, forwardHash: number): number {
+    const flows = this.flowTable!
+    if (this.isExpired(flow)) this.counters.values[G_FLOWS_EXPIRED]++
+    if (forwardHash >= 0) flows.removeWithHash(flow, forwardHash)
+    else flows.remove(flow)
+    return NO_ENTRY
+  }
+
+  private trackTcp(flow: number, buf: Uint8Array, l4: number): void {
+    const flows = this.flowTable!
+    const flags = buf[l4 + 13]!
+    const state = flows.state[flow]!
+    if ((flags & TCP_FLAG_RST) !== 0) flows.state[flow] = FLOW_RESET
+    else if ((flags & TCP_FLAG_FIN) !== 0) {
+      if (state !== FLOW_RESET) flows.state[flow] = FLOW_CLOSING
+    } else if (state === FLOW_NEW && (flags & (TCP_FLAG_ACK | TCP_FLAG_SYN)) === TCP_FLAG_ACK) {
+      flows.state[flow] = FLOW_ESTABLISHED
+    }
+  }
+
+  // ---------------------------------------------------------------- NAT and output
+
+  /**
+   * Client → backend: destination NAT (and source NAT for full NAT), then
+   * NVGRE to the backend's host. `l4` false for a non-first fragment.
+   */
+  private toBackend(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, flow: number, l4Present: boolean, fromSide: number): number {
+    const snap = this.snap!
+    const flows = this.flowTable!
+    const backend = flows.backend[flow]!
+    if (total + ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
+      return this.packetTooBig(buf, eth, ip, ihl, total, flows.keyProto[flow]! >>> 8, fromSide)
+    }
+    flows.touch(flow, this.now)
+    const protocol = buf[ip + 9]!
+    const l4 = ip + ihl
+    if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
+    const natPort = flows.natPort[flow]!
+    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.keyDst[flow]!, natPort)
+    this.rewriteDestination(buf, ip, ihl, protocol, l4Present, snap.backendAddress[backend]!, snap.backendPort[backend]!)
+    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
+    this.counters.countRule(flows.rule[flow]!, total)
+    this.counters.countBackend(backend, total)
+    if (total + ENCAP_OVERHEAD > snap.providerMtu) {
+      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.keySrc[flow]!)
+    }
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.keySrc[flow]!)
+  }
+
+  /** Backend → client: the reverse translation, then out of the external side or NVGRE to the client's host. */
+  private toClient(buf: Uint8Array, ip: number, ihl: number, total: number, flow: number, l4Present: boolean): number {
+    const snap = this.snap!
+    const flows = this.flowTable!
+    flows.touch(flow, this.now)
+    const protocol = buf[ip + 9]!
+    const l4 = ip + ihl
+    if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
+    const client = flows.keySrc[flow]!
+    const ports = flows.keyPorts[flow]!
+    this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.keyDst[flow]!, ports & 0xffff)
+    if (flows.natPort[flow] !== 0) this.rewriteDestination(buf, ip, ihl, protocol, l4Present, client, ports >>> 16)
+    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
+    this.counters.countRule(flows.rule[flow]!, total)
+    this.counters.countBackend(flows.backend[flow]!, total)
+    const vsid = flows.keyProto[flow]! >>> 8
+    if (vsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex[flow]! * 6)
+    const record = keyTableGet(snap.lookup, vsid, client, 0)
+    if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
+    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, client)
+  }
+
+  private rewriteSource(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
+    const old = readU32(buf, ip + 12)
+    writeU32(buf, ip + 12, address)
+    writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
+    if (!l4Present) return
+    const l4 = ip + ihl
+    const oldPort = readU16(buf, l4)
+    writeU16(buf, l4, port)
+    this.adjustL4(buf, l4, protocol, old, address, oldPort, port)
+  }
+
+  private rewriteDestination(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
+    const old = readU32(buf, ip + 16)
+    writeU32(buf, ip + 16, address)
+    writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
+    if (!l4Present) return
+    const l4 = ip + ihl
+    const oldPort = readU16(buf, l4 + 2)
+    writeU16(buf, l4 + 2, port)
+    this.adjustL4(buf, l4, protocol, old, address, oldPort, port)
+  }
+
+  /** TCP/UDP checksum after an address (pseudo-header) and a port change. UDP checksum 0 means none. */
+  private adjustL4(buf: Uint8Array, l4: number, protocol: number, oldAddress: number, newAddress: number, oldPort: number, newPort: number): void {
+    const at = protocol === IPPROTO_TCP ? l4 + 16 : l4 + 6
+    let sum = readU16(buf, at)
+    if (protocol === IPPROTO_UDP && sum === 0) return
+    sum = checksumAdjust16(checksumAdjust32(sum, oldAddress, newAddress), oldPort, newPort)
+    if (protocol === IPPROTO_UDP && sum === 0) sum = 0xffff
+    writeU16(buf, at, sum)
+  }
+
+  /** Lower the MSS option of a SYN to what fits the provider MTU after encapsulation. */
+  private clampMss(buf: Uint8Array, l4: number, end: number): void {
+    if ((buf[l4 + 13]! & TCP_FLAG_SYN) === 0) return
+    const headerEnd = l4 + ((buf[l4 + 12]! >>> 4) << 2)
+    if (headerEnd > end) return
+    let p = l4 + TCP_HLEN
+    while (p < headerEnd) {
+      const kind = buf[p]!
+      if (kind === TCP_OPTION_EOL) return
+      if (kind === TCP_OPTION_NOP) {
+        p++
+        continue
+      }
+      if (p + 1 >= headerEnd) return
+      const length = buf[p + 1]!
+      if (length < 2 || p + length > headerEnd) return
+      if (kind === TCP_OPTION_MSS && length === 4) {
+        const mss = readU16(buf, p + 2)
+        const clamped = this.snap!.clampedMss
+        if (mss > clamped) {
+          writeU16(buf, p + 2, clamped)
+          writeU16(buf, l4 + 16, checksumAdjust16(readU16(buf, l4 + 16), mss, clamped))
+        }
+        return
+      }
+      p += length
+    }
+  }
+
+  /** Write outer Ethernet, outer IPv4, GRE and inner Ethernet in front of the IPv4 packet at `ip`. */
+  private encapsulate(buf: Uint8Array, ip: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number): number {
+    const start = ip - ENCAP_HEADERS
+    if (start < 0) return this.drop(DropReason.NO_HEADROOM)
+    if (!this.resolveNeighbor(host)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
+    this.writeEncapsulation(buf, start, total, host, vsid, vmMac, vmMacOff, entropy, readU16(buf, ip + 6) & IPV4_FLAG_DF)
+    return this.transmit(start, total + ENCAP_HEADERS, Side.PROVIDER)
+  }
+
+  /** Needs resolveNeighbor(host) to have succeeded. */
+  private writeEncapsulation(buf: Uint8Array, start: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number, df: number): void {
+    const snap = this.snap!
+    // Outer Ethernet: nvlb → next hop of the host's PA.
+    copyMac(this.neighborBytes, this.neighborOffset, buf, start)
+    copyMac(snap.providerMac, 0, buf, start + 6)
+    writeU16(buf, start + 12, ETHERTYPE_IPV4)
+    // Outer IPv4: nvlb PA → host PA, protocol 47.
+    const oip = start + ETH_HLEN
+    buf[oip] = 0x45
+    buf[oip + 1] = 0
+    writeU16(buf, oip + 2, total + ENCAP_OVERHEAD)
+    this.ipId = (this.ipId + 1) & 0xffff
+    writeU16(buf, oip + 4, this.ipId)
+    writeU16(buf, oip + 6, df)
+    buf[oip + 8] = OUTER_TTL
+    buf[oip + 9] = IPPROTO_GRE
+    writeU16(buf, oip + 10, 0)
+    writeU32(buf, oip + 12, snap.providerAddress)
+    writeU32(buf, oip + 16, host)
+    writeU16(buf, oip + 10, checksum(buf, oip, IP_HLEN))
+    // GRE: K bit, transparent Ethernet bridging, key = VSID << 8 | FlowID.
+    const gre = oip + IP_HLEN
+    writeU16(buf, gre, NVGRE_FLAGS_VERSION)
+    writeU16(buf, gre + 2, ETHERTYPE_TEB)
+    const flowId = (entropy ^ (entropy >>> 8) ^ (entropy >>> 16) ^ (entropy >>> 24)) & 0xff
+    writeU32(buf, gre + 4, ((vsid << 8) | flowId) >>> 0)
+    // Inner Ethernet: gateway → VM.
+    const ieth = gre + GRE_HLEN
+    copyMac(vmMac, vmMacOff, buf, ieth)
+    copyMac(snap.gatewayMac, 0, buf, ieth + 6)
+    writeU16(buf, ieth + 12, ETHERTYPE_IPV4)
+  }
+
+  /** Plain IPv4 out of the external side, to a client-side MAC. */
+  private toExternal(buf: Uint8Array, ip: number, total: number, mac: Uint8Array, macOff: number): number {
+    const start = ip - ETH_HLEN
+    if (start < 0) return this.drop(DropReason.NO_HEADROOM)
+    copyMac(mac, macOff, buf, start)
+    copyMac(this.snap!.externalMac, 0, buf, start + 6)
+    writeU16(buf, start + 12, ETHERTYPE_IPV4)
+    return this.transmit(start, total + ETH_HLEN, Side.EXTERNAL)
+  }
+
+  private transmit(offset: number, length: number, side: number): number {
+    this.outOffset = offset
+    this.outLength = length
+    this.outSide = side
+    const c = this.counters.values
+    c[G_TX_PACKETS]++
+    c[G_TX_BYTES] += length
+    return Verdict.TX
+  }
+
+  private drop(reason: number): number {
+    this.counters.values[DROPS_BASE + reason]++
+    return Verdict.DROP
+  }
+
+  /** Count a drop where a flow was refused; returns NO_ENTRY. */
+  private dropFlow(reason: number): number {
+    this.drop(reason)
+    return NO_ENTRY
+  }
+
+  // ---------------------------------------------------------------- path MTU and fragments
+
+  /**
+   * DF set and too big after encapsulation: ICMP fragmentation-needed back to
+   * the sender, from the address it sent to, with MTU = providerMtu − 42.
+   */
+  private packetTooBig(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, vsid: number, fromSide: number): number {
+    const snap = this.snap!
+    this.drop(DropReason.PACKET_TOO_BIG)
+    const q = this.extra
+    const slot = q.reserve()
+    if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)
+    const out = q.buffer
+    const quoted = Math.min(total, ihl + 8)
+    const icmpLength = ICMP_HLEN + quoted
+    const oip = slot + (fromSide === Side.EXTERNAL ? ETH_HLEN : ENCAP_HEADERS)
+    const sender = readU32(buf, ip + 12)
+    writeIPv4Header(out, oip, IP_HLEN + icmpLength, (this.ipId = (this.ipId + 1) & 0xffff), ICMP_TTL, IPPROTO_ICMP, readU32(buf, ip + 16), sender)
+    const icmp = oip + IP_HLEN
+    out[icmp] = ICMP_TYPE_DEST_UNREACHABLE
+    out[icmp + 1] = ICMP_CODE_FRAGMENTATION_NEEDED
+    writeU16(out, icmp + 2, 0)
+    writeU16(out, icmp + 4, 0)
+    writeU16(out, icmp + 6, snap.providerMtu - ENCAP_OVERHEAD)
+    copyBytes(buf, ip, out, icmp + ICMP_HLEN, quoted)
+    writeU16(out, icmp + 2, checksum(out, icmp, icmpLength))
+    const length = IP_HLEN + icmpLength
+    if (fromSide === Side.EXTERNAL) {
+      copyMac(buf, eth + 6, out, slot)
+      copyMac(snap.externalMac, 0, out, slot + 6)
+      writeU16(out, slot + 12, ETHERTYPE_IPV4)
+      return this.commitExtra(length + ETH_HLEN, Side.EXTERNAL)
+    }
+    const record = keyTableGet(snap.lookup, vsid, sender, 0)
+    if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
+    if (!this.resolveNeighbor(snap.lookupHost[record]!)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
+    this.writeEncapsulation(out, slot, length, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, sender, 0)
+    return this.commitExtra(length + ENCAP_HEADERS, Side.PROVIDER)
+  }
+
+  private commitExtra(length: number, side: number): number {
+    this.extra.commit(length, side)
+    const c = this.counters.values
+    c[G_TX_PACKETS]++
+    c[G_TX_BYTES] += length
+    return Verdict.CONSUMED
+  }
+
+  /**
+   * DF clear and too big: split the (already translated) packet into
+   * fragments that fit and encapsulate each into the extra queue. IP options
+   * are kept on the first fragment only.
+   */
+  private fragmentAndEncapsulate(buf: Uint8Array, ip: number, ihl: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number): number {
+    const snap = this.snap!
+    if (!this.resolveNeighbor(host)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
+    const maxInner = snap.providerMtu - ENCAP_OVERHEAD
+    const fragmentField = readU16(buf, ip + 6)
+    const baseOffset = (fragmentField & IPV4_FRAGMENT_OFFSET_MASK) << 3
+    const lastHasMore = (fragmentField & IPV4_FLAG_MF) !== 0
+    const payload = total - ihl
+    let done = 0
+    const q = this.extra
+    while (done < payload) {
+      const headerLength = done === 0 ? ihl : IP_HLEN
+      const room = ((maxInner - headerLength) >> 3) << 3
+      const size = Math.min(room, payload - done)
+      const more = done + size < payload || lastHasMore
+      const slot = q.reserve()
+      if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)
+      const out = q.buffer
+      const fip = slot + ENCAP_HEADERS
+      copyBytes(buf, ip, out, fip, headerLength)
+      out[fip] = 0x40 | (headerLength >> 2)
+      writeU16(out, fip + 2, headerLength + size)
+      writeU16(out, fip + 6, (more ? IPV4_FLAG_MF : 0) | ((baseOffset + done) >> 3))
+      writeU16(out, fip + 10, 0)
+      writeU16(out, fip + 10, checksum(out, fip, headerLength))
+      copyBytes(buf, ip + ihl + done, out, fip + headerLength, size)
+      this.writeEncapsulation(out, slot, headerLength + size, host, vsid, vmMac, vmMacOff, entropy, 0)
+      this.commitExtra(headerLength + size + ENCAP_HEADERS, Side.PROVIDER)
+      done += size
+    }
+    return Verdict.CONSUMED
+  }
+
+  private rememberFragment(scope: number, protocol: number, src: number, dst: number, id: number, flow: number): void {
+    const key0 = ((scope << 8) | protocol) >>> 0
+    const slot = (Math.imul(key0 ^ src ^ Math.imul(dst, 31) ^ Math.imul(id, 0x9e3779b1), 0x85ebca6b) >>> 20) & (FRAGMENT_SLOTS - 1)
+    const k = slot * 4
+    this.fragmentKey[k] = key0
+    this.fragmentKey[k + 1] = src
+    this.fragmentKey[k + 2] = dst
+    this.fragmentKey[k + 3] = id
+    this.fragmentFlow[slot] = flow
+    this.fragmentTime[slot] = this.now
+  }
+
+  private recallFragment(scope: number, protocol: number, src: number, dst: number, id: number): number {
+    const key0 = ((scope << 8) | protocol) >>> 0
+    const slot = (Math.imul(key0 ^ src ^ Math.imul(dst, 31) ^ Math.imul(id, 0x9e3779b1), 0x85ebca6b) >>> 20) & (FRAGMENT_SLOTS - 1)
+    const k = slot * 4
+    if (this.fragmentKey[k] !== key0 || this.fragmentKey[k + 1] !== src || this.fragmentKey[k + 2] !== dst || this.fragmentKey[k + 3] !== id) return NO_ENTRY
+    if (((this.now - this.fragmentTime[slot]!) | 0) > FRAGMENT_TIMEOUT) return NO_ENTRY
+    return this.fragmentFlow[slot]!
+  }
+
+  /**
+   * A non-first fragment toward a VIP: the flow its first fragment created,
+   * or — for destination NAT, where no port is needed — the backend the
+   * 3-tuple picks, which is the one the first fragment gets too (DESIGN §3.6).
+   */
+  private laterFragmentToVip(buf: Uint8Array, eth: number, ip: number, total: number, vsid: number, protocol: number, src: number, dst: number): number {
+    const snap = this.snap!
+    const ihl = (buf[ip]! & 0x0f) << 2
+    const fromSide = vsid === 0 ? Side.EXTERNAL : Side.PROVIDER
+    const flow = this.recallFragment(vsid, protocol, src, dst, readU16(buf, ip + 4))
+    const flows = this.flowTable!
+    if (flow !== NO_ENTRY && flows.keySrc[flow] === src && flows.keyDst[flow] === dst && this.isUsable(flow)) {
+      return this.toBackend(buf, eth, ip, ihl, total, flow, false, fromSide)
+    }
+    const ruleId = keyTableGet(snap.rulesByAddress, dst, vsid, protocol)
+    if (ruleId < 0) return this.drop(ruleId === -1 ? (vsid === 0 ? DropReason.NOT_FOR_US : DropReason.NO_VIP_RULE) : DropReason.FRAGMENT_NO_STATE)
+    const rule = snap.ruleList[ruleId]!
+    if (rule.natMode === NAT_FULLNAT) return this.drop(DropReason.FRAGMENT_NO_STATE)
+    const backend = rule.table[hash3(src, dst, protocol) % rule.table.length]!
+    if (backend < 0) return this.drop(DropReason.NO_BACKEND)
+    if (total + ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
+      return this.packetTooBig(buf, eth, ip, ihl, total, vsid, fromSide)
+    }
+    this.rewriteDestination(buf, ip, ihl, protocol, false, snap.backendAddress[backend]!, 0)
+    this.counters.countRule(rule.id, total)
+    this.counters.countBackend(backend, total)
+    if (total + ENCAP_OVERHEAD > snap.providerMtu) {
+      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, src)
+    }
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, src)
+  }
+
+  private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
+    const flow = this.recallFragment(0x80000000 | domain, protocol, src, dst, readU16(buf, ip + 4))
+    const flows = this.flowTable!
+    if (flow === NO_ENTRY || this.snap!.backendAddress[flows.backend[flow]!] !== src || !this.isUsable(flow)) {
+      return this.drop(DropReason.FRAGMENT_NO_STATE)
+    }
+    return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)
+  }
+
+  // ---------------------------------------------------------------- ICMP errors (DESIGN §3.4)
+
+  /**
+   * An ICMP error from a client's side (the Internet, vsid 0, or a tenant VM)
+   * quoting a packet nvlb sent to that client: translate it like the flow's
+   * forward direction, quoted header included, and send it to the backend.
+   */
+  private icmpFromClient(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number): number {
+    const icmp = ip + ihl
+    const end = ip + total
+    const quoted = this.quotedHeader(buf, icmp, end)
+    if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
+    const qihl = (buf[quoted]! & 0x0f) << 2
+    const protocol = buf[quoted + 9]!
+    // The quoted packet went VIP → client; its flow's forward key is client → VIP.
+    const qsrc = readU32(buf, quoted + 12)
+    const qdst = readU32(buf, quoted + 16)
+    const qports = readU32(buf, quoted + qihl)
+    const ports = ((qports << 16) | (qports >>> 16)) >>> 0
+    const keyProto = ((vsid << 8) | protocol) >>> 0
+    const fk = forwardKeyHash(hash5(qdst, qsrc, ports, protocol), keyProto)
+    const flows = this.flowTable!
+    const flow = flows.findForward(fk, keyProto, qdst, qsrc, ports)
+    if (flow === NO_ENTRY || !this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
+    const snap = this.snap!
+    const backend = flows.backend[flow]!
+    const dip = snap.backendAddress[backend]!
+    const natPort = flows.natPort[flow]!
+    // Quoted: VIP:fport → client:cport becomes DIP:bport → (VIP:natPort | client:cport).
+    this.rewriteQuoted(buf, quoted, qihl, protocol, 12, dip, 0, snap.backendPort[backend]!)
+    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 16, flows.keyDst[flow]!, 2, natPort)
+    // Outer: → DIP (and from the VIP for full NAT, so the backend sees its peer).
+    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, flows.keyDst[flow]!, 0)
+    this.rewriteDestination(buf, ip, ihl, IPPROTO_ICMP, false, dip, 0)
+    writeU16(buf, icmp + 2, 0)
+    writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
+    this.counters.countRule(flows.rule[flow]!, total)
+    this.counters.countBackend(backend, total)
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.keySrc[flow]!)
+  }
+
+  /**
+   * ICMP inside NVGRE: either from a tenant client about a reply nvlb sent it
+   * (CA VIP), or from a backend's side about a packet nvlb sent to the
+   * backend; the latter is translated like the flow's reply direction.
+   */
+  private icmpFromTenant(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number, domain: number): number {
+    const icmp = ip + ihl
+    const end = ip + total
+    const quoted = this.quotedHeader(buf, icmp, end)
+    if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
+    const qihl = (buf[quoted]! & 0x0f) << 2
+    const protocol = buf[quoted + 9]!
+    const qsrc = readU32(buf, quoted + 12)
+    const qdst = readU32(buf, quoted + 16)
+    const qports = readU32(buf, quoted + qihl)
+    // Quoted packet was client/VIP → DIP; its reply 5-tuple is DIP → client/VIP.
+    const replyPorts = ((qports << 16) | (qports >>> 16)) >>> 0
+    const flow = this.findReply(replyHash(protocol, qdst, qsrc, replyPorts), domain, protocol, qdst, qsrc, replyPorts)
+    if (flow === NO_ENTRY) {
+      const snap = this.snap!
+      if (keyTableGet(snap.rulesByAddress, readU32(buf, ip + 16), vsid, protocol) !== -1) {
+        return this.icmpFromClient(buf, ip, ihl, total, vsid)
+      }
+      return this.drop(DropReason.ICMP_NO_FLOW)
+    }
+    if (!this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
+    const snap = this.snap!
+    const flows = this.flowTable!
+    const vip = flows.keyDst[flow]!
+    const ports = flows.keyPorts[flow]!
+    const client = flows.keySrc[flow]!
+    const natPort = flows.natPort[flow]!
+    // Quoted: (client|VIP:natPort) → DIP:bport becomes client:cport → VIP:fport.
+    this.rewriteQuoted(buf, quoted, qihl, protocol, 16, vip, 2, ports & 0xffff)
+    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 12, client, 0, ports >>> 16)
+    // Outer: from the VIP (tenant addresses never leak to the client), to the client.
+    this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, vip, 0)
+    if (natPort !== 0) this.rewriteDestination(buf, ip, ihl, IPPROTO_ICMP, false, client, 0)
+    writeU16(buf, icmp + 2, 0)
+    writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
+    this.counters.countRule(flows.rule[flow]!, total)
+    this.counters.countBackend(flows.backend[flow]!, total)
+    const clientVsid = flows.keyProto[flow]! >>> 8
+    if (clientVsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex[flow]! * 6)
+    const record = keyTableGet(snap.lookup, clientVsid, client, 0)
+    if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
+    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, client)
+  }
+
+  /**
+   * Offset of the quoted IPv4 header of a translatable ICMP error, -1 when
+   * malformed, -2 when the message is not one nvlb translates.
+   */
+  private quotedHeader(buf: Uint8Array, icmp: number, end: number): number {
+    if (icmp + ICMP_HLEN > end) return -1
+    const type = buf[icmp]!
+    if (type !== ICMP_TYPE_DEST_UNREACHABLE && type !== ICMP_TYPE_TIME_EXCEEDED) return -2
+    const quoted = icmp + ICMP_HLEN
+    if (quoted + IP_HLEN > end || buf[quoted]! >> 4 !== 4) return -1
+    const qihl = (buf[quoted]! & 0x0f) << 2
+    if (qihl < IP_HLEN || quoted + qihl + 8 > end) return -1
+    const protocol = buf[quoted + 9]!
+    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return -2
+    return quoted
+  }
+
+  /** Rewrite an address (at ip+addressAt) and a port (at l4+portAt) of a quoted header, keeping its checksums right. */
+  private rewriteQuoted(buf: Uint8Array, ip: number, ihl: number, protocol: number, addressAt: number, address: number, portAt: number, port: number): void {
+    const old = readU32(buf, ip + addressAt)
+    writeU32(buf, ip + addressAt, address)
+    writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
+    const l4 = ip + ihl
+    const oldPort = readU16(buf, l4 + portAt)
+    writeU16(buf, l4 + portAt, port)
+    // Only the UDP checksum lies within the 8 quoted bytes.
+    if (protocol === IPPROTO_UDP) this.adjustL4(buf, l4, protocol, old, address, oldPort, port)
+  }
+
+  // ---------------------------------------------------------------- ARP (DESIGN §3.7)
+
+  private arp(buf: Uint8Array, eth: number, arp: number, end: number): number {
+    if (arp + ARP_LEN > end) return this.drop(DropReason.TRUNCATED)
+    if (readU32(buf, arp) !== 0x00010800 || readU16(buf, arp + 4) !== 0x0604) return this.drop(DropReason.ARP_IGNORED)
+    const snap = this.snap!
+    const op = readU16(buf, arp + 6)
+    const senderIp = readU32(buf, arp + 14)
+    const targetIp = readU32(buf, arp + 24)
+    let side = -1
+    if (targetIp === snap.providerAddress) side = Side.PROVIDER
+    else if (snap.externalAddress !== 0 && targetIp === snap.externalAddress) side = Side.EXTERNAL
+    else if (keyTableGet(snap.publicVips, targetIp, 0, 0) >= 0) side = Side.EXTERNAL
+    if (senderIp !== 0 && (side >= 0 || keyTableGet(this.arpRequested, senderIp, 0, 0) >= 0)) this.learnNeighbor(senderIp, buf, arp + 8)
+    if (op === ARP_OP_REPLY) return side >= 0 || keyTableGet(this.arpRequested, senderIp, 0, 0) >= 0 ? Verdict.CONSUMED : this.drop(DropReason.ARP_IGNORED)
+    if (op !== ARP_OP_REQUEST || side < 0) return this.drop(DropReason.ARP_IGNORED)
+    const ourMac = side === Side.PROVIDER ? snap.providerMac : snap.externalMac
+    // Reply in place: Ethernet to the asker, ARP sender/target swapped.
+    copyMac(buf, arp + 8, buf, eth)
+    copyMac(ourMac, 0, buf, eth + 6)
+    writeU16(buf, arp + 6, ARP_OP_REPLY)
+    copyMac(buf, arp + 8, buf, arp + 18)
+    writeU32(buf, arp + 24, senderIp)
+    copyMac(ourMac, 0, buf, arp + 8)
+    writeU32(buf, arp + 14, targetIp)
+    return this.transmit(eth, end - eth, side)
+  }
+
+  /** Point neighborBytes/neighborOffset at the MAC of a provider address; ARP for it when unknown. */
+  private resolveNeighbor(address: number): boolean {
+    const snap = this.snap!
+    const staticIndex = keyTableGet(snap.neighbors, address, 0, 0)
+    if (staticIndex >= 0) {
+      this.neighborBytes = snap.neighborMac
+      this.neighborOffset = staticIndex * 6
+      return true
+    }
+    const learned = keyTableGet(this.dynamicNeighbors, address, 0, 0)
+    if (learned >= 0) {
+      this.neighborBytes = this.dynamicMac
+      this.neighborOffset = learned * 6
+      return true
+    }
+    this.requestArp(address)
+    return false
+  }
+
+  private learnNeighbor(address: number, mac: Uint8Array, macOff: number): void {
+    let index = keyTableGet(this.dynamicNeighbors, address, 0, 0)
+    if (index < 0) {
+      if (this.dynamicCount >= DYNAMIC_NEIGHBORS) return
+      index = this.dynamicCount
+      if (!keyTableSet(this.dynamicNeighbors, address, 0, 0, index)) return
+      this.dynamicCount++
+    }
+    copyMac(mac, macOff, this.dynamicMac, index * 6)
+  }
+
+  /** Broadcast an ARP request for a provider address, at most once a second per address. */
+  private requestArp(address: number): void {
+    let index = keyTableGet(this.arpRequested, address, 0, 0)
+    if (index >= 0) {
+      if (this.arpRequestedAt[index] === this.now) return
+    } else {
+      if (this.arpRequestedCount >= DYNAMIC_NEIGHBORS) return
+      index = this.arpRequestedCount
+      if (!keyTableSet(this.arpRequested, address, 0, 0, index)) return
+      this.arpRequestedCount++
+    }
+    this.arpRequestedAt[index] = this.now
+    const slot = this.extra.reserve()
+    if (slot < 0) {
+      this.drop(DropReason.TX_QUEUE_FULL)
+      return
+    }
+    const snap = this.snap!
+    const out = this.extra.buffer
+    out.fill(0xff, slot, slot + 6)
+    copyMac(snap.providerMac, 0, out, slot + 6)
+    writeU16(out, slot + 12, ETHERTYPE_ARP)
+    const arp = slot + ETH_HLEN
+    writeU32(out, arp, 0x00010800)
+    writeU16(out, arp + 4, 0x0604)
+    writeU16(out, arp + 6, ARP_OP_REQUEST)
+    copyMac(snap.providerMac, 0, out, arp + 8)
+    writeU32(out, arp + 14, snap.providerAddress)
+    out.fill(0, arp + 18, arp + 24)
+    writeU32(out, arp + 24, address)
+    this.commitExtra(ETH_HLEN + ARP_LEN, Side.PROVIDER)
+  }
+
+  private internClientMac(buf: Uint8Array, off: number): number {
+    const high = readU16(buf, off)
+    const low = readU32(buf, off + 2)
+    const known = keyTableGet(this.clientMacs, high, low, 0)
+    if (known >= 0) return known
+    if (this.clientMacCount >= CLIENT_MACS) return 0
+    const index = this.clientMacCount
+    if (!keyTableSet(this.clientMacs, high, low, 0, index)) return 0
+    this.clientMacCount++
+    copyMac(buf, off, this.clientMacBytes, index * 6)
+    return index
+  }
+
+  // ---------------------------------------------------------------- header checks
+
+  /** -1 when the IPv4 header at `ip` is sound within `end`, else the drop reason. */
+  private checkIPv4(buf: Uint8Array, ip: number, end: number): number {
+    if (ip + IP_HLEN > end) return DropReason.TRUNCATED
+    const versionIhl = buf[ip]!
+    if (versionIhl >> 4 !== 4) return DropReason.BAD_IP_HEADER
+    const ihl = (versionIhl & 0x0f) << 2
+    const total = readU16(buf, ip + 2)
+    if (ihl < IP_HLEN || total < ihl) return DropReason.BAD_IP_HEADER
+    if (ip + total > end) return DropReason.TRUNCATED
+    return -1
+  }
+
+  private hasL4Header(buf: Uint8Array, protocol: number, l4: number, end: number): boolean {
+    if (protocol !== IPPROTO_TCP) return l4 + UDP_HLEN <= end
+    if (l4 + TCP_HLEN > end) return false
+    const dataOffset = (buf[l4 + 12]! >> 4) << 2
+    return dataOffset >= TCP_HLEN && l4 + dataOffset <= end
+  }
+}
+
+function copyMac(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number): void {
+  to[toOff] = from[fromOff]!
+  to[toOff + 1] = from[fromOff + 1]!
+  to[toOff + 2] = from[fromOff + 2]!
+  to[toOff + 3] = from[fromOff + 3]!
+  to[toOff + 4] = from[fromOff + 4]!
+  to[toOff + 5] = from[fromOff + 5]!
+}
+
+function copyBytes(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number, length: number): void {
+  if (from === to && toOff > fromOff) {
+    for (let i = length - 1; i >= 0; i--) to[toOff + i] = from[fromOff + i]!
+    return
+  }
+  for (let i = 0; i < length; i++) to[toOff + i] = from[fromOff + i]!
+}
+
+function writeIPv4Header(buf: Uint8Array, ip: number, total: number, id: number, ttl: number, protocol: number, src: number, dst: number): void {
+  buf[ip] = 0x45
+  buf[ip + 1] = 0
+  writeU16(buf, ip + 2, total)
+  writeU16(buf, ip + 4, id)
+  writeU16(buf, ip + 6, 0)
+  buf[ip + 8] = ttl
+  buf[ip + 9] = protocol
+  writeU16(buf, ip + 10, 0)
+  writeU32(buf, ip + 12, src)
+  writeU32(buf, ip + 16, dst)
+  writeU16(buf, ip + 10, checksum(buf, ip, IP_HLEN))
+}

@@ -1,0 +1,99 @@
+import type { KeyTable } from './key-table'
+
+/**
+ * The compiled, immutable configuration the packet path runs (DESIGN §6).
+ * Plain data only (numbers, strings, typed arrays, arrays of plain objects)
+ * so that it can be posted to worker threads as it is.
+ *
+ * Rules and backends have stable numeric ids across snapshots (the compiler
+ * keeps a registry), so flows that name them survive a new snapshot.
+ */
+export const NAT_DNAT = 0
+export const NAT_FULLNAT = 1
+
+export const DIST_5_TUPLE = 5
+export const DIST_3_TUPLE = 3
+export const DIST_2_TUPLE = 2
+
+export const BACKEND_ACTIVE = 0
+export const BACKEND_DRAINING = 1
+export const BACKEND_DISABLED = 2
+/** The id is not in use in this snapshot. */
+export const BACKEND_ABSENT = 3
+
+export const PROTO_ICMP = 1
+export const PROTO_TCP = 6
+export const PROTO_UDP = 17
+
+/** Routing domain of VSID 0 (the public side). */
+export const PUBLIC_DOMAIN = 0
+
+export interface CompiledRule {
+  id: number
+  vipName: string
+  vipAddress: number
+  vipAddressText: string
+  virtualSubnetId: number
+  /** Routing domain of the VIP's VSID (PUBLIC_DOMAIN for public VIPs). */
+  domain: number
+  protocol: number
+  frontendPort: number
+  backendPort: number
+  natMode: number
+  distribution: number
+  idleTimeoutSeconds: number
+  pool: string
+  /** Maglev lookup table: slot → backend id, -1 when the pool has no active backend. */
+  table: Int32Array
+}
+
+export interface Snapshot {
+  generation: number
+  providerAddress: number
+  providerMac: Uint8Array
+  externalAddress: number
+  externalMac: Uint8Array
+  gatewayMac: Uint8Array
+  providerMtu: number
+  mssClamp: boolean
+  /** providerMtu − 42 − 40: the largest MSS that fits the provider MTU after encapsulation. */
+  clampedMss: number
+  maxFlows: number
+  maglevSize: number
+
+  /** (vipAddress, vsid, protocol << 16 | frontendPort) → rule id. */
+  rules: KeyTable
+  /** (vipAddress, vsid, protocol) → rule id when exactly one rule exists for it, else -2 (ambiguous). */
+  rulesByAddress: KeyTable
+  /** Indexed by rule id; null where the id is unused in this snapshot. */
+  ruleList: (CompiledRule | null)[]
+  /** Public VIP addresses nvlb answers ARP for: (address, 0, 0) → 1. */
+  publicVips: KeyTable
+
+  /** Backends by id (id = registry index of "<pool>|<vsid>/<address>:<port>"). */
+  backendCount: number
+  backendAddress: Uint32Array
+  backendVsid: Uint32Array
+  backendPort: Uint16Array
+  backendState: Uint8Array
+  backendDomain: Int32Array
+  backendHost: Uint32Array
+  /** 6 bytes per backend: the VM's MAC from its lookup record. */
+  backendMac: Uint8Array
+  backendName: string[]
+  backendPool: string[]
+
+  /** (vsid, customerAddress, 0) → lookup record index. */
+  lookup: KeyTable
+  lookupHost: Uint32Array
+  /** 6 bytes per record. */
+  lookupMac: Uint8Array
+
+  /** (vsid, 0, 0) → routing domain id (≥ 1). */
+  domains: KeyTable
+
+  /** (address, 0, 0) → neighbor index; static neighbors from the configuration. */
+  neighbors: KeyTable
+  /** 6 bytes per neighbor. */
+  neighborMac: Uint8Array
+}
