@@ -1,0 +1,332 @@
+import { ErrorCodes, NvlbError } from '../errors'
+import { DEFAULT_BATCH_SIZE, DEFAULT_SLOT_SIZE, FramePort, RX_HEADROOM } from './frame-port'
+import { IO_KERNEL_DROPS, IO_RX_BYTES, IO_RX_ERRORS, IO_RX_FRAMES, IO_RX_TRUNCATED, IO_TX_BYTES, IO_TX_ERRORS, IO_TX_FRAMES, ioCounters } from './io-counters'
+import * as c from './libc'
+
+export type FanoutMode = 'client-port' | 'hash' | 'lb' | 'cpu'
+
+export interface FanoutOptions {
+  /** 16-bit group id, the same for every member on one interface. */
+  groupId: number
+  mode: FanoutMode
+  /** Classic BPF program (struct sock_filter[]) for mode 'client-port'. */
+  program?: Buffer
+}
+
+export interface AfPacketPortOptions {
+  interfaceName: string
+  batchSize?: number
+  /** Bytes per receive slot; a frame may use slotSize − RX_HEADROOM bytes. */
+  slotSize?: number
+  /** Receive frames for any destination MAC (default true). */
+  promiscuous?: boolean
+  fanout?: FanoutOptions
+  /** Socket filter (struct sock_filter[]) attached before bind. */
+  filter?: Buffer
+  /** SO_RCVBUF in bytes (default 8 MiB). */
+  receiveBufferBytes?: number
+  /** Send straight to the driver, skipping the qdisc (PACKET_QDISC_BYPASS). */
+  qdiscBypass?: boolean
+  /** Where to count (a worker's I/O counters); a private array otherwise. */
+  counters?: Float64Array
+}
+
+const FANOUT_MODES: Record<FanoutMode, number> = {
+  'client-port': c.PACKET_FANOUT_CBPF,
+  hash: c.PACKET_FANOUT_HASH,
+  lb: c.PACKET_FANOUT_LB,
+  cpu: c.PACKET_FANOUT_CPU,
+}
+
+const U32 = 0x100000000
+
+/**
+ * A raw AF_PACKET socket bound to one interface, receiving with recvmmsg
+ * into fixed slots and sending with sendmmsg straight from the caller's
+ * buffers (iovecs point at the frame bytes: no copies on either side).
+ *
+ * Memory: every array the kernel reads or writes is a Buffer prepared once
+ * (mmsghdr + iovec arrays for both directions); per batch only the iovec
+ * base/length of the frames to send change.
+ */
+export class AfPacketPort implements FramePort {
+  readonly name: string
+  readonly fd: number
+  readonly ifindex: number
+  readonly batchSize: number
+  readonly slotSize: number
+  readonly rxBuffer: Buffer
+  readonly rxOffsets: Int32Array
+  readonly rxLengths: Int32Array
+  readonly counters: Float64Array
+  /** Whether outgoing frames are filtered by the kernel (else by the member filter). */
+  readonly ignoresOutgoing: boolean
+
+  private readonly rxMessages: Buffer
+  private readonly rxMessageWords: Int32Array
+  private readonly rxIovecs: Buffer
+  private readonly txMessages: Buffer
+  private readonly txIovecs: Buffer
+  private readonly txIovecWords: Uint32Array
+  private readonly txRetained: (Buffer | null)[]
+  private txCount = 0
+  private closed = false
+
+  private cachedBuffer: Buffer | null = null
+  private cachedAddress = 0
+  private readonly baseAddresses = new WeakMap<ArrayBufferLike, number>()
+
+  constructor(options: AfPacketPortOptions) {
+    this.name = options.interfaceName
+    this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+    this.slotSize = options.slotSize ?? DEFAULT_SLOT_SIZE
+    if (this.slotSize < RX_HEADROOM + 64 || this.slotSize % 8 !== 0) {
+      throw new NvlbError(ErrorCodes.SOCKET_SETUP, `slot size ${this.slotSize} is too small or not a multiple of 8`)
+    }
+    this.counters = options.counters ?? ioCounters()
+
+    const ifindex = c.ifNameToIndex(this.name)
+    if (ifindex === 0) {
+      throw new NvlbError(ErrorCodes.INTERFACE_NOT_FOUND, `no interface named ${this.name}`, undefined, 500)
+    }
+    this.ifindex = ifindex
+
+    const fd = c.socket(c.AF_PACKET, c.SOCK_RAW | c.SOCK_CLOEXEC, 0)
+    if (fd < 0) throw setupError('socket(AF_PACKET)', this.name)
+    this.fd = fd
+    try {
+      this.ignoresOutgoing = this.configure(options)
+    } catch (error) {
+      c.close(fd)
+      throw error
+    }
+
+    const batch = this.batchSize
+    this.rxBuffer = Buffer.alloc(batch * this.slotSize)
+    this.rxOffsets = new Int32Array(batch)
+    this.rxLengths = new Int32Array(batch)
+    this.rxMessages = Buffer.alloc(batch * c.MMSGHDR_SIZE)
+    this.rxMessageWords = new Int32Array(this.rxMessages.buffer, this.rxMessages.byteOffset, this.rxMessages.length / 4)
+    this.rxIovecs = Buffer.alloc(batch * c.IOVEC_SIZE)
+    const rxBase = c.bufferAddress(this.rxBuffer)
+    const rxIovBase = c.bufferAddress(this.rxIovecs)
+    for (let i = 0; i < batch; i++) {
+      writeAddress(this.rxIovecs, i * c.IOVEC_SIZE, rxBase + i * this.slotSize + RX_HEADROOM)
+      writeAddress(this.rxIovecs, i * c.IOVEC_SIZE + c.IOV_LEN_OFFSET, this.slotSize - RX_HEADROOM)
+      writeAddress(this.rxMessages, i * c.MMSGHDR_SIZE + c.MSG_IOV_OFFSET, rxIovBase + i * c.IOVEC_SIZE)
+      writeAddress(this.rxMessages, i * c.MMSGHDR_SIZE + c.MSG_IOVLEN_OFFSET, 1)
+    }
+
+    this.txMessages = Buffer.alloc(batch * c.MMSGHDR_SIZE)
+    this.txIovecs = Buffer.alloc(batch * c.IOVEC_SIZE)
+    this.txIovecWords = new Uint32Array(this.txIovecs.buffer, this.txIovecs.byteOffset, this.txIovecs.length / 4)
+    this.txRetained = new Array<Buffer | null>(batch).fill(null)
+    const txIovBase = c.bufferAddress(this.txIovecs)
+    for (let i = 0; i < batch; i++) {
+      writeAddress(this.txMessages, i * c.MMSGHDR_SIZE + c.MSG_IOV_OFFSET, txIovBase + i * c.IOVEC_SIZE)
+      writeAddress(this.txMessages, i * c.MMSGHDR_SIZE + c.MSG_IOVLEN_OFFSET, 1)
+    }
+  }
+
+  /** Socket options in the order the kernel needs them; returns whether the kernel drops our own sends. */
+  private configure(options: AfPacketPortOptions): boolean {
+    const fd = this.fd
+    const rcvbuf = int32(options.receiveBufferBytes ?? 8 << 20)
+    if (c.setsockopt(fd, c.SOL_SOCKET, c.SO_RCVBUFFORCE, rcvbuf, 4) < 0) {
+      c.setsockopt(fd, c.SOL_SOCKET, c.SO_RCVBUF, rcvbuf, 4)
+    }
+    if (options.filter !== undefined) attachFilter(fd, c.SOL_SOCKET, c.SO_ATTACH_FILTER, options.filter, this.name)
+
+    const address = c.encodeStruct(c.SockaddrLl, {
+      sll_family: c.AF_PACKET,
+      sll_protocol: htons(c.ETH_P_ALL),
+      sll_ifindex: this.ifindex,
+      sll_hatype: 0,
+      sll_pkttype: 0,
+      sll_halen: 0,
+      sll_addr: [0, 0, 0, 0, 0, 0, 0, 0],
+    })
+    if (c.bind(fd, address, address.length) < 0) throw setupError('bind', this.name)
+
+    if (options.promiscuous ?? true) {
+      const mreq = c.encodeStruct(c.PacketMreq, {
+        mr_ifindex: this.ifindex,
+        mr_type: c.PACKET_MR_PROMISC,
+        mr_alen: 0,
+        mr_address: [0, 0, 0, 0, 0, 0, 0, 0],
+      })
+      if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_ADD_MEMBERSHIP, mreq, mreq.length) < 0) {
+        throw setupError('PACKET_ADD_MEMBERSHIP (promiscuous)', this.name)
+      }
+    }
+    let ignoresOutgoing = c.setsockopt(fd, c.SOL_PACKET, c.PACKET_IGNORE_OUTGOING, int32(1), 4) === 0
+    if (options.qdiscBypass === true) c.setsockopt(fd, c.SOL_PACKET, c.PACKET_QDISC_BYPASS, int32(1), 4)
+
+    const fanout = options.fanout
+    if (fanout !== undefined) {
+      const mode = FANOUT_MODES[fanout.mode]
+      const id = fanout.groupId & 0xffff
+      // A fanout group has its own receive hook: the per-socket PACKET_IGNORE_OUTGOING
+      // does not apply to it, the group flag does (Linux ≥ 6.8).
+      if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_FANOUT, int32(id | ((mode | c.PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16)), 4) === 0) {
+        ignoresOutgoing = true
+      } else if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_FANOUT, int32(id | (mode << 16)), 4) === 0) {
+        ignoresOutgoing = false
+      } else {
+        throw setupError(`PACKET_FANOUT (group ${id}, ${fanout.mode})`, this.name)
+      }
+      if (fanout.mode === 'client-port') {
+        if (fanout.program === undefined) throw new NvlbError(ErrorCodes.SOCKET_SETUP, 'fanout mode client-port needs a program')
+        this.setFanoutProgram(fanout.program)
+      }
+    }
+    return ignoresOutgoing
+  }
+
+  /** Replaces the group's steering program (any member may do it; the kernel swaps it atomically). */
+  setFanoutProgram(program: Buffer): void {
+    attachFilter(this.fd, c.SOL_PACKET, c.PACKET_FANOUT_DATA, program, this.name)
+  }
+
+  receive(): number {
+    const n = c.recvmmsg(this.fd, this.rxMessages, this.batchSize, c.MSG_DONTWAIT, null)
+    if (n <= 0) {
+      if (n < 0) {
+        const code = c.errno()
+        if (code !== c.ERRNO.EAGAIN && code !== c.ERRNO.EINTR) this.counters[IO_RX_ERRORS]++
+      }
+      return 0
+    }
+    const words = this.rxMessageWords
+    const stride = c.MMSGHDR_SIZE >> 2
+    const flagsWord = (c.MSG_FLAGS_OFFSET >> 2)
+    const lengthWord = (c.MSG_LEN_OFFSET >> 2)
+    let kept = 0
+    let bytes = 0
+    for (let i = 0; i < n; i++) {
+      const flags = words[i * stride + flagsWord]!
+      const length = words[i * stride + lengthWord]!
+      if ((flags & c.MSG_TRUNC) !== 0) {
+        this.counters[IO_RX_TRUNCATED]++
+        continue
+      }
+      this.rxOffsets[kept] = i * this.slotSize + RX_HEADROOM
+      this.rxLengths[kept] = length
+      bytes += length
+      kept++
+    }
+    this.counters[IO_RX_FRAMES] += kept
+    this.counters[IO_RX_BYTES] += bytes
+    return kept
+  }
+
+  send(buffer: Buffer, offset: number, length: number): void {
+    if (this.txCount === this.batchSize) this.flush()
+    const i = this.txCount++
+    const address = this.addressOf(buffer) + offset
+    const w = i * (c.IOVEC_SIZE >> 2)
+    const words = this.txIovecWords
+    words[w] = address % U32
+    words[w + 1] = (address / U32) >>> 0
+    words[w + (c.IOV_LEN_OFFSET >> 2)] = length
+    words[w + (c.IOV_LEN_OFFSET >> 2) + 1] = 0
+    // Keeps a buffer that is not the port's own alive until it is sent.
+    this.txRetained[i] = buffer
+  }
+
+  flush(): void {
+    const count = this.txCount
+    if (count === 0) return
+    let sent = 0
+    while (sent < count) {
+      const messages = sent === 0 ? this.txMessages : this.txMessages.subarray(sent * c.MMSGHDR_SIZE)
+      const n = c.sendmmsg(this.fd, messages, count - sent, 0)
+      if (n > 0) {
+        sent += n
+        continue
+      }
+      const code = n < 0 ? c.errno() : 0
+      if (code === c.ERRNO.EINTR) continue
+      // The frame at `sent` could not go (EMSGSIZE, ENOBUFS, ENETDOWN…): drop it, try the rest.
+      this.counters[IO_TX_ERRORS]++
+      this.txRetained[sent] = null
+      sent++
+    }
+    let bytes = 0
+    const words = this.txIovecWords
+    for (let i = 0; i < count; i++) {
+      bytes += words[i * (c.IOVEC_SIZE >> 2) + (c.IOV_LEN_OFFSET >> 2)]!
+      this.txRetained[i] = null
+    }
+    this.counters[IO_TX_FRAMES] += count
+    this.counters[IO_TX_BYTES] += bytes
+    this.txCount = 0
+  }
+
+  pending(): number {
+    return -1
+  }
+
+  /** Adds the kernel's receive-queue drops since the last call to the counters (PACKET_STATISTICS). */
+  collectKernelDrops(): number {
+    const stats = Buffer.alloc(c.TPACKET_STATS_SIZE)
+    const length = int32(stats.length)
+    if (c.getsockopt(this.fd, c.SOL_PACKET, c.PACKET_STATISTICS, stats, length) < 0) return 0
+    const drops = stats.readUInt32LE(4)
+    this.counters[IO_KERNEL_DROPS] += drops
+    return drops
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    c.close(this.fd)
+  }
+
+  private addressOf(buffer: Buffer): number {
+    if (buffer === this.rxBuffer) return this.rxAddress()
+    if (buffer === this.cachedBuffer) return this.cachedAddress
+    let base = this.baseAddresses.get(buffer.buffer)
+    if (base === undefined) {
+      base = c.bufferAddress(buffer) - buffer.byteOffset
+      this.baseAddresses.set(buffer.buffer, base)
+    }
+    this.cachedBuffer = buffer
+    this.cachedAddress = base + buffer.byteOffset
+    return this.cachedAddress
+  }
+
+  private rxBaseAddress = -1
+  private rxAddress(): number {
+    if (this.rxBaseAddress < 0) this.rxBaseAddress = c.bufferAddress(this.rxBuffer)
+    return this.rxBaseAddress
+  }
+}
+
+function writeAddress(buffer: Buffer, offset: number, value: number): void {
+  buffer.writeUInt32LE(value % U32, offset)
+  buffer.writeUInt32LE(Math.floor(value / U32), offset + 4)
+}
+
+function int32(value: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeInt32LE(value)
+  return b
+}
+
+function htons(value: number): number {
+  return ((value & 0xff) << 8) | ((value >> 8) & 0xff)
+}
+
+function attachFilter(fd: number, level: number, name: number, program: Buffer, interfaceName: string): void {
+  const fprog = c.encodeStruct(c.SockFprog, { len: program.length / 8, filter: BigInt(c.bufferAddress(program)) })
+  if (c.setsockopt(fd, level, name, fprog, fprog.length) < 0) {
+    throw setupError(name === c.PACKET_FANOUT_DATA ? 'PACKET_FANOUT_DATA (steering program)' : 'SO_ATTACH_FILTER', interfaceName)
+  }
+}
+
+function setupError(what: string, interfaceName: string): NvlbError {
+  const code = c.errno()
+  const hint = code === c.ERRNO.EPERM ? ' (needs root or CAP_NET_RAW)' : ''
+  return new NvlbError(ErrorCodes.SOCKET_SETUP, `${what} on ${interfaceName} failed: ${c.strerror(code)}${hint}`, undefined, 500)
+}

@@ -1,0 +1,196 @@
+import { BpfProgram, BPF_ADD, BPF_AND, BPF_B, BPF_H, BPF_JEQ, BPF_JGT, BPF_JSET, BPF_LSH, BPF_W, BPF_XOR, SKF_AD_PKTTYPE } from './bpf-assembler'
+
+/**
+ * Steering of frames to workers (PACKET_FANOUT_CBPF): the kernel runs this
+ * program on every frame and hands it to member socket (result % members).
+ *
+ * Why not PACKET_FANOUT_HASH: the kernel's fanout hash is symmetric over the
+ * addresses and ports it sees (for NVGRE, the flow dissector goes through GRE
+ * and hashes the inner packet), but nvlb rewrites addresses: the request
+ * client→VIP and the reply DIP→client (or DIP→VIP:allocatedPort for fullnat)
+ * have different tuples, so the reply would land on a worker that does not
+ * know the flow. What both directions share is the client-side port:
+ *
+ * - plain IPv4 (external side: a client's request to a public VIP): key = source port
+ * - NVGRE whose inner (destination address, destination port) is a VIP
+ *   frontend (a request to a CA VIP): key = inner source port (the client's)
+ * - any other NVGRE (a backend's reply): key = inner destination port
+ *   (the client's port for dnat; the allocated port for fullnat, which the
+ *   engine must choose ≡ client port (mod workers) so the reply comes home)
+ * - ICMP echo: key = identifier; ICMP errors, ARP, everything else: key 0
+ * - fragments (MF or offset set, outer or inner): key = src ^ dst address,
+ *   so every fragment of one datagram reaches one worker.
+ *
+ * The VIP frontends come from the snapshot, so the program is rebuilt when a
+ * new snapshot arrives. With more frontends than one program can hold, the
+ * request test falls back to "destination port < source port" (clients use
+ * ephemeral ports above the service ports).
+ */
+export interface Frontend {
+  /** VIP address as an unsigned 32-bit number. */
+  address: number
+  port: number
+}
+
+const ETH_TYPE = 12
+const ETH_HEADER = 14
+const ETHERTYPE_IPV4 = 0x0800
+const ETHERTYPE_ARP = 0x0806
+const ETHERTYPE_TEB = 0x6558
+const IP_PROTO_ICMP = 1
+const IP_PROTO_TCP = 6
+const IP_PROTO_UDP = 17
+const IP_PROTO_GRE = 47
+const IP_FRAGMENT_BITS = 0x3fff
+const GRE_KEY_ONLY = 0x2000
+const GRE_HEADER = 8
+const ICMP_ECHO_REPLY = 0
+const ICMP_ECHO_REQUEST = 8
+const ARP_OPCODE_OFFSET = ETH_HEADER + 6
+const ARP_REPLY = 2
+const PACKET_OUTGOING = 4
+
+/** Offsets relative to X = outer IP header length. */
+const GRE_FLAGS = ETH_HEADER
+const GRE_PROTOCOL = ETH_HEADER + 2
+const INNER_ETHERNET = ETH_HEADER + GRE_HEADER
+const INNER_IP = INNER_ETHERNET + ETH_HEADER
+
+/** Scratch memory words. */
+const M_TEMP = 0
+const M_PROTO = 1
+const M_DST_ADDRESS = 2
+const M_DST_PORT = 3
+
+/** Per-frontend-address block size bound: keeps conditional jumps within 255. */
+const PORTS_PER_BLOCK = 120
+const FRONTEND_BUDGET = 3500
+
+export function steeringProgram(frontends: readonly Frontend[]): Buffer {
+  const byAddress = new Map<number, Set<number>>()
+  for (const f of frontends) {
+    const address = f.address >>> 0
+    let ports = byAddress.get(address)
+    if (ports === undefined) byAddress.set(address, (ports = new Set()))
+    ports.add(f.port)
+  }
+  let cost = 0
+  for (const ports of byAddress.values()) cost += 2 + ports.size + 2 * Math.ceil(ports.size / PORTS_PER_BLOCK)
+  return build(cost <= FRONTEND_BUDGET ? byAddress : null)
+}
+
+function build(byAddress: Map<number, Set<number>> | null): Buffer {
+  const p = new BpfProgram()
+  p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'zero')
+  p.ldAbs(BPF_H, ETH_HEADER + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'outerFragment', null)
+  p.ldxIpHeaderLength(ETH_HEADER)
+  p.ldAbs(BPF_B, ETH_HEADER + 9)
+  p.jumpK(BPF_JEQ, IP_PROTO_GRE, 'gre', null)
+  p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'plainPorts', null)
+  p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'plainPorts', null)
+  p.jumpK(BPF_JEQ, IP_PROTO_ICMP, 'plainIcmp', 'zero')
+
+  p.label('plainPorts').ldInd(BPF_H, ETH_HEADER).retA()
+
+  p.label('plainIcmp').ldInd(BPF_B, ETH_HEADER)
+  p.jumpK(BPF_JEQ, ICMP_ECHO_REQUEST, 'plainEcho', null)
+  p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'plainEcho', 'zero')
+  p.label('plainEcho').ldInd(BPF_H, ETH_HEADER + 4).retA()
+
+  p.label('outerFragment').ldAbs(BPF_W, ETH_HEADER + 12).st(M_TEMP).ldAbs(BPF_W, ETH_HEADER + 16)
+  p.ldxMem(M_TEMP).aluX(BPF_XOR).retA()
+
+  p.label('zero').retK(0)
+
+  p.label('gre')
+  p.ldInd(BPF_H, GRE_FLAGS).jumpK(BPF_JEQ, GRE_KEY_ONLY, null, 'greZero')
+  p.ldInd(BPF_H, GRE_PROTOCOL).jumpK(BPF_JEQ, ETHERTYPE_TEB, null, 'greZero')
+  p.ldInd(BPF_H, INNER_ETHERNET + ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'greZero')
+  p.ldInd(BPF_H, INNER_IP + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'innerFragment', null)
+  p.ldInd(BPF_B, INNER_IP + 9).st(M_PROTO)
+  p.ldInd(BPF_W, INNER_IP + 16).st(M_DST_ADDRESS)
+  // X = outer + inner IP header lengths: inner transport header at X + INNER_IP.
+  p.ldInd(BPF_B, INNER_IP).aluK(BPF_AND, 0x0f).aluK(BPF_LSH, 2).aluX(BPF_ADD).tax()
+  p.ldMem(M_PROTO)
+  p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'innerPorts', null)
+  p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'innerPorts', null)
+  p.jumpK(BPF_JEQ, IP_PROTO_ICMP, 'innerIcmp', 'greZero')
+
+  p.label('innerIcmp').ldInd(BPF_B, INNER_IP)
+  p.jumpK(BPF_JEQ, ICMP_ECHO_REQUEST, 'innerEcho', null)
+  p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'innerEcho', 'greZero')
+  p.label('innerEcho').ldInd(BPF_H, INNER_IP + 4).retA()
+
+  // X is still the outer header length here.
+  p.label('innerFragment')
+  p.ldInd(BPF_W, INNER_IP + 12).st(M_TEMP).ldInd(BPF_W, INNER_IP + 16)
+  p.ldxMem(M_TEMP).aluX(BPF_XOR).retA()
+
+  p.label('greZero').retK(0)
+
+  // Classic BPF jumps only forward: the frontend blocks come before request/reply.
+  p.label('innerPorts').ldInd(BPF_H, INNER_IP + 2).st(M_DST_PORT)
+  if (byAddress === null) {
+    // Request when destination port < source port.
+    p.ldInd(BPF_H, INNER_IP).st(M_TEMP).ldxMem(M_TEMP).ldMem(M_DST_PORT)
+    p.jumpX(BPF_JGT, null, 'sourcePort').retA()
+    p.label('sourcePort').txa().retA()
+    return p.encode()
+  }
+  {
+    for (const [address, portSet] of byAddress) {
+      const next = p.newLabel('next')
+      const ports = [...portSet]
+      const body = p.newLabel('body')
+      p.ldMem(M_DST_ADDRESS).jumpK(BPF_JEQ, address, body, null).jumpAlways(next)
+      p.label(body)
+      for (let start = 0; start < ports.length; start += PORTS_PER_BLOCK) {
+        const chunk = ports.slice(start, start + PORTS_PER_BLOCK)
+        const isRequest = p.newLabel('req')
+        const notHere = p.newLabel('miss')
+        p.ldMem(M_DST_PORT)
+        for (let i = 0; i < chunk.length; i++) {
+          p.jumpK(BPF_JEQ, chunk[i]!, isRequest, i === chunk.length - 1 ? notHere : null)
+        }
+        p.label(isRequest).jumpAlways('request')
+        p.label(notHere)
+      }
+      p.jumpAlways('reply')
+      p.label(next)
+    }
+    p.jumpAlways('reply')
+  }
+  p.label('request').ldInd(BPF_H, INNER_IP).retA()
+  p.label('reply').ldMem(M_DST_PORT).retA()
+
+  return p.encode()
+}
+
+const ACCEPT = 0x40000
+
+/** Socket filter: only ARP replies (every worker learns every neighbour). */
+export function arpRepliesOnlyFilter(): Buffer {
+  const p = new BpfProgram()
+  p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_ARP, null, 'drop')
+  p.ldAbs(BPF_H, ARP_OPCODE_OFFSET).jumpK(BPF_JEQ, ARP_REPLY, null, 'drop')
+  p.retK(ACCEPT)
+  p.label('drop').retK(0)
+  return p.encode()
+}
+
+/**
+ * Socket filter for the fanout members: drops frames this host sent (for kernels
+ * without PACKET_FANOUT_FLAG_IGNORE_OUTGOING) and, when every worker also has an
+ * ARP-reply socket, ARP replies (they arrive there).
+ */
+export function memberFilter(dropArpReplies: boolean): Buffer {
+  const p = new BpfProgram()
+  p.ldAbs(BPF_W, SKF_AD_PKTTYPE).jumpK(BPF_JEQ, PACKET_OUTGOING, 'drop', null)
+  if (dropArpReplies) {
+    p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_ARP, null, 'accept')
+    p.ldAbs(BPF_H, ARP_OPCODE_OFFSET).jumpK(BPF_JEQ, ARP_REPLY, 'drop', 'accept')
+  }
+  p.label('accept').retK(ACCEPT)
+  p.label('drop').retK(0)
+  return p.encode()
+}

@@ -1,0 +1,109 @@
+import type { FramePort } from './frame-port'
+import { IO_BATCHES } from './io-counters'
+
+/** What the loop needs from an engine (lib/dataplane/engine's Engine has it). */
+export interface PacketEngine {
+  outOffset: number
+  outLength: number
+  outSide: number
+  readonly extra: {
+    count: number
+    readonly buffer: Buffer
+    readonly offsets: Int32Array
+    readonly lengths: Int32Array
+    readonly sides: Uint8Array
+    clear(): void
+  }
+  tick(nowSeconds: number): void
+  process(buf: Buffer, off: number, len: number): number
+}
+
+/** Engine verdicts (lib/dataplane/engine Verdict). */
+export const VERDICT_TX = 1
+
+/** Engine sides (lib/dataplane/engine Side). */
+export const SIDE_PROVIDER = 0
+export const SIDE_EXTERNAL = 1
+
+/**
+ * One batch at a time: receive from each port, run every frame through the
+ * engine, queue what it sends on the port of its side, send the engine's
+ * extra frames, flush. Frames sent in place point into the receive slots, so
+ * every port is flushed before it receives again.
+ */
+export class ForwardingLoop {
+  readonly engine: PacketEngine
+  /** Distinct ports, in poll order: provider, external (when another), listeners. */
+  readonly ports: readonly FramePort[]
+  private readonly providerPort: FramePort
+  private readonly externalPort: FramePort
+  private readonly counters: Float64Array | null
+
+  /**
+   * `listeners` are ports only received from (every worker's ARP-reply socket);
+   * what the engine sends goes out on the provider or external port.
+   */
+  constructor(
+    engine: PacketEngine,
+    providerPort: FramePort,
+    externalPort: FramePort = providerPort,
+    counters: Float64Array | null = null,
+    listeners: readonly FramePort[] = [],
+  ) {
+    this.engine = engine
+    this.providerPort = providerPort
+    this.externalPort = externalPort
+    this.ports = [...(providerPort === externalPort ? [providerPort] : [providerPort, externalPort]), ...listeners]
+    this.counters = counters
+  }
+
+  /**
+   * Receives from the ports whose bit is set in `readyMask` (bit i = ports[i])
+   * and forwards everything; returns the largest count one port delivered
+   * (equal to that port's batchSize: more is probably waiting).
+   */
+  runBatch(nowSeconds: number, readyMask: number): number {
+    const engine = this.engine
+    engine.tick(nowSeconds)
+    let most = 0
+    for (let p = 0; p < this.ports.length; p++) {
+      if ((readyMask & (1 << p)) === 0) continue
+      const port = this.ports[p]!
+      const n = port.receive()
+      if (n > most) most = n
+      if (n === 0) continue
+      const buf = port.rxBuffer
+      const offsets = port.rxOffsets
+      const lengths = port.rxLengths
+      for (let i = 0; i < n; i++) {
+        if (engine.process(buf, offsets[i]!, lengths[i]!) === VERDICT_TX) {
+          const out = engine.outSide === SIDE_EXTERNAL ? this.externalPort : this.providerPort
+          out.send(buf, engine.outOffset, engine.outLength)
+        }
+      }
+      this.sendExtra()
+      this.flushAll()
+    }
+    // ARP requests and other frames the engine queued outside process() (ageing in tick).
+    if (engine.extra.count > 0) {
+      this.sendExtra()
+      this.flushAll()
+    }
+    if (this.counters !== null) this.counters[IO_BATCHES]++
+    return most
+  }
+
+  private sendExtra(): void {
+    const q = this.engine.extra
+    for (let i = 0; i < q.count; i++) {
+      const out = q.sides[i] === SIDE_EXTERNAL ? this.externalPort : this.providerPort
+      out.send(q.buffer, q.offsets[i]!, q.lengths[i]!)
+    }
+  }
+
+  private flushAll(): void {
+    for (let p = 0; p < this.ports.length; p++) this.ports[p]!.flush()
+    // Sent (copied into kernel skbs): the extra slots can be reused.
+    this.engine.extra.clear()
+  }
+}
