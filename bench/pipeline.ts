@@ -7,7 +7,8 @@
  *
  * Frames are written into a batch of receive slots the way a port fills
  * them (that refill is not timed), then the engine processes the batch
- * (timed). Flows are visited in a shuffled order, so the flow table is hit
+ * (timed in CPU time of this process, so that other work on the machine does
+ * not count against the engine). Flows are visited in a shuffled order, so the flow table is hit
  * the way 1M concurrent clients hit it, not from the CPU cache.
  */
 import { parseArgs } from 'node:util'
@@ -118,20 +119,21 @@ class Batch {
  */
 function run(engine: Engine, total: number, fill: (b: Batch, slotOffset: number, k: number) => number): { pps: number; tx: number } {
   const batch = new Batch()
-  let elapsed = 0n
+  let cpuMicros = 0
   let tx = 0
   for (let done = 0; done < total; ) {
     const n = Math.min(BATCH, total - done)
     for (let i = 0; i < n; i++) batch.length[i] = fill(batch, i * SLOT + HEADROOM, done + i)
-    const start = process.hrtime.bigint()
+    const start = process.cpuUsage()
     for (let i = 0; i < n; i++) {
       if (engine.process(batch.buf, i * SLOT + HEADROOM, batch.length[i]!) === Verdict.TX) tx++
     }
     engine.extra.clear()
-    elapsed += process.hrtime.bigint() - start
+    const used = process.cpuUsage(start)
+    cpuMicros += used.user + used.system
     done += n
   }
-  return { pps: total / (Number(elapsed) / 1e9), tx }
+  return { pps: total / (cpuMicros / 1e6), tx }
 }
 
 function stamp(b: Batch, at: number, t: Template): void {
@@ -187,7 +189,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const fillReply = (b: Batch, at: number, k: number): number => {
     const n = order[k % flows]!
-    const t = replyTemplates.get(table.backend[flowSlot[n]!]!)!
+    const t = replyTemplates.get(table.backend(flowSlot[n]!))!
     stamp(b, at, t)
     writeU32(b.buf, at + t.ip + 16, clientAddress(n))
     writeU16(b.buf, at + t.ip + 22, clientPort(n))

@@ -213,7 +213,7 @@ export class Engine {
       }
       flow = this.newFlow(snap.ruleList[ruleId]!, protocol, protocol, src, dst, ports, h5, fk, firstFragment)
       if (flow === NO_ENTRY) return Verdict.DROP
-      flows.macIndex[flow] = this.internClientMac(buf, eth + 6)
+      flows.setMacIndex(flow, this.internClientMac(buf, eth + 6))
     }
     if (firstFragment) this.rememberFragment(0, protocol, src, dst, readU16(buf, ip + 4), flow)
     return this.toBackend(buf, eth, ip, ihl, total, flow, true, Side.EXTERNAL)
@@ -268,26 +268,26 @@ export class Engine {
     const firstFragment = (fragment & IPV4_FLAG_MF) !== 0
     const flows = this.flowTable!
 
-    // A client inside a tenant talking to a CA VIP?
-    const keyProto = ((vsid << 8) | protocol) >>> 0
-    const h5 = hash5(src, dst, ports, protocol)
-    const fk = forwardKeyHash(h5, keyProto)
-    let flow = flows.findForward(fk, keyProto, src, dst, ports)
-    if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
-    if (flow === NO_ENTRY) {
-      const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
-      if (ruleId >= 0) {
+    // A client inside a tenant talking to a CA VIP? (The small rule table says
+    // whether dst is a VIP at all before the flow table is touched.)
+    if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1) {
+      const keyProto = ((vsid << 8) | protocol) >>> 0
+      const h5 = hash5(src, dst, ports, protocol)
+      const fk = forwardKeyHash(h5, keyProto)
+      let flow = flows.findForward(fk, keyProto, src, dst, ports)
+      if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
+      if (flow === NO_ENTRY) {
+        const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
+        if (ruleId < 0) return this.drop(DropReason.NO_VIP_RULE)
         flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
         if (flow === NO_ENTRY) return Verdict.DROP
       }
-    }
-    if (flow !== NO_ENTRY) {
       if (firstFragment) this.rememberFragment(vsid, protocol, src, dst, readU16(buf, iip + 4), flow)
       return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
     }
 
     // A backend answering a flow.
-    flow = this.findReply(replyHash(protocol, src, dst, ports), domain, protocol, src, dst, ports)
+    const flow = this.findReply(replyHash(protocol, src, dst, ports), domain, protocol, src, dst, ports)
     if (flow === NO_ENTRY) return this.drop(this.replyDomainMismatch ? DropReason.WRONG_ROUTING_DOMAIN : DropReason.NO_FLOW)
     if (!this.isUsable(flow)) {
       this.discard(flow, -1)
@@ -339,14 +339,10 @@ export class Engine {
       return this.dropFlow(DropReason.REVERSE_COLLISION)
     }
     const flows = this.flowTable!
-    const flow = flows.insert(fk, replyHash(protocol, dip, replyDst, replyPorts), keyProto, src, dst, ports, this.now)
+    const state = protocol === IPPROTO_TCP ? FLOW_NEW : FLOW_DATAGRAM
+    const flow = flows.insert(fk, replyHash(protocol, dip, replyDst, replyPorts), keyProto, src, dst, ports, backend, rule.id, natPort, state, this.now)
     if (flow === NO_ENTRY) return this.dropFlow(DropReason.FLOW_TABLE_FULL)
     if (flows.evicted) this.counters.values[G_FLOWS_EVICTED]++
-    flows.backend[flow] = backend
-    flows.rule[flow] = rule.id
-    flows.natPort[flow] = natPort
-    flows.macIndex[flow] = 0
-    flows.state[flow] = protocol === IPPROTO_TCP ? FLOW_NEW : FLOW_DATAGRAM
     this.counters.countNewFlow(rule.id, backend)
     return flow
   }
@@ -361,17 +357,17 @@ export class Engine {
     this.replyDomainMismatch = false
     let i = flows.replyHead(hash)
     while (i !== NO_ENTRY) {
-      const backend = flows.backend[i]!
-      if (snap.backendAddress[backend] === src && (flows.keyProto[i]! & 0xff) === protocol) {
-        const natPort = flows.natPort[i]!
-        const replyDst = natPort !== 0 ? flows.keyDst[i]! : flows.keySrc[i]!
-        const replyPorts = ((snap.backendPort[backend]! << 16) | (natPort !== 0 ? natPort : flows.keyPorts[i]! >>> 16)) >>> 0
+      const backend = flows.backend(i)
+      if (snap.backendAddress[backend] === src && (flows.keyProto(i) & 0xff) === protocol) {
+        const natPort = flows.natPort(i)
+        const replyDst = natPort !== 0 ? flows.dst(i) : flows.src(i)
+        const replyPorts = ((snap.backendPort[backend]! << 16) | (natPort !== 0 ? natPort : flows.ports(i) >>> 16)) >>> 0
         if (replyDst === dst && replyPorts === ports) {
           if (snap.backendDomain[backend] === domain) return i
           this.replyDomainMismatch = true
         }
       }
-      i = flows.replyNext[i]!
+      i = flows.replyNext(i)
     }
     return NO_ENTRY
   }
@@ -380,23 +376,23 @@ export class Engine {
   private isUsable(flow: number): boolean {
     const snap = this.snap!
     const flows = this.flowTable!
-    const backend = flows.backend[flow]!
+    const backend = flows.backend(flow)
     if (backend >= snap.backendCount) return false
     const state = snap.backendState[backend]!
     if (state === BACKEND_DISABLED || state === BACKEND_ABSENT) return false
-    const rule = snap.ruleList[flows.rule[flow]!]
+    const rule = snap.ruleList[flows.rule(flow)]
     if (rule === null || rule === undefined || rule.pool !== snap.backendPool[backend]) return false
-    if ((rule.natMode === NAT_FULLNAT) !== (flows.natPort[flow] !== 0)) return false
+    if ((rule.natMode === NAT_FULLNAT) !== (flows.natPort(flow) !== 0)) return false
     return !this.isExpired(flow)
   }
 
   private isExpired(flow: number): boolean {
     const flows = this.flowTable!
-    const idle = (this.now - flows.lastSeen[flow]!) | 0
-    const state = flows.state[flow]!
+    const idle = (this.now - flows.lastSeen(flow)) | 0
+    const state = flows.state(flow)
     let timeout: number
     if (state === FLOW_ESTABLISHED || state === FLOW_DATAGRAM) {
-      const rule = this.snap!.ruleList[flows.rule[flow]!]
+      const rule = this.snap!.ruleList[flows.rule(flow)]
       timeout = rule === null || rule === undefined ? TCP_SYN_TIMEOUT : rule.idleTimeoutSeconds
     } else if (state === FLOW_NEW) timeout = TCP_SYN_TIMEOUT
     else if (state === FLOW_CLOSING) timeout = TCP_CLOSING_TIMEOUT
@@ -416,12 +412,12 @@ export class Engine {
   private trackTcp(flow: number, buf: Uint8Array, l4: number): void {
     const flows = this.flowTable!
     const flags = buf[l4 + 13]!
-    const state = flows.state[flow]!
-    if ((flags & TCP_FLAG_RST) !== 0) flows.state[flow] = FLOW_RESET
+    const state = flows.state(flow)
+    if ((flags & TCP_FLAG_RST) !== 0) flows.setState(flow, FLOW_RESET)
     else if ((flags & TCP_FLAG_FIN) !== 0) {
-      if (state !== FLOW_RESET) flows.state[flow] = FLOW_CLOSING
+      if (state !== FLOW_RESET) flows.setState(flow, FLOW_CLOSING)
     } else if (state === FLOW_NEW && (flags & (TCP_FLAG_ACK | TCP_FLAG_SYN)) === TCP_FLAG_ACK) {
-      flows.state[flow] = FLOW_ESTABLISHED
+      flows.setState(flow, FLOW_ESTABLISHED)
     }
   }
 
@@ -434,24 +430,24 @@ export class Engine {
   private toBackend(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, flow: number, l4Present: boolean, fromSide: number): number {
     const snap = this.snap!
     const flows = this.flowTable!
-    const backend = flows.backend[flow]!
+    const backend = flows.backend(flow)
     if (total + ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
-      return this.packetTooBig(buf, eth, ip, ihl, total, flows.keyProto[flow]! >>> 8, fromSide)
+      return this.packetTooBig(buf, eth, ip, ihl, total, flows.keyProto(flow) >>> 8, fromSide)
     }
     flows.touch(flow, this.now)
     const protocol = buf[ip + 9]!
     const l4 = ip + ihl
     if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
-    const natPort = flows.natPort[flow]!
-    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.keyDst[flow]!, natPort)
+    const natPort = flows.natPort(flow)
+    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.dst(flow), natPort)
     this.rewriteDestination(buf, ip, ihl, protocol, l4Present, snap.backendAddress[backend]!, snap.backendPort[backend]!)
     if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
-    this.counters.countRule(flows.rule[flow]!, total)
+    this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(backend, total)
     if (total + ENCAP_OVERHEAD > snap.providerMtu) {
-      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.keySrc[flow]!)
+      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.src(flow))
     }
-    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.keySrc[flow]!)
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.src(flow))
   }
 
   /** Backend → client: the reverse translation, then out of the external side or NVGRE to the client's host. */
@@ -462,15 +458,15 @@ export class Engine {
     const protocol = buf[ip + 9]!
     const l4 = ip + ihl
     if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
-    const client = flows.keySrc[flow]!
-    const ports = flows.keyPorts[flow]!
-    this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.keyDst[flow]!, ports & 0xffff)
-    if (flows.natPort[flow] !== 0) this.rewriteDestination(buf, ip, ihl, protocol, l4Present, client, ports >>> 16)
+    const client = flows.src(flow)
+    const ports = flows.ports(flow)
+    this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.dst(flow), ports & 0xffff)
+    if (flows.natPort(flow) !== 0) this.rewriteDestination(buf, ip, ihl, protocol, l4Present, client, ports >>> 16)
     if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
-    this.counters.countRule(flows.rule[flow]!, total)
-    this.counters.countBackend(flows.backend[flow]!, total)
-    const vsid = flows.keyProto[flow]! >>> 8
-    if (vsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex[flow]! * 6)
+    this.counters.countRule(flows.rule(flow), total)
+    this.counters.countBackend(flows.backend(flow), total)
+    const vsid = flows.keyProto(flow) >>> 8
+    if (vsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex(flow) * 6)
     const record = keyTableGet(snap.lookup, vsid, client, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, client)
@@ -729,7 +725,7 @@ export class Engine {
     const fromSide = vsid === 0 ? Side.EXTERNAL : Side.PROVIDER
     const flow = this.recallFragment(vsid, protocol, src, dst, readU16(buf, ip + 4))
     const flows = this.flowTable!
-    if (flow !== NO_ENTRY && flows.keySrc[flow] === src && flows.keyDst[flow] === dst && this.isUsable(flow)) {
+    if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && this.isUsable(flow)) {
       return this.toBackend(buf, eth, ip, ihl, total, flow, false, fromSide)
     }
     const ruleId = keyTableGet(snap.rulesByAddress, dst, vsid, protocol)
@@ -753,7 +749,7 @@ export class Engine {
   private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
     const flow = this.recallFragment(0x80000000 | domain, protocol, src, dst, readU16(buf, ip + 4))
     const flows = this.flowTable!
-    if (flow === NO_ENTRY || this.snap!.backendAddress[flows.backend[flow]!] !== src || !this.isUsable(flow)) {
+    if (flow === NO_ENTRY || this.snap!.backendAddress[flows.backend(flow)] !== src || !this.isUsable(flow)) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
     }
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)
@@ -784,20 +780,20 @@ export class Engine {
     const flow = flows.findForward(fk, keyProto, qdst, qsrc, ports)
     if (flow === NO_ENTRY || !this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
     const snap = this.snap!
-    const backend = flows.backend[flow]!
+    const backend = flows.backend(flow)
     const dip = snap.backendAddress[backend]!
-    const natPort = flows.natPort[flow]!
+    const natPort = flows.natPort(flow)
     // Quoted: VIP:fport → client:cport becomes DIP:bport → (VIP:natPort | client:cport).
     this.rewriteQuoted(buf, quoted, qihl, protocol, 12, dip, 0, snap.backendPort[backend]!)
-    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 16, flows.keyDst[flow]!, 2, natPort)
+    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 16, flows.dst(flow), 2, natPort)
     // Outer: → DIP (and from the VIP for full NAT, so the backend sees its peer).
-    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, flows.keyDst[flow]!, 0)
+    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, flows.dst(flow), 0)
     this.rewriteDestination(buf, ip, ihl, IPPROTO_ICMP, false, dip, 0)
     writeU16(buf, icmp + 2, 0)
     writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
-    this.counters.countRule(flows.rule[flow]!, total)
+    this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(backend, total)
-    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.keySrc[flow]!)
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.src(flow))
   }
 
   /**
@@ -828,10 +824,10 @@ export class Engine {
     if (!this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
     const snap = this.snap!
     const flows = this.flowTable!
-    const vip = flows.keyDst[flow]!
-    const ports = flows.keyPorts[flow]!
-    const client = flows.keySrc[flow]!
-    const natPort = flows.natPort[flow]!
+    const vip = flows.dst(flow)
+    const ports = flows.ports(flow)
+    const client = flows.src(flow)
+    const natPort = flows.natPort(flow)
     // Quoted: (client|VIP:natPort) → DIP:bport becomes client:cport → VIP:fport.
     this.rewriteQuoted(buf, quoted, qihl, protocol, 16, vip, 2, ports & 0xffff)
     if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 12, client, 0, ports >>> 16)
@@ -840,10 +836,10 @@ export class Engine {
     if (natPort !== 0) this.rewriteDestination(buf, ip, ihl, IPPROTO_ICMP, false, client, 0)
     writeU16(buf, icmp + 2, 0)
     writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
-    this.counters.countRule(flows.rule[flow]!, total)
-    this.counters.countBackend(flows.backend[flow]!, total)
-    const clientVsid = flows.keyProto[flow]! >>> 8
-    if (clientVsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex[flow]! * 6)
+    this.counters.countRule(flows.rule(flow), total)
+    this.counters.countBackend(flows.backend(flow), total)
+    const clientVsid = flows.keyProto(flow) >>> 8
+    if (clientVsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex(flow) * 6)
     const record = keyTableGet(snap.lookup, clientVsid, client, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, client)

@@ -1,8 +1,12 @@
 /**
- * The flow table: a fixed-capacity store of flows in parallel typed arrays
- * (about 63 bytes per flow), two hash indexes (forward 5-tuple and reply
- * 5-tuple) chained through the entries, and an LRU list for eviction when
- * full. Nothing here allocates after construction.
+ * The flow table: a fixed-capacity store of flows, two hash indexes (forward
+ * 5-tuple and reply 5-tuple) chained through the entries, and an LRU list for
+ * eviction when full. Nothing here allocates after construction.
+ *
+ * Each flow is one 52-byte record in a single Int32Array, so a lookup touches
+ * the bucket word and one or two cache lines of the record, not one line per
+ * field: with 1M flows the table does not fit any cache and every line is a
+ * miss. With the two bucket words that makes 60 bytes per flow.
  *
  * A flow's forward key is what the client sends: (vsid << 8 | protocol, src,
  * dst, sport << 16 | dport). Its reply key is derived from the backend and the
@@ -22,31 +26,34 @@ export const FLOW_RESET = 3
 /** UDP and everything that has no connection state. */
 export const FLOW_DATAGRAM = 4
 
+// Record layout, in 32-bit words.
+const W_PROTO = 0
+const W_SRC = 1
+const W_DST = 2
+const W_PORTS = 3
+const W_BACKEND = 4
+/** rule id << 16 | full-NAT source port (0 for destination NAT). */
+const W_RULE_NAT = 5
+/** client MAC index << 8 | state. */
+const W_MAC_STATE = 6
+const W_LAST_SEEN = 7
+const W_REPLY_HASH = 8
+const W_FORWARD_NEXT = 9
+const W_REPLY_NEXT = 10
+const W_LRU_PREV = 11
+const W_LRU_NEXT = 12
+const STRIDE = 13
+
 export class FlowTable {
   readonly capacity: number
   private readonly bucketMask: number
-
-  readonly keyProto: Uint32Array
-  readonly keySrc: Uint32Array
-  readonly keyDst: Uint32Array
-  readonly keyPorts: Uint32Array
-  readonly backend: Int32Array
-  readonly rule: Uint16Array
-  /** Full NAT: the allocated source port; 0 for dnat flows. */
-  readonly natPort: Uint16Array
-  /** Public flows: index of the client-side next-hop MAC in the engine's MAC table. */
-  readonly macIndex: Uint16Array
-  readonly lastSeen: Uint32Array
-  readonly state: Uint8Array
-  readonly replyHash: Uint32Array
-  readonly forwardNext: Int32Array
-  readonly replyNext: Int32Array
-  private readonly lruPrev: Int32Array
-  private readonly lruNext: Int32Array
-  readonly forwardBuckets: Int32Array
-  readonly replyBuckets: Int32Array
+  private readonly e: Int32Array
+  private readonly forwardBuckets: Int32Array
+  private readonly replyBuckets: Int32Array
 
   count = 0
+  /** Set by insert(): whether a flow was pushed out to make room. */
+  evicted = false
   private freeHead = 0
   private lruHead = NO_ENTRY
   private lruTail = NO_ENTRY
@@ -56,58 +63,81 @@ export class FlowTable {
     let buckets = 1
     while (buckets < this.capacity) buckets *= 2
     this.bucketMask = buckets - 1
-    const n = this.capacity
-    this.keyProto = new Uint32Array(n)
-    this.keySrc = new Uint32Array(n)
-    this.keyDst = new Uint32Array(n)
-    this.keyPorts = new Uint32Array(n)
-    this.backend = new Int32Array(n)
-    this.rule = new Uint16Array(n)
-    this.natPort = new Uint16Array(n)
-    this.macIndex = new Uint16Array(n)
-    this.lastSeen = new Uint32Array(n)
-    this.state = new Uint8Array(n)
-    this.replyHash = new Uint32Array(n)
-    this.forwardNext = new Int32Array(n)
-    this.replyNext = new Int32Array(n)
-    this.lruPrev = new Int32Array(n)
-    this.lruNext = new Int32Array(n)
+    this.e = new Int32Array(this.capacity * STRIDE)
     this.forwardBuckets = new Int32Array(buckets).fill(NO_ENTRY)
     this.replyBuckets = new Int32Array(buckets).fill(NO_ENTRY)
-    // Free list threaded through lruNext.
-    for (let i = 0; i < n; i++) this.lruNext[i] = i + 1 < n ? i + 1 : NO_ENTRY
+    // Free list threaded through the LRU next word.
+    for (let i = 0; i < this.capacity; i++) this.e[i * STRIDE + W_LRU_NEXT] = i + 1 < this.capacity ? i + 1 : NO_ENTRY
   }
 
-  /** Bytes of typed-array storage per flow slot. */
+  /** Bytes of storage per flow slot (records and both bucket arrays). */
   get bytesPerFlow(): number {
-    let bytes = 0
-    for (const a of [this.keyProto, this.keySrc, this.keyDst, this.keyPorts, this.backend, this.rule, this.natPort, this.macIndex, this.lastSeen, this.state, this.replyHash, this.forwardNext, this.replyNext, this.lruPrev, this.lruNext, this.forwardBuckets, this.replyBuckets]) {
-      bytes += a.byteLength
-    }
-    return bytes / this.capacity
+    return (this.e.byteLength + this.forwardBuckets.byteLength + this.replyBuckets.byteLength) / this.capacity
   }
 
-  forwardBucket(hash: number): number {
-    return hash & this.bucketMask
+  keyProto(i: number): number {
+    return this.e[i * STRIDE + W_PROTO]! >>> 0
+  }
+  src(i: number): number {
+    return this.e[i * STRIDE + W_SRC]! >>> 0
+  }
+  dst(i: number): number {
+    return this.e[i * STRIDE + W_DST]! >>> 0
+  }
+  ports(i: number): number {
+    return this.e[i * STRIDE + W_PORTS]! >>> 0
+  }
+  backend(i: number): number {
+    return this.e[i * STRIDE + W_BACKEND]!
+  }
+  rule(i: number): number {
+    return this.e[i * STRIDE + W_RULE_NAT]! >>> 16
+  }
+  natPort(i: number): number {
+    return this.e[i * STRIDE + W_RULE_NAT]! & 0xffff
+  }
+  macIndex(i: number): number {
+    return this.e[i * STRIDE + W_MAC_STATE]! >>> 8
+  }
+  state(i: number): number {
+    return this.e[i * STRIDE + W_MAC_STATE]! & 0xff
+  }
+  lastSeen(i: number): number {
+    return this.e[i * STRIDE + W_LAST_SEEN]! >>> 0
   }
 
-  /** First entry of the forward chain for this hash. Walk with forwardNext. */
-  forwardHead(hash: number): number {
-    return this.forwardBuckets[hash & this.bucketMask]!
+  setMacIndex(i: number, index: number): void {
+    const at = i * STRIDE + W_MAC_STATE
+    this.e[at] = (index << 8) | (this.e[at]! & 0xff)
   }
-
-  replyHead(hash: number): number {
-    return this.replyBuckets[hash & this.bucketMask]!
+  setState(i: number, state: number): void {
+    const at = i * STRIDE + W_MAC_STATE
+    this.e[at] = (this.e[at]! & ~0xff) | state
   }
 
   /** Find a flow by its forward key. */
   findForward(hash: number, proto: number, src: number, dst: number, ports: number): number {
+    const e = this.e
     let i = this.forwardBuckets[hash & this.bucketMask]!
+    const s = src | 0
+    const p = ports | 0
+    const d = dst | 0
+    const k = proto | 0
     while (i !== NO_ENTRY) {
-      if (this.keySrc[i] === src && this.keyPorts[i] === ports && this.keyDst[i] === dst && this.keyProto[i] === proto) return i
-      i = this.forwardNext[i]!
+      const b = i * STRIDE
+      if (e[b + W_SRC] === s && e[b + W_PORTS] === p && e[b + W_DST] === d && e[b + W_PROTO] === k) return i
+      i = e[b + W_FORWARD_NEXT]!
     }
     return NO_ENTRY
+  }
+
+  /** First entry of the reply chain for this hash; walk it with replyNext(). */
+  replyHead(hash: number): number {
+    return this.replyBuckets[hash & this.bucketMask]!
+  }
+
+  replyNext(i: number): number {
+    return this.e[i * STRIDE + W_REPLY_NEXT]!
   }
 
   /** The least recently used flow, or NO_ENTRY. */
@@ -117,11 +147,22 @@ export class FlowTable {
 
   /**
    * Take a free slot (evicting the least recently used flow when full), fill
-   * the forward key and link it into both indexes. Returns the slot, or
-   * NO_ENTRY when the capacity is 0. `evicted` tells whether a flow was
-   * pushed out.
+   * it and link it into both indexes. Returns the slot, or NO_ENTRY when the
+   * capacity is 0.
    */
-  insert(forwardHash: number, replyHash: number, proto: number, src: number, dst: number, ports: number, now: number): number {
+  insert(
+    forwardHash: number,
+    replyHash: number,
+    proto: number,
+    src: number,
+    dst: number,
+    ports: number,
+    backend: number,
+    rule: number,
+    natPort: number,
+    state: number,
+    now: number,
+  ): number {
     let i = this.freeHead
     this.evicted = false
     if (i === NO_ENTRY) {
@@ -131,60 +172,65 @@ export class FlowTable {
       this.evicted = true
       i = this.freeHead
     }
-    this.freeHead = this.lruNext[i]!
-    this.keyProto[i] = proto
-    this.keySrc[i] = src
-    this.keyDst[i] = dst
-    this.keyPorts[i] = ports
-    this.lastSeen[i] = now
-    this.replyHash[i] = replyHash
+    const e = this.e
+    const b = i * STRIDE
+    this.freeHead = e[b + W_LRU_NEXT]!
+    e[b + W_PROTO] = proto
+    e[b + W_SRC] = src
+    e[b + W_DST] = dst
+    e[b + W_PORTS] = ports
+    e[b + W_BACKEND] = backend
+    e[b + W_RULE_NAT] = (rule << 16) | natPort
+    e[b + W_MAC_STATE] = state
+    e[b + W_LAST_SEEN] = now
+    e[b + W_REPLY_HASH] = replyHash
     const fb = forwardHash & this.bucketMask
-    this.forwardNext[i] = this.forwardBuckets[fb]!
+    e[b + W_FORWARD_NEXT] = this.forwardBuckets[fb]!
     this.forwardBuckets[fb] = i
     const rb = replyHash & this.bucketMask
-    this.replyNext[i] = this.replyBuckets[rb]!
+    e[b + W_REPLY_NEXT] = this.replyBuckets[rb]!
     this.replyBuckets[rb] = i
     this.linkHead(i)
     this.count++
     return i
   }
 
-  /** Set by insert(). */
-  evicted = false
-
   /** Unlink a flow from both indexes and the LRU list and free its slot; `forwardHash` as given to insert(). */
   removeWithHash(i: number, forwardHash: number): void {
-    this.unlinkChain(this.forwardBuckets, this.forwardNext, forwardHash & this.bucketMask, i)
-    this.unlinkChain(this.replyBuckets, this.replyNext, this.replyHash[i]! & this.bucketMask, i)
+    const b = i * STRIDE
+    this.unlinkChain(this.forwardBuckets, W_FORWARD_NEXT, forwardHash & this.bucketMask, i)
+    this.unlinkChain(this.replyBuckets, W_REPLY_NEXT, this.e[b + W_REPLY_HASH]! & this.bucketMask, i)
     this.unlinkLru(i)
-    this.lruNext[i] = this.freeHead
+    this.e[b + W_LRU_NEXT] = this.freeHead
     this.freeHead = i
     this.count--
   }
 
   remove(i: number): void {
-    this.removeWithHash(i, forwardHashOfKey(this.keyProto[i]!, this.keySrc[i]!, this.keyDst[i]!, this.keyPorts[i]!))
+    this.removeWithHash(i, forwardHashOfKey(this.keyProto(i), this.src(i), this.dst(i), this.ports(i)))
   }
 
   /** Mark a flow used now; moves it to the LRU head at most once per clock tick. */
   touch(i: number, now: number): void {
-    if (this.lastSeen[i] === now) return
-    this.lastSeen[i] = now
+    const at = i * STRIDE + W_LAST_SEEN
+    if (this.e[at] === (now | 0)) return
+    this.e[at] = now
     if (this.lruHead === i) return
     this.unlinkLru(i)
     this.linkHead(i)
   }
 
-  private unlinkChain(buckets: Int32Array, next: Int32Array, bucket: number, i: number): void {
+  private unlinkChain(buckets: Int32Array, nextWord: number, bucket: number, i: number): void {
+    const e = this.e
     let cur = buckets[bucket]!
     if (cur === i) {
-      buckets[bucket] = next[i]!
+      buckets[bucket] = e[i * STRIDE + nextWord]!
       return
     }
     while (cur !== NO_ENTRY) {
-      const after = next[cur]!
+      const after = e[cur * STRIDE + nextWord]!
       if (after === i) {
-        next[cur] = next[i]!
+        e[cur * STRIDE + nextWord] = e[i * STRIDE + nextWord]!
         return
       }
       cur = after
@@ -192,19 +238,21 @@ export class FlowTable {
   }
 
   private linkHead(i: number): void {
-    this.lruPrev[i] = NO_ENTRY
-    this.lruNext[i] = this.lruHead
-    if (this.lruHead !== NO_ENTRY) this.lruPrev[this.lruHead] = i
+    const e = this.e
+    e[i * STRIDE + W_LRU_PREV] = NO_ENTRY
+    e[i * STRIDE + W_LRU_NEXT] = this.lruHead
+    if (this.lruHead !== NO_ENTRY) e[this.lruHead * STRIDE + W_LRU_PREV] = i
     this.lruHead = i
     if (this.lruTail === NO_ENTRY) this.lruTail = i
   }
 
   private unlinkLru(i: number): void {
-    const prev = this.lruPrev[i]!
-    const next = this.lruNext[i]!
+    const e = this.e
+    const prev = e[i * STRIDE + W_LRU_PREV]!
+    const next = e[i * STRIDE + W_LRU_NEXT]!
     if (prev === NO_ENTRY) this.lruHead = next
-    else this.lruNext[prev] = next
+    else e[prev * STRIDE + W_LRU_NEXT] = next
     if (next === NO_ENTRY) this.lruTail = prev
-    else this.lruPrev[next] = prev
+    else e[next * STRIDE + W_LRU_PREV] = prev
   }
 }
