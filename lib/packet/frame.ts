@@ -703,3 +703,118 @@ export function parseFrame(buf: Uint8Array): ParsedFrame | null {
   }
   return frame
 }
+
+// ---------------------------------------------------------------------------------------
+// fragments
+
+/** Options that RFC 791 says go into every fragment: those with the "copied" bit. */
+function copiedOptions(options: Uint8Array): Buffer {
+  const kept: number[] = []
+  let p = 0
+  while (p < options.length) {
+    const type = options[p]!
+    if (type === ipv4.IPV4_OPTION_EOL) break
+    if (type === ipv4.IPV4_OPTION_NOP) {
+      p++
+      continue
+    }
+    const length = options[p + 1] ?? 0
+    if (length < 2 || p + length > options.length) break
+    if ((type & 0x80) !== 0) kept.push(...options.subarray(p, p + length))
+    p += length
+  }
+  return Buffer.from(kept)
+}
+
+/**
+ * Splits the IPv4 packet of an Ethernet frame into fragments whose IP packets are at most
+ * `mtu` bytes (data in multiples of 8 bytes), each with the original Ethernet header. A
+ * packet that fits comes back alone, unchanged. DF is not looked at: that is the caller's
+ * decision. Throws NvlbError when the frame is not IPv4 or the MTU leaves no room for data.
+ */
+export function fragmentFrame(frame: Uint8Array, mtu: number): Buffer[] {
+  const e = ethernet.createEthernetHeader()
+  const l2 = ethernet.decode(frame, 0, e)
+  const h = ipv4.createIpv4Header()
+  if (l2 < 0 || e.ethertype !== ethernet.ETHERTYPE_IPV4 || ipv4.decode(frame, l2, h) < 0) {
+    throw specError('fragmentFrame: not an Ethernet frame with a valid IPv4 packet')
+  }
+  if (h.totalLength <= mtu) return [Buffer.from(frame.subarray(0, l2 + h.totalLength))]
+  const data = frame.subarray(l2 + h.headerLength, l2 + h.totalLength)
+  const laterOptions = copiedOptions(h.options.subarray(0, h.optionsLength))
+  const fragments: Buffer[] = []
+  let done = 0
+  while (done < data.length) {
+    const options = done === 0 ? h.options.subarray(0, h.optionsLength) : laterOptions
+    const headerLength = ipv4.IPV4_HEADER_LENGTH + ((options.length + 3) & ~3)
+    const room = Math.floor((mtu - headerLength) / ipv4.IPV4_FRAGMENT_UNIT) * ipv4.IPV4_FRAGMENT_UNIT
+    if (room <= 0) throw specError(`fragmentFrame: MTU ${mtu} leaves no room for data`)
+    const size = Math.min(room, data.length - done)
+    const last = done + size === data.length
+    const header: ipv4.Ipv4Header = {
+      ...h,
+      options: new Uint8Array(ipv4.IPV4_MAX_OPTIONS_LENGTH),
+      optionsLength: options.length,
+      totalLength: headerLength + size,
+      mf: h.mf || !last,
+      fragmentOffset: h.fragmentOffset + done / ipv4.IPV4_FRAGMENT_UNIT,
+    }
+    header.options.set(options)
+    const out = Buffer.alloc(l2 + headerLength + size)
+    out.set(frame.subarray(0, l2))
+    ipv4.encode(header, out, l2)
+    out.set(data.subarray(done, done + size), l2 + headerLength)
+    fragments.push(out)
+    done += size
+  }
+  return fragments
+}
+
+/**
+ * Puts fragments (Ethernet frames of one datagram, any order) back together into one
+ * frame with the first fragment's Ethernet and IP headers, or returns null when a part
+ * is missing, they disagree on the datagram, or they overlap inconsistently.
+ */
+export function reassembleFrames(frames: readonly Uint8Array[]): Buffer | null {
+  const parts: Array<{ l2: Uint8Array; header: Uint8Array; offset: number; data: Uint8Array; mf: boolean; key: string }> = []
+  for (const frame of frames) {
+    const e = ethernet.createEthernetHeader()
+    const l2 = ethernet.decode(frame, 0, e)
+    const h = ipv4.createIpv4Header()
+    if (l2 < 0 || e.ethertype !== ethernet.ETHERTYPE_IPV4 || ipv4.decode(frame, l2, h) < 0) return null
+    parts.push({
+      l2: frame.subarray(0, l2),
+      header: frame.subarray(l2, l2 + h.headerLength),
+      offset: h.fragmentOffset * ipv4.IPV4_FRAGMENT_UNIT,
+      data: frame.subarray(l2 + h.headerLength, l2 + h.totalLength),
+      mf: h.mf,
+      key: `${h.src}/${h.dst}/${h.protocol}/${h.id}`,
+    })
+  }
+  if (parts.length === 0 || parts.some((p) => p.key !== parts[0]!.key)) return null
+  parts.sort((a, b) => a.offset - b.offset)
+  const first = parts[0]!
+  const lastPart = parts[parts.length - 1]!
+  if (first.offset !== 0 || lastPart.mf) return null
+  const length = lastPart.offset + lastPart.data.length
+  const data = Buffer.alloc(length)
+  let covered = 0
+  for (const part of parts) {
+    if (part.offset > covered) return null
+    const overlap = covered - part.offset
+    if (overlap > 0 && !Buffer.from(data.subarray(part.offset, covered)).equals(Buffer.from(part.data.subarray(0, overlap)))) return null
+    data.set(part.data, part.offset)
+    covered = Math.max(covered, part.offset + part.data.length)
+  }
+  const header = ipv4.createIpv4Header()
+  ipv4.decode(Buffer.concat([first.header, data]), 0, header)
+  header.mf = false
+  header.fragmentOffset = 0
+  header.totalLength = first.header.length + length
+  if (header.totalLength > ipv4.IPV4_MAX_TOTAL_LENGTH) return null
+  const out = Buffer.alloc(first.l2.length + header.totalLength)
+  out.set(first.l2)
+  ipv4.encode(header, out, first.l2.length)
+  data.copy(out, first.l2.length + first.header.length)
+  return out
+}
