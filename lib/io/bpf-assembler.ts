@@ -45,6 +45,8 @@ export const SOCK_FILTER_SIZE = 8
 
 /** Ancillary load offsets (SKF_AD_OFF + SKF_AD_PKTTYPE). */
 export const SKF_AD_PKTTYPE = -0x1000 + 4
+/** Loads at SKF_LL_OFF + k read byte k of the frame from its MAC header. */
+export const SKF_LL_OFF = -0x200000
 
 /** A jump target: a label name, or null for "the next instruction". */
 type Target = string | null
@@ -91,6 +93,11 @@ export class BpfProgram {
   /** A = bits at packet offset X + k. */
   ldInd(size: number, k: number): this {
     return this.emit(BPF_LD | size | BPF_IND, k)
+  }
+
+  /** A = k */
+  ldImm(k: number): this {
+    return this.emit(BPF_LD | BPF_W | BPF_IMM, k)
   }
 
   /** A = M[k] */

@@ -1,4 +1,4 @@
-import { BpfProgram, BPF_ADD, BPF_AND, BPF_B, BPF_H, BPF_JEQ, BPF_JGT, BPF_JSET, BPF_LSH, BPF_W, BPF_XOR, SKF_AD_PKTTYPE } from './bpf-assembler'
+import { BpfProgram, BPF_ADD, BPF_AND, BPF_B, BPF_H, BPF_JEQ, BPF_JGT, BPF_JSET, BPF_LSH, BPF_W, BPF_XOR, SKF_AD_PKTTYPE, SKF_LL_OFF } from './bpf-assembler'
 
 /**
  * Steering of frames to workers (PACKET_FANOUT_CBPF): the kernel runs this
@@ -56,6 +56,13 @@ const GRE_PROTOCOL = ETH_HEADER + 2
 const INNER_ETHERNET = ETH_HEADER + GRE_HEADER
 const INNER_IP = INNER_ETHERNET + ETH_HEADER
 
+/**
+ * A fanout program runs before the receive path pushes the MAC header back
+ * (offset 0 is the IP header there), so every load is relative to the MAC
+ * header through the kernel's SKF_LL_OFF window: offsets below are frame offsets.
+ */
+const LL = SKF_LL_OFF
+
 /** Scratch memory words. */
 const M_TEMP = 0
 const M_PROTO = 1
@@ -81,58 +88,61 @@ export function steeringProgram(frontends: readonly Frontend[]): Buffer {
 
 function build(byAddress: Map<number, Set<number>> | null): Buffer {
   const p = new BpfProgram()
-  p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'zero')
-  p.ldAbs(BPF_H, ETH_HEADER + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'outerFragment', null)
-  p.ldxIpHeaderLength(ETH_HEADER)
-  p.ldAbs(BPF_B, ETH_HEADER + 9)
+  // The kernel's checker follows code past a `ret` as if it fell through: with every
+  // scratch word written first, no path can read one it thinks unwritten.
+  p.ldImm(0).st(M_TEMP).st(M_PROTO).st(M_DST_ADDRESS).st(M_DST_PORT)
+  p.ldAbs(BPF_H, LL + ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'zero')
+  p.ldAbs(BPF_H, LL + ETH_HEADER + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'outerFragment', null)
+  p.ldxIpHeaderLength(LL + ETH_HEADER)
+  p.ldAbs(BPF_B, LL + ETH_HEADER + 9)
   p.jumpK(BPF_JEQ, IP_PROTO_GRE, 'gre', null)
   p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'plainPorts', null)
   p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'plainPorts', null)
   p.jumpK(BPF_JEQ, IP_PROTO_ICMP, 'plainIcmp', 'zero')
 
-  p.label('plainPorts').ldInd(BPF_H, ETH_HEADER).retA()
+  p.label('plainPorts').ldInd(BPF_H, LL + ETH_HEADER).retA()
 
-  p.label('plainIcmp').ldInd(BPF_B, ETH_HEADER)
+  p.label('plainIcmp').ldInd(BPF_B, LL + ETH_HEADER)
   p.jumpK(BPF_JEQ, ICMP_ECHO_REQUEST, 'plainEcho', null)
   p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'plainEcho', 'zero')
-  p.label('plainEcho').ldInd(BPF_H, ETH_HEADER + 4).retA()
+  p.label('plainEcho').ldInd(BPF_H, LL + ETH_HEADER + 4).retA()
 
-  p.label('outerFragment').ldAbs(BPF_W, ETH_HEADER + 12).st(M_TEMP).ldAbs(BPF_W, ETH_HEADER + 16)
+  p.label('outerFragment').ldAbs(BPF_W, LL + ETH_HEADER + 12).st(M_TEMP).ldAbs(BPF_W, LL + ETH_HEADER + 16)
   p.ldxMem(M_TEMP).aluX(BPF_XOR).retA()
 
   p.label('zero').retK(0)
 
   p.label('gre')
-  p.ldInd(BPF_H, GRE_FLAGS).jumpK(BPF_JEQ, GRE_KEY_ONLY, null, 'greZero')
-  p.ldInd(BPF_H, GRE_PROTOCOL).jumpK(BPF_JEQ, ETHERTYPE_TEB, null, 'greZero')
-  p.ldInd(BPF_H, INNER_ETHERNET + ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'greZero')
-  p.ldInd(BPF_H, INNER_IP + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'innerFragment', null)
-  p.ldInd(BPF_B, INNER_IP + 9).st(M_PROTO)
-  p.ldInd(BPF_W, INNER_IP + 16).st(M_DST_ADDRESS)
+  p.ldInd(BPF_H, LL + GRE_FLAGS).jumpK(BPF_JEQ, GRE_KEY_ONLY, null, 'greZero')
+  p.ldInd(BPF_H, LL + GRE_PROTOCOL).jumpK(BPF_JEQ, ETHERTYPE_TEB, null, 'greZero')
+  p.ldInd(BPF_H, LL + INNER_ETHERNET + ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'greZero')
+  p.ldInd(BPF_H, LL + INNER_IP + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'innerFragment', null)
+  p.ldInd(BPF_B, LL + INNER_IP + 9).st(M_PROTO)
+  p.ldInd(BPF_W, LL + INNER_IP + 16).st(M_DST_ADDRESS)
   // X = outer + inner IP header lengths: inner transport header at X + INNER_IP.
-  p.ldInd(BPF_B, INNER_IP).aluK(BPF_AND, 0x0f).aluK(BPF_LSH, 2).aluX(BPF_ADD).tax()
+  p.ldInd(BPF_B, LL + INNER_IP).aluK(BPF_AND, 0x0f).aluK(BPF_LSH, 2).aluX(BPF_ADD).tax()
   p.ldMem(M_PROTO)
   p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'innerPorts', null)
   p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'innerPorts', null)
   p.jumpK(BPF_JEQ, IP_PROTO_ICMP, 'innerIcmp', 'greZero')
 
-  p.label('innerIcmp').ldInd(BPF_B, INNER_IP)
+  p.label('innerIcmp').ldInd(BPF_B, LL + INNER_IP)
   p.jumpK(BPF_JEQ, ICMP_ECHO_REQUEST, 'innerEcho', null)
   p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'innerEcho', 'greZero')
-  p.label('innerEcho').ldInd(BPF_H, INNER_IP + 4).retA()
+  p.label('innerEcho').ldInd(BPF_H, LL + INNER_IP + 4).retA()
 
   // X is still the outer header length here.
   p.label('innerFragment')
-  p.ldInd(BPF_W, INNER_IP + 12).st(M_TEMP).ldInd(BPF_W, INNER_IP + 16)
+  p.ldInd(BPF_W, LL + INNER_IP + 12).st(M_TEMP).ldInd(BPF_W, LL + INNER_IP + 16)
   p.ldxMem(M_TEMP).aluX(BPF_XOR).retA()
 
   p.label('greZero').retK(0)
 
   // Classic BPF jumps only forward: the frontend blocks come before request/reply.
-  p.label('innerPorts').ldInd(BPF_H, INNER_IP + 2).st(M_DST_PORT)
+  p.label('innerPorts').ldInd(BPF_H, LL + INNER_IP + 2).st(M_DST_PORT)
   if (byAddress === null) {
     // Request when destination port < source port.
-    p.ldInd(BPF_H, INNER_IP).st(M_TEMP).ldxMem(M_TEMP).ldMem(M_DST_PORT)
+    p.ldInd(BPF_H, LL + INNER_IP).st(M_TEMP).ldxMem(M_TEMP).ldMem(M_DST_PORT)
     p.jumpX(BPF_JGT, null, 'sourcePort').retA()
     p.label('sourcePort').txa().retA()
     return p.encode()
@@ -160,7 +170,7 @@ function build(byAddress: Map<number, Set<number>> | null): Buffer {
     }
     p.jumpAlways('reply')
   }
-  p.label('request').ldInd(BPF_H, INNER_IP).retA()
+  p.label('request').ldInd(BPF_H, LL + INNER_IP).retA()
   p.label('reply').ldMem(M_DST_PORT).retA()
 
   return p.encode()

@@ -1,0 +1,156 @@
+import t from 'tap'
+import { randomInt } from 'node:crypto'
+import { AfPacketPort, type FanoutMode } from '../../lib/io/af-packet-socket'
+import { arpRepliesOnlyFilter, memberFilter, steeringProgram } from '../../lib/io/fanout-program'
+import { PollSet } from '../../lib/io/poll-set'
+import { parseIPv4 } from '../../lib/packet/address'
+import { createVethPair, linkExists, SKIP_NOT_ROOT } from './helpers/veth'
+import { ethernet, ipPacket, nvgre, testFrame } from './helpers/frames'
+
+const NVLB_MAC = '02:00:c0:a8:06:02'
+const HOST_MAC = '02:00:c0:a8:06:04'
+const CLIENT_MAC = '02:00:c6:33:64:0a'
+const CA_VIP = '10.1.5.100'
+
+/** A frame's identity for the test: we put a unique id into every UDP payload / test frame. */
+function idOf(frame: Buffer): string | null {
+  const at = frame.indexOf('id:')
+  return at < 0 ? null : frame.subarray(at, at + 12).toString()
+}
+
+function payload(id: string): Buffer {
+  return Buffer.from(`id:${id.padEnd(9, '.')}`)
+}
+
+/** Reads every member until `total` identified frames arrived (or 2 s of silence); id → member indexes. */
+function collect(members: AfPacketPort[], total: number): Map<string, number[]> {
+  const seen = new Map<string, number[]>()
+  let count = 0
+  const poll = new PollSet(members.map((m) => m.fd))
+  while (count < total) {
+    const ready = poll.wait(2000)
+    if (ready === 0) break
+    members.forEach((m, index) => {
+      if ((ready & (1 << index)) === 0) return
+      const n = m.receive()
+      for (let i = 0; i < n; i++) {
+        const id = idOf(m.rxBuffer.subarray(m.rxOffsets[i]!, m.rxOffsets[i]! + m.rxLengths[i]!))
+        if (id === null) continue
+        const list = seen.get(id) ?? []
+        list.push(index)
+        seen.set(id, list)
+        count++
+      }
+    })
+  }
+  return seen
+}
+
+const createdNames: string[] = []
+
+t.test('PACKET_FANOUT groups', { skip: SKIP_NOT_ROOT }, async (t) => {
+  const veth = createVethPair()
+  createdNames.push(veth.a, veth.b)
+  const ports: AfPacketPort[] = []
+  t.teardown(() => {
+    for (const p of ports) p.close()
+    veth.remove()
+  })
+  const sender = new AfPacketPort({ interfaceName: veth.a })
+  ports.push(sender)
+  const group = (mode: FanoutMode, members = 2): AfPacketPort[] => {
+    const groupId = randomInt(1, 0xffff)
+    const program = mode === 'client-port' ? steeringProgram([{ address: parseIPv4(CA_VIP), port: 80 }]) : undefined
+    return Array.from({ length: members }, () => {
+      const p = new AfPacketPort({ interfaceName: veth.b, fanout: { groupId, mode, program }, filter: memberFilter(true) })
+      ports.push(p)
+      return p
+    })
+  }
+  const send = (frames: Buffer[]): void => {
+    for (const f of frames) sender.send(f, 0, f.length)
+    sender.flush()
+  }
+
+  t.test('hash fanout: two members, every frame exactly once', async (t) => {
+    const members = group('hash')
+    const frames = Array.from({ length: 200 }, (_, i) =>
+      ethernet(NVLB_MAC, CLIENT_MAC, 0x0800, ipPacket({ src: `198.51.100.${10 + (i % 50)}`, dst: '203.0.113.10', sport: 30000 + i, dport: 80, payload: payload(`h${i}`) })),
+    )
+    send(frames)
+    const seen = collect(members, frames.length)
+    t.equal(seen.size, 200, 'every frame arrived')
+    t.ok([...seen.values()].every((list) => list.length === 1), 'none twice')
+    const perMember = [0, 1].map((m) => [...seen.values()].filter((list) => list[0] === m).length)
+    t.ok(perMember.every((n) => n > 0), `both members got frames: ${perMember.join(' / ')}`)
+  })
+
+  t.test('client-port fanout: both directions of a flow reach the same member, with and without NAT', async (t) => {
+    const members = group('client-port')
+    const frames: Buffer[] = []
+    const flows = 64
+    for (let f = 0; f < flows; f++) {
+      const clientPort = 40000 + f * 37
+      const natPort = 1024 + ((f * 131) & ~1) + (clientPort & 1) // fullnat port ≡ client port (mod 2)
+      // Public VIP: request (plain IPv4 from the client) and the backend's NVGRE reply to the client.
+      frames.push(ethernet(NVLB_MAC, CLIENT_MAC, 0x0800, ipPacket({ src: '198.51.100.10', dst: '203.0.113.10', sport: clientPort, dport: 80, payload: payload(`${f}a`) })))
+      frames.push(
+        ethernet(NVLB_MAC, HOST_MAC, 0x0800,
+          nvgre('192.168.6.4', '192.168.6.2', 5001, '02:00:00:00:00:01', '00:15:5d:01:06:21',
+            ipPacket({ src: '10.1.6.21', dst: '198.51.100.10', sport: 8080, dport: clientPort, payload: payload(`${f}b`) }))),
+      )
+      // CA VIP (fullnat): request from blue-vm11 to the VIP, the backend's reply to VIP:natPort.
+      frames.push(
+        ethernet(NVLB_MAC, HOST_MAC, 0x0800,
+          nvgre('192.168.6.7', '192.168.6.2', 5002, '02:00:00:00:00:01', '00:15:5d:01:05:20',
+            ipPacket({ src: '10.1.5.20', dst: CA_VIP, sport: clientPort, dport: 80, protocol: 6, payload: payload(`${f}c`) }))),
+      )
+      frames.push(
+        ethernet(NVLB_MAC, HOST_MAC, 0x0800,
+          nvgre('192.168.6.4', '192.168.6.2', 5002, '02:00:00:00:00:01', '00:15:5d:01:06:21',
+            ipPacket({ src: '10.1.6.21', dst: CA_VIP, sport: 80, dport: natPort, protocol: 6, payload: payload(`${f}d`) }))),
+      )
+    }
+    send(frames)
+    const seen = collect(members, frames.length)
+    t.equal(seen.size, frames.length, 'every frame arrived')
+    t.ok([...seen.values()].every((list) => list.length === 1), 'none twice')
+    let split = 0
+    for (let f = 0; f < flows; f++) {
+      const where = ['a', 'b', 'c', 'd'].map((k) => seen.get(`id:${`${f}${k}`.padEnd(9, '.')}`)?.[0])
+      if (where[0] !== where[1] || where[2] !== where[3]) split++
+    }
+    t.equal(split, 0, 'no flow split over two members')
+    const perMember = [0, 1].map((m) => [...seen.values()].filter((list) => list[0] === m).length)
+    t.ok(perMember.every((n) => n > 0), `both members got flows: ${perMember.join(' / ')}`)
+  })
+
+  t.test('ARP replies reach every worker through its own listener, not the fanout members', async (t) => {
+    const members = group('client-port')
+    const listeners = [0, 1].map(() => {
+      const p = new AfPacketPort({ interfaceName: veth.b, filter: arpRepliesOnlyFilter(), batchSize: 8 })
+      ports.push(p)
+      return p
+    })
+    const arp = (op: number, id: string): Buffer => {
+      const body = Buffer.alloc(28 + 12)
+      body.writeUInt16BE(1, 0)
+      body.writeUInt16BE(0x0800, 2)
+      body[4] = 6
+      body[5] = 4
+      body.writeUInt16BE(op, 6)
+      payload(id).copy(body, 28)
+      return ethernet('ff:ff:ff:ff:ff:ff', HOST_MAC, 0x0806, body)
+    }
+    send([arp(1, 'request'), arp(2, 'reply'), testFrame(1, 1, 60)])
+    const onMembers = collect(members, 1)
+    const onListeners = collect(listeners, 2)
+    t.same([...onMembers.keys()], ['id:request..'], 'the request goes to one member')
+    t.same(onListeners.get('id:reply....'), [0, 1], 'the reply to every listener')
+    t.notOk(onListeners.has('id:request..'))
+  })
+})
+
+t.test('no interface is left behind', { skip: SKIP_NOT_ROOT }, async (t) => {
+  t.same(createdNames.filter((name) => linkExists(name)), [])
+})
