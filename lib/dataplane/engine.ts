@@ -277,13 +277,17 @@ export class Engine {
       let flow = flows.findForward(fk, keyProto, src, dst, ports)
       if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
       if (flow === NO_ENTRY) {
+        // Full-NAT replies are addressed to the VIP too (at a NAT port, never a rule's port).
         const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
-        if (ruleId < 0) return this.drop(DropReason.NO_VIP_RULE)
-        flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
-        if (flow === NO_ENTRY) return Verdict.DROP
+        if (ruleId >= 0) {
+          flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
+          if (flow === NO_ENTRY) return Verdict.DROP
+        }
       }
-      if (firstFragment) this.rememberFragment(vsid, protocol, src, dst, readU16(buf, iip + 4), flow)
-      return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
+      if (flow !== NO_ENTRY) {
+        if (firstFragment) this.rememberFragment(vsid, protocol, src, dst, readU16(buf, iip + 4), flow)
+        return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
+      }
     }
 
     // A backend answering a flow.
@@ -328,6 +332,7 @@ export class Engine {
       for (let t = 0; t < NAT_PORT_TRIES; t++) {
         const candidate = NAT_PORT_FIRST + ((start + t * 4099) % NAT_PORT_COUNT)
         const candidatePorts = ((backendPort << 16) | candidate) >>> 0
+        if (keyTableGet(snap.rules, dst, rule.virtualSubnetId, (protocol << 16) | candidate) >= 0) continue
         if (this.findReply(replyHash(protocol, dip, dst, candidatePorts), backendDomain, protocol, dip, dst, candidatePorts) === NO_ENTRY && !this.replyDomainMismatch) {
           natPort = candidate
           replyPorts = candidatePorts

@@ -4,6 +4,7 @@ import { Compiler } from '../../lib/control/compiler'
 import { validateConfig } from '../../lib/control/config-validate'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { Engine, HEADROOM, Verdict } from '../../lib/dataplane/engine'
+import { buildFrame, parseFrame } from '../../lib/packet/frame'
 import { DROP_REASON_NAMES } from '../../lib/dataplane/drop-reasons'
 import { DROPS_BASE } from '../../lib/dataplane/counters'
 
@@ -70,4 +71,64 @@ export class Harness {
     this.now += seconds
     this.engine.tick(this.now)
   }
+}
+
+export const MAC = {
+  client: '02:00:c6:33:64:0a',
+  external: '02:00:c6:33:64:01',
+  provider: '02:00:c0:a8:06:02',
+  gateway: '02:00:00:00:00:01',
+  host4: '02:00:c0:a8:06:07',
+} as const
+
+type Flag = 'syn' | 'ack' | 'fin' | 'rst' | 'psh'
+
+/** A client on the Internet → a public VIP. */
+export function fromClient(opts: { vip?: string; sport: number; dport?: number; flags?: Flag[]; payload?: string; client?: string; df?: boolean; udp?: boolean; mss?: number }): Buffer {
+  const l4 = { srcPort: opts.sport, dstPort: opts.dport ?? 80 }
+  return buildFrame({
+    eth: { src: MAC.client, dst: MAC.external },
+    ipv4: { src: opts.client ?? '198.51.100.10', dst: opts.vip ?? '203.0.113.10', df: opts.df ?? true },
+    ...(opts.udp === true ? { udp: l4 } : { tcp: { ...l4, seq: 1000, flags: opts.flags ?? ['syn'], ...(opts.mss === undefined ? {} : { mss: opts.mss }) } }),
+    ...(opts.payload === undefined ? {} : { payload: opts.payload }),
+  })
+}
+
+/** A tenant VM on host4 (blue-vm11 / red-vm11, CA 10.1.5.20) → a CA VIP, as its host encapsulates it. */
+export function fromAppTier(opts: { vsid: number; sport: number; vip?: string; dport?: number; flags?: Flag[]; src?: string; vmMac?: string }): Buffer {
+  return buildFrame({
+    eth: { src: MAC.host4, dst: MAC.provider },
+    ipv4: { src: '192.168.6.7', dst: '192.168.6.2' },
+    nvgre: {
+      vsid: opts.vsid,
+      inner: {
+        eth: { src: opts.vmMac ?? '00:15:5d:01:05:20', dst: MAC.gateway },
+        ipv4: { src: opts.src ?? '10.1.5.20', dst: opts.vip ?? '10.1.5.100', df: true },
+        tcp: { srcPort: opts.sport, dstPort: opts.dport ?? 80, seq: 500, flags: opts.flags ?? ['syn'] },
+      },
+    },
+  })
+}
+
+/**
+ * The backend's answer to an NVGRE frame nvlb sent it: inner addresses and
+ * ports swapped, from the backend's host, with `vsid` in the key (default:
+ * the key nvlb used).
+ */
+export function replyTo(sent: Buffer, opts: { vsid?: number; flags?: Flag[]; payload?: string; src?: string } = {}): Buffer {
+  const f = parseFrame(sent)!
+  const inner = f.inner!
+  return buildFrame({
+    eth: { src: f.eth.dst, dst: MAC.provider },
+    ipv4: { src: f.ipv4!.dst, dst: '192.168.6.2' },
+    nvgre: {
+      vsid: opts.vsid ?? f.gre!.vsid,
+      inner: {
+        eth: { src: inner.eth.dst, dst: MAC.gateway },
+        ipv4: { src: opts.src ?? inner.ipv4!.dst, dst: inner.ipv4!.src, df: true },
+        tcp: { srcPort: inner.tcp!.dstPort, dstPort: inner.tcp!.srcPort, seq: 9000, ack: inner.tcp!.seq + 1, flags: opts.flags ?? ['syn', 'ack'] },
+        ...(opts.payload === undefined ? {} : { payload: opts.payload }),
+      },
+    },
+  })
 }
