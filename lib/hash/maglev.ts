@@ -1,0 +1,363 @@
+/**
+ * Maglev lookup table (Eisenbud et al., NSDI 2016, §3.4) with weights. DESIGN §5.
+ *
+ * Each backend has a preference list of the M slots: offset, offset + skip, offset + 2·skip, …
+ * (mod M), with offset = h(name, SEED_OFFSET) mod M and skip = h(name, SEED_SKIP) mod (M − 1) + 1,
+ * h = MurmurHash3 x86 32 of the name's UTF-8 bytes. M prime makes every list a permutation.
+ * Backends take turns in rounds; in its turn a backend claims the first slot of its list
+ * that is still free. The table is full after M turns.
+ *
+ * Turn order: by h(name, SEED_OFFSET), ties by name, so the table depends only on the set
+ * of backends, never on the order of the input array.
+ *
+ * Weights (quota rule): each backend's share of M is apportioned by weight with the largest
+ * remainder method — quota = floor(M·w/W) (W = sum of weights), and the M − Σquota leftover
+ * slots go one each to the largest fractional parts M·w/W − quota (ties: turn order). A
+ * backend takes its turn in a round only while its filled count is below its quota and drops
+ * out of the rounds once it reaches it. Shares are therefore exact (within one slot), the
+ * build needs exactly M turns whatever the weights, and with equal weights this is the
+ * paper's unweighted algorithm unchanged (its last partial round hands the extra slot to the
+ * first M mod N backends, which is what the leftover rule does). Weight 0 takes no turns.
+ */
+
+export const DEFAULT_MAGLEV_SIZE = 65537
+/** MurmurHash3 seed for a backend's offset in the table. */
+export const SEED_OFFSET = 0x4d61676c
+/** MurmurHash3 seed for a backend's skip through the table. */
+export const SEED_SKIP = 0x65763136
+
+import { murmur3String } from './murmur3'
+
+export interface MaglevBackend {
+  /** `"<vsid>/<address>:<port>"` — equal names on every nvlb instance give equal tables. */
+  readonly name: string
+  /** ≥ 0; 0 keeps the backend out of the table. */
+  readonly weight: number
+}
+
+/** Trial division; fine for table sizes. */
+export function isPrime(n: number): boolean {
+  if (!Number.isSafeInteger(n) || n < 2) return false
+  if (n % 2 === 0) return n === 2
+  if (n % 3 === 0) return n === 3
+  for (let d = 5; d * d <= n; d += 6) {
+    if (n % d === 0 || n % (d + 2) === 0) return false
+  }
+  return true
+}
+
+/** Turn order keys pack the 32-bit offset hash above the input index (up to 2^21 backends). */
+const INDEX_BITS = 21
+const INDEX_SPAN = 2 ** INDEX_BITS
+const MAX_BACKENDS = INDEX_SPAN
+/** Above this the scan phase's products would not be exact; also far beyond any sane table. */
+const MAX_SIZE = 2 ** 26
+/** The scan phase covers the last ⌈√M·factor⌉ slots (measured best around 0.5–1). */
+const SCAN_PHASE_FACTOR = 0.75
+
+// Scratch space reused across builds (control side, single-threaded), grown when needed.
+let cap = 0
+let sortKeys = new Float64Array(0)
+let turnToIndex = new Int32Array(0) // turn position -> index into `backends`
+let offsets = new Int32Array(0)
+let skips = new Int32Array(0)
+let positions = new Int32Array(0) // next candidate slot of each backend's permutation
+let quotas = new Int32Array(0)
+let fills = new Int32Array(0)
+let activeTurns = new Int32Array(0)
+let exactShares = new Float64Array(0)
+let leftoverOrder: number[] = []
+let inverses = new Int32Array(0)
+let takenBits = new Int32Array(0)
+let freeSlots = new Int32Array(0)
+
+function ensureCapacity(n: number): void {
+  if (n > cap) {
+    cap = Math.max(n, cap * 2, 16)
+    sortKeys = new Float64Array(cap)
+    turnToIndex = new Int32Array(cap)
+    offsets = new Int32Array(cap)
+    skips = new Int32Array(cap)
+    positions = new Int32Array(cap)
+    quotas = new Int32Array(cap)
+    fills = new Int32Array(cap)
+    activeTurns = new Int32Array(cap)
+    exactShares = new Float64Array(cap)
+    inverses = new Int32Array(cap)
+  }
+}
+
+/**
+ * Builds the table: entry = index into `backends`, or -1 everywhere when no backend has
+ * a weight above 0. `size` must be prime. `out` (length `size`) is reused when given.
+ */
+export function buildMaglev(
+  backends: ReadonlyArray<MaglevBackend>,
+  size: number = DEFAULT_MAGLEV_SIZE,
+  out?: Int32Array,
+): Int32Array {
+  if (!isPrime(size) || size > MAX_SIZE) {
+    throw new RangeError(`Maglev table size must be a prime up to ${MAX_SIZE}, got ${size}`)
+  }
+  if (out === undefined) out = new Int32Array(size)
+  else if (out.length !== size) throw new RangeError(`output table has length ${out.length}, expected ${size}`)
+  if (backends.length > MAX_BACKENDS) throw new RangeError(`at most ${MAX_BACKENDS} backends`)
+
+  ensureCapacity(backends.length)
+
+  // Live backends, keyed for the turn order.
+  let n = 0
+  for (let i = 0; i < backends.length; i++) {
+    const w = backends[i]!.weight
+    if (!(w >= 0 && w < Infinity)) throw new RangeError(`backend ${i} has weight ${w}, expected a finite number ≥ 0`)
+    if (w > 0) sortKeys[n++] = murmur3String(backends[i]!.name, SEED_OFFSET) * INDEX_SPAN + i
+  }
+  out.fill(-1)
+  if (n === 0) return out
+
+  const keys = sortKeys.subarray(0, n)
+  keys.sort()
+  for (let t = 0; t < n; t++) turnToIndex[t] = keys[t]! % INDEX_SPAN
+  breakHashTiesByName(backends, n)
+
+  let totalWeight = 0
+  let allEqual = true
+  const firstWeight = backends[turnToIndex[0]!]!.weight
+  for (let t = 0; t < n; t++) {
+    const b = backends[turnToIndex[t]!]!
+    const offsetHash = Math.floor(keys[t]! / INDEX_SPAN)
+    offsets[t] = offsetHash % size
+    skips[t] = (murmur3String(b.name, SEED_SKIP) % (size - 1)) + 1
+    positions[t] = offsets[t]!
+    fills[t] = 0
+    totalWeight += b.weight
+    if (b.weight !== firstWeight) allEqual = false
+  }
+  if (!(totalWeight < Infinity)) throw new RangeError('the sum of the backend weights is not finite')
+  apportion(backends, n, size, totalWeight, allEqual)
+
+  let activeCount = 0
+  for (let t = 0; t < n; t++) if (quotas[t]! > 0) activeTurns[activeCount++] = t
+
+  fillTable(out, size, activeCount, allEqual)
+  return out
+}
+
+/**
+ * Runs the turns. While the table is mostly empty each turn walks its backend's permutation
+ * (pos += skip) over a bitmap of taken slots. For the last ~√M free slots, where such walks
+ * grow long, it switches to scanning the list of free slots for the one its backend reaches
+ * first: with inv = skip⁻¹ mod M, slot f is (f − pos)·inv mod M steps ahead of pos. Both
+ * pick the same slot, so the table is the same as walking all the way.
+ */
+function fillTable(table: Int32Array, size: number, activeCount: number, equalWeights: boolean): void {
+  const words = (size + 31) >>> 5
+  if (takenBits.length < words) takenBits = new Int32Array(words)
+  const taken = takenBits
+  taken.fill(0, 0, words)
+  // Locals, not the module-level scratch bindings, so the JIT keeps them in registers.
+  const active = activeTurns
+  const skip_ = skips
+  const position = positions
+  const fill = fills
+  const quota = quotas
+  const backendOf = turnToIndex
+
+  const switchAt = size - Math.ceil(Math.sqrt(size) * SCAN_PHASE_FACTOR)
+  let filled = 0
+  let a = 0 // place in the current round (index into `active`)
+  let dropped = 0
+
+  // Walk phase. `pos -= size & ((size - 1 - pos) >> 31)` is `if (pos >= size) pos -= size`
+  // without a branch (that branch is taken at random and costs more than the arithmetic).
+  if (switchAt > 0 && equalWeights) {
+    // Equal weights: `active` is 0, 1, …, activeCount − 1, and quotas are q or q + 1 (the
+    // first ones), so the table is full before any backend could exceed its quota: no checks.
+    let rounds = 0
+    walk: for (;;) {
+      for (let t = 0; t < activeCount; t++) {
+        const skip = skip_[t]!
+        let pos = position[t]!
+        while ((taken[pos >>> 5]! & (1 << (pos & 31))) !== 0) {
+          pos += skip
+          pos -= size & ((size - 1 - pos) >> 31)
+        }
+        taken[pos >>> 5]! |= 1 << (pos & 31)
+        table[pos] = backendOf[t]!
+        pos += skip
+        pos -= size & ((size - 1 - pos) >> 31)
+        position[t] = pos
+        if (++filled === switchAt) {
+          a = t + 1
+          break walk
+        }
+      }
+      rounds++
+    }
+    for (let t = 0; t < activeCount; t++) fill[t] = t < a ? rounds + 1 : rounds
+  } else if (switchAt > 0) {
+    walk: for (;;) {
+      for (a = 0; a < activeCount; a++) {
+        const t = active[a]!
+        const skip = skip_[t]!
+        let pos = position[t]!
+        while ((taken[pos >>> 5]! & (1 << (pos & 31))) !== 0) {
+          pos += skip
+          pos -= size & ((size - 1 - pos) >> 31)
+        }
+        taken[pos >>> 5]! |= 1 << (pos & 31)
+        table[pos] = backendOf[t]!
+        pos += skip
+        pos -= size & ((size - 1 - pos) >> 31)
+        position[t] = pos
+        if (++fill[t]! === quota[t]!) {
+          active[a] = -1
+          dropped++
+        }
+        if (++filled === switchAt) {
+          a++
+          break walk
+        }
+      }
+      if (dropped !== 0) activeCount = compactActive(active, activeCount)
+      dropped = 0
+    }
+  }
+  if (a === activeCount) {
+    if (dropped !== 0) activeCount = compactActive(active, activeCount)
+    a = 0
+    dropped = 0
+  }
+
+  // Scan phase.
+  if (freeSlots.length < size) freeSlots = new Int32Array(size)
+  const free = freeSlots
+  let freeCount = 0
+  for (let w = 0; w < words; w++) {
+    let bitsFree = ~taken[w]!
+    while (bitsFree !== 0) {
+      const slot = (w << 5) + 31 - Math.clz32(bitsFree & -bitsFree)
+      if (slot < size) free[freeCount++] = slot
+      bitsFree &= bitsFree - 1
+    }
+  }
+  inverses.fill(0, 0, cap) // 0 = not computed yet (no skip has inverse 0)
+  const reciprocal = 1 / size
+  while (filled < size) {
+    const t = active[a]!
+    let inv = inverses[t]!
+    if (inv === 0) inverses[t] = inv = modularInverse(skip_[t]!, size)
+    const base = mulMod(size - position[t]!, inv, size, reciprocal)
+    let best = 0
+    let bestSteps = size
+    for (let k = 0; k < freeCount; k++) {
+      const steps = mulAddMod(free[k]!, inv, base, size, reciprocal)
+      if (steps < bestSteps) {
+        bestSteps = steps
+        best = k
+      }
+    }
+    table[free[best]!] = backendOf[t]!
+    free[best] = free[--freeCount]!
+    filled++
+    if (++fill[t]! === quota[t]!) {
+      active[a] = -1
+      dropped++
+    }
+    if (++a === activeCount) {
+      if (dropped !== 0) activeCount = compactActive(active, activeCount)
+      a = 0
+      dropped = 0
+    }
+  }
+}
+
+/** Removes the backends that reached their quota (marked -1), keeping the turn order. */
+function compactActive(active: Int32Array, activeCount: number): number {
+  let kept = 0
+  for (let a = 0; a < activeCount; a++) if (active[a]! >= 0) active[kept++] = active[a]!
+  return kept
+}
+
+/** x·y mod m for 0 ≤ x, y < m < 2^26 (the product is exact in a double). */
+function mulMod(x: number, y: number, m: number, reciprocal: number): number {
+  return mulAddMod(x, y, 0, m, reciprocal)
+}
+
+/** (x·y + z) mod m for 0 ≤ x, y, z < m < 2^26. */
+function mulAddMod(x: number, y: number, z: number, m: number, reciprocal: number): number {
+  const v = x * y + z
+  let r = v - Math.floor(v * reciprocal) * m
+  if (r >= m) r -= m
+  else if (r < 0) r += m
+  return r
+}
+
+/** a⁻¹ mod m for a prime m and 0 < a < m (extended Euclid). */
+function modularInverse(a: number, m: number): number {
+  let t0 = 0
+  let t1 = 1
+  let r0 = m
+  let r1 = a
+  while (r1 !== 0) {
+    const q = Math.floor(r0 / r1)
+    let next = t0 - q * t1
+    t0 = t1
+    t1 = next
+    next = r0 - q * r1
+    r0 = r1
+    r1 = next
+  }
+  return t0 < 0 ? t0 + m : t0
+}
+
+/** Backends whose offset hashes collide (rare) are ordered by name, then weight. */
+function breakHashTiesByName(backends: ReadonlyArray<MaglevBackend>, n: number): void {
+  let start = 0
+  while (start < n) {
+    const hash = Math.floor(sortKeys[start]! / INDEX_SPAN)
+    let end = start + 1
+    while (end < n && Math.floor(sortKeys[end]! / INDEX_SPAN) === hash) end++
+    if (end - start > 1) {
+      const run = Array.from(turnToIndex.subarray(start, end))
+      run.sort((x, y) => compareBackends(backends[x]!, backends[y]!) || x - y)
+      for (let k = 0; k < run.length; k++) turnToIndex[start + k] = run[k]!
+    }
+    start = end
+  }
+}
+
+function compareBackends(x: MaglevBackend, y: MaglevBackend): number {
+  if (x.name !== y.name) return x.name < y.name ? -1 : 1
+  return x.weight - y.weight
+}
+
+/** Largest remainder apportionment of `size` slots by weight, into `quotas`. */
+function apportion(
+  backends: ReadonlyArray<MaglevBackend>,
+  n: number,
+  size: number,
+  totalWeight: number,
+  allEqual: boolean,
+): void {
+  let assigned = 0
+  for (let t = 0; t < n; t++) {
+    const exact = size * (backends[turnToIndex[t]!]!.weight / totalWeight)
+    const quota = Math.floor(exact)
+    quotas[t] = quota
+    exactShares[t] = exact - quota
+    assigned += quota
+  }
+  // At most n in exact arithmetic; cycling keeps Σquota = size whatever rounding did.
+  const leftover = size - assigned
+  if (leftover <= 0) return
+  if (allEqual) {
+    // Equal fractional parts: the leftover goes to the first backends in turn order.
+    for (let k = 0; k < leftover; k++) quotas[k % n]!++
+    return
+  }
+  leftoverOrder.length = n
+  for (let t = 0; t < n; t++) leftoverOrder[t] = t
+  leftoverOrder.sort((x, y) => exactShares[y]! - exactShares[x]! || x - y)
+  for (let k = 0; k < leftover; k++) quotas[leftoverOrder[k % n]!]!++
+}
