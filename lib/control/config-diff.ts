@@ -17,9 +17,29 @@ function formatValue(value: unknown): string {
   return text.length > 40 ? text.slice(0, 39) + '…' : text
 }
 
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
+/** Structural equality of JSON values (key order of objects ignored). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const x = a as Obj
+  const y = b as Obj
+  let count = 0
+  for (const key in x) {
+    if (x[key] === undefined) continue
+    count++
+    if (!jsonEqual(x[key], y[key])) return false
+  }
+  for (const key in y) if (y[key] !== undefined) count--
+  return count === 0
 }
+
+const same = jsonEqual
 
 /** `key before→after` for every field that differs, except the skipped ones. */
 function fieldChanges(before: Obj, after: Obj, skip: readonly string[] = []): string[] {
@@ -45,6 +65,27 @@ function listChanges<T>(
   details: (a: T, b: T) => string[],
   prefix = '',
 ): string[] {
+  const describeChange = (key: string, previous: T, item: T): string => {
+    const what = limit(details(previous, item), MAX_DETAILS_PER_ITEM)
+    return what.length === 0 ? `${prefix}${key} reordered` : `${prefix}${key} ${what.join(', ')}`
+  }
+  // Fast path: same length and the changed items keep their keys and positions.
+  if (before.length === after.length) {
+    const items: string[] = []
+    let positional = true
+    for (let i = 0; i < before.length; i++) {
+      const previous = before[i]!
+      const item = after[i]!
+      if (same(previous, item)) continue
+      const key = keyOf(item)
+      if (keyOf(previous) !== key) {
+        positional = false
+        break
+      }
+      items.push(describeChange(key, previous, item))
+    }
+    if (positional) return items
+  }
   const old = new Map(before.map((item) => [keyOf(item), item]))
   const now = new Map(after.map((item) => [keyOf(item), item]))
   const items: string[] = []
@@ -53,10 +94,9 @@ function listChanges<T>(
   for (const [key, item] of now) {
     const previous = old.get(key)
     if (previous === undefined || same(previous, item)) continue
-    const what = limit(details(previous, item), MAX_DETAILS_PER_ITEM)
-    items.push(what.length === 0 ? `${prefix}${key} reordered` : `${prefix}${key} ${what.join(', ')}`)
+    items.push(describeChange(key, previous, item))
   }
-  if (items.length === 0 && !same(before, after)) items.push('reordered')
+  if (items.length === 0) items.push('reordered')
   return items
 }
 

@@ -14,7 +14,7 @@
  * of its own (`vsid:<n>`). Two different customerIds for one VSID are an error.
  */
 import { ErrorCodes, NvlbError, type ErrorCode } from '../errors'
-import { canonicalMac, parseIPv4, parseMac, parsePrefix } from '../packet/address'
+import { formatMac, parseIPv4, parseMac, parsePrefix } from '../packet/address'
 import type {
   BackendState,
   CustomerRoute,
@@ -85,6 +85,11 @@ function describe(value: unknown): string {
   return String(value)
 }
 
+/** JSON path of `key` inside the object at `base` ('' is the document root). */
+function at(base: string, key: string): string {
+  return base === '' ? key : `${base}.${key}`
+}
+
 function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -94,111 +99,113 @@ function objectAt(value: unknown, path: string): Json {
   return value
 }
 
-function listAt(parent: Json, key: string, path: string): Json[] {
+function listAt(parent: Json, key: string, base: string): Json[] {
   const value = parent[key]
   if (value === undefined) {
     parent[key] = []
     return []
   }
-  if (!Array.isArray(value)) fail(ErrorCodes.INVALID_FIELD, path, `must be an array, not ${describe(value)}`)
-  value.forEach((item, i) => objectAt(item, `${path}[${i}]`))
+  if (!Array.isArray(value)) fail(ErrorCodes.INVALID_FIELD, at(base, key), `must be an array, not ${describe(value)}`)
+  for (let i = 0; i < value.length; i++) {
+    if (!isObject(value[i])) objectAt(value[i], `${at(base, key)}[${i}]`)
+  }
   return value as Json[]
 }
 
-function requiredPresent(o: Json, key: string, path: string): unknown {
+function requiredPresent(o: Json, key: string, base: string): unknown {
   const value = o[key]
-  if (value === undefined || value === null) fail(ErrorCodes.INVALID_FIELD, path, 'is required')
+  if (value === undefined || value === null) fail(ErrorCodes.INVALID_FIELD, at(base, key), 'is required')
   return value
 }
 
-function stringAt(o: Json, key: string, path: string): string {
-  const value = requiredPresent(o, key, path)
-  if (typeof value !== 'string') fail(ErrorCodes.INVALID_FIELD, path, `must be a string, not ${describe(value)}`)
+function stringAt(o: Json, key: string, base: string): string {
+  const value = requiredPresent(o, key, base)
+  if (typeof value !== 'string') fail(ErrorCodes.INVALID_FIELD, at(base, key), `must be a string, not ${describe(value)}`)
   return value
 }
 
-function optionalStringAt(o: Json, key: string, path: string): string | undefined {
+function optionalStringAt(o: Json, key: string, base: string): string | undefined {
   if (o[key] === undefined) return undefined
-  return stringAt(o, key, path)
+  return stringAt(o, key, base)
 }
 
-function integerAt(o: Json, key: string, path: string, min: number, max: number, fallback?: number): number {
+function integerAt(o: Json, key: string, base: string, min: number, max: number, fallback?: number): number {
   if (o[key] === undefined && fallback !== undefined) {
     o[key] = fallback
     return fallback
   }
-  const value = requiredPresent(o, key, path)
+  const value = requiredPresent(o, key, base)
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    fail(ErrorCodes.INVALID_FIELD, path, `must be an integer, not ${describe(value)}`)
+    fail(ErrorCodes.INVALID_FIELD, at(base, key), `must be an integer, not ${describe(value)}`)
   }
-  if (value < min || value > max) fail(ErrorCodes.INVALID_FIELD, path, `must be between ${min} and ${max}, not ${value}`)
+  if (value < min || value > max) fail(ErrorCodes.INVALID_FIELD, at(base, key), `must be between ${min} and ${max}, not ${value}`)
   return value
 }
 
-function choiceAt<T extends string>(o: Json, key: string, path: string, choices: readonly T[], fallback?: T): T {
+function choiceAt<T extends string>(o: Json, key: string, base: string, choices: readonly T[], fallback?: T): T {
   if (o[key] === undefined && fallback !== undefined) {
     o[key] = fallback
     return fallback
   }
-  const value = requiredPresent(o, key, path)
+  const value = requiredPresent(o, key, base)
   if (typeof value !== 'string' || !choices.includes(value as T)) {
-    fail(ErrorCodes.INVALID_FIELD, path, `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, not ${describe(value)}`)
+    fail(ErrorCodes.INVALID_FIELD, at(base, key), `must be one of ${choices.map((c) => `'${c}'`).join(', ')}, not ${describe(value)}`)
   }
   return value as T
 }
 
-function booleanAt(o: Json, key: string, path: string): void {
+function booleanAt(o: Json, key: string, base: string): void {
   const value = o[key]
   if (value !== undefined && typeof value !== 'boolean') {
-    fail(ErrorCodes.INVALID_FIELD, path, `must be true or false, not ${describe(value)}`)
+    fail(ErrorCodes.INVALID_FIELD, at(base, key), `must be true or false, not ${describe(value)}`)
   }
 }
 
 /** A unicast IPv4 address: not 0.0.0.0, not multicast (224/4), not the reserved 240/4 or broadcast. */
-function addressAt(o: Json, key: string, path: string): number {
-  const text = stringAt(o, key, path)
+function addressAt(o: Json, key: string, base: string): number {
+  const text = stringAt(o, key, base)
   const value = parseIPv4(text)
-  if (value < 0) fail(ErrorCodes.BAD_ADDRESS, path, `'${text}' is not an IPv4 address (dotted quad such as 10.1.6.21)`)
-  if (value === 0) fail(ErrorCodes.BAD_ADDRESS, path, `'${text}' is the unspecified address, not a host address`)
-  if (value >= 0xe0000000) fail(ErrorCodes.BAD_ADDRESS, path, `'${text}' is a multicast, reserved or broadcast address, not a host address`)
+  if (value < 0) fail(ErrorCodes.BAD_ADDRESS, at(base, key), `'${text}' is not an IPv4 address (dotted quad such as 10.1.6.21)`)
+  if (value === 0) fail(ErrorCodes.BAD_ADDRESS, at(base, key), `'${text}' is the unspecified address, not a host address`)
+  if (value >= 0xe0000000) fail(ErrorCodes.BAD_ADDRESS, at(base, key), `'${text}' is a multicast, reserved or broadcast address, not a host address`)
   return value
 }
 
 /** Any IPv4 address, 0.0.0.0 included (a next hop of 0.0.0.0 means on-link). */
-function anyAddressAt(o: Json, key: string, path: string): void {
-  const text = stringAt(o, key, path)
-  if (parseIPv4(text) < 0) fail(ErrorCodes.BAD_ADDRESS, path, `'${text}' is not an IPv4 address (dotted quad such as 10.1.6.1)`)
+function anyAddressAt(o: Json, key: string, base: string): void {
+  const text = stringAt(o, key, base)
+  if (parseIPv4(text) < 0) fail(ErrorCodes.BAD_ADDRESS, at(base, key), `'${text}' is not an IPv4 address (dotted quad such as 10.1.6.1)`)
 }
 
-function optionalAddressAt(o: Json, key: string, path: string): void {
-  if (o[key] !== undefined) addressAt(o, key, path)
+function optionalAddressAt(o: Json, key: string, base: string): void {
+  if (o[key] !== undefined) addressAt(o, key, base)
 }
 
 /** A unicast MAC in any of the three accepted spellings, rewritten to `00:15:5d:01:06:21`. */
-function macAt(o: Json, key: string, path: string): void {
-  const text = stringAt(o, key, path)
+function macAt(o: Json, key: string, base: string): void {
+  const text = stringAt(o, key, base)
   const mac = parseMac(text)
   if (mac === null) {
-    fail(ErrorCodes.BAD_MAC, path, `'${text}' is not a MAC address (write 00-15-5D-01-06-21, 00:15:5d:01:06:21 or 00155D010621)`)
+    fail(ErrorCodes.BAD_MAC, at(base, key), `'${text}' is not a MAC address (write 00-15-5D-01-06-21, 00:15:5d:01:06:21 or 00155D010621)`)
   }
-  if ((mac[0]! & 1) !== 0) fail(ErrorCodes.BAD_MAC, path, `'${text}' is a multicast MAC address, not one of a single interface`)
-  o[key] = canonicalMac(text)
+  if ((mac[0]! & 1) !== 0) fail(ErrorCodes.BAD_MAC, at(base, key), `'${text}' is a multicast MAC address, not one of a single interface`)
+  o[key] = formatMac(mac)
 }
 
-function optionalMacAt(o: Json, key: string, path: string): void {
-  if (o[key] !== undefined) macAt(o, key, path)
+function optionalMacAt(o: Json, key: string, base: string): void {
+  if (o[key] !== undefined) macAt(o, key, base)
 }
 
-function vsidAt(o: Json, key: string, path: string, allowPublic: boolean): number {
-  const value = requiredPresent(o, key, path)
+function vsidAt(o: Json, key: string, base: string, allowPublic: boolean): number {
+  const value = requiredPresent(o, key, base)
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    fail(ErrorCodes.INVALID_FIELD, path, `must be an integer virtual subnet ID, not ${describe(value)}`)
+    fail(ErrorCodes.INVALID_FIELD, at(base, key), `must be an integer virtual subnet ID, not ${describe(value)}`)
   }
   if (allowPublic && value === 0) return 0
   if (value < ConfigLimits.VSID_MIN || value > ConfigLimits.VSID_MAX) {
     fail(
       ErrorCodes.VSID_RANGE,
-      path,
+      at(base, key),
       `${value} is outside the valid virtual subnet IDs ${ConfigLimits.VSID_MIN}..${ConfigLimits.VSID_MAX}` +
         (allowPublic ? ' (or 0 for a public VIP)' : ''),
     )
@@ -206,12 +213,12 @@ function vsidAt(o: Json, key: string, path: string, allowPublic: boolean): numbe
   return value
 }
 
-function nameAt(o: Json, key: string, path: string): string {
-  const name = stringAt(o, key, path)
+function nameAt(o: Json, key: string, base: string): string {
+  const name = stringAt(o, key, base)
   if (!ConfigLimits.NAME_PATTERN.test(name)) {
     fail(
       ErrorCodes.INVALID_FIELD,
-      path,
+      at(base, key),
       `${describe(name)} is not a valid name (1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit)`,
     )
   }
@@ -231,31 +238,31 @@ export function vsidAddressKey(virtualSubnetId: number, address: string): string
 }
 
 function validateNode(root: Json): void {
-  const node = objectAt(requiredPresent(root, 'node', 'node'), 'node')
-  addressAt(node, 'providerAddress', 'node.providerAddress')
-  macAt(node, 'providerMac', 'node.providerMac')
-  optionalAddressAt(node, 'externalAddress', 'node.externalAddress')
-  optionalMacAt(node, 'externalMac', 'node.externalMac')
-  macAt(node, 'gatewayMac', 'node.gatewayMac')
+  const node = objectAt(requiredPresent(root, 'node', ''), 'node')
+  addressAt(node, 'providerAddress', 'node')
+  macAt(node, 'providerMac', 'node')
+  optionalAddressAt(node, 'externalAddress', 'node')
+  optionalMacAt(node, 'externalMac', 'node')
+  macAt(node, 'gatewayMac', 'node')
   integerAt(
     node,
     'providerMtu',
-    'node.providerMtu',
+    'node',
     ConfigLimits.PROVIDER_MTU_MIN,
     ConfigLimits.PROVIDER_MTU_MAX,
     ConfigLimits.DEFAULT_PROVIDER_MTU,
   )
-  optionalStringAt(node, 'providerInterface', 'node.providerInterface')
-  optionalStringAt(node, 'externalInterface', 'node.externalInterface')
-  booleanAt(node, 'mssClamp', 'node.mssClamp')
+  optionalStringAt(node, 'providerInterface', 'node')
+  optionalStringAt(node, 'externalInterface', 'node')
+  booleanAt(node, 'mssClamp', 'node')
   if (node.maxFlows !== undefined) {
-    integerAt(node, 'maxFlows', 'node.maxFlows', ConfigLimits.MAX_FLOWS_MIN, ConfigLimits.MAX_FLOWS_MAX)
+    integerAt(node, 'maxFlows', 'node', ConfigLimits.MAX_FLOWS_MIN, ConfigLimits.MAX_FLOWS_MAX)
   }
   if (node.maglevTableSize !== undefined) {
     const size = integerAt(
       node,
       'maglevTableSize',
-      'node.maglevTableSize',
+      'node',
       ConfigLimits.MAGLEV_TABLE_MIN,
       ConfigLimits.MAGLEV_TABLE_MAX,
     )
@@ -265,10 +272,10 @@ function validateNode(root: Json): void {
 
 function validateNeighbors(root: Json): void {
   const seen = new Map<string, number>()
-  listAt(root, 'neighbors', 'neighbors').forEach((n, i) => {
+  listAt(root, 'neighbors', '').forEach((n, i) => {
     const path = `neighbors[${i}]`
-    addressAt(n, 'address', `${path}.address`)
-    macAt(n, 'mac', `${path}.mac`)
+    addressAt(n, 'address', path)
+    macAt(n, 'mac', path)
     const address = n.address as string
     const first = seen.get(address)
     if (first !== undefined) fail(ErrorCodes.DUPLICATE_NAME, `${path}.address`, `neighbor ${address} is already defined at neighbors[${first}]`)
@@ -298,15 +305,15 @@ function claimDomain(domains: Map<number, DomainClaim>, vsid: number, customerId
 
 function validateLookupRecords(root: Json, domains: Map<number, DomainClaim>): Map<string, number> {
   const records = new Map<string, number>()
-  listAt(root, 'lookupRecords', 'lookupRecords').forEach((r, i) => {
+  listAt(root, 'lookupRecords', '').forEach((r, i) => {
     const path = `lookupRecords[${i}]`
-    addressAt(r, 'customerAddress', `${path}.customerAddress`)
-    const vsid = vsidAt(r, 'virtualSubnetId', `${path}.virtualSubnetId`, false)
-    addressAt(r, 'providerAddress', `${path}.providerAddress`)
-    macAt(r, 'macAddress', `${path}.macAddress`)
-    const customerId = optionalStringAt(r, 'customerId', `${path}.customerId`)
+    addressAt(r, 'customerAddress', path)
+    const vsid = vsidAt(r, 'virtualSubnetId', path, false)
+    addressAt(r, 'providerAddress', path)
+    macAt(r, 'macAddress', path)
+    const customerId = optionalStringAt(r, 'customerId', path)
     if (customerId === '') fail(ErrorCodes.INVALID_FIELD, `${path}.customerId`, 'must not be empty (leave it out instead)')
-    choiceAt(r, 'rule', `${path}.rule`, LOOKUP_RULES, ConfigLimits.DEFAULT_RULE)
+    choiceAt(r, 'rule', path, LOOKUP_RULES, ConfigLimits.DEFAULT_RULE)
     const key = vsidAddressKey(vsid, r.customerAddress as string)
     const first = records.get(key)
     if (first !== undefined) {
@@ -325,12 +332,12 @@ function validateLookupRecords(root: Json, domains: Map<number, DomainClaim>): M
 function validateCustomerRoutes(root: Json, domains: Map<number, DomainClaim>): Set<number> {
   const vsids = new Set<number>()
   const seen = new Map<string, number>()
-  listAt(root, 'customerRoutes', 'customerRoutes').forEach((r, i) => {
+  listAt(root, 'customerRoutes', '').forEach((r, i) => {
     const path = `customerRoutes[${i}]`
-    const customerId = stringAt(r, 'customerId', `${path}.customerId`)
+    const customerId = stringAt(r, 'customerId', path)
     if (customerId === '') fail(ErrorCodes.INVALID_FIELD, `${path}.customerId`, 'must not be empty')
-    const vsid = vsidAt(r, 'virtualSubnetId', `${path}.virtualSubnetId`, false)
-    const prefixText = stringAt(r, 'destinationPrefix', `${path}.destinationPrefix`)
+    const vsid = vsidAt(r, 'virtualSubnetId', path, false)
+    const prefixText = stringAt(r, 'destinationPrefix', path)
     const prefix = parsePrefix(prefixText)
     if (prefix === null) {
       fail(ErrorCodes.BAD_ADDRESS, `${path}.destinationPrefix`, `'${prefixText}' is not an IPv4 prefix (such as 10.1.6.0/24)`)
@@ -342,8 +349,8 @@ function validateCustomerRoutes(root: Json, domains: Map<number, DomainClaim>): 
         `'${prefixText}' has host bits set; the network is written as a /${prefix.length} prefix of its first address`,
       )
     }
-    anyAddressAt(r, 'nextHop', `${path}.nextHop`)
-    if (r.metric !== undefined) integerAt(r, 'metric', `${path}.metric`, 0, ConfigLimits.METRIC_MAX)
+    anyAddressAt(r, 'nextHop', path)
+    if (r.metric !== undefined) integerAt(r, 'metric', path, 0, ConfigLimits.METRIC_MAX)
     const key = `${vsid} ${prefixText}`
     const first = seen.get(key)
     if (first !== undefined) {
@@ -379,14 +386,14 @@ function checkAddressesUniqueInDomain(root: Json, domainOf: (vsid: number) => st
 function validatePools(root: Json, records: Map<string, number>, maglevTableSize: number): Map<string, Json> {
   const pools = new Map<string, Json>()
   const poolIndex = new Map<string, number>()
-  listAt(root, 'pools', 'pools').forEach((p, i) => {
+  listAt(root, 'pools', '').forEach((p, i) => {
     const path = `pools[${i}]`
-    const name = nameAt(p, 'name', `${path}.name`)
+    const name = nameAt(p, 'name', path)
     const first = poolIndex.get(name)
     if (first !== undefined) fail(ErrorCodes.DUPLICATE_NAME, `${path}.name`, `pool '${name}' is already defined at pools[${first}]`)
     poolIndex.set(name, i)
     pools.set(name, p)
-    const backends = listAt(p, 'backends', `${path}.backends`)
+    const backends = listAt(p, 'backends', path)
     if (backends.length > maglevTableSize) {
       fail(
         ErrorCodes.INVALID_FIELD,
@@ -397,10 +404,10 @@ function validatePools(root: Json, records: Map<string, number>, maglevTableSize
     const seen = new Map<string, number>()
     backends.forEach((b, j) => {
       const bpath = `${path}.backends[${j}]`
-      const vsid = vsidAt(b, 'virtualSubnetId', `${bpath}.virtualSubnetId`, false)
-      addressAt(b, 'address', `${bpath}.address`)
-      integerAt(b, 'weight', `${bpath}.weight`, ConfigLimits.WEIGHT_MIN, ConfigLimits.WEIGHT_MAX, ConfigLimits.DEFAULT_WEIGHT)
-      choiceAt(b, 'state', `${bpath}.state`, BACKEND_STATES, ConfigLimits.DEFAULT_STATE)
+      const vsid = vsidAt(b, 'virtualSubnetId', bpath, false)
+      addressAt(b, 'address', bpath)
+      integerAt(b, 'weight', bpath, ConfigLimits.WEIGHT_MIN, ConfigLimits.WEIGHT_MAX, ConfigLimits.DEFAULT_WEIGHT)
+      choiceAt(b, 'state', bpath, BACKEND_STATES, ConfigLimits.DEFAULT_STATE)
       const key = vsidAddressKey(vsid, b.address as string)
       const dup = seen.get(key)
       if (dup !== undefined) {
@@ -432,16 +439,16 @@ function validateVips(
   for (const key of records.keys()) recordVsids.add(Number(key.slice(0, key.indexOf('/'))))
   const node = root.node as Json
 
-  listAt(root, 'vips', 'vips').forEach((v, i) => {
+  listAt(root, 'vips', '').forEach((v, i) => {
     const path = `vips[${i}]`
-    const name = nameAt(v, 'name', `${path}.name`)
+    const name = nameAt(v, 'name', path)
     const first = names.get(name)
     if (first !== undefined) fail(ErrorCodes.DUPLICATE_NAME, `${path}.name`, `VIP '${name}' is already defined at vips[${first}]`)
     names.set(name, i)
-    addressAt(v, 'address', `${path}.address`)
-    const vsid = vsidAt(v, 'virtualSubnetId', `${path}.virtualSubnetId`, true)
-    choiceAt(v, 'natMode', `${path}.natMode`, NAT_MODES, vsid === 0 ? 'dnat' : 'fullnat')
-    const rules = listAt(v, 'rules', `${path}.rules`)
+    addressAt(v, 'address', path)
+    const vsid = vsidAt(v, 'virtualSubnetId', path, true)
+    choiceAt(v, 'natMode', path, NAT_MODES, vsid === 0 ? 'dnat' : 'fullnat')
+    const rules = listAt(v, 'rules', path)
 
     if (vsid === 0) {
       for (const key of ['externalAddress', 'externalMac']) {
@@ -459,19 +466,19 @@ function validateVips(
 
     rules.forEach((r, j) => {
       const rpath = `${path}.rules[${j}]`
-      const protocol = choiceAt(r, 'protocol', `${rpath}.protocol`, PROTOCOLS)
-      const port = integerAt(r, 'frontendPort', `${rpath}.frontendPort`, ConfigLimits.PORT_MIN, ConfigLimits.PORT_MAX)
-      integerAt(r, 'backendPort', `${rpath}.backendPort`, ConfigLimits.PORT_MIN, ConfigLimits.PORT_MAX, port)
-      const poolName = stringAt(r, 'pool', `${rpath}.pool`)
+      const protocol = choiceAt(r, 'protocol', rpath, PROTOCOLS)
+      const port = integerAt(r, 'frontendPort', rpath, ConfigLimits.PORT_MIN, ConfigLimits.PORT_MAX)
+      integerAt(r, 'backendPort', rpath, ConfigLimits.PORT_MIN, ConfigLimits.PORT_MAX, port)
+      const poolName = stringAt(r, 'pool', rpath)
       integerAt(
         r,
         'idleTimeoutSeconds',
-        `${rpath}.idleTimeoutSeconds`,
+        rpath,
         ConfigLimits.IDLE_TIMEOUT_MIN,
         ConfigLimits.IDLE_TIMEOUT_MAX,
         ConfigLimits.DEFAULT_IDLE_TIMEOUT,
       )
-      choiceAt(r, 'distribution', `${rpath}.distribution`, DISTRIBUTIONS, ConfigLimits.DEFAULT_DISTRIBUTION)
+      choiceAt(r, 'distribution', rpath, DISTRIBUTIONS, ConfigLimits.DEFAULT_DISTRIBUTION)
 
       const ruleKey = `${vsid} ${v.address as string} ${protocol} ${port}`
       const owner = ruleKeys.get(ruleKey)
@@ -521,18 +528,39 @@ export function routingDomains(config: NvlbConfig): Map<number, string> {
   return result
 }
 
-function jsonCopy(doc: unknown): unknown {
-  try {
-    const text = JSON.stringify(doc)
-    return text === undefined ? undefined : JSON.parse(text)
-  } catch (err) {
-    fail(ErrorCodes.INVALID_CONFIG, undefined, `the configuration is not a JSON document (${(err as Error).message})`)
+/**
+ * A deep copy with JSON semantics (what `JSON.parse(JSON.stringify(value))` gives, faster):
+ * `toJSON` is honoured, undefined and function members are dropped, non-finite numbers
+ * become null. Throws NvlbError for values JSON cannot hold (BigInt, cycles).
+ */
+export function jsonClone(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null
+  if (typeof value === 'bigint') fail(ErrorCodes.INVALID_CONFIG, undefined, 'the configuration is not a JSON document (it holds a BigInt)')
+  if (typeof value !== 'object') return undefined
+  if (depth > 64) fail(ErrorCodes.INVALID_CONFIG, undefined, 'the configuration is not a JSON document (nested too deeply, or circular)')
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    return jsonClone((value as { toJSON: () => unknown }).toJSON(), depth + 1)
   }
+  if (Array.isArray(value)) {
+    const copy = new Array<unknown>(value.length)
+    for (let i = 0; i < value.length; i++) {
+      const item = jsonClone(value[i], depth + 1)
+      copy[i] = item === undefined ? null : item
+    }
+    return copy
+  }
+  const copy: Json = {}
+  for (const key of Object.keys(value)) {
+    const item = jsonClone((value as Json)[key], depth + 1)
+    if (item !== undefined) copy[key] = item
+  }
+  return copy
 }
 
 /** Validate the whole document of DESIGN §4; returns a new normalized copy or throws NvlbError. */
 export function validateConfig(doc: unknown): NvlbConfig {
-  const root = jsonCopy(doc)
+  const root = jsonClone(doc)
   if (!isObject(root)) fail(ErrorCodes.INVALID_CONFIG, undefined, `the configuration must be a JSON object, not ${describe(root)}`)
 
   validateNode(root)

@@ -20,8 +20,8 @@
 import type { Logger } from 'pino'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
-import { validateConfig } from './config-validate'
-import { summarizeChanges } from './config-diff'
+import { jsonClone, validateConfig } from './config-validate'
+import { jsonEqual, summarizeChanges } from './config-diff'
 import { Store } from './store'
 
 export interface Applied {
@@ -61,10 +61,6 @@ function emptyConfig(): NvlbConfig {
   } as unknown as NvlbConfig)
 }
 
-function sameDocument(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b)
-}
-
 export class ControlPlane<S = unknown> {
   private _generation = 0
   private _config: NvlbConfig = emptyConfig()
@@ -87,7 +83,7 @@ export class ControlPlane<S = unknown> {
 
     if (opts.initialConfig !== undefined) {
       const config = deepFreeze(validateConfig(opts.initialConfig))
-      if (stored !== null && sameDocument(stored.config, config)) {
+      if (stored !== null && jsonEqual(stored.config, config)) {
         plane.adopt(stored.generation, config, opts.compile(config, stored.generation))
         opts.logger.info(
           { generation: stored.generation, stateFile: store.file },
@@ -144,7 +140,7 @@ export class ControlPlane<S = unknown> {
   /** Edit a deep copy of the running document; the result is validated whole like a replace. */
   update(edit: (draft: NvlbConfig) => void, ifMatch?: number): Promise<Applied> {
     return this.enqueue(ifMatch, () => {
-      const draft = structuredClone(this._config) as NvlbConfig
+      const draft = jsonClone(this._config) as NvlbConfig
       edit(draft)
       return draft
     })

@@ -35,7 +35,8 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
+// Run by the kill -9 test with a directory; loaded any other way (e.g. by `tap test/control/`) it does nothing.
+if (require.main === module && process.argv[2] !== undefined) {
   main().catch((err) => {
     console.error(err)
     process.exit(1)
