@@ -63,8 +63,11 @@ export interface TcpSpec {
   dstPort: number
   seq?: number
   ack?: number
-  /** TCP_FLAG_* bits or names; default ['ack']. */
-  flags?: number | readonly TcpFlagName[]
+  /**
+   * TCP_FLAG_* bits, names (['syn', 'ack'] or 'syn,ack') or scapy-style letters ('SA',
+   * 'PA', 'F', …: F S R P A U E C N); default ACK.
+   */
+  flags?: number | readonly TcpFlagName[] | string
   window?: number
   urgent?: number
   /** Adds an MSS option in front of `options`. */
@@ -184,11 +187,31 @@ const TCP_FLAG_BITS: Record<TcpFlagName, number> = {
   ns: tcp.TCP_FLAG_NS,
 }
 
+const TCP_FLAG_LETTERS: Record<string, number> = {
+  F: tcp.TCP_FLAG_FIN,
+  S: tcp.TCP_FLAG_SYN,
+  R: tcp.TCP_FLAG_RST,
+  P: tcp.TCP_FLAG_PSH,
+  A: tcp.TCP_FLAG_ACK,
+  U: tcp.TCP_FLAG_URG,
+  E: tcp.TCP_FLAG_ECE,
+  C: tcp.TCP_FLAG_CWR,
+  N: tcp.TCP_FLAG_NS,
+}
+
 function tcpFlagBits(flags: TcpSpec['flags']): number {
   if (flags === undefined) return tcp.TCP_FLAG_ACK
   if (typeof flags === 'number') return flags & tcp.TCP_FLAGS_MASK
+  if (typeof flags === 'string') {
+    if (/^[FSRPAUECN]+$/.test(flags)) {
+      let bits = 0
+      for (const letter of flags) bits |= TCP_FLAG_LETTERS[letter]!
+      return bits
+    }
+    flags = flags.toLowerCase().split(/[\s,|+]+/).filter((name) => name !== '') as TcpFlagName[]
+  }
   let bits = 0
-  for (const name of flags) {
+  for (const name of flags as readonly TcpFlagName[]) {
     const bit = TCP_FLAG_BITS[name]
     if (bit === undefined) throw specError(`tcp.flags: unknown flag '${name}'`)
     bits |= bit
@@ -507,7 +530,7 @@ export interface ParsedFrame {
   tcp: ParsedTcp | null
   udp: ParsedUdp | null
   icmp: ParsedIcmp | null
-  /** The bytes after the last decoded header (IP: up to the IP total length). */
+  /** The bytes after the last decoded header (IP: up to the IP total length); a view into the input. */
   payload: Buffer
   /** Why decoding stopped early, or null. */
   error: string | null
@@ -546,6 +569,7 @@ function toParsedIpv4(h: ipv4.Ipv4Header): ParsedIpv4 {
  * its total length: the missing bytes read as zero and checksums of what follows are null.
  */
 export function parsePacket(buf: Uint8Array, off: number, quoted = false): ParsedPacket | null {
+  if (off < 0 || off > buf.length) return null
   let view = Buffer.from(buf.buffer, buf.byteOffset + off, Math.max(0, buf.length - off))
   let truncated = false
   if (quoted && view.length >= 4) {

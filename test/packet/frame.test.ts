@@ -50,6 +50,13 @@ t.test('TCP flags: default ACK, numbers, names', async (t) => {
   t.same(tcpOf(['syn']).flagNames, ['syn'])
   t.equal(tcpOf(0x12).flags, 0x12)
   t.same(tcpOf(['fin', 'ack']).flagNames, ['fin', 'ack'])
+  const withFlags = (flags: string) =>
+    parseFrame(buildFrame({ eth: { src: A, dst: B }, ipv4: { src: '1.1.1.1', dst: '2.2.2.2' }, tcp: { srcPort: 1, dstPort: 2, flags } }))!.tcp!.flags
+  t.equal(withFlags('SA'), 0x12, 'scapy letters')
+  t.equal(withFlags('FPA'), 0x19)
+  t.equal(withFlags('syn,ack'), 0x12, 'comma-separated names')
+  t.equal(withFlags('RST | ACK'), 0x14, 'upper-case names with pipes')
+  t.throws(() => withFlags('syn,bogus'), { code: ErrorCodes.INVALID_FIELD, message: /unknown flag 'bogus'/ })
   t.same(tcpFlagNames(0x1ff), ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ece', 'cwr', 'ns'])
 })
 
