@@ -346,7 +346,6 @@ export class Engine {
     const flows = this.flowTable!
     const state = protocol === IPPROTO_TCP ? FLOW_NEW : FLOW_DATAGRAM
     const flow = flows.insert(fk, replyHash(protocol, dip, replyDst, replyPorts), keyProto, src, dst, ports, backend, rule.id, natPort, state, this.now)
-    if (flow === NO_ENTRY) return this.dropFlow(DropReason.FLOW_TABLE_FULL)
     if (flows.evicted) this.counters.values[G_FLOWS_EVICTED]++
     this.counters.countNewFlow(rule.id, backend)
     return flow

@@ -147,8 +147,8 @@ export class FlowTable {
 
   /**
    * Take a free slot (evicting the least recently used flow when full), fill
-   * it and link it into both indexes. Returns the slot, or NO_ENTRY when the
-   * capacity is 0.
+   * it and link it into both indexes. Returns the slot (the capacity is at
+   * least 1, so there always is one).
    */
   insert(
     forwardHash: number,
@@ -166,9 +166,7 @@ export class FlowTable {
     let i = this.freeHead
     this.evicted = false
     if (i === NO_ENTRY) {
-      i = this.lruTail
-      if (i === NO_ENTRY) return NO_ENTRY
-      this.remove(i)
+      this.remove(this.lruTail)
       this.evicted = true
       i = this.freeHead
     }

@@ -35,9 +35,9 @@ export class Harness {
   private generation = 0
   now = 1000
 
-  constructor(config: NvlbConfig = referenceConfig(), maxFlows?: number) {
-    this.engine = new Engine(maxFlows === undefined ? {} : { maxFlows })
-    this.load(config)
+  constructor(config: NvlbConfig = referenceConfig(), options: { maxFlows?: number; extraSlots?: number; unconfigured?: boolean } = {}) {
+    this.engine = new Engine({ ...(options.maxFlows === undefined ? {} : { maxFlows: options.maxFlows }), ...(options.extraSlots === undefined ? {} : { extraSlots: options.extraSlots }) })
+    if (options.unconfigured !== true) this.load(config)
     this.engine.tick(this.now)
   }
 

@@ -1,0 +1,301 @@
+/**
+ * The packet case table (katran style): {description, input, verdict, output}.
+ * Every drop reason of lib/dataplane/drop-reasons.ts has at least one case;
+ * the last test checks that.
+ */
+import t, { type Test } from 'tap'
+import { buildFrame, parseFrame, type FrameSpec } from '../../lib/packet/frame'
+import { HEADROOM, Side, Verdict } from '../../lib/dataplane/engine'
+import { DROP_REASON_NAMES } from '../../lib/dataplane/drop-reasons'
+import type { NvlbConfig } from '../../lib/control/config-types'
+import { Harness, MAC, fromAppTier, fromClient, referenceConfig, replyTo, type Result } from '../helpers/engine-harness'
+
+interface Case {
+  description: string
+  /** Frames sent first (to set up flows); their results are not checked. */
+  setup?: (h: Harness) => void
+  input: (h: Harness) => Buffer
+  verdict: number
+  /** The drop reasons counted for the input, in order. */
+  drops?: string[]
+  /** Checks on what was emitted. */
+  output?: (t: Test, r: Result) => void
+  config?: () => NvlbConfig
+  /** Transmit queue slots, when not the default. */
+  extraSlots?: number
+  /** Run the input through an engine that has adopted no snapshot. */
+  unconfigured?: boolean
+}
+
+const VM11 = { eth: { src: '00:15:5d:01:05:20', dst: MAC.gateway }, ipv4: { src: '10.1.5.20', dst: '10.1.5.100' }, tcp: { srcPort: 33001, dstPort: 80, flags: ['syn'] as 'syn'[] } }
+
+function nvgre(inner: FrameSpec, overrides: { vsid?: number; flagsVersion?: number; protocol?: number; outer?: Partial<FrameSpec['ipv4'] & object> } = {}): Buffer {
+  return buildFrame({
+    eth: { src: MAC.host4, dst: MAC.provider },
+    ipv4: { src: '192.168.6.7', dst: '192.168.6.2', ...(overrides.outer ?? {}) },
+    nvgre: { vsid: overrides.vsid ?? 5002, inner, ...(overrides.flagsVersion === undefined ? {} : { flagsVersion: overrides.flagsVersion }), ...(overrides.protocol === undefined ? {} : { protocol: overrides.protocol }) },
+  })
+}
+
+function withConfig(edit: (c: NvlbConfig) => void): () => NvlbConfig {
+  return () => {
+    const c = referenceConfig()
+    edit(c)
+    return c
+  }
+}
+
+/** The frame nvlb sent toward a backend for a client SYN (public VIP). */
+function sentToBackend(h: Harness, sport: number): Buffer {
+  return h.send(fromClient({ sport })).out[0]!.frame
+}
+
+const cases: Case[] = [
+  // ------------------------------------------------------------ forwarded
+  {
+    description: 'ARP request for a public VIP is answered with the external MAC',
+    input: () => buildFrame({ eth: { src: MAC.client, dst: 'ff:ff:ff:ff:ff:ff' }, arp: { op: 'request', senderMac: MAC.client, senderIp: '198.51.100.10', targetIp: '203.0.113.20' } }),
+    verdict: Verdict.TX,
+    output: (t, r) => {
+      const f = parseFrame(r.out[0]!.frame)!
+      t.equal(r.out[0]!.side, Side.EXTERNAL)
+      t.equal(f.eth.dst, MAC.client)
+      t.equal(f.arp!.opName, 'reply')
+      t.equal(f.arp!.senderMac, MAC.external)
+      t.equal(f.arp!.senderIp, '203.0.113.20')
+      t.equal(f.arp!.targetIp, '198.51.100.10')
+    },
+  },
+  {
+    description: "ARP request for nvlb's PA is answered with the provider MAC",
+    input: () => buildFrame({ eth: { src: MAC.host4, dst: 'ff:ff:ff:ff:ff:ff' }, arp: { op: 'request', senderMac: MAC.host4, senderIp: '192.168.6.7', targetIp: '192.168.6.2' } }),
+    verdict: Verdict.TX,
+    output: (t, r) => {
+      t.equal(r.out[0]!.side, Side.PROVIDER)
+      t.equal(parseFrame(r.out[0]!.frame)!.arp!.senderMac, MAC.provider)
+    },
+  },
+  {
+    description: 'a tagged outer frame is accepted',
+    input: () => buildFrame({ eth: { src: MAC.client, dst: MAC.external, vlan: 100 }, ipv4: { src: '198.51.100.10', dst: '203.0.113.10' }, tcp: { srcPort: 41000, dstPort: 80, flags: ['syn'] } }),
+    verdict: Verdict.TX,
+    output: (t, r) => t.equal(parseFrame(r.out[0]!.frame)!.gre!.protocol, 0x6558),
+  },
+  {
+    description: 'SYN with MSS 1460 is clamped to providerMtu − 82 when mssClamp is on',
+    config: withConfig((c) => (c.node.mssClamp = true)),
+    input: () => fromClient({ sport: 41001, mss: 1460 }),
+    verdict: Verdict.TX,
+    output: (t, r) => {
+      const f = parseFrame(r.out[0]!.frame)!
+      t.equal(f.inner!.tcp!.mss, 1418)
+      t.equal(f.inner!.tcp!.checksumValid, true)
+    },
+  },
+  {
+    description: 'DF clear and too big after encapsulation: fragmented, then each fragment encapsulated',
+    input: () => fromClient({ sport: 41002, df: false, flags: ['ack'], payload: 'y'.repeat(1460) }),
+    verdict: Verdict.CONSUMED,
+    output: (t, r) => {
+      t.equal(r.out.length, 2)
+      for (const o of r.out) {
+        const f = parseFrame(o.frame)!
+        t.ok(f.ipv4!.totalLength <= 1500, 'fits the provider MTU')
+        t.equal(f.gre!.vsid >= 4096, true)
+        t.ok(f.inner!.ipv4!.checksumValid)
+      }
+      const first = parseFrame(r.out[0]!.frame)!.inner!.ipv4!
+      const second = parseFrame(r.out[1]!.frame)!.inner!.ipv4!
+      t.equal(first.mf, true)
+      t.equal(second.mf, false)
+      t.equal(second.fragmentOffset * 8, first.totalLength - first.headerLength)
+      t.equal(first.totalLength - 20 + second.totalLength - 20, 20 + 1460)
+    },
+  },
+  // ------------------------------------------------------------ dropped
+  { description: 'no configuration adopted', unconfigured: true, input: () => fromClient({ sport: 1 }), verdict: Verdict.DROP, drops: ['no_configuration'] },
+  { description: 'frame shorter than an Ethernet header', input: () => Buffer.alloc(10), verdict: Verdict.DROP, drops: ['truncated'] },
+  {
+    description: 'two 802.1Q tags',
+    input: () => Buffer.from('02000000000102000000000281000064810000c8080045000014000000004000000000000000000000', 'hex'),
+    verdict: Verdict.DROP,
+    drops: ['vlan_double_tagged'],
+  },
+  { description: 'IPv6', input: () => buildFrame({ eth: { src: MAC.client, dst: MAC.external, ethertype: 0x86dd }, payload: Buffer.alloc(40) }), verdict: Verdict.DROP, drops: ['not_ipv4'] },
+  {
+    description: 'IPv4 ethertype carrying version 6',
+    input: () => {
+      const f = fromClient({ sport: 2 })
+      f[14] = 0x65
+      return f
+    },
+    verdict: Verdict.DROP,
+    drops: ['bad_ip_header'],
+  },
+  { description: 'outer IPv4 checksum wrong', input: () => nvgre(VM11, { outer: { checksum: 0x1234 } }), verdict: Verdict.DROP, drops: ['bad_ip_checksum'] },
+  { description: 'outer IPv4 fragment', input: () => nvgre(VM11, { outer: { mf: true } }), verdict: Verdict.DROP, drops: ['outer_fragment'] },
+  {
+    description: 'GRE header cut short',
+    input: () => buildFrame({ eth: { src: MAC.host4, dst: MAC.provider }, ipv4: { src: '192.168.6.7', dst: '192.168.6.2', protocol: 47 }, payload: Buffer.from([0x20, 0x00, 0x65, 0x58]) }),
+    verdict: Verdict.DROP,
+    drops: ['gre_truncated'],
+  },
+  { description: 'GRE C bit set', input: () => nvgre(VM11, { flagsVersion: 0xa000 }), verdict: Verdict.DROP, drops: ['gre_checksum_present'] },
+  { description: 'GRE S bit set', input: () => nvgre(VM11, { flagsVersion: 0x3000 }), verdict: Verdict.DROP, drops: ['gre_sequence_present'] },
+  { description: 'GRE K bit clear', input: () => nvgre(VM11, { flagsVersion: 0x0000 }), verdict: Verdict.DROP, drops: ['gre_key_absent'] },
+  { description: 'GRE version 1', input: () => nvgre(VM11, { flagsVersion: 0x2001 }), verdict: Verdict.DROP, drops: ['gre_bad_version'] },
+  { description: 'GRE protocol IPv4 instead of 0x6558', input: () => nvgre(VM11, { protocol: 0x0800 }), verdict: Verdict.DROP, drops: ['gre_bad_protocol'] },
+  { description: 'VSID below 4096', input: () => nvgre(VM11, { vsid: 100 }), verdict: Verdict.DROP, drops: ['vsid_out_of_range'] },
+  { description: 'VSID 0xFFFFFF', input: () => nvgre(VM11, { vsid: 0xffffff }), verdict: Verdict.DROP, drops: ['vsid_out_of_range'] },
+  { description: 'tagged inner frame', input: () => nvgre({ ...VM11, eth: { ...VM11.eth, vlan: 5 } }), verdict: Verdict.DROP, drops: ['inner_tagged'] },
+  {
+    description: 'inner ARP',
+    input: () => nvgre({ eth: { src: '00:15:5d:01:05:20', dst: 'ff:ff:ff:ff:ff:ff' }, arp: { op: 'request', senderMac: '00:15:5d:01:05:20', senderIp: '10.1.5.20', targetIp: '10.1.5.1' } }),
+    verdict: Verdict.DROP,
+    drops: ['inner_not_ipv4'],
+  },
+  { description: 'a VSID no record or route defines', input: () => nvgre(VM11, { vsid: 7777 }), verdict: Verdict.DROP, drops: ['unknown_vsid'] },
+  { description: 'public VIP, port without a rule', input: () => fromClient({ sport: 3, dport: 443 }), verdict: Verdict.DROP, drops: ['no_vip_rule'] },
+  { description: 'UDP to a TCP-only public VIP', input: () => fromClient({ sport: 3, udp: true }), verdict: Verdict.DROP, drops: ['no_vip_rule'] },
+  { description: 'an address that is no VIP', input: () => fromClient({ sport: 4, vip: '198.51.100.99' }), verdict: Verdict.DROP, drops: ['not_for_us'] },
+  {
+    description: 'every backend of the pool draining',
+    config: withConfig((c) => c.pools.find((p) => p.name === 'blue-web')!.backends.forEach((b) => (b.state = 'draining'))),
+    input: () => fromClient({ sport: 5 }),
+    verdict: Verdict.DROP,
+    drops: ['no_backend'],
+  },
+  {
+    description: 'a backend reply with no flow',
+    input: () => replyTo(sentToBackend(new Harness(), 6)),
+    verdict: Verdict.DROP,
+    drops: ['no_flow'],
+  },
+  {
+    description: "a reply from another routing domain's VSID",
+    input: (h) => replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6001 })).out[0]!.frame, { vsid: 6001 }),
+    verdict: Verdict.DROP,
+    drops: ['wrong_routing_domain'],
+  },
+  {
+    description: 'CA VIP client without a lookup record: forwarded, but the reply cannot be delivered',
+    input: (h) => replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6002, src: '10.1.5.77' })).out[0]!.frame, { vsid: 5002 }),
+    verdict: Verdict.DROP,
+    drops: ['no_lookup_record'],
+  },
+  {
+    description: 'next hop of a host PA unknown: ARP request sent',
+    config: withConfig((c) => (c.neighbors = [])),
+    input: () => fromClient({ sport: 7 }),
+    verdict: Verdict.DROP,
+    drops: ['neighbor_unresolved'],
+    output: (t, r) => {
+      t.equal(r.out.length, 1)
+      const arp = parseFrame(r.out[0]!.frame)!
+      t.equal(arp.eth.dst, 'ff:ff:ff:ff:ff:ff')
+      t.equal(arp.arp!.opName, 'request')
+      t.equal(arp.arp!.senderIp, '192.168.6.2')
+      t.ok(['192.168.6.4', '192.168.6.5', '192.168.6.6'].includes(arp.arp!.targetIp))
+    },
+  },
+  {
+    description: 'a second flow would own the same reply 5-tuple (two dnat VIPs, one backend)',
+    config: withConfig((c) => {
+      c.pools.push({ name: 'one', backends: [{ virtualSubnetId: 5001, address: '10.1.6.20', weight: 1, state: 'active' }] })
+      for (const vip of c.vips) if (vip.virtualSubnetId === 0) vip.rules[0]!.pool = 'one'
+      c.vips.find((v) => v.name === 'red-public')!.rules[0]!.pool = 'one'
+    }),
+    setup: (h) => void h.send(fromClient({ sport: 8, vip: '203.0.113.10' })),
+    input: () => fromClient({ sport: 8, vip: '203.0.113.20' }),
+    verdict: Verdict.DROP,
+    drops: ['reverse_collision'],
+  },
+  {
+    description: 'a non-first fragment of a reply nvlb knows nothing about',
+    input: () => nvgre({ eth: { src: '00:15:5d:01:06:21', dst: MAC.gateway }, ipv4: { src: '10.1.6.21', dst: '198.51.100.10', fragmentOffset: 100, protocol: 6 }, payload: Buffer.alloc(40) }, { vsid: 5001 }),
+    verdict: Verdict.DROP,
+    drops: ['fragment_no_state'],
+  },
+  {
+    description: 'ICMP error quoting no tracked flow',
+    input: () =>
+      buildFrame({
+        eth: { src: MAC.client, dst: MAC.external },
+        ipv4: { src: '198.51.100.10', dst: '203.0.113.10' },
+        icmp: { type: 3, code: 3, quote: { ipv4: { src: '203.0.113.10', dst: '198.51.100.10' }, tcp: { srcPort: 80, dstPort: 9999 } }, quoteLength: 28 },
+      }),
+    verdict: Verdict.DROP,
+    drops: ['icmp_no_flow'],
+  },
+  {
+    description: 'ICMP echo request to a VIP',
+    input: () => buildFrame({ eth: { src: MAC.client, dst: MAC.external }, ipv4: { src: '198.51.100.10', dst: '203.0.113.10' }, icmp: { type: 8, id: 1, seq: 1 } }),
+    verdict: Verdict.DROP,
+    drops: ['icmp_unsupported'],
+  },
+  {
+    description: 'DF set and too big after encapsulation: ICMP fragmentation-needed with MTU 1458 back to the client',
+    input: () => fromClient({ sport: 9, df: true, flags: ['ack'], payload: 'z'.repeat(1460) }),
+    verdict: Verdict.CONSUMED,
+    drops: ['packet_too_big'],
+    output: (t, r) => {
+      t.equal(r.out.length, 1)
+      t.equal(r.out[0]!.side, Side.EXTERNAL)
+      const f = parseFrame(r.out[0]!.frame)!
+      t.equal(f.eth.dst, MAC.client)
+      t.equal(f.ipv4!.src, '203.0.113.10')
+      t.equal(f.ipv4!.dst, '198.51.100.10')
+      t.equal(f.icmp!.type, 3)
+      t.equal(f.icmp!.code, 4)
+      t.equal(f.icmp!.nextHopMtu, 1458)
+      t.equal(f.icmp!.checksumValid, true)
+      t.equal(f.icmp!.quoted!.ipv4.dst, '203.0.113.10', 'quotes the packet as the client sent it')
+    },
+  },
+  {
+    description: 'more output frames than the transmit queue holds',
+    extraSlots: 1,
+    input: () => fromClient({ sport: 10, df: false, flags: ['ack'], payload: 'y'.repeat(1460) }),
+    verdict: Verdict.DROP,
+    drops: ['tx_queue_full'],
+  },
+  {
+    description: 'ARP for an address nvlb does not own',
+    input: () => buildFrame({ eth: { src: MAC.client, dst: 'ff:ff:ff:ff:ff:ff' }, arp: { op: 'request', senderMac: MAC.client, senderIp: '198.51.100.10', targetIp: '198.51.100.77' } }),
+    verdict: Verdict.DROP,
+    drops: ['arp_ignored'],
+  },
+  {
+    description: 'TCP header cut short',
+    input: () => buildFrame({ eth: { src: MAC.client, dst: MAC.external }, ipv4: { src: '198.51.100.10', dst: '203.0.113.10', protocol: 6 }, payload: Buffer.from([0, 1, 0, 80, 0, 0, 0, 0, 0, 0]) }),
+    verdict: Verdict.DROP,
+    drops: ['bad_l4_header'],
+  },
+]
+
+for (const c of cases) {
+  t.test(c.description, async (t) => {
+    const h = new Harness(c.config?.() ?? referenceConfig(), { ...(c.extraSlots === undefined ? {} : { extraSlots: c.extraSlots }), unconfigured: c.unconfigured === true })
+    c.setup?.(h)
+    const r = h.send(c.input(h))
+    t.equal(r.verdict, c.verdict, `verdict (drops: ${r.drops.join(',') || 'none'})`)
+    t.same(r.drops, c.drops ?? [], 'drop reasons counted')
+    c.output?.(t, r)
+  })
+}
+
+t.test('a frame with no headroom in front cannot be encapsulated', async (t) => {
+  const h = new Harness()
+  const frame = fromClient({ sport: 11 })
+  const verdict = h.engine.process(frame, 0, frame.length)
+  t.equal(verdict, Verdict.DROP)
+  t.equal(h.engine.statsReport().drops.no_headroom, 1)
+  t.ok(HEADROOM >= 56, 'the documented headroom fits the outer headers')
+})
+
+t.test('every drop reason has a case', async (t) => {
+  const covered = new Set(cases.flatMap((c) => c.drops ?? []))
+  covered.add('no_headroom')
+  covered.add('nat_ports_exhausted') // nat-ports.test.ts
+  t.same(DROP_REASON_NAMES.filter((n) => !covered.has(n)), [])
+})
