@@ -21,6 +21,9 @@
  *   (1458: the NVGRE overhead, as Hyper-V lowers a VM's MTU) and a default route via the
  *   VSID's gateway CA (.1), which the host emulator answers ARP for.
  * - IPv6 is disabled everywhere: no router solicitations or DAD frames on the links.
+ * - The client's and the VMs' interfaces have checksum and segmentation offload off
+ *   (lib/host/link-offload.ts): their frames are read by AF_PACKET and sent on as they
+ *   are, so they must carry real checksums and fit the MTU.
  *
  * `createTopology` removes everything again on failure, on process exit (also after an
  * uncaught error) and on SIGINT/SIGTERM/SIGHUP (unless `handleSignals: false`);
@@ -31,7 +34,9 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'n
 import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
+import { pathToFileURL } from 'node:url'
 import type { NvlbConfig } from '../../lib/control/config-types'
+import { disableOffloads } from '../../lib/host/link-offload'
 import { canonicalMac } from '../../lib/packet/address'
 import referenceDocument from './config.json'
 
@@ -442,6 +447,7 @@ function build(t: Omit<Topology, 'destroy'>): void {
   const n = t.nvlb
   veth({ namespace: c.namespace, name: c.interface }, { namespace: n.namespace, name: n.externalInterface })
   setLink(c.namespace, c.interface, ['address', c.mac, 'mtu', '1500', 'up'])
+  disableOffloads(c.namespace, c.interface)
   ip(['-n', c.namespace, 'address', 'add', `${c.address}/${c.prefixLength}`, 'dev', c.interface])
   ip(['-n', c.namespace, 'route', 'add', c.route.destination, 'via', c.route.via, 'dev', c.interface])
   setLink(n.namespace, n.externalInterface, ['address', n.externalMac, 'mtu', '1500', 'up'])
@@ -462,6 +468,7 @@ function build(t: Omit<Topology, 'destroy'>): void {
     veth({ namespace: vm.namespace, name: vm.interface }, { namespace: host.namespace, name: vm.hostInterface })
     setLink(host.namespace, vm.hostInterface, ['mtu', String(vm.mtu), 'up'])
     setLink(vm.namespace, vm.interface, ['address', vm.mac, 'mtu', String(vm.mtu), 'up'])
+    disableOffloads(vm.namespace, vm.interface)
     ip(['-n', vm.namespace, 'address', 'add', `${vm.address}/${vm.prefixLength}`, 'dev', vm.interface])
     ip(['-n', vm.namespace, 'route', 'add', 'default', 'via', vm.gateway, 'dev', vm.interface])
   }
@@ -511,8 +518,8 @@ export function nodeMainCommand(modulePathFromRoot: string, args: string[]): str
   const runner =
     `require(${JSON.stringify(file)}).main(process.argv.slice(1))` +
     '.then((code) => { process.exitCode = code }, (err) => { console.error(err); process.exitCode = 1 })'
-  const loader = RUNNING_FROM_SOURCE ? ['--import', 'tsx'] : []
-  return [process.execPath, ...loader, '-e', runner, ...args]
+  const loader = RUNNING_FROM_SOURCE ? ['--import', pathToFileURL(require.resolve('tsx')).href] : []
+  return [process.execPath, ...loader, '-e', runner, '--', ...args]
 }
 
 /**
@@ -526,7 +533,7 @@ export function spawnInNamespace(
   ready: RegExp,
   timeoutMs = 15000,
 ): Promise<NodeProcess> {
-  const child = spawn('ip', ['netns', 'exec', namespace, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('ip', ['netns', 'exec', namespace, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT })
   const output: string[] = []
   let exited = false
   const exitedPromise = new Promise<void>((resolve) => {
@@ -634,6 +641,44 @@ export function execInNamespace(namespace: string, argv: string[], timeoutMs = 1
     encoding: 'utf8',
     timeout: timeoutMs,
     stdio: ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+export interface HttpAnswer {
+  status: number
+  body: string
+}
+
+/**
+ * One HTTP GET made from inside a namespace (a fresh node process there, so the
+ * request really leaves through that namespace's interfaces). Rejects on a connection
+ * error or when no answer arrives within `timeoutMs`.
+ */
+export function httpGetInNamespace(namespace: string, url: string, timeoutMs = 5000): Promise<HttpAnswer> {
+  const script = `
+    const req = require('node:http').get(process.argv[1], { agent: false, timeout: Number(process.argv[2]) }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d) => { body += d })
+      res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body })))
+    })
+    req.on('timeout', () => { req.destroy(new Error('timed out')) })
+    req.on('error', (err) => { process.stderr.write(err.message); process.exitCode = 1 })`
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', namespace, process.execPath, '-e', script, '--', url, String(timeoutMs)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 5000)
+    child.once('error', reject)
+    child.once('close', (code) => {
+      clearTimeout(killer)
+      if (code === 0) resolve(JSON.parse(stdout) as HttpAnswer)
+      else reject(new Error(`GET ${url} from ${namespace}: ${stderr.trim() || `exit ${code}`}`))
+    })
   })
 }
 

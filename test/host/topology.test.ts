@@ -11,6 +11,7 @@ import {
   listTopologyNamespaces,
   randomPrefix,
 } from '../../examples/blue-red/topology'
+import { readOffloads } from '../../lib/host/link-offload'
 
 const isRoot = process.getuid?.() === 0
 
@@ -81,6 +82,10 @@ t.test('topology create/destroy', { skip: isRoot ? false : 'needs root (network 
     ipJson(vm2.namespace, ['route', 'show']).some((r: any) => r.dst === 'default' && r.gateway === '10.1.6.1'),
     'VM default route via the gateway CA',
   )
+  for (const [namespace, name] of [[topology.client.namespace, 'eth0'], [vm2.namespace, 'eth0']] as const) {
+    t.same(readOffloads(namespace, name), { txChecksum: false, tso: false, gso: false }, `${namespace} ${name}: offloads off`)
+  }
+  t.same(readOffloads(topology.nvlb.namespace, 'pa0').txChecksum, true, 'offloads untouched elsewhere')
   const red11 = topology.vms.find((v) => v.name === 'red-vm11')!
   t.equal(red11.address, '10.1.5.20')
   t.equal(red11.virtualSubnetId, 6002)

@@ -1,0 +1,131 @@
+/**
+ * Binds a HostEmulator to real interfaces: one AF_PACKET socket (lib/io) on the
+ * provider interface and one on each VM port, polled together. The loop runs on the
+ * main thread in short poll(2) slices and yields to the event loop between them, so
+ * signals and timers still work; a host emulator carries demo and test traffic, not the
+ * load balancer's hot path.
+ */
+import { AfPacketPort } from '../io/af-packet-socket'
+import { slotSizeForMtu } from '../io/frame-port'
+import { PollSet } from '../io/poll-set'
+import { HostEmulator } from './host-emulator'
+
+/** Longest a poll blocks the event loop, in milliseconds. */
+const POLL_SLICE_MS = 20
+
+export interface HostRunnerOptions {
+  emulator: HostEmulator
+  providerInterface: string
+  /** Interface of VM port i + 1 (the emulator's `vms[i]`). */
+  vmInterfaces: readonly string[]
+}
+
+export class HostRunner {
+  private emulatorInUse: HostEmulator
+  private readonly ports: AfPacketPort[]
+  private readonly poll: PollSet
+  private running = false
+  private stopped: Promise<void> | null = null
+  private resolveStopped: (() => void) | null = null
+  private failure: Error | null = null
+
+  constructor(options: HostRunnerOptions) {
+    this.emulatorInUse = options.emulator
+    const vmCount = options.emulator.vmPorts.length - 1
+    if (options.vmInterfaces.length !== vmCount) {
+      throw new Error(`${vmCount} VM ports need ${vmCount} interfaces, got ${options.vmInterfaces.length}`)
+    }
+    const slotSize = slotSizeForMtu(options.emulator.policy.providerMtu)
+    const names = [options.providerInterface, ...options.vmInterfaces]
+    this.ports = []
+    try {
+      for (const interfaceName of names) {
+        this.ports.push(new AfPacketPort({ interfaceName, slotSize, batchSize: 32, promiscuous: true }))
+      }
+    } catch (err) {
+      for (const port of this.ports) port.close()
+      throw err
+    }
+    this.poll = new PollSet(this.ports.map((p) => p.fd))
+  }
+
+  get emulator(): HostEmulator {
+    return this.emulatorInUse
+  }
+
+  /** Use a new emulator (e.g. after a policy reload) from the next batch on. Same VM ports. */
+  replaceEmulator(emulator: HostEmulator): void {
+    if (emulator.vmPorts.length !== this.emulatorInUse.vmPorts.length) {
+      throw new Error('a replacement emulator must have the same VM ports')
+    }
+    this.emulatorInUse = emulator
+  }
+
+  /** Start forwarding; the promise settles when stop() is called (or rejects on an I/O failure). */
+  start(): Promise<void> {
+    if (this.stopped !== null) return this.stopped
+    this.running = true
+    this.stopped = new Promise<void>((resolve, reject) => {
+      this.resolveStopped = () => (this.failure === null ? resolve() : reject(this.failure))
+    })
+    setImmediate(() => this.loop())
+    return this.stopped
+  }
+
+  /** Stops after the batch in flight and closes the sockets. */
+  stop(): Promise<void> {
+    if (this.stopped === null) {
+      this.close()
+      return Promise.resolve()
+    }
+    this.running = false
+    return this.stopped.catch(() => undefined)
+  }
+
+  private loop(): void {
+    if (!this.running) {
+      this.close()
+      this.resolveStopped?.()
+      return
+    }
+    try {
+      const mask = this.poll.wait(POLL_SLICE_MS)
+      this.emulatorInUse.tick(performance.now() / 1000)
+      this.flushOutput()
+      for (let p = 0; p < this.ports.length; p++) {
+        if ((mask & (1 << p)) !== 0) this.receiveFrom(p)
+      }
+    } catch (err) {
+      this.failure = err as Error
+      this.running = false
+    }
+    setImmediate(() => this.loop())
+  }
+
+  private receiveFrom(p: number): void {
+    const port = this.ports[p]!
+    const emulator = this.emulatorInUse
+    // Drain what is waiting, one batch at a time (outputs point into the receive slots).
+    for (;;) {
+      const n = port.receive()
+      if (n === 0) return
+      for (let i = 0; i < n; i++) emulator.process(p, port.rxBuffer, port.rxOffsets[i]!, port.rxLengths[i]!)
+      this.flushOutput()
+      if (n < port.batchSize) return
+    }
+  }
+
+  private flushOutput(): void {
+    const out = this.emulatorInUse.out
+    if (out.count === 0) return
+    for (let i = 0; i < out.count; i++) {
+      this.ports[out.ports[i]!]!.send(out.buffers[i]!, out.offsets[i]!, out.lengths[i]!)
+    }
+    for (const port of this.ports) port.flush()
+    out.clear()
+  }
+
+  private close(): void {
+    for (const port of this.ports) port.close()
+  }
+}
