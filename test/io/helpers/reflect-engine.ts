@@ -10,13 +10,12 @@ export const ACTION_REFLECT = 1
 /** Reflect, and also queue a copy as an extra frame (like an engine's ARP or ICMP answer). */
 export const ACTION_REFLECT_AND_EXTRA = 2
 export const ACTION_DROP = 3
-/** Byte 23: the worker that handled the frame (written by the reflector). */
-export const WORKER_OFFSET = 23
 
 /**
- * A stand-in engine for I/O tests: test frames come back out of the side they
- * came in on with the MAC addresses swapped and the worker index stamped in;
- * everything else is dropped. Counts received frames in the shared counters.
+ * A stand-in engine for I/O tests: test frames and IPv4 frames come back out of
+ * the side they came in on with the MAC addresses swapped and the worker index
+ * written into their last byte; everything else is dropped. Counts received
+ * frames in the shared counters.
  */
 export class ReflectEngine implements WorkerEngine {
   readonly counters: Counters
@@ -40,10 +39,12 @@ export class ReflectEngine implements WorkerEngine {
   tick(): void {}
 
   process(buf: Buffer, off: number, len: number): number {
-    if (len < 24 || buf.readUInt16BE(off + 12) !== ETHERTYPE_TEST) return 0
+    if (len < 24) return 0
+    const ethertype = buf.readUInt16BE(off + 12)
+    if (ethertype !== ETHERTYPE_TEST && ethertype !== 0x0800) return 0
     this.counters.values[G_RX_PACKETS]++
     this.counters.values[G_RX_BYTES] += len
-    const action = buf[off + ACTION_OFFSET]
+    const action = ethertype === ETHERTYPE_TEST ? buf[off + ACTION_OFFSET] : ACTION_REFLECT
     if (action === ACTION_DROP) return 0
     this.flowCount++
     for (let i = 0; i < 6; i++) {
@@ -51,7 +52,7 @@ export class ReflectEngine implements WorkerEngine {
       buf[off + i] = buf[off + 6 + i]!
       buf[off + 6 + i] = t
     }
-    buf[off + WORKER_OFFSET] = this.workerIndex
+    buf[off + len - 1] = this.workerIndex
     if (action === ACTION_REFLECT_AND_EXTRA) {
       const at = this.extra.reserve()
       if (at >= 0) {

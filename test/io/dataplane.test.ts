@@ -1,0 +1,128 @@
+import t from 'tap'
+import path from 'node:path'
+import { startDataplane, type Dataplane } from '../../lib/io/dataplane'
+import { AfPacketPort } from '../../lib/io/af-packet-socket'
+import { PollSet } from '../../lib/io/poll-set'
+import { ifNameToIndex } from '../../lib/io/libc'
+import { ErrorCodes } from '../../lib/errors'
+import { parseIPv4 } from '../../lib/packet/address'
+import { createVethPair, linkExists, packetSocketsOn, SKIP_NOT_ROOT, waitFor } from './helpers/veth'
+import { ethernet, ipPacket, isTestFrame, mac, testFrame } from './helpers/frames'
+import { BACKEND, HOST_MAC, HOST_PA, NVLB_EXTERNAL_MAC, NVLB_PA, PUBLIC_VIP, Snapshots, VSID } from './helpers/config'
+
+const REFLECT_ENGINE = path.join(__dirname, 'helpers', 'reflect-engine')
+
+/** Receives frames on `port` that `accept` until `count` arrived or the wire is silent for 3 s. */
+function receive(port: AfPacketPort, count: number, accept: (frame: Buffer) => boolean): Buffer[] {
+  const poll = new PollSet([port.fd])
+  const frames: Buffer[] = []
+  while (frames.length < count && poll.wait(3000) !== 0) {
+    const n = port.receive()
+    for (let i = 0; i < n; i++) {
+      const frame = Buffer.from(port.rxBuffer.subarray(port.rxOffsets[i]!, port.rxOffsets[i]! + port.rxLengths[i]!))
+      if (accept(frame)) frames.push(frame)
+    }
+  }
+  return frames
+}
+
+const createdNames: string[] = []
+
+t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
+  const veth = createVethPair()
+  createdNames.push(veth.a, veth.b)
+  const wire = new AfPacketPort({ interfaceName: veth.a })
+  const running: Dataplane[] = []
+  t.teardown(async () => {
+    for (const d of running) await d.stop()
+    wire.close()
+    veth.remove()
+  })
+  const snapshots = new Snapshots()
+  const send = (frames: Buffer[]): void => {
+    for (const f of frames) wire.send(f, 0, f.length)
+    wire.flush()
+  }
+
+  t.test('one worker reflects a batch; stats, adoption and stop', async (t) => {
+    const dataplane = await startDataplane({ snapshot: snapshots.next(), providerInterface: veth.b, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
+    running.push(dataplane)
+    t.equal(dataplane.workerCount, 1)
+    const marker = 0x50000001
+    const frames = Array.from({ length: 100 }, (_, i) => testFrame(marker, i, 60 + i))
+    send(frames)
+    const back = receive(wire, frames.length, (f) => isTestFrame(f, 0, f.length, marker))
+    t.equal(back.length, 100, 'every frame came back')
+    t.same(back.map((f) => f.readUInt32BE(18)), frames.map((_, i) => i), 'in order')
+    t.same(back[0]!.subarray(0, 6), frames[0]!.subarray(6, 12), 'reflected (MACs swapped)')
+    await waitFor(() => dataplane.stats().rxPackets >= 100, 'engine counters to reach the main thread')
+    t.equal(dataplane.stats().rxPackets, 100, 'engine counters summed from the shared buffer')
+    t.ok(dataplane.ioStats().txFrames >= 100)
+
+    const before = dataplane.adoptedGeneration()
+    const next = snapshots.next()
+    dataplane.adopt(next)
+    await waitFor(() => dataplane.adoptedGeneration() === next.generation, 'the worker to adopt the new snapshot (no traffic)')
+    t.ok(next.generation > before)
+    t.equal(dataplane.stats().generation, next.generation)
+
+    const ifindex = ifNameToIndex(veth.b)
+    t.equal(packetSocketsOn(ifindex), 1)
+    await dataplane.stop()
+    await dataplane.stop()
+    t.equal(packetSocketsOn(ifindex), 0, 'the worker closed its socket')
+  })
+
+  t.test('two workers in a fanout group: every frame handled once, both workers busy', async (t) => {
+    const dataplane = await startDataplane({ snapshot: snapshots.next(), providerInterface: veth.b, workers: 2, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
+    running.push(dataplane)
+    const frames = Array.from({ length: 64 }, (_, i) =>
+      ethernet('02:00:c6:33:64:01', '02:00:c6:33:64:0a', 0x0800, ipPacket({ src: '198.51.100.10', dst: PUBLIC_VIP, sport: 50000 + i, dport: 80, payload: Buffer.from(`w2-${i}.`) })),
+    )
+    send(frames)
+    const isOurs = (f: Buffer): boolean => f.readUInt16BE(12) === 0x0800 && f.includes('w2-') && f.subarray(0, 6).equals(mac('02:00:c6:33:64:0a'))
+    const back = receive(wire, frames.length, isOurs)
+    const ports = back.map((f) => f.readUInt16BE(34))
+    t.equal(new Set(ports).size, 64, 'all 64 frames came back, none twice')
+    t.equal(back.length, 64)
+    const workers = new Set(back.map((f) => f[f.length - 1]))
+    t.same([...workers].sort(), [0, 1], 'both workers handled frames')
+    const workerOfParity = [0, 1].map((parity) => new Set(back.filter((f) => f.readUInt16BE(34) % 2 === parity).map((f) => f[f.length - 1])))
+    t.ok(workerOfParity.every((set) => set.size === 1), 'the client port picks the worker (port mod 2 here)')
+    await waitFor(() => dataplane.stats().rxPackets >= 64, 'counters')
+    t.equal(dataplane.stats().rxPackets, 64, 'counters of both workers summed')
+    await dataplane.stop()
+    t.equal(packetSocketsOn(ifNameToIndex(veth.b)), 0, 'fanout members and ARP listeners closed')
+  })
+
+  t.test('the nvlb engine forwards a public VIP SYN as NVGRE to the backend host', async (t) => {
+    const dataplane = await startDataplane({ snapshot: snapshots.next(), providerInterface: veth.b, pollTimeoutMs: 20 })
+    running.push(dataplane)
+    const syn = ethernet(NVLB_EXTERNAL_MAC, '02:00:c6:33:64:0a', 0x0800, ipPacket({ src: '198.51.100.10', dst: PUBLIC_VIP, sport: 43210, dport: 80, protocol: 6 }))
+    send([syn])
+    const [out] = receive(wire, 1, (f) => f.readUInt16BE(12) === 0x0800 && f[23] === 47)
+    t.ok(out, 'an NVGRE frame came out')
+    if (out !== undefined) {
+      t.same(out.subarray(0, 6), mac(HOST_MAC), 'to the host MAC (static neighbour)')
+      t.equal(out.readUInt32BE(26) >>> 0, parseIPv4(NVLB_PA) >>> 0, 'outer source = nvlb PA')
+      t.equal(out.readUInt32BE(30) >>> 0, parseIPv4(HOST_PA) >>> 0, 'outer destination = host PA')
+      t.equal(out.readUInt32BE(38) >>> 8, VSID, 'GRE key carries the VSID')
+      t.equal(out.readUInt32BE(42 + 14 + 16) >>> 0, parseIPv4(BACKEND) >>> 0, 'inner destination = the backend')
+      t.equal(out.readUInt16BE(42 + 14 + 20 + 2), 80)
+    }
+    await waitFor(() => dataplane.stats().vips[0]?.packets === 1, 'rule counters')
+    t.equal(dataplane.stats().activeFlows, 1)
+    await dataplane.stop()
+  })
+
+  t.test('a missing interface fails the start with a coded error', async (t) => {
+    await t.rejects(startDataplane({ snapshot: snapshots.next(), providerInterface: 'nvt-missing0', engineModule: REFLECT_ENGINE }), {
+      code: ErrorCodes.SOCKET_SETUP,
+      message: /nvt-missing0/,
+    })
+  })
+})
+
+t.test('no interface is left behind', { skip: SKIP_NOT_ROOT }, async (t) => {
+  t.same(createdNames.filter((name) => linkExists(name)), [])
+})
