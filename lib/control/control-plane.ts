@@ -181,8 +181,8 @@ export class ControlPlane<S = unknown> {
     const config = deepFreeze(validateConfig(produce()))
     const generation = this._generation + 1
     const snapshot = this.compileSnapshot(config, generation)
-    await this.store.save({ generation, config })
     const summary = summarizeChanges(this._generation === 0 ? undefined : this._config, config)
+    await this.store.save({ generation, config })
     this.adopt(generation, config, snapshot)
     this.logger.info({ generation, summary }, 'configuration changed')
     for (const listener of [...this.listeners]) this.notify(listener, snapshot, generation)

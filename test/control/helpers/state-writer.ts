@@ -27,10 +27,10 @@ export function configWithBackends(extra: number): any {
 async function main(): Promise<void> {
   const store = await Store.open(process.argv[2]!)
   const start = (await store.load())?.generation ?? 0
-  const sizes = [0, 1500, 10, 800, 3000, 50]
+  // Validated up front, so that the loop spends its time in Store.save and a kill lands mid-save.
+  const configs = [0, 1500, 10, 800, 3000, 50].map((size) => validateConfig(configWithBackends(size)))
   for (let generation = start + 1; ; generation++) {
-    const config = validateConfig(configWithBackends(sizes[generation % sizes.length]!))
-    await store.save({ generation, config })
+    await store.save({ generation, config: configs[generation % configs.length]! })
     process.stdout.write(`saved ${generation}\n`)
   }
 }
