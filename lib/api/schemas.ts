@@ -26,7 +26,7 @@ export const vipRuleSchema = {
 export const vipSchema = {
   $id: 'Vip',
   type: 'object',
-  required: ['name', 'address', 'rules'],
+  required: ['name', 'address', 'virtualSubnetId', 'rules'],
   properties: {
     name: { type: 'string' },
     address: { type: 'string', description: 'IPv4 VIP address' },

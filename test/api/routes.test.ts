@@ -340,12 +340,8 @@ t.test('POST /v1/policy/import?mode=replace makes the records exactly the export
   t.match(api.json(replaced), { added: 0, unchanged: 3, removed: total - 3, total: 3 })
 })
 
-t.test('POST /v1/simulate answers which backend takes a flow', async (t) => {
-  const simulate = realSimulate()
-  if (simulate === undefined) {
-    t.skip('lib/dataplane/simulate.ts is not in this tree yet')
-    return
-  }
+const simulate = realSimulate()
+t.test('POST /v1/simulate answers which backend takes a flow', { skip: simulate === undefined && 'lib/dataplane/simulate.ts is not in this tree yet' }, async (t) => {
   const api = await startApi(t, { config: referenceConfig(), simulate })
   const flow = {
     virtualSubnetId: 0,

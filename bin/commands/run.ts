@@ -1,0 +1,271 @@
+/**
+ * nvlb run: the control plane (validated, persistent configuration), the
+ * admin API, and the packet path that adopts every compiled snapshot.
+ */
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import pino, { type Logger } from 'pino'
+import type { FastifyInstance } from 'fastify'
+import { buildApi } from '../../lib/api/server'
+import type { StatsSource } from '../../lib/api/metrics'
+import type { Simulate } from '../../lib/api/routes-simulate'
+import { readJsonText, DEFAULT_STATE_DIR } from '../../lib/api/cli-common'
+import { resolveServerToken } from '../../lib/api/token'
+import { Compiler } from '../../lib/control/compiler'
+import { validateConfig } from '../../lib/control/config-validate'
+import { ControlPlane } from '../../lib/control/control-plane'
+import { Engine } from '../../lib/dataplane/engine'
+import type { Snapshot } from '../../lib/dataplane/snapshot'
+import { ErrorCodes, NvlbError } from '../../lib/errors'
+
+export const DEFAULT_API_LISTEN = '127.0.0.1:8573'
+
+const USAGE = `usage: nvlb run [--config FILE] [--state-dir DIR] [--api-listen HOST:PORT] [--no-dataplane] [--workers N]
+
+Starts the control plane, the admin API and the packet path.
+
+options:
+  --config FILE          start from this configuration document (validated; on error nvlb does not start);
+                         without it, from the configuration stored in the state dir (empty on a first start)
+  --state-dir DIR        configuration and API token live here (default ./${DEFAULT_STATE_DIR})
+  --api-listen H:P       admin API address (default ${DEFAULT_API_LISTEN})
+  --no-dataplane         no packet I/O: an in-process engine adopts every snapshot and reports the counters
+  --workers N            packet worker threads (default 1)
+  --log-level L          fatal, error, warn, info (default), debug, trace
+  -h, --help             this help
+
+The API token comes from NVLB_TOKEN, or is generated into DIR/token (mode 0600) on the first start.
+SIGTERM or SIGINT stops nvlb cleanly (exit 0).`
+
+interface RunOptions {
+  config: string | undefined
+  stateDir: string
+  host: string
+  port: number
+  dataplane: boolean
+  workers: number
+  logLevel: string
+}
+
+class StartupError extends Error {}
+
+function fail(message: string): never {
+  throw new StartupError(message)
+}
+
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]*)):(\d{1,5})$/.exec(text)
+  const port = m === null ? NaN : Number(m[3])
+  if (m === null || port > 65535) fail(`--api-listen must be HOST:PORT (e.g. ${DEFAULT_API_LISTEN}), not '${text}'`)
+  const host = m[1] ?? (m[2] === '' ? '127.0.0.1' : m[2]!)
+  return { host, port }
+}
+
+function parseOptions(argv: string[]): RunOptions | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      'state-dir': { type: 'string' },
+      'api-listen': { type: 'string' },
+      'no-dataplane': { type: 'boolean', default: false },
+      workers: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (values.help) return 'help'
+  if (positionals.length > 0) fail(`unexpected argument '${positionals[0]}'`)
+  const workersText = values.workers ?? '1'
+  if (!/^\d+$/.test(workersText) || Number(workersText) < 1 || Number(workersText) > 64) {
+    fail(`--workers must be a number 1..64, not '${workersText}'`)
+  }
+  const logLevel = values['log-level'] ?? process.env.NVLB_LOG_LEVEL ?? 'info'
+  if (!(logLevel in pino.levels.values) && logLevel !== 'silent') fail(`--log-level must be one of ${Object.keys(pino.levels.values).join(', ')}`)
+  const { host, port } = parseListen(values['api-listen'] ?? DEFAULT_API_LISTEN)
+  return {
+    config: values.config,
+    stateDir: resolve(values['state-dir'] ?? DEFAULT_STATE_DIR),
+    host,
+    port,
+    dataplane: !values['no-dataplane'],
+    workers: Number(workersText),
+    logLevel,
+  }
+}
+
+/** JSON lines by default; readable lines when stdout is a terminal. */
+export function createLogger(level: string): Logger {
+  if (process.stdout.isTTY) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pretty = require('pino-pretty') as (opts: object) => NodeJS.WritableStream
+    return pino({ level, name: 'nvlb' }, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }))
+  }
+  return pino({ level, name: 'nvlb' })
+}
+
+/** The --config document, validated before anything starts. */
+function loadConfigFile(path: string): unknown {
+  let doc: unknown
+  try {
+    doc = JSON.parse(readJsonText(path))
+  } catch (err) {
+    fail(`cannot use --config ${path}: ${(err as Error).message}`)
+  }
+  try {
+    validateConfig(doc)
+  } catch (err) {
+    if (err instanceof NvlbError) fail(`cannot use --config ${path}: ${err.code} ${err.message}`)
+    throw err
+  }
+  return doc
+}
+
+/** simulateFlow of the packet path (lib/dataplane/simulate.ts). */
+function loadSimulate(): Simulate<Snapshot> {
+  // Loaded on use so that nvlb runs in trees where the simulator is not built yet.
+  return (snapshot, flow) => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require('../../lib/dataplane/simulate') as { simulateFlow: Simulate<Snapshot> }
+    return mod.simulateFlow(snapshot, flow)
+  }
+}
+
+interface PacketPath {
+  stats: StatsSource
+  stop(): Promise<void>
+}
+
+/** --no-dataplane: one in-process engine adopts every snapshot and reports the counters. */
+function startInProcessEngine(control: ControlPlane<Snapshot>): PacketPath {
+  const engine = new Engine({ maxFlows: control.config.node?.maxFlows })
+  const unsubscribe = control.subscribe((snapshot) => engine.adopt(snapshot))
+  return {
+    stats: () => engine.statsReport(),
+    stop: async () => unsubscribe(),
+  }
+}
+
+/**
+ * The packet path on real interfaces: AF_PACKET workers (lib/io) that adopt
+ * every snapshot between batches. This is the one place that wires them.
+ */
+async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOptions, logger: Logger): Promise<PacketPath> {
+  const node = control.config.node
+  const snapshot = control.snapshot
+  if (snapshot === undefined || node?.providerInterface === undefined) {
+    throw new NvlbError(
+      ErrorCodes.INTERFACE_NOT_FOUND,
+      'the AF_PACKET data plane needs node.providerInterface (and optionally node.externalInterface) in the configuration; ' +
+        'give a --config that names them, or run with --no-dataplane',
+      'node.providerInterface',
+    )
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { startDataplane } = require('../../lib/io/dataplane') as typeof import('../../lib/io/dataplane')
+  const dataplane = await startDataplane({
+    snapshot,
+    workers: options.workers,
+    providerInterface: node.providerInterface,
+    externalInterface: node.externalInterface,
+    maxFlows: node.maxFlows,
+    logger: logger.child({ component: 'dataplane' }),
+  })
+  const unsubscribe = control.subscribe((next) => dataplane.adopt(next))
+  return {
+    stats: () => dataplane.stats(),
+    stop: async () => {
+      unsubscribe()
+      await dataplane.stop()
+    },
+  }
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolveSignal) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
+      resolveSignal(signal)
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let options: RunOptions | 'help'
+  let initialConfig: unknown
+  try {
+    options = parseOptions(argv)
+    if (options === 'help') {
+      process.stdout.write(USAGE + '\n')
+      return 0
+    }
+    if (options.config !== undefined) initialConfig = loadConfigFile(options.config)
+  } catch (err) {
+    process.stderr.write(`nvlb: ${(err as Error).message}\n`)
+    return 2
+  }
+
+  const logger = createLogger(options.logLevel)
+  const signal = waitForSignal()
+  let control: ControlPlane<Snapshot> | undefined
+  let packetPath: PacketPath | undefined
+  let app: FastifyInstance | undefined
+  const shutdown = async () => {
+    await app?.close()
+    await packetPath?.stop()
+    await control?.close()
+  }
+
+  try {
+    const compiler = new Compiler()
+    control = await ControlPlane.open<Snapshot>({
+      stateDir: options.stateDir,
+      logger,
+      compile: (config, generation) => compiler.compile(config, generation),
+      initialConfig,
+    })
+    packetPath = options.dataplane ? await startPacketPath(control, options, logger) : startInProcessEngine(control)
+
+    const token = resolveServerToken(options.stateDir)
+    if (token.path === undefined) logger.info('admin API token from NVLB_TOKEN')
+    else if (token.generated) logger.info({ tokenFile: token.path }, 'admin API token generated')
+    else logger.info({ tokenFile: token.path }, 'admin API token')
+
+    app = await buildApi({
+      control,
+      stats: packetPath.stats,
+      simulate: loadSimulate(),
+      logger,
+      token: token.token,
+    })
+    await app.listen({ host: options.host, port: options.port })
+    const address = app.server.address()
+    const port = typeof address === 'object' && address !== null ? address.port : options.port
+    const host = options.host.includes(':') ? `[${options.host}]` : options.host
+    logger.info(
+      { url: `http://${host}:${port}`, generation: control.generation, ready: control.ready, dataplane: options.dataplane },
+      'admin API listening',
+    )
+  } catch (err) {
+    const message =
+      err instanceof NvlbError ? `${err.code} ${err.message}` : (err as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? `cannot listen on ${options.host}:${options.port}: the address is in use`
+        : (err as Error).message
+    logger.flush?.()
+    process.stderr.write(`nvlb: ${message}\n`)
+    await shutdown().catch(() => undefined)
+    return 2
+  }
+
+  const received = await signal
+  logger.info({ signal: received }, 'stopping')
+  await shutdown()
+  logger.info('stopped')
+  logger.flush?.()
+  return 0
+}
