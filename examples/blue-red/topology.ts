@@ -613,7 +613,9 @@ export function startHosts(topology: Topology, options: { configPath?: string } 
       spawnInNamespace(
         host.name,
         host.namespace,
-        nodeMainCommand('bin/commands/host', hostArguments({ configPath }, host)),
+        RUNNING_FROM_SOURCE
+          ? nodeMainCommand('bin/commands/host', hostArguments({ configPath }, host))
+          : [process.execPath, join(REPO_ROOT, 'dist', 'bin', 'nvlb.js'), 'host', ...hostArguments({ configPath }, host)],
         /^ready\b/,
       ),
     ),

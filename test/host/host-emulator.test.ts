@@ -288,6 +288,19 @@ t.test('NVGRE from nvlb is decapsulated to the VM of (VSID, inner destination) â
   t.equal(h1.counters.decapsulated, 1)
 })
 
+t.test('an outer 802.1Q tag on the provider link is accepted', async (t) => {
+  const h1 = emulatorFor('host1')
+  const inner = innerToVm('blue-vm2')
+  const tagged = buildFrame({
+    eth: { src: NVLB_MAC, dst: hostMac('host1'), vlan: 42 },
+    ipv4: { src: '192.168.6.2', dst: '192.168.6.4' },
+    nvgre: { vsid: 5001, inner },
+  })
+  const out = run(h1, PROVIDER_PORT, tagged)
+  t.equal(out.length, 1)
+  t.same(out[0]!.frame, buildFrame(inner))
+})
+
 t.test('decapsulation rewrites the inner destination MAC to the VM', async (t) => {
   const h1 = emulatorFor('host1')
   const inner = innerToVm('blue-vm2')
