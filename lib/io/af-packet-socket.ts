@@ -48,6 +48,14 @@ const U32 = 0x100000000
  * Memory: every array the kernel reads or writes is a Buffer prepared once
  * (mmsghdr + iovec arrays for both directions); per batch only the iovec
  * base/length of the frames to send change.
+ *
+ * Limits: a frame longer than slotSize − RX_HEADROOM is dropped and counted
+ * (IO_RX_TRUNCATED); slotSizeForMtu() sizes slots for the provider MTU. The
+ * kernel strips a received 802.1Q tag into packet metadata before AF_PACKET
+ * sees the frame (recvmmsg without PACKET_AUXDATA does not return it), so
+ * tagged provider networks need a VLAN sub-interface as providerInterface.
+ * Peers whose kernel sends with checksum/segmentation offload need
+ * disableOffloads() (see offloads.ts).
  */
 export class AfPacketPort implements FramePort {
   readonly name: string
