@@ -1,7 +1,7 @@
 import t from 'tap'
 import { buildFrame, parseFrame } from '../../lib/packet/frame'
 import { Side, Verdict } from '../../lib/dataplane/engine'
-import { Harness, MAC, fromAppTier, fromClient, replyTo } from '../helpers/engine-harness'
+import { Harness, MAC, fromAppTier, fromClient } from '../helpers/engine-harness'
 
 t.test('ICMP error from the Internet about a reply: translated to the backend, quoted header included', async (t) => {
   const h = new Harness()
