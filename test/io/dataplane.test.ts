@@ -8,6 +8,7 @@ import { ErrorCodes } from '../../lib/errors'
 import { parseIPv4 } from '../../lib/packet/address'
 import { createVethPair, linkExists, packetSocketsOn, SKIP_NOT_ROOT, waitFor } from './helpers/veth'
 import { ethernet, ipPacket, isTestFrame, mac, testFrame } from './helpers/frames'
+import { ACTION_OFFSET, ACTION_REFLECT_AND_EXTRA } from './helpers/reflect-engine'
 import { BACKEND, HOST_MAC, HOST_PA, NVLB_EXTERNAL_MAC, NVLB_PA, PUBLIC_VIP, Snapshots, VSID } from './helpers/config'
 
 const REFLECT_ENGINE = path.join(__dirname, 'helpers', 'reflect-engine')
@@ -50,14 +51,18 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
     t.equal(dataplane.workerCount, 1)
     const marker = 0x50000001
     const frames = Array.from({ length: 100 }, (_, i) => testFrame(marker, i, 60 + i))
+    frames[40]![ACTION_OFFSET] = ACTION_REFLECT_AND_EXTRA
     send(frames)
-    const back = receive(wire, frames.length, (f) => isTestFrame(f, 0, f.length, marker))
+    const all = receive(wire, frames.length + 1, (f) => isTestFrame(f, 0, f.length, marker))
+    const extra = all.filter((f) => f[ACTION_OFFSET] === 0xee)
+    const back = all.filter((f) => f[ACTION_OFFSET] !== 0xee)
     t.equal(back.length, 100, 'every frame came back')
+    t.same(extra.map((f) => f.readUInt32BE(18)), [40], "the engine's extra frame was sent too (from its own queue buffer)")
     t.same(back.map((f) => f.readUInt32BE(18)), frames.map((_, i) => i), 'in order')
     t.same(back[0]!.subarray(0, 6), frames[0]!.subarray(6, 12), 'reflected (MACs swapped)')
     await waitFor(() => dataplane.stats().rxPackets >= 100, 'engine counters to reach the main thread')
     t.equal(dataplane.stats().rxPackets, 100, 'engine counters summed from the shared buffer')
-    t.ok(dataplane.ioStats().txFrames >= 100)
+    t.ok(dataplane.ioStats().txFrames >= 101)
 
     const before = dataplane.adoptedGeneration()
     const next = snapshots.next()

@@ -3,6 +3,7 @@ import { randomInt } from 'node:crypto'
 import { AfPacketPort, type FanoutMode } from '../../lib/io/af-packet-socket'
 import { arpRepliesOnlyFilter, memberFilter, steeringProgram } from '../../lib/io/fanout-program'
 import { PollSet } from '../../lib/io/poll-set'
+import * as libc from '../../lib/io/libc'
 import { parseIPv4 } from '../../lib/packet/address'
 import { createVethPair, linkExists, SKIP_NOT_ROOT } from './helpers/veth'
 import { ethernet, ipPacket, nvgre, testFrame } from './helpers/frames'
@@ -149,6 +150,17 @@ t.test('PACKET_FANOUT groups', { skip: SKIP_NOT_ROOT }, async (t) => {
     t.same(onListeners.get('id:reply....'), [0, 1], 'the reply to every listener')
     t.notOk(onListeners.has('id:request..'))
   })
+})
+
+t.test('the kernel accepts steering programs of every size (classic BPF checker)', { skip: SKIP_NOT_ROOT }, async (t) => {
+  const fd = libc.socket(libc.AF_PACKET, libc.SOCK_RAW | libc.SOCK_CLOEXEC, 0)
+  t.teardown(() => libc.close(fd))
+  for (const n of [0, 1, 300, 2000, 20000]) {
+    const frontends = Array.from({ length: n }, (_, i) => ({ address: 0x0a000000 + (i >> 4), port: 1000 + (i % 400) }))
+    const program = steeringProgram(frontends)
+    const fprog = libc.encodeStruct(libc.SockFprog, { len: program.length / 8, filter: BigInt(libc.bufferAddress(program)) })
+    t.equal(libc.setsockopt(fd, libc.SOL_SOCKET, libc.SO_ATTACH_FILTER, fprog, fprog.length), 0, `${n} frontends`)
+  }
 })
 
 t.test('no interface is left behind', { skip: SKIP_NOT_ROOT }, async (t) => {
