@@ -144,7 +144,7 @@ export interface Topology {
   }
   hosts: HostNode[]
   vms: VmNode[]
-  /** Same as destroyTopology(prefix). */
+  /** Same as destroyTopology(prefix, extraNodes). */
   destroy(): void
 }
 
@@ -159,6 +159,11 @@ export interface TopologyOptions {
   handleSignals?: boolean
   /** A configuration document to build from instead of config.json (same layout, other values). */
   configPath?: string
+  /**
+   * More namespaces `<prefix>-<node>` to create empty (loopback up, IPv6 and forwarding
+   * off) and remove with the rest, e.g. for a benchmark's own links.
+   */
+  extraNodes?: readonly string[]
 }
 
 export function randomPrefix(): string {
@@ -259,20 +264,35 @@ function sysctl(namespace: string, settings: string[]): void {
   }
 }
 
-/** Namespaces whose name starts with `<prefix>-`. */
-export function listTopologyNamespaces(prefix: string): string[] {
-  checkPrefix(prefix)
-  if (!existsSync(NETNS_DIR)) return []
-  return readdirSync(NETNS_DIR).filter((name) => name.startsWith(`${prefix}-`))
+/** Node names of the deployment; only `<prefix>-<one of these>` is ever created or removed. */
+export const TOPOLOGY_NODES: readonly string[] = [
+  'provider',
+  'client',
+  'nvlb',
+  ...Object.keys(HOST_ADDRESSES),
+  ...VM_PLACEMENT.map((vm) => vm.name),
+]
+
+function nodeOf(prefix: string, name: string, extraNodes: readonly string[]): boolean {
+  if (!name.startsWith(`${prefix}-`)) return false
+  const node = name.slice(prefix.length + 1)
+  return TOPOLOGY_NODES.includes(node) || extraNodes.includes(node)
 }
 
-/** Root-namespace links whose name starts with `<prefix>-` (never created, checked anyway). */
-function rootLinks(prefix: string): string[] {
+/** The deployment's namespaces that exist: `<prefix>-<node>` for the nodes above and `extraNodes`. */
+export function listTopologyNamespaces(prefix: string, extraNodes: readonly string[] = []): string[] {
+  checkPrefix(prefix)
+  if (!existsSync(NETNS_DIR)) return []
+  return readdirSync(NETNS_DIR).filter((name) => nodeOf(prefix, name, extraNodes))
+}
+
+/** Root-namespace links named `<prefix>-<node>` (never created, checked anyway). */
+function rootLinks(prefix: string, extraNodes: readonly string[]): string[] {
   const out = ip(['-o', 'link', 'show'])
   const names: string[] = []
   for (const line of out.split('\n')) {
     const m = /^\d+:\s+([^:@\s]+)/.exec(line)
-    if (m !== null && m[1]!.startsWith(`${prefix}-`)) names.push(m[1]!)
+    if (m !== null && nodeOf(prefix, m[1]!, extraNodes)) names.push(m[1]!)
   }
   return names
 }
@@ -325,16 +345,18 @@ function waitForNoProcesses(namespaces: string[], timeoutMs: number): number[] {
   return pids
 }
 
-const activePrefixes = new Set<string>()
+/** Prefixes created by this process and not yet destroyed → their extra nodes. */
+const activePrefixes = new Map<string, readonly string[]>()
 
 /**
- * Remove every namespace `<prefix>-*` (after stopping the processes inside it: SIGTERM,
- * then SIGKILL) and any root-namespace link named `<prefix>-*`. Synchronous, idempotent,
- * safe to call from an exit handler and for leftovers of a crashed run.
+ * Remove every namespace `<prefix>-<node>` (after stopping the processes inside it:
+ * SIGTERM, then SIGKILL) and any root-namespace link of that name. Synchronous,
+ * idempotent, safe to call from an exit handler and for leftovers of a crashed run.
+ * `extraNodes`: the ones given to createTopology, if any.
  */
-export function destroyTopology(prefix: string): void {
+export function destroyTopology(prefix: string, extraNodes: readonly string[] = []): void {
   checkPrefix(prefix)
-  const namespaces = listTopologyNamespaces(prefix)
+  const namespaces = listTopologyNamespaces(prefix, extraNodes)
   signalAll(processesIn(namespaces), 'SIGTERM')
   const stubborn = waitForNoProcesses(namespaces, 3000)
   if (stubborn.length > 0) {
@@ -349,7 +371,7 @@ export function destroyTopology(prefix: string): void {
       if (existsSync(join(NETNS_DIR, name))) problems.push((err as Error).message)
     }
   }
-  for (const link of rootLinks(prefix)) {
+  for (const link of rootLinks(prefix, extraNodes)) {
     try {
       ip(['link', 'delete', link])
     } catch (err) {
@@ -364,9 +386,9 @@ let hooksInstalled = false
 let signalHooks = false
 
 function destroyActive(): void {
-  for (const prefix of [...activePrefixes]) {
+  for (const [prefix, extraNodes] of [...activePrefixes]) {
     try {
-      destroyTopology(prefix)
+      destroyTopology(prefix, extraNodes)
     } catch (err) {
       process.stderr.write(`${(err as Error).message}\n`)
     }
@@ -394,8 +416,13 @@ function installHooks(handleSignals: boolean): void {
 /** Create the whole deployment. On any failure everything created so far is removed and the error rethrown. */
 export function createTopology(options: TopologyOptions = {}): Topology {
   const prefix = options.prefix ?? randomPrefix()
+  const extraNodes = options.extraNodes ?? []
+  for (const node of extraNodes) {
+    if (!/^[a-z][a-z0-9-]{0,15}$/.test(node) || TOPOLOGY_NODES.includes(node)) throw new Error(`extra node name '${node}' is not allowed`)
+  }
   const layout = describeTopology(prefix, options.configPath)
-  const leftovers = listTopologyNamespaces(prefix)
+  layout.namespaces.push(...extraNodes.map((node) => `${prefix}-${node}`))
+  const leftovers = listTopologyNamespaces(prefix, extraNodes)
   if (leftovers.length > 0) {
     throw new Error(
       `namespaces with prefix '${prefix}' already exist (${leftovers.join(', ')}); ` +
@@ -403,18 +430,18 @@ export function createTopology(options: TopologyOptions = {}): Topology {
     )
   }
   installHooks(options.handleSignals ?? true)
-  activePrefixes.add(prefix)
+  activePrefixes.set(prefix, extraNodes)
   try {
     build(layout)
   } catch (err) {
     try {
-      destroyTopology(prefix)
+      destroyTopology(prefix, extraNodes)
     } catch (cleanupErr) {
       process.stderr.write(`${(cleanupErr as Error).message}\n`)
     }
     throw err
   }
-  return { ...layout, destroy: () => destroyTopology(prefix) }
+  return { ...layout, destroy: () => destroyTopology(prefix, extraNodes) }
 }
 
 function veth(a: { namespace: string; name: string }, b: { namespace: string; name: string }): void {

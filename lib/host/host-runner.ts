@@ -12,6 +12,7 @@ import { HostEmulator } from './host-emulator'
 
 /** Longest a poll blocks the event loop, in milliseconds. */
 const POLL_SLICE_MS = 20
+const BATCHES_PER_TURN = 4
 
 export interface HostRunnerOptions {
   emulator: HostEmulator
@@ -105,8 +106,9 @@ export class HostRunner {
   private receiveFrom(p: number): void {
     const port = this.ports[p]!
     const emulator = this.emulatorInUse
-    // Drain what is waiting, one batch at a time (outputs point into the receive slots).
-    for (;;) {
+    // A few batches per port and turn, so one busy port cannot starve the others
+    // (outputs point into the receive slots: flushed before the next receive).
+    for (let batch = 0; batch < BATCHES_PER_TURN; batch++) {
       const n = port.receive()
       if (n === 0) return
       for (let i = 0; i < n; i++) emulator.process(p, port.rxBuffer, port.rxOffsets[i]!, port.rxLengths[i]!)

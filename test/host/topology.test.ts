@@ -202,3 +202,24 @@ async function waitFor(condition: () => boolean, timeoutMs = 10000): Promise<voi
     await new Promise((resolve) => setImmediate(resolve))
   }
 }
+
+t.test('extra nodes are created and removed with the rest; strangers are left alone', { skip: isRoot ? false : 'needs root' }, async (t) => {
+  const prefix = randomPrefix()
+  const stranger = `${prefix}-stranger`
+  t.teardown(() => {
+    destroyTopology(prefix, ['direct'])
+    try {
+      execFileSync('ip', ['netns', 'delete', stranger], { stdio: 'ignore' })
+    } catch {
+      // already gone
+    }
+  })
+  execFileSync('ip', ['netns', 'add', stranger])
+  const topology = createTopology({ prefix, extraNodes: ['direct'] })
+  t.ok(topology.namespaces.includes(`${prefix}-direct`))
+  t.same(ipJson(`${prefix}-direct`, ['link', 'show']).map((l: any) => l.ifname), ['lo'], 'an empty namespace')
+  t.throws(() => createTopology({ prefix: randomPrefix(), extraNodes: ['client'] }), /not allowed/)
+  topology.destroy()
+  t.same(listTopologyNamespaces(prefix, ['direct']), [], 'extra node removed')
+  t.ok(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(stranger), 'a namespace that is not a node of the deployment stays')
+})
