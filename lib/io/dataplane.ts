@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import path from 'node:path'
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
+import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
 import { Counters } from '../dataplane/counters'
 import type { Snapshot } from '../dataplane/snapshot'
 import { statsReport } from '../dataplane/stats'
@@ -63,6 +63,17 @@ interface WorkerHandle {
   exited: Promise<void>
 }
 
+/**
+ * Runs from TypeScript sources (tsx, tap) load the worker through tsx's
+ * CommonJS hook, which a worker thread does not always inherit from the main
+ * thread's loader; compiled runs start the .js file directly.
+ */
+function startWorker(file: string, options: WorkerOptions): Worker {
+  if (!file.endsWith('.ts')) return new Worker(file, options)
+  const hook = require.resolve('tsx/cjs')
+  return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)})`, { ...options, eval: true })
+}
+
 const noLogger: DataplaneLogger = { info() {}, warn() {}, error() {} }
 
 export async function startDataplane(options: DataplaneOptions): Promise<Dataplane> {
@@ -107,7 +118,7 @@ export async function startDataplane(options: DataplaneOptions): Promise<Datapla
       port: channel.port2,
       engineModule,
     }
-    const worker = new Worker(workerFile, { workerData: data, transferList: [channel.port2], name: `nvlb-packet-${i}` })
+    const worker = startWorker(workerFile, { workerData: data, transferList: [channel.port2], name: `nvlb-packet-${i}` })
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
     const handle: WorkerHandle = {
       worker,
