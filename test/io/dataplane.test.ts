@@ -115,8 +115,8 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
       t.equal(out.readUInt32BE(42 + 14 + 16) >>> 0, parseIPv4(BACKEND) >>> 0, 'inner destination = the backend')
       t.equal(out.readUInt16BE(42 + 14 + 20 + 2), 80)
     }
-    await waitFor(() => dataplane.stats().vips[0]?.packets === 1, 'rule counters')
-    t.equal(dataplane.stats().activeFlows, 1)
+    await waitFor(() => dataplane.stats().vips[0]?.packets === 1 && dataplane.stats().activeFlows === 1, 'rule counters and the flow count')
+    t.equal(dataplane.stats().vips[0]?.flowsCreated, 1)
     await dataplane.stop()
   })
 
