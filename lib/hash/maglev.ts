@@ -26,7 +26,7 @@ export const SEED_OFFSET = 0x4d61676c
 /** MurmurHash3 seed for a backend's skip through the table. */
 export const SEED_SKIP = 0x65763136
 
-import { murmur3String } from './murmur3'
+import { murmur3StringPair } from './murmur3'
 
 export interface MaglevBackend {
   /** `"<vsid>/<address>:<port>"` — equal names on every nvlb instance give equal tables. */
@@ -58,6 +58,7 @@ const SCAN_PHASE_FACTOR = 0.75
 // Scratch space reused across builds (control side, single-threaded), grown when needed.
 let cap = 0
 let sortKeys = new Float64Array(0)
+let nameHashes = new Float64Array(0) // [offset hash, skip hash] per input index
 let turnToIndex = new Int32Array(0) // turn position -> index into `backends`
 let offsets = new Int32Array(0)
 let skips = new Int32Array(0)
@@ -75,6 +76,7 @@ function ensureCapacity(n: number): void {
   if (n > cap) {
     cap = Math.max(n, cap * 2, 16)
     sortKeys = new Float64Array(cap)
+    nameHashes = new Float64Array(2 * cap)
     turnToIndex = new Int32Array(cap)
     offsets = new Int32Array(cap)
     skips = new Int32Array(cap)
@@ -110,10 +112,12 @@ export function buildMaglev(
   for (let i = 0; i < backends.length; i++) {
     const w = backends[i]!.weight
     if (!(w >= 0 && w < Infinity)) throw new RangeError(`backend ${i} has weight ${w}, expected a finite number ≥ 0`)
-    if (w > 0) sortKeys[n++] = murmur3String(backends[i]!.name, SEED_OFFSET) * INDEX_SPAN + i
+    if (w > 0) {
+      murmur3StringPair(backends[i]!.name, SEED_OFFSET, SEED_SKIP, nameHashes, 2 * i)
+      sortKeys[n++] = nameHashes[2 * i]! * INDEX_SPAN + i
+    }
   }
-  out.fill(-1)
-  if (n === 0) return out
+  if (n === 0) return out.fill(-1)
 
   const keys = sortKeys.subarray(0, n)
   keys.sort()
@@ -127,7 +131,7 @@ export function buildMaglev(
     const b = backends[turnToIndex[t]!]!
     const offsetHash = Math.floor(keys[t]! / INDEX_SPAN)
     offsets[t] = offsetHash % size
-    skips[t] = (murmur3String(b.name, SEED_SKIP) % (size - 1)) + 1
+    skips[t] = (nameHashes[2 * turnToIndex[t]! + 1]! % (size - 1)) + 1
     positions[t] = offsets[t]!
     fills[t] = 0
     totalWeight += b.weight

@@ -15,6 +15,11 @@ function mixBlock(h: number, k: number): number {
   k = Math.imul(k, C1)
   k = (k << 15) | (k >>> 17)
   k = Math.imul(k, C2)
+  return mixMixedBlock(h, k)
+}
+
+/** The seed-dependent half of mixBlock, for a block already multiplied and rotated. */
+function mixMixedBlock(h: number, k: number): number {
   h ^= k
   h = (h << 13) | (h >>> 19)
   return (Math.imul(h, 5) + 0xe6546b64) | 0
@@ -56,16 +61,88 @@ let scratch: Buffer = Buffer.allocUnsafe(256)
 /** Hash of the UTF-8 bytes of `text` (control side: may grow a module-level scratch buffer). */
 export function murmur3String(text: string, seed = 0): number {
   const n = text.length
-  if (scratch.length < n * 3) scratch = Buffer.allocUnsafe(Math.max(n * 3, scratch.length * 2))
-  let len = 0
-  for (; len < n; len++) {
-    const c = text.charCodeAt(len)
-    if (c > 0x7f) break
-    scratch[len] = c
+  let ascii = true
+  for (let i = 0; i < n; i++) {
+    if (text.charCodeAt(i) > 0x7f) {
+      ascii = false
+      break
+    }
   }
-  // Anything beyond ASCII: let Node encode it (lone surrogates become U+FFFD, as Buffer.from does).
-  if (len < n) len = scratch.write(text, 0, 'utf8')
+  if (ascii) return murmur3Ascii(text, n, seed)
+  // Let Node encode the rest (lone surrogates become U+FFFD, as Buffer.from does).
+  if (scratch.length < n * 3) scratch = Buffer.allocUnsafe(Math.max(n * 3, scratch.length * 2))
+  const len = scratch.write(text, 0, 'utf8')
   return murmur3Bytes(scratch, 0, len, seed)
+}
+
+/**
+ * murmur3String(text, seedA) and murmur3String(text, seedB) in one pass, written to out[at]
+ * and out[at + 1] (the block mixing does not depend on the seed).
+ */
+export function murmur3StringPair(
+  text: string,
+  seedA: number,
+  seedB: number,
+  out: Float64Array | Uint32Array,
+  at: number,
+): void {
+  const len = text.length
+  for (let i = 0; i < len; i++) {
+    if (text.charCodeAt(i) > 0x7f) {
+      out[at] = murmur3String(text, seedA)
+      out[at + 1] = murmur3String(text, seedB)
+      return
+    }
+  }
+  let a = seedA | 0
+  let b = seedB | 0
+  const blocksEnd = len & ~3
+  let i = 0
+  for (; i < blocksEnd; i += 4) {
+    let k =
+      text.charCodeAt(i) | (text.charCodeAt(i + 1) << 8) | (text.charCodeAt(i + 2) << 16) | (text.charCodeAt(i + 3) << 24)
+    k = Math.imul(k, C1)
+    k = (k << 15) | (k >>> 17)
+    k = Math.imul(k, C2)
+    a = mixMixedBlock(a, k)
+    b = mixMixedBlock(b, k)
+  }
+  const tail = len & 3
+  if (tail !== 0) {
+    let k = text.charCodeAt(i)
+    if (tail > 1) k |= text.charCodeAt(i + 1) << 8
+    if (tail > 2) k |= text.charCodeAt(i + 2) << 16
+    k = Math.imul(k, C1)
+    k = (k << 15) | (k >>> 17)
+    k = Math.imul(k, C2)
+    a ^= k
+    b ^= k
+  }
+  out[at] = finalize(a, len)
+  out[at + 1] = finalize(b, len)
+}
+
+/** murmur3Bytes of an ASCII string's characters, read in place. */
+function murmur3Ascii(text: string, len: number, seed: number): number {
+  let h = seed | 0
+  const blocksEnd = len & ~3
+  let i = 0
+  for (; i < blocksEnd; i += 4) {
+    h = mixBlock(
+      h,
+      text.charCodeAt(i) | (text.charCodeAt(i + 1) << 8) | (text.charCodeAt(i + 2) << 16) | (text.charCodeAt(i + 3) << 24),
+    )
+  }
+  const tail = len & 3
+  if (tail !== 0) {
+    let k = text.charCodeAt(i)
+    if (tail > 1) k |= text.charCodeAt(i + 1) << 8
+    if (tail > 2) k |= text.charCodeAt(i + 2) << 16
+    k = Math.imul(k, C1)
+    k = (k << 15) | (k >>> 17)
+    h ^= Math.imul(k, C2)
+  }
+  return finalize(h, len)
 }
 
 /** Hash of the 8-byte little-endian encoding of two 32-bit words. */

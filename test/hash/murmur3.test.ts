@@ -4,7 +4,14 @@
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { murmur3Bytes, murmur3String, murmur3Words2, murmur3Words3, murmur3Words4 } from '../../lib/hash/murmur3'
+import {
+  murmur3Bytes,
+  murmur3String,
+  murmur3StringPair,
+  murmur3Words2,
+  murmur3Words3,
+  murmur3Words4,
+} from '../../lib/hash/murmur3'
 import { referenceHash32 } from '../helpers/maglev-reference'
 
 const seed = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff))
@@ -89,6 +96,15 @@ t.test('murmur3String hashes the UTF-8 bytes, including lone surrogates', async 
   fc.assert(
     fc.property(text, seed, (s, sd) => murmur3String(s, sd) === referenceHash32(Buffer.from(s, 'utf8'), sd)),
     { numRuns: 2000 },
+  )
+  const pair = new Float64Array(4)
+  fc.assert(
+    fc.property(text, seed, seed, (s, a, b) => {
+      murmur3StringPair(s, a, b, pair, 1)
+      const bytes = Buffer.from(s, 'utf8')
+      return pair[1] === referenceHash32(bytes, a) && pair[2] === referenceHash32(bytes, b)
+    }),
+    { numRuns: 1000 },
   )
   const long = 'é'.repeat(500) + 'x'.repeat(1000)
   t.equal(murmur3String(long, 7), referenceHash32(Buffer.from(long), 7), 'long strings grow the scratch buffer')
