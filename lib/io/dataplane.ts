@@ -94,7 +94,35 @@ export async function startDataplane(options: DataplaneOptions): Promise<Datapla
   let snapshot = options.snapshot
 
   const handles: WorkerHandle[] = []
-  const ready: Promise<void>[] = []
+  let stopping: Promise<void> | null = null
+  const stop = (): Promise<void> => {
+    if (stopping !== null) return stopping
+    for (const h of handles) {
+      Atomics.store(h.control, CONTROL_STOP, 1)
+      Atomics.notify(h.control, CONTROL_STOP)
+    }
+    const timeoutMs = options.stopTimeoutMs ?? 5000
+    stopping = Promise.all(
+      handles.map(async (h) => {
+        let timer: NodeJS.Timeout | undefined
+        const late = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), timeoutMs)
+        })
+        const outcome = await Promise.race([h.exited.then(() => 'exited' as const), late])
+        clearTimeout(timer)
+        if (outcome === 'late') {
+          logger.warn({ worker: h.worker.threadId }, 'packet worker did not stop in time; terminating it')
+          await h.worker.terminate()
+        }
+        h.port.close()
+      }),
+    ).then(() => undefined)
+    return stopping
+  }
+
+  // One worker at a time: each joins the fanout group(s) before the next starts, so
+  // worker i is member i of the provider group and of the external group alike
+  // (the steering program's result picks the same worker on both interfaces).
   for (let i = 0; i < workerCount; i++) {
     const channel = new MessageChannel()
     const countersBuffer = new SharedArrayBuffer(Counters.BYTE_LENGTH)
@@ -129,64 +157,35 @@ export async function startDataplane(options: DataplaneOptions): Promise<Datapla
       exited,
     }
     handles.push(handle)
-    ready.push(
-      new Promise<void>((resolve, reject) => {
-        let started = false
-        channel.port1.on('message', (message: WorkerToMain) => {
-          if (message.type === 'ready') {
-            started = true
-            logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing }, 'packet worker ready')
-            resolve()
-          } else if (message.type === 'error') {
-            const error = new NvlbError(ErrorCodes.SOCKET_SETUP, `packet worker ${i}: ${message.message}`, undefined, 500)
-            if (started) logger.error({ worker: i, err: error }, 'packet worker failed')
-            reject(error)
-          } else if (message.type === 'stopped') {
-            logger.info({ worker: i }, 'packet worker stopped')
-          }
-        })
-        worker.on('error', (error) => {
-          logger.error({ worker: i, err: error }, 'packet worker crashed')
+    const ready = new Promise<void>((resolve, reject) => {
+      let started = false
+      channel.port1.on('message', (message: WorkerToMain) => {
+        if (message.type === 'ready') {
+          started = true
+          logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing }, 'packet worker ready')
+          resolve()
+        } else if (message.type === 'error') {
+          const error = new NvlbError(ErrorCodes.SOCKET_SETUP, `packet worker ${i}: ${message.message}`, undefined, 500)
+          if (started) logger.error({ worker: i, err: error }, 'packet worker failed')
           reject(error)
-        })
-        exited.then(() => {
-          if (!started) reject(new NvlbError(ErrorCodes.SOCKET_SETUP, `packet worker ${i} exited before it was ready`, undefined, 500))
-        })
-      }),
-    )
-  }
-
-  let stopping: Promise<void> | null = null
-  const stop = (): Promise<void> => {
-    if (stopping !== null) return stopping
-    for (const h of handles) {
-      Atomics.store(h.control, CONTROL_STOP, 1)
-      Atomics.notify(h.control, CONTROL_STOP)
-    }
-    const timeoutMs = options.stopTimeoutMs ?? 5000
-    stopping = Promise.all(
-      handles.map(async (h) => {
-        let timer: NodeJS.Timeout | undefined
-        const late = new Promise<'late'>((resolve) => {
-          timer = setTimeout(() => resolve('late'), timeoutMs)
-        })
-        const outcome = await Promise.race([h.exited.then(() => 'exited' as const), late])
-        clearTimeout(timer)
-        if (outcome === 'late') {
-          logger.warn({ worker: h.worker.threadId }, 'packet worker did not stop in time; terminating it')
-          await h.worker.terminate()
+        } else if (message.type === 'stopped') {
+          logger.info({ worker: i }, 'packet worker stopped')
         }
-        h.port.close()
-      }),
-    ).then(() => undefined)
-    return stopping
-  }
-
-  try {
-    await Promise.all(ready)
-  } catch (error) {
-    await stop()
-    throw error
+      })
+      worker.on('error', (error) => {
+        logger.error({ worker: i, err: error }, 'packet worker crashed')
+        reject(error)
+      })
+      exited.then(() => {
+        if (!started) reject(new NvlbError(ErrorCodes.SOCKET_SETUP, `packet worker ${i} exited before it was ready`, undefined, 500))
+      })
+    })
+    try {
+      await ready
+    } catch (error) {
+      await stop()
+      throw error
+    }
   }
 
   return {

@@ -7,7 +7,7 @@ import { ifNameToIndex } from '../../lib/io/libc'
 import { ErrorCodes } from '../../lib/errors'
 import { parseIPv4 } from '../../lib/packet/address'
 import { createVethPair, linkExists, packetSocketsOn, SKIP_NOT_ROOT, waitFor } from './helpers/veth'
-import { ethernet, ipPacket, isTestFrame, mac, testFrame } from './helpers/frames'
+import { ethernet, ipPacket, isTestFrame, mac, nvgre, testFrame } from './helpers/frames'
 import { ACTION_OFFSET, ACTION_REFLECT_AND_EXTRA } from './helpers/reflect-engine'
 import { BACKEND, HOST_MAC, HOST_PA, NVLB_EXTERNAL_MAC, NVLB_PA, PUBLIC_VIP, Snapshots, VSID } from './helpers/config'
 
@@ -92,12 +92,53 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
     t.equal(back.length, 64)
     const workers = new Set(back.map((f) => f[f.length - 1]))
     t.same([...workers].sort(), [0, 1], 'both workers handled frames')
-    const workerOfParity = [0, 1].map((parity) => new Set(back.filter((f) => f.readUInt16BE(34) % 2 === parity).map((f) => f[f.length - 1])))
-    t.ok(workerOfParity.every((set) => set.size === 1), 'the client port picks the worker (port mod 2 here)')
+    t.ok(back.every((f) => f[f.length - 1] === f.readUInt16BE(34) % 2), 'client port mod 2 = worker index (workers join in order)')
     await waitFor(() => dataplane.stats().rxPackets >= 64, 'counters')
     t.equal(dataplane.stats().rxPackets, 64, 'counters of both workers summed')
     await dataplane.stop()
     t.equal(packetSocketsOn(ifNameToIndex(veth.b)), 0, 'fanout members and ARP listeners closed')
+  })
+
+  t.test('two interfaces, two workers: a flow meets the same worker on both', async (t) => {
+    const second = createVethPair()
+    createdNames.push(second.a, second.b)
+    const externalWire = new AfPacketPort({ interfaceName: second.a })
+    t.teardown(() => {
+      externalWire.close()
+      second.remove()
+    })
+    const dataplane = await startDataplane({
+      snapshot: snapshots.next(),
+      providerInterface: veth.b,
+      externalInterface: second.b,
+      workers: 2,
+      engineModule: REFLECT_ENGINE,
+      pollTimeoutMs: 20,
+    })
+    running.push(dataplane)
+    const requests: Buffer[] = []
+    const replies: Buffer[] = []
+    for (let f = 0; f < 16; f++) {
+      const clientPort = 41000 + f * 3
+      requests.push(ethernet('02:00:c6:33:64:01', '02:00:c6:33:64:0a', 0x0800, ipPacket({ src: '198.51.100.10', dst: PUBLIC_VIP, sport: clientPort, dport: 80, payload: Buffer.from(`q${f}.xx`) })))
+      replies.push(
+        ethernet('02:00:c0:a8:06:02', HOST_MAC, 0x0800,
+          nvgre(HOST_PA, NVLB_PA, VSID, '02:00:00:00:00:01', '00:15:5d:01:06:21', ipPacket({ src: BACKEND, dst: '198.51.100.10', sport: 80, dport: clientPort, payload: Buffer.from(`r${f}.xx`) }))),
+      )
+    }
+    for (const f of requests) externalWire.send(f, 0, f.length)
+    externalWire.flush()
+    send(replies)
+    // The reflector sends everything out of the provider side.
+    const back = receive(wire, 32, (f) => f.readUInt16BE(12) === 0x0800 && /[qr]\d+\./.test(f.toString('latin1')))
+    t.equal(back.length, 32)
+    const workerOf = new Map<string, number>()
+    for (const f of back) workerOf.set(/([qr]\d+)\./.exec(f.toString('latin1'))![1]!, f[f.length - 1]!)
+    let split = 0
+    for (let f = 0; f < 16; f++) if (workerOf.get(`q${f}`) !== workerOf.get(`r${f}`)) split++
+    t.equal(split, 0, 'request (external interface) and reply (provider interface) of each flow on one worker')
+    t.same(new Set(workerOf.values()).size, 2, 'both workers busy')
+    await dataplane.stop()
   })
 
   t.test('the nvlb engine forwards a public VIP SYN as NVGRE to the backend host', async (t) => {
