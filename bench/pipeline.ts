@@ -266,7 +266,7 @@ function forwardHashFor(src: number, sport: number): number {
 }
 
 function backendIdOf(snap: Snapshot, address: number): number {
-  for (let b = 0; b < snap.backendCount; b++) if (snap.backendAddress[b] === address) return b
+  for (let b = 0; b < snap.backendCount; b++) if (snap.backendAddress[b] === (address | 0)) return b
   throw new Error(`no backend ${formatIPv4(address)}`)
 }
 

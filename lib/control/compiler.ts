@@ -117,7 +117,7 @@ export class Compiler {
     // Lookup records.
     const records = config.lookupRecords
     const lookup = createKeyTable(records.length)
-    const lookupHost = new Uint32Array(records.length)
+    const lookupHost = new Int32Array(records.length)
     const lookupMac = new Uint8Array(records.length * 6)
     records.forEach((r, i) => {
       const ca = mustParseIPv4(r.customerAddress, `lookupRecords[${i}].customerAddress`)
@@ -217,7 +217,7 @@ export class Compiler {
         ruleList[id] = {
           id,
           vipName: vip.name,
-          vipAddress,
+          vipAddress: vipAddress | 0,
           vipAddressText: vip.address,
           virtualSubnetId: vsid,
           domain: domainOf(vsid),
@@ -237,12 +237,12 @@ export class Compiler {
 
     // A backend's name needs a port, which only a rule gives: pools no rule uses have no entries.
     const backendCount = this.backendIds.count
-    const backendAddress = new Uint32Array(backendCount)
+    const backendAddress = new Int32Array(backendCount)
     const backendVsid = new Uint32Array(backendCount)
     const backendPort = new Uint16Array(backendCount)
     const backendState = new Uint8Array(backendCount).fill(BACKEND_ABSENT)
     const backendDomain = new Int32Array(backendCount).fill(-1)
-    const backendHost = new Uint32Array(backendCount)
+    const backendHost = new Int32Array(backendCount)
     const backendMac = new Uint8Array(backendCount * 6)
     const backendNameList: string[] = new Array<string>(backendCount).fill('')
     const backendPool: string[] = new Array<string>(backendCount).fill('')
@@ -258,11 +258,11 @@ export class Compiler {
       backendPool[id] = b.pool
     }
 
-    const externalAddress = node.externalAddress === undefined ? 0 : mustParseIPv4(node.externalAddress, 'node.externalAddress')
+    const externalAddress = node.externalAddress === undefined ? 0 : mustParseIPv4(node.externalAddress, 'node.externalAddress') | 0
     const externalMac = node.externalMac === undefined ? new Uint8Array(6) : mustParseMac(node.externalMac, 'node.externalMac')
     return {
       generation,
-      providerAddress: mustParseIPv4(node.providerAddress, 'node.providerAddress'),
+      providerAddress: mustParseIPv4(node.providerAddress, 'node.providerAddress') | 0,
       providerMac: mustParseMac(node.providerMac, 'node.providerMac'),
       externalAddress,
       externalMac,

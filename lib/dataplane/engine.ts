@@ -9,7 +9,7 @@
  * The frame may grow at the front only: encapsulation writes the outer
  * headers into the HEADROOM bytes before the received frame.
  */
-import { readU16, readU32, writeU16, writeU32 } from '../packet/bytes'
+import { readI32, readU16, writeU16, writeU32 } from '../packet/bytes'
 import { checksum, checksumAdjust16, checksumAdjust32, onesSum } from '../packet/checksum'
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN } from '../packet/ethernet'
 import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK } from '../packet/ipv4'
@@ -102,7 +102,7 @@ export class Engine {
   private clientMacCount = 1 // index 0: unknown (broadcast is never used; all zero)
 
   // Fragments: (direction/vsid/protocol, src, dst, IP id) → flow, direct-mapped.
-  private readonly fragmentKey = new Uint32Array(FRAGMENT_SLOTS * 4)
+  private readonly fragmentKey = new Int32Array(FRAGMENT_SLOTS * 4)
   private readonly fragmentFlow = new Int32Array(FRAGMENT_SLOTS).fill(NO_ENTRY)
   private readonly fragmentTime = new Uint32Array(FRAGMENT_SLOTS)
 
@@ -137,7 +137,7 @@ export class Engine {
 
   /** Coarse clock (seconds) and flow ageing; call once per batch. */
   tick(nowSeconds: number): void {
-    this.now = Math.floor(nowSeconds) >>> 0
+    this.now = Math.floor(nowSeconds) | 0
     const flows = this.flowTable
     if (flows === null) return
     for (let n = 0; n < AGEING_PER_TICK; n++) {
@@ -178,7 +178,7 @@ export class Engine {
     if (reason >= 0) return this.drop(reason)
     const ihl = (buf[l3]! & 0x0f) << 2
     const total = readU16(buf, l3 + 2)
-    if (buf[l3 + 9] === IPPROTO_GRE && readU32(buf, l3 + 16) === snap.providerAddress) {
+    if (buf[l3 + 9] === IPPROTO_GRE && readI32(buf, l3 + 16) === snap.providerAddress) {
       return this.fromProvider(buf, off, l3, ihl, total)
     }
     return this.fromExternal(buf, off, l3, ihl, total)
@@ -189,8 +189,8 @@ export class Engine {
   private fromExternal(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
     const snap = this.snap!
     const protocol = buf[ip + 9]!
-    const src = readU32(buf, ip + 12)
-    const dst = readU32(buf, ip + 16)
+    const src = readI32(buf, ip + 12)
+    const dst = readI32(buf, ip + 16)
     if (protocol === IPPROTO_ICMP) return this.icmpFromClient(buf, ip, ihl, total, 0)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) {
       return this.drop(keyTableGet(snap.publicVips, dst, 0, 0) >= 0 ? DropReason.NO_VIP_RULE : DropReason.NOT_FOR_US)
@@ -199,7 +199,7 @@ export class Engine {
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) return this.laterFragmentToVip(buf, eth, ip, total, 0, protocol, src, dst)
     const l4 = ip + ihl
     if (!this.hasL4Header(buf, protocol, l4, ip + total)) return this.drop(DropReason.BAD_L4_HEADER)
-    const ports = readU32(buf, l4)
+    const ports = readI32(buf, l4)
     const h5 = hash5(src, dst, ports, protocol)
     const fk = forwardKeyHash(h5, protocol)
     const flows = this.flowTable!
@@ -215,7 +215,7 @@ export class Engine {
       if (flow === NO_ENTRY) return Verdict.DROP
       flows.setMacIndex(flow, this.internClientMac(buf, eth + 6))
     }
-    if (firstFragment) this.rememberFragment(0, protocol, src, dst, readU16(buf, ip + 4), flow)
+    if (firstFragment) this.rememberFragment(0, false, protocol, src, dst, readU16(buf, ip + 4), flow)
     return this.toBackend(buf, eth, ip, ihl, total, flow, true, Side.EXTERNAL)
   }
 
@@ -234,7 +234,7 @@ export class Engine {
     if ((flags & GRE_FLAGS_KEY) === 0) return this.drop(DropReason.GRE_KEY_ABSENT)
     if (flags !== NVGRE_FLAGS_VERSION) return this.drop(DropReason.GRE_BAD_VERSION)
     if (readU16(buf, gre + 2) !== ETHERTYPE_TEB) return this.drop(DropReason.GRE_BAD_PROTOCOL)
-    const vsid = readU32(buf, gre + 4) >>> 8
+    const vsid = readI32(buf, gre + 4) >>> 8
     if (vsid < VSID_MIN || vsid > VSID_MAX) return this.drop(DropReason.VSID_OUT_OF_RANGE)
     const innerEth = gre + GRE_HLEN
     if (innerEth + ETH_HLEN > end) return this.drop(DropReason.GRE_TRUNCATED)
@@ -246,13 +246,13 @@ export class Engine {
     if (reason >= 0) return this.drop(reason)
     const domain = keyTableGet(snap.domains, vsid, 0, 0)
     if (domain < 0) return this.drop(DropReason.UNKNOWN_VSID)
-    this.learnNeighbor(readU32(buf, ip + 12), buf, eth + 6)
+    this.learnNeighbor(readI32(buf, ip + 12), buf, eth + 6)
 
     const ihl2 = (buf[iip]! & 0x0f) << 2
     const total2 = readU16(buf, iip + 2)
     const protocol = buf[iip + 9]!
-    const src = readU32(buf, iip + 12)
-    const dst = readU32(buf, iip + 16)
+    const src = readI32(buf, iip + 12)
+    const dst = readI32(buf, iip + 16)
     if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, iip, ihl2, total2, vsid, domain)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
@@ -264,14 +264,14 @@ export class Engine {
     }
     const l4 = iip + ihl2
     if (!this.hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
-    const ports = readU32(buf, l4)
+    const ports = readI32(buf, l4)
     const firstFragment = (fragment & IPV4_FLAG_MF) !== 0
     const flows = this.flowTable!
 
     // A client inside a tenant talking to a CA VIP? (The small rule table says
     // whether dst is a VIP at all before the flow table is touched.)
     if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1) {
-      const keyProto = ((vsid << 8) | protocol) >>> 0
+      const keyProto = (vsid << 8) | protocol
       const h5 = hash5(src, dst, ports, protocol)
       const fk = forwardKeyHash(h5, keyProto)
       let flow = flows.findForward(fk, keyProto, src, dst, ports)
@@ -285,7 +285,7 @@ export class Engine {
         }
       }
       if (flow !== NO_ENTRY) {
-        if (firstFragment) this.rememberFragment(vsid, protocol, src, dst, readU16(buf, iip + 4), flow)
+        if (firstFragment) this.rememberFragment(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow)
         return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
       }
     }
@@ -297,7 +297,7 @@ export class Engine {
       this.discard(flow, -1)
       return this.drop(DropReason.NO_FLOW)
     }
-    if (firstFragment) this.rememberFragment(0x80000000 | domain, protocol, src, dst, readU16(buf, iip + 4), flow)
+    if (firstFragment) this.rememberFragment(domain, true, protocol, src, dst, readU16(buf, iip + 4), flow)
     return this.toClient(buf, iip, ihl2, total2, flow, true)
   }
 
@@ -318,20 +318,20 @@ export class Engine {
     let h = h5
     if (fragmented || rule.distribution === DIST_3_TUPLE) h = hash3(src, dst, protocol)
     else if (rule.distribution === DIST_2_TUPLE) h = hash2(src, dst)
-    const backend = rule.table[h % rule.table.length]!
+    const backend = rule.table[(h >>> 0) % rule.table.length]!
     if (backend < 0) return this.dropFlow(DropReason.NO_BACKEND)
     const dip = snap.backendAddress[backend]!
     const backendDomain = snap.backendDomain[backend]!
     const backendPort = snap.backendPort[backend]!
     let natPort = 0
     let replyDst = src
-    let replyPorts = ((backendPort << 16) | (ports >>> 16)) >>> 0
+    let replyPorts = (backendPort << 16) | (ports >>> 16)
     if (rule.natMode === NAT_FULLNAT) {
       replyDst = dst
-      const start = h % NAT_PORT_COUNT
+      const start = (h >>> 0) % NAT_PORT_COUNT
       for (let t = 0; t < NAT_PORT_TRIES; t++) {
         const candidate = NAT_PORT_FIRST + ((start + t * 4099) % NAT_PORT_COUNT)
-        const candidatePorts = ((backendPort << 16) | candidate) >>> 0
+        const candidatePorts = (backendPort << 16) | candidate
         if (keyTableGet(snap.rules, dst, rule.virtualSubnetId, (protocol << 16) | candidate) >= 0) continue
         if (this.findReply(replyHash(protocol, dip, dst, candidatePorts), backendDomain, protocol, dip, dst, candidatePorts) === NO_ENTRY && !this.replyDomainMismatch) {
           natPort = candidate
@@ -365,7 +365,7 @@ export class Engine {
       if (snap.backendAddress[backend] === src && (flows.keyProto(i) & 0xff) === protocol) {
         const natPort = flows.natPort(i)
         const replyDst = natPort !== 0 ? flows.dst(i) : flows.src(i)
-        const replyPorts = ((snap.backendPort[backend]! << 16) | (natPort !== 0 ? natPort : flows.ports(i) >>> 16)) >>> 0
+        const replyPorts = (snap.backendPort[backend]! << 16) | (natPort !== 0 ? natPort : flows.ports(i) >>> 16)
         if (replyDst === dst && replyPorts === ports) {
           if (snap.backendDomain[backend] === domain) return i
           this.replyDomainMismatch = true
@@ -477,7 +477,7 @@ export class Engine {
   }
 
   private rewriteSource(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
-    const old = readU32(buf, ip + 12)
+    const old = readI32(buf, ip + 12)
     writeU32(buf, ip + 12, address)
     writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
     if (!l4Present) return
@@ -488,7 +488,7 @@ export class Engine {
   }
 
   private rewriteDestination(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
-    const old = readU32(buf, ip + 16)
+    const old = readI32(buf, ip + 16)
     writeU32(buf, ip + 16, address)
     writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
     if (!l4Present) return
@@ -572,7 +572,7 @@ export class Engine {
     writeU16(buf, gre, NVGRE_FLAGS_VERSION)
     writeU16(buf, gre + 2, ETHERTYPE_TEB)
     const flowId = (entropy ^ (entropy >>> 8) ^ (entropy >>> 16) ^ (entropy >>> 24)) & 0xff
-    writeU32(buf, gre + 4, ((vsid << 8) | flowId) >>> 0)
+    writeU32(buf, gre + 4, (vsid << 8) | flowId)
     // Inner Ethernet: gateway → VM.
     const ieth = gre + GRE_HLEN
     copyMac(vmMac, vmMacOff, buf, ieth)
@@ -627,8 +627,8 @@ export class Engine {
     const quoted = Math.min(total, ihl + 8)
     const icmpLength = ICMP_HLEN + quoted
     const oip = slot + (fromSide === Side.EXTERNAL ? ETH_HLEN : ENCAP_HEADERS)
-    const sender = readU32(buf, ip + 12)
-    writeIPv4Header(out, oip, IP_HLEN + icmpLength, (this.ipId = (this.ipId + 1) & 0xffff), ICMP_TTL, IPPROTO_ICMP, readU32(buf, ip + 16), sender)
+    const sender = readI32(buf, ip + 12)
+    writeIPv4Header(out, oip, IP_HLEN + icmpLength, (this.ipId = (this.ipId + 1) & 0xffff), ICMP_TTL, IPPROTO_ICMP, readI32(buf, ip + 16), sender)
     const icmp = oip + IP_HLEN
     out[icmp] = ICMP_TYPE_DEST_UNREACHABLE
     out[icmp + 1] = ICMP_CODE_FRAGMENTATION_NEEDED
@@ -697,23 +697,33 @@ export class Engine {
     return Verdict.CONSUMED
   }
 
-  private rememberFragment(scope: number, protocol: number, src: number, dst: number, id: number, flow: number): void {
-    const key0 = ((scope << 8) | protocol) >>> 0
-    const slot = (Math.imul(key0 ^ src ^ Math.imul(dst, 31) ^ Math.imul(id, 0x9e3779b1), 0x85ebca6b) >>> 20) & (FRAGMENT_SLOTS - 1)
+  /**
+   * Fragment state is keyed by (scope << 8 | protocol, src, dst, direction << 16 | IP id):
+   * scope is the VSID toward a VIP (0 from the Internet) and the routing domain for replies.
+   */
+  private fragmentSlot(key0: number, src: number, dst: number, key3: number): number {
+    return (Math.imul(key0 ^ src ^ Math.imul(dst, 31) ^ Math.imul(key3, 0x9e3779b1), 0x85ebca6b) >>> 20) & (FRAGMENT_SLOTS - 1)
+  }
+
+  private rememberFragment(scope: number, reply: boolean, protocol: number, src: number, dst: number, id: number, flow: number): void {
+    const key0 = (scope << 8) | protocol
+    const key3 = ((reply ? 1 : 0) << 16) | id
+    const slot = this.fragmentSlot(key0, src, dst, key3)
     const k = slot * 4
     this.fragmentKey[k] = key0
     this.fragmentKey[k + 1] = src
     this.fragmentKey[k + 2] = dst
-    this.fragmentKey[k + 3] = id
+    this.fragmentKey[k + 3] = key3
     this.fragmentFlow[slot] = flow
     this.fragmentTime[slot] = this.now
   }
 
-  private recallFragment(scope: number, protocol: number, src: number, dst: number, id: number): number {
-    const key0 = ((scope << 8) | protocol) >>> 0
-    const slot = (Math.imul(key0 ^ src ^ Math.imul(dst, 31) ^ Math.imul(id, 0x9e3779b1), 0x85ebca6b) >>> 20) & (FRAGMENT_SLOTS - 1)
+  private recallFragment(scope: number, reply: boolean, protocol: number, src: number, dst: number, id: number): number {
+    const key0 = (scope << 8) | protocol
+    const key3 = ((reply ? 1 : 0) << 16) | id
+    const slot = this.fragmentSlot(key0, src, dst, key3)
     const k = slot * 4
-    if (this.fragmentKey[k] !== key0 || this.fragmentKey[k + 1] !== src || this.fragmentKey[k + 2] !== dst || this.fragmentKey[k + 3] !== id) return NO_ENTRY
+    if (this.fragmentKey[k] !== key0 || this.fragmentKey[k + 1] !== src || this.fragmentKey[k + 2] !== dst || this.fragmentKey[k + 3] !== key3) return NO_ENTRY
     if (((this.now - this.fragmentTime[slot]!) | 0) > FRAGMENT_TIMEOUT) return NO_ENTRY
     return this.fragmentFlow[slot]!
   }
@@ -727,7 +737,7 @@ export class Engine {
     const snap = this.snap!
     const ihl = (buf[ip]! & 0x0f) << 2
     const fromSide = vsid === 0 ? Side.EXTERNAL : Side.PROVIDER
-    const flow = this.recallFragment(vsid, protocol, src, dst, readU16(buf, ip + 4))
+    const flow = this.recallFragment(vsid, false, protocol, src, dst, readU16(buf, ip + 4))
     const flows = this.flowTable!
     if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && this.isUsable(flow)) {
       return this.toBackend(buf, eth, ip, ihl, total, flow, false, fromSide)
@@ -736,7 +746,7 @@ export class Engine {
     if (ruleId < 0) return this.drop(ruleId === -1 ? (vsid === 0 ? DropReason.NOT_FOR_US : DropReason.NO_VIP_RULE) : DropReason.FRAGMENT_NO_STATE)
     const rule = snap.ruleList[ruleId]!
     if (rule.natMode === NAT_FULLNAT) return this.drop(DropReason.FRAGMENT_NO_STATE)
-    const backend = rule.table[hash3(src, dst, protocol) % rule.table.length]!
+    const backend = rule.table[(hash3(src, dst, protocol) >>> 0) % rule.table.length]!
     if (backend < 0) return this.drop(DropReason.NO_BACKEND)
     if (total + ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
       return this.packetTooBig(buf, eth, ip, ihl, total, vsid, fromSide)
@@ -751,7 +761,7 @@ export class Engine {
   }
 
   private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
-    const flow = this.recallFragment(0x80000000 | domain, protocol, src, dst, readU16(buf, ip + 4))
+    const flow = this.recallFragment(domain, true, protocol, src, dst, readU16(buf, ip + 4))
     const flows = this.flowTable!
     if (flow === NO_ENTRY || this.snap!.backendAddress[flows.backend(flow)] !== src || !this.isUsable(flow)) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
@@ -774,11 +784,11 @@ export class Engine {
     const qihl = (buf[quoted]! & 0x0f) << 2
     const protocol = buf[quoted + 9]!
     // The quoted packet went VIP → client; its flow's forward key is client → VIP.
-    const qsrc = readU32(buf, quoted + 12)
-    const qdst = readU32(buf, quoted + 16)
-    const qports = readU32(buf, quoted + qihl)
-    const ports = ((qports << 16) | (qports >>> 16)) >>> 0
-    const keyProto = ((vsid << 8) | protocol) >>> 0
+    const qsrc = readI32(buf, quoted + 12)
+    const qdst = readI32(buf, quoted + 16)
+    const qports = readI32(buf, quoted + qihl)
+    const ports = (qports << 16) | (qports >>> 16)
+    const keyProto = (vsid << 8) | protocol
     const fk = forwardKeyHash(hash5(qdst, qsrc, ports, protocol), keyProto)
     const flows = this.flowTable!
     const flow = flows.findForward(fk, keyProto, qdst, qsrc, ports)
@@ -812,15 +822,15 @@ export class Engine {
     if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
     const qihl = (buf[quoted]! & 0x0f) << 2
     const protocol = buf[quoted + 9]!
-    const qsrc = readU32(buf, quoted + 12)
-    const qdst = readU32(buf, quoted + 16)
-    const qports = readU32(buf, quoted + qihl)
+    const qsrc = readI32(buf, quoted + 12)
+    const qdst = readI32(buf, quoted + 16)
+    const qports = readI32(buf, quoted + qihl)
     // Quoted packet was client/VIP → DIP; its reply 5-tuple is DIP → client/VIP.
-    const replyPorts = ((qports << 16) | (qports >>> 16)) >>> 0
+    const replyPorts = (qports << 16) | (qports >>> 16)
     const flow = this.findReply(replyHash(protocol, qdst, qsrc, replyPorts), domain, protocol, qdst, qsrc, replyPorts)
     if (flow === NO_ENTRY) {
       const snap = this.snap!
-      if (keyTableGet(snap.rulesByAddress, readU32(buf, ip + 16), vsid, protocol) !== -1) {
+      if (keyTableGet(snap.rulesByAddress, readI32(buf, ip + 16), vsid, protocol) !== -1) {
         return this.icmpFromClient(buf, ip, ihl, total, vsid)
       }
       return this.drop(DropReason.ICMP_NO_FLOW)
@@ -868,7 +878,7 @@ export class Engine {
 
   /** Rewrite an address (at ip+addressAt) and a port (at l4+portAt) of a quoted header, keeping its checksums right. */
   private rewriteQuoted(buf: Uint8Array, ip: number, ihl: number, protocol: number, addressAt: number, address: number, portAt: number, port: number): void {
-    const old = readU32(buf, ip + addressAt)
+    const old = readI32(buf, ip + addressAt)
     writeU32(buf, ip + addressAt, address)
     writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
     const l4 = ip + ihl
@@ -882,11 +892,11 @@ export class Engine {
 
   private arp(buf: Uint8Array, eth: number, arp: number, end: number): number {
     if (arp + ARP_LEN > end) return this.drop(DropReason.TRUNCATED)
-    if (readU32(buf, arp) !== 0x00010800 || readU16(buf, arp + 4) !== 0x0604) return this.drop(DropReason.ARP_IGNORED)
+    if (readI32(buf, arp) !== 0x00010800 || readU16(buf, arp + 4) !== 0x0604) return this.drop(DropReason.ARP_IGNORED)
     const snap = this.snap!
     const op = readU16(buf, arp + 6)
-    const senderIp = readU32(buf, arp + 14)
-    const targetIp = readU32(buf, arp + 24)
+    const senderIp = readI32(buf, arp + 14)
+    const targetIp = readI32(buf, arp + 24)
     let side = -1
     if (targetIp === snap.providerAddress) side = Side.PROVIDER
     else if (snap.externalAddress !== 0 && targetIp === snap.externalAddress) side = Side.EXTERNAL
@@ -971,7 +981,7 @@ export class Engine {
 
   private internClientMac(buf: Uint8Array, off: number): number {
     const high = readU16(buf, off)
-    const low = readU32(buf, off + 2)
+    const low = readI32(buf, off + 2)
     const known = keyTableGet(this.clientMacs, high, low, 0)
     if (known >= 0) return known
     if (this.clientMacCount >= CLIENT_MACS) return 0

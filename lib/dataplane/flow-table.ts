@@ -8,6 +8,9 @@
  * field: with 1M flows the table does not fit any cache and every line is a
  * miss. With the two bucket words that makes 60 bytes per flow.
  *
+ * Every word is an int32 (addresses and packed ports included; see the
+ * snapshot's note on why).
+ *
  * A flow's forward key is what the client sends: (vsid << 8 | protocol, src,
  * dst, sport << 16 | dport). Its reply key is derived from the backend and the
  * NAT mode by the engine, which also compares reply keys (it needs the
@@ -76,16 +79,16 @@ export class FlowTable {
   }
 
   keyProto(i: number): number {
-    return this.e[i * STRIDE + W_PROTO]! >>> 0
+    return this.e[i * STRIDE + W_PROTO]!
   }
   src(i: number): number {
-    return this.e[i * STRIDE + W_SRC]! >>> 0
+    return this.e[i * STRIDE + W_SRC]!
   }
   dst(i: number): number {
-    return this.e[i * STRIDE + W_DST]! >>> 0
+    return this.e[i * STRIDE + W_DST]!
   }
   ports(i: number): number {
-    return this.e[i * STRIDE + W_PORTS]! >>> 0
+    return this.e[i * STRIDE + W_PORTS]!
   }
   backend(i: number): number {
     return this.e[i * STRIDE + W_BACKEND]!
@@ -103,7 +106,7 @@ export class FlowTable {
     return this.e[i * STRIDE + W_MAC_STATE]! & 0xff
   }
   lastSeen(i: number): number {
-    return this.e[i * STRIDE + W_LAST_SEEN]! >>> 0
+    return this.e[i * STRIDE + W_LAST_SEEN]!
   }
 
   setMacIndex(i: number, index: number): void {

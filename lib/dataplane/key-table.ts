@@ -6,7 +6,7 @@
  */
 export interface KeyTable {
   /** 3 words per slot. */
-  keys: Uint32Array
+  keys: Int32Array
   /** -1 = empty slot. */
   values: Int32Array
   mask: number
@@ -19,7 +19,7 @@ export function mixWords3(a: number, b: number, c: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b)
   h = Math.imul(h ^ (h >>> 13) ^ b, 0xc2b2ae35)
   h = Math.imul(h ^ (h >>> 16) ^ c, 0x27d4eb2f)
-  return (h ^ (h >>> 15)) >>> 0
+  return h ^ (h >>> 15)
 }
 
 /** A table with room for `expected` keys at a load factor of at most one half. */
@@ -27,7 +27,7 @@ export function createKeyTable(expected: number): KeyTable {
   let capacity = 8
   while (capacity < expected * 2) capacity *= 2
   const values = new Int32Array(capacity).fill(-1)
-  return { keys: new Uint32Array(capacity * 3), values, mask: capacity - 1, size: 0 }
+  return { keys: new Int32Array(capacity * 3), values, mask: capacity - 1, size: 0 }
 }
 
 export function keyTableGet(t: KeyTable, a: number, b: number, c: number): number {
@@ -39,7 +39,7 @@ export function keyTableGet(t: KeyTable, a: number, b: number, c: number): numbe
     const v = values[slot]!
     if (v < 0) return KEY_TABLE_MISSING
     const k = slot * 3
-    if (keys[k] === a >>> 0 && keys[k + 1] === b >>> 0 && keys[k + 2] === c >>> 0) return v
+    if (keys[k] === (a | 0) && keys[k + 1] === (b | 0) && keys[k + 2] === (c | 0)) return v
     slot = (slot + 1) & mask
   }
 }
@@ -64,7 +64,7 @@ export function keyTableSet(t: KeyTable, a: number, b: number, c: number, value:
       t.size++
       return true
     }
-    if (keys[k] === a >>> 0 && keys[k + 1] === b >>> 0 && keys[k + 2] === c >>> 0) {
+    if (keys[k] === (a | 0) && keys[k + 1] === (b | 0) && keys[k + 2] === (c | 0)) {
       values[slot] = value
       return true
     }

@@ -40,9 +40,9 @@ export function simulateFlow(snapshot: Snapshot, flow: SimulatedFlow): Simulatio
     pool: rule.pool,
     distribution: DISTRIBUTION_NAMES[rule.distribution]!,
   }
-  const ports = ((flow.sourcePort << 16) | flow.destinationPort) >>> 0
+  const ports = (flow.sourcePort << 16) | flow.destinationPort
   const hash =
-    rule.distribution === DIST_3_TUPLE ? hash3(src, dst, protocol) : rule.distribution === DIST_2_TUPLE ? hash2(src, dst) : hash5(src, dst, ports, protocol)
+    (rule.distribution === DIST_3_TUPLE ? hash3(src, dst, protocol) : rule.distribution === DIST_2_TUPLE ? hash2(src, dst) : hash5(src, dst, ports, protocol)) >>> 0
   const slot = hash % rule.table.length
   const backend = rule.table[slot]!
   const ruleText = `VIP '${rule.vipName}' ${flow.protocol}/${rule.frontendPort} (${vip.natMode}, ${ruleOut.distribution}, pool '${rule.pool}')`

@@ -5,6 +5,10 @@ import type { KeyTable } from './key-table'
  * Plain data only (numbers, strings, typed arrays, arrays of plain objects)
  * so that it can be posted to worker threads as it is.
  *
+ * IPv4 addresses are int32 (the address's bits, `>>> 0` for the unsigned
+ * value): a number above 2^31 would be boxed whenever the packet path passes
+ * it to a function.
+ *
  * Rules and backends have stable numeric ids across snapshots (the compiler
  * keeps a registry), so flows that name them survive a new snapshot.
  */
@@ -72,12 +76,12 @@ export interface Snapshot {
 
   /** Backends by id (id = registry index of "<pool>|<vsid>/<address>:<port>"). */
   backendCount: number
-  backendAddress: Uint32Array
+  backendAddress: Int32Array
   backendVsid: Uint32Array
   backendPort: Uint16Array
   backendState: Uint8Array
   backendDomain: Int32Array
-  backendHost: Uint32Array
+  backendHost: Int32Array
   /** 6 bytes per backend: the VM's MAC from its lookup record. */
   backendMac: Uint8Array
   backendName: string[]
@@ -85,7 +89,7 @@ export interface Snapshot {
 
   /** (vsid, customerAddress, 0) → lookup record index. */
   lookup: KeyTable
-  lookupHost: Uint32Array
+  lookupHost: Int32Array
   /** 6 bytes per record. */
   lookupMac: Uint8Array
 

@@ -8,6 +8,11 @@ export function readU32(buf: Uint8Array, p: number): number {
   return ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0
 }
 
+/** A 32-bit field as a signed int32: the bits of the value, kept a small integer on the packet path. */
+export function readI32(buf: Uint8Array, p: number): number {
+  return (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!
+}
+
 export function writeU16(buf: Uint8Array, p: number, value: number): void {
   buf[p] = (value >>> 8) & 0xff
   buf[p + 1] = value & 0xff

@@ -81,6 +81,7 @@ t.test('random bytes never throw, at any offset and length', async (t) => {
 })
 
 t.test("a NAT round trip restores the client's view", async (t) => {
+  const h = new Harness()
   fc.assert(
     fc.property(
       fc.integer({ min: 1, max: 254 }),
@@ -88,7 +89,6 @@ t.test("a NAT round trip restores the client's view", async (t) => {
       fc.constantFrom('203.0.113.10', '203.0.113.20'),
       fc.string({ maxLength: 40 }),
       (host, sport, vip, payload) => {
-        const h = new Harness()
         const client = `198.51.100.${host}`
         const sent = h.send(fromClient({ client, sport, vip, flags: ['ack', 'psh'], payload }))
         if (sent.verdict !== Verdict.TX) return false
@@ -102,7 +102,6 @@ t.test("a NAT round trip restores the client's view", async (t) => {
   )
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 65535 }), fc.constantFrom(5002, 6002), (sport, vsid) => {
-      const h = new Harness()
       const sent = h.send(fromAppTier({ vsid, sport, vmMac: vsid === 5002 ? '00:15:5d:01:05:20' : '00:15:5d:02:05:20' }))
       if (sent.verdict !== Verdict.TX) return false
       const back = h.send(replyTo(sent.out[0]!.frame, { vsid }))
