@@ -17,14 +17,17 @@ import { BpfProgram, BPF_ADD, BPF_AND, BPF_B, BPF_H, BPF_JEQ, BPF_JGT, BPF_JSET,
  * - any other NVGRE (a backend's reply): key = inner destination port
  *   (the client's port for dnat; the allocated port for fullnat, which the
  *   engine must choose ≡ client port (mod workers) so the reply comes home)
- * - ICMP echo: key = identifier; ICMP errors, ARP, everything else: key 0
+ * - ICMP echo: key = identifier
+ * - ICMP errors (unreachable, time exceeded) quoting TCP/UDP: the client-side
+ *   port of the quoted packet (a packet nvlb sent), so the error meets its flow
+ * - ARP, everything else: key 0
  * - fragments (MF or offset set, outer or inner): key = src ^ dst address,
  *   so every fragment of one datagram reaches one worker.
  *
  * The VIP frontends come from the snapshot, so the program is rebuilt when a
  * new snapshot arrives. With more frontends than one program can hold, the
- * request test falls back to "destination port < source port" (clients use
- * ephemeral ports above the service ports).
+ * frontend test falls back to "the lower of the two ports is the frontend"
+ * (clients use ephemeral ports above the service ports).
  */
 export interface Frontend {
   /** VIP address as an unsigned 32-bit number. */
@@ -46,6 +49,8 @@ const GRE_KEY_ONLY = 0x2000
 const GRE_HEADER = 8
 const ICMP_ECHO_REPLY = 0
 const ICMP_ECHO_REQUEST = 8
+const ICMP_DEST_UNREACHABLE = 3
+const ICMP_TIME_EXCEEDED = 11
 const ARP_OPCODE_OFFSET = ETH_HEADER + 6
 const ARP_REPLY = 2
 const PACKET_OUTGOING = 4
@@ -55,6 +60,10 @@ const GRE_FLAGS = ETH_HEADER
 const GRE_PROTOCOL = ETH_HEADER + 2
 const INNER_ETHERNET = ETH_HEADER + GRE_HEADER
 const INNER_IP = INNER_ETHERNET + ETH_HEADER
+/** The IP header an ICMP error quotes (after the 8-byte ICMP header). */
+const PLAIN_QUOTED = ETH_HEADER + 8
+/** Relative to X = outer + inner IP header lengths. */
+const INNER_QUOTED = INNER_IP + 8
 
 /**
  * A fanout program runs before the receive path pushes the MAC header back
@@ -66,12 +75,13 @@ const LL = SKF_LL_OFF
 /** Scratch memory words. */
 const M_TEMP = 0
 const M_PROTO = 1
-const M_DST_ADDRESS = 2
-const M_DST_PORT = 3
+const M_ADDRESS = 2
+const M_PORT = 3
 
 /** Per-frontend-address block size bound: keeps conditional jumps within 255. */
 const PORTS_PER_BLOCK = 120
-const FRONTEND_BUDGET = 3500
+/** Instructions for one frontend table; the program holds two (requests, ICMP errors). */
+const FRONTEND_BUDGET = 1900
 
 export function steeringProgram(frontends: readonly Frontend[]): Buffer {
   const byAddress = new Map<number, Set<number>>()
@@ -83,14 +93,19 @@ export function steeringProgram(frontends: readonly Frontend[]): Buffer {
   }
   let cost = 0
   for (const ports of byAddress.values()) cost += 2 + ports.size + 2 * Math.ceil(ports.size / PORTS_PER_BLOCK)
-  return build(cost <= FRONTEND_BUDGET ? byAddress : null)
+  if (cost > FRONTEND_BUDGET) return build(null)
+  try {
+    return build(byAddress)
+  } catch {
+    return build(null)
+  }
 }
 
 function build(byAddress: Map<number, Set<number>> | null): Buffer {
   const p = new BpfProgram()
   // The kernel's checker follows code past a `ret` as if it fell through: with every
   // scratch word written first, no path can read one it thinks unwritten.
-  p.ldImm(0).st(M_TEMP).st(M_PROTO).st(M_DST_ADDRESS).st(M_DST_PORT)
+  p.ldImm(0).st(M_TEMP).st(M_PROTO).st(M_ADDRESS).st(M_PORT)
   p.ldAbs(BPF_H, LL + ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'zero')
   p.ldAbs(BPF_H, LL + ETH_HEADER + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'outerFragment', null)
   p.ldxIpHeaderLength(LL + ETH_HEADER)
@@ -104,8 +119,16 @@ function build(byAddress: Map<number, Set<number>> | null): Buffer {
 
   p.label('plainIcmp').ldInd(BPF_B, LL + ETH_HEADER)
   p.jumpK(BPF_JEQ, ICMP_ECHO_REQUEST, 'plainEcho', null)
-  p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'plainEcho', 'zero')
+  p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'plainEcho', null)
+  p.jumpK(BPF_JEQ, ICMP_DEST_UNREACHABLE, 'plainError', null)
+  p.jumpK(BPF_JEQ, ICMP_TIME_EXCEEDED, 'plainError', 'zero')
   p.label('plainEcho').ldInd(BPF_H, LL + ETH_HEADER + 4).retA()
+  // An error about a packet nvlb sent to a client (VIP:port → client:port): key = quoted destination port.
+  p.label('plainError').ldInd(BPF_B, LL + PLAIN_QUOTED + 9)
+  p.jumpK(BPF_JEQ, IP_PROTO_TCP, null, 'plainErrorUdp').jumpAlways('plainQuoted')
+  p.label('plainErrorUdp').jumpK(BPF_JEQ, IP_PROTO_UDP, 'plainQuoted', 'zero')
+  p.label('plainQuoted').ldInd(BPF_B, LL + PLAIN_QUOTED).aluK(BPF_AND, 0x0f).aluK(BPF_LSH, 2).aluX(BPF_ADD).tax()
+  p.ldInd(BPF_H, LL + PLAIN_QUOTED + 2).retA()
 
   p.label('outerFragment').ldAbs(BPF_W, LL + ETH_HEADER + 12).st(M_TEMP).ldAbs(BPF_W, LL + ETH_HEADER + 16)
   p.ldxMem(M_TEMP).aluX(BPF_XOR).retA()
@@ -118,17 +141,19 @@ function build(byAddress: Map<number, Set<number>> | null): Buffer {
   p.ldInd(BPF_H, LL + INNER_ETHERNET + ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'greZero')
   p.ldInd(BPF_H, LL + INNER_IP + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'innerFragment', null)
   p.ldInd(BPF_B, LL + INNER_IP + 9).st(M_PROTO)
-  p.ldInd(BPF_W, LL + INNER_IP + 16).st(M_DST_ADDRESS)
+  p.ldInd(BPF_W, LL + INNER_IP + 16).st(M_ADDRESS)
   // X = outer + inner IP header lengths: inner transport header at X + INNER_IP.
   p.ldInd(BPF_B, LL + INNER_IP).aluK(BPF_AND, 0x0f).aluK(BPF_LSH, 2).aluX(BPF_ADD).tax()
   p.ldMem(M_PROTO)
-  p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'innerPorts', null)
-  p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'innerPorts', null)
+  p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'toInnerPorts', null)
+  p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'toInnerPorts', null)
   p.jumpK(BPF_JEQ, IP_PROTO_ICMP, 'innerIcmp', 'greZero')
 
   p.label('innerIcmp').ldInd(BPF_B, LL + INNER_IP)
   p.jumpK(BPF_JEQ, ICMP_ECHO_REQUEST, 'innerEcho', null)
-  p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'innerEcho', 'greZero')
+  p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'innerEcho', null)
+  p.jumpK(BPF_JEQ, ICMP_DEST_UNREACHABLE, 'toInnerError', null)
+  p.jumpK(BPF_JEQ, ICMP_TIME_EXCEEDED, 'toInnerError', 'greZero')
   p.label('innerEcho').ldInd(BPF_H, LL + INNER_IP + 4).retA()
 
   // X is still the outer header length here.
@@ -137,43 +162,66 @@ function build(byAddress: Map<number, Set<number>> | null): Buffer {
   p.ldxMem(M_TEMP).aluX(BPF_XOR).retA()
 
   p.label('greZero').retK(0)
+  // Conditional jumps reach 255 instructions; these two go further.
+  p.label('toInnerPorts').jumpAlways('innerPorts')
+  p.label('toInnerError').jumpAlways('innerError')
 
-  // Classic BPF jumps only forward: the frontend blocks come before request/reply.
-  p.label('innerPorts').ldInd(BPF_H, LL + INNER_IP + 2).st(M_DST_PORT)
-  if (byAddress === null) {
-    // Request when destination port < source port.
-    p.ldInd(BPF_H, LL + INNER_IP).st(M_TEMP).ldxMem(M_TEMP).ldMem(M_DST_PORT)
-    p.jumpX(BPF_JGT, null, 'sourcePort').retA()
-    p.label('sourcePort').txa().retA()
-    return p.encode()
-  }
-  {
-    for (const [address, portSet] of byAddress) {
-      const next = p.newLabel('next')
-      const ports = [...portSet]
-      const body = p.newLabel('body')
-      p.ldMem(M_DST_ADDRESS).jumpK(BPF_JEQ, address, body, null).jumpAlways(next)
-      p.label(body)
-      for (let start = 0; start < ports.length; start += PORTS_PER_BLOCK) {
-        const chunk = ports.slice(start, start + PORTS_PER_BLOCK)
-        const isRequest = p.newLabel('req')
-        const notHere = p.newLabel('miss')
-        p.ldMem(M_DST_PORT)
-        for (let i = 0; i < chunk.length; i++) {
-          p.jumpK(BPF_JEQ, chunk[i]!, isRequest, i === chunk.length - 1 ? notHere : null)
-        }
-        p.label(isRequest).jumpAlways('request')
-        p.label(notHere)
-      }
-      p.jumpAlways('reply')
-      p.label(next)
-    }
-    p.jumpAlways('reply')
-  }
-  p.label('request').ldInd(BPF_H, LL + INNER_IP).retA()
-  p.label('reply').ldMem(M_DST_PORT).retA()
+  // Request to a CA VIP frontend: key = inner source port; anything else (a reply): destination port.
+  p.label('innerPorts').ldInd(BPF_H, LL + INNER_IP + 2).st(M_PORT)
+  p.ldInd(BPF_H, LL + INNER_IP).st(M_TEMP)
+  emitFrontendMatch(p, byAddress, 'request', 'reply')
+  p.label('request').ldMem(M_TEMP).retA()
+  p.label('reply').ldMem(M_PORT).retA()
+
+  // An error from inside a tenant about a packet nvlb sent there. Towards a backend
+  // (client:port or VIP:allocated → DIP): key = quoted source port. Towards a CA VIP's
+  // client (VIP:frontend → client:port): key = quoted destination port.
+  p.label('innerError').ldInd(BPF_B, LL + INNER_QUOTED + 9)
+  p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'innerQuoted', null)
+  p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'innerQuoted', null)
+  p.retK(0)
+  p.label('innerQuoted').ldInd(BPF_W, LL + INNER_QUOTED + 12).st(M_ADDRESS)
+  p.ldInd(BPF_B, LL + INNER_QUOTED).aluK(BPF_AND, 0x0f).aluK(BPF_LSH, 2).aluX(BPF_ADD).tax()
+  p.ldInd(BPF_H, LL + INNER_QUOTED).st(M_PORT)
+  p.ldInd(BPF_H, LL + INNER_QUOTED + 2).st(M_TEMP)
+  // Match the quoted source against the frontends: M_ADDRESS/M_PORT hold it.
+  emitFrontendMatch(p, byAddress, 'towardClient', 'towardBackend')
+  p.label('towardClient').ldMem(M_TEMP).retA()
+  p.label('towardBackend').ldMem(M_PORT).retA()
 
   return p.encode()
+}
+
+/**
+ * Jumps to `match` when (M_ADDRESS, M_PORT) is a frontend, else to `miss`.
+ * Without a table (too many frontends): a frontend is the endpoint with the
+ * lower port (services listen below the clients' ephemeral ports), i.e.
+ * match when M_PORT < M_TEMP.
+ */
+function emitFrontendMatch(p: BpfProgram, byAddress: Map<number, Set<number>> | null, match: string, miss: string): void {
+  if (byAddress === null) {
+    p.ldxMem(M_TEMP).ldMem(M_PORT).jumpX(BPF_JGT, miss, null).jumpX(BPF_JEQ, miss, null).jumpAlways(match)
+    return
+  }
+  for (const [address, portSet] of byAddress) {
+    const next = p.newLabel('next')
+    const body = p.newLabel('body')
+    const ports = [...portSet]
+    p.ldMem(M_ADDRESS).jumpK(BPF_JEQ, address, body, null).jumpAlways(next)
+    p.label(body)
+    for (let start = 0; start < ports.length; start += PORTS_PER_BLOCK) {
+      const chunk = ports.slice(start, start + PORTS_PER_BLOCK)
+      const found = p.newLabel('found')
+      const notHere = p.newLabel('notHere')
+      p.ldMem(M_PORT)
+      for (let i = 0; i < chunk.length; i++) p.jumpK(BPF_JEQ, chunk[i]!, found, i === chunk.length - 1 ? notHere : null)
+      p.label(found).jumpAlways(match)
+      p.label(notHere)
+    }
+    p.jumpAlways(miss)
+    p.label(next)
+  }
+  p.jumpAlways(miss)
 }
 
 const ACCEPT = 0x40000

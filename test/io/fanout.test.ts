@@ -1,12 +1,12 @@
 import t from 'tap'
 import { randomInt } from 'node:crypto'
 import { AfPacketPort, type FanoutMode } from '../../lib/io/af-packet-socket'
-import { arpRepliesOnlyFilter, memberFilter, steeringProgram } from '../../lib/io/fanout-program'
+import { arpRepliesOnlyFilter, memberFilter, steeringProgram, type Frontend } from '../../lib/io/fanout-program'
 import { PollSet } from '../../lib/io/poll-set'
 import * as libc from '../../lib/io/libc'
 import { parseIPv4 } from '../../lib/packet/address'
 import { createVethPair, linkExists, SKIP_NOT_ROOT } from './helpers/veth'
-import { ethernet, ipPacket, nvgre, testFrame } from './helpers/frames'
+import { ethernet, icmpError, ipPacket, nvgre, testFrame } from './helpers/frames'
 
 const NVLB_MAC = '02:00:c0:a8:06:02'
 const HOST_MAC = '02:00:c0:a8:06:04'
@@ -59,9 +59,9 @@ t.test('PACKET_FANOUT groups', { skip: SKIP_NOT_ROOT }, async (t) => {
   })
   const sender = new AfPacketPort({ interfaceName: veth.a })
   ports.push(sender)
-  const group = (mode: FanoutMode, members = 2): AfPacketPort[] => {
+  const group = (mode: FanoutMode, members = 2, steering?: Buffer): AfPacketPort[] => {
     const groupId = randomInt(1, 0xffff)
-    const program = mode === 'client-port' ? steeringProgram([{ address: parseIPv4(CA_VIP), port: 80 }]) : undefined
+    const program = mode === 'client-port' ? (steering ?? steeringProgram([{ address: parseIPv4(CA_VIP), port: 80 }])) : undefined
     return Array.from({ length: members }, () => {
       const p = new AfPacketPort({ interfaceName: veth.b, fanout: { groupId, mode, program }, filter: memberFilter(true) })
       ports.push(p)
@@ -86,45 +86,56 @@ t.test('PACKET_FANOUT groups', { skip: SKIP_NOT_ROOT }, async (t) => {
     t.ok(perMember.every((n) => n > 0), `both members got frames: ${perMember.join(' / ')}`)
   })
 
-  t.test('client-port fanout: both directions of a flow reach the same member, with and without NAT', async (t) => {
-    const members = group('client-port')
-    const frames: Buffer[] = []
-    const flows = 64
-    for (let f = 0; f < flows; f++) {
-      const clientPort = 40000 + f * 37
-      const natPort = 1024 + ((f * 131) & ~1) + (clientPort & 1) // fullnat port ≡ client port (mod 2)
-      // Public VIP: request (plain IPv4 from the client) and the backend's NVGRE reply to the client.
-      frames.push(ethernet(NVLB_MAC, CLIENT_MAC, 0x0800, ipPacket({ src: '198.51.100.10', dst: '203.0.113.10', sport: clientPort, dport: 80, payload: payload(`${f}a`) })))
-      frames.push(
-        ethernet(NVLB_MAC, HOST_MAC, 0x0800,
-          nvgre('192.168.6.4', '192.168.6.2', 5001, '02:00:00:00:00:01', '00:15:5d:01:06:21',
-            ipPacket({ src: '10.1.6.21', dst: '198.51.100.10', sport: 8080, dport: clientPort, payload: payload(`${f}b`) }))),
-      )
-      // CA VIP (fullnat): request from blue-vm11 to the VIP, the backend's reply to VIP:natPort.
-      frames.push(
-        ethernet(NVLB_MAC, HOST_MAC, 0x0800,
-          nvgre('192.168.6.7', '192.168.6.2', 5002, '02:00:00:00:00:01', '00:15:5d:01:05:20',
-            ipPacket({ src: '10.1.5.20', dst: CA_VIP, sport: clientPort, dport: 80, protocol: 6, payload: payload(`${f}c`) }))),
-      )
-      frames.push(
-        ethernet(NVLB_MAC, HOST_MAC, 0x0800,
-          nvgre('192.168.6.4', '192.168.6.2', 5002, '02:00:00:00:00:01', '00:15:5d:01:06:21',
-            ipPacket({ src: '10.1.6.21', dst: CA_VIP, sport: 80, dport: natPort, protocol: 6, payload: payload(`${f}d`) }))),
-      )
-    }
-    send(frames)
-    const seen = collect(members, frames.length)
-    t.equal(seen.size, frames.length, 'every frame arrived')
-    t.ok([...seen.values()].every((list) => list.length === 1), 'none twice')
-    let split = 0
-    for (let f = 0; f < flows; f++) {
-      const where = ['a', 'b', 'c', 'd'].map((k) => seen.get(`id:${`${f}${k}`.padEnd(9, '.')}`)?.[0])
-      if (where[0] !== where[1] || where[2] !== where[3]) split++
-    }
-    t.equal(split, 0, 'no flow split over two members')
-    const perMember = [0, 1].map((m) => [...seen.values()].filter((list) => list[0] === m).length)
-    t.ok(perMember.every((n) => n > 0), `both members got flows: ${perMember.join(' / ')}`)
-  })
+  const manyFrontends = Array.from({ length: 20000 }, (_, i) => ({ address: 0x0a000000 + (i >> 4), port: 1000 + (i % 400) }))
+  const programs: [string, Frontend[]][] = [
+    ['with the frontend table', [{ address: parseIPv4(CA_VIP), port: 80 }]],
+    ['too many frontends for a table (port-order fallback)', [...manyFrontends, { address: parseIPv4(CA_VIP), port: 80 }]],
+  ]
+  for (const [name, frontends] of programs) {
+    t.test(`client-port fanout ${name}: both directions of a flow and ICMP errors about it reach one member`, async (t) => {
+      const members = group('client-port', 2, steeringProgram(frontends))
+      const frames: Buffer[] = []
+      const flows = 64
+      const kinds = 'abcdefgh'
+      const tenant = (outerSrc: string, vsid: number, inner: Buffer): Buffer =>
+        ethernet(NVLB_MAC, HOST_MAC, 0x0800, nvgre(outerSrc, '192.168.6.2', vsid, '02:00:00:00:00:01', '00:15:5d:01:06:21', inner))
+      for (let f = 0; f < flows; f++) {
+        const clientPort = 40000 + f * 37
+        const natPort = 1024 + ((f * 131) & ~1) + (clientPort & 1) // fullnat port ≡ client port (mod 2)
+        const id = (k: string): Buffer => payload(`${f}${k}`)
+        // Public VIP: request (plain IPv4 from the client) and the backend's NVGRE reply to the client.
+        frames.push(ethernet(NVLB_MAC, CLIENT_MAC, 0x0800, ipPacket({ src: '198.51.100.10', dst: '203.0.113.10', sport: clientPort, dport: 80, payload: id('a') })))
+        frames.push(tenant('192.168.6.4', 5001, ipPacket({ src: '10.1.6.21', dst: '198.51.100.10', sport: 8080, dport: clientPort, payload: id('b') })))
+        // CA VIP (fullnat): request from blue-vm11 to the VIP, the backend's reply to VIP:natPort.
+        frames.push(tenant('192.168.6.7', 5002, ipPacket({ src: '10.1.5.20', dst: CA_VIP, sport: clientPort, dport: 80, protocol: 6, payload: id('c') })))
+        frames.push(tenant('192.168.6.4', 5002, ipPacket({ src: '10.1.6.21', dst: CA_VIP, sport: 80, dport: natPort, protocol: 6, payload: id('d') })))
+        // ICMP errors about packets nvlb sent: to the client (public return), to the backend (public, dnat),
+        // to the backend (fullnat), to the CA VIP's client (fullnat return).
+        frames.push(ethernet(NVLB_MAC, CLIENT_MAC, 0x0800, icmpError('198.51.100.254', '203.0.113.10', 3, 4,
+          ipPacket({ src: '203.0.113.10', dst: '198.51.100.10', sport: 80, dport: clientPort, payload: id('e') }))))
+        frames.push(tenant('192.168.6.4', 5001, icmpError('10.1.6.21', '198.51.100.10', 3, 3,
+          ipPacket({ src: '198.51.100.10', dst: '10.1.6.21', sport: clientPort, dport: 8080, payload: id('f') }))))
+        frames.push(tenant('192.168.6.4', 5002, icmpError('10.1.6.21', CA_VIP, 11, 0,
+          ipPacket({ src: CA_VIP, dst: '10.1.6.21', sport: natPort, dport: 80, protocol: 6, payload: id('g') }))))
+        frames.push(tenant('192.168.6.7', 5002, icmpError('10.1.5.20', CA_VIP, 3, 4,
+          ipPacket({ src: CA_VIP, dst: '10.1.5.20', sport: 80, dport: clientPort, protocol: 6, payload: id('h') }))))
+      }
+      send(frames)
+      const seen = collect(members, frames.length)
+      t.equal(seen.size, frames.length, 'every frame arrived')
+      t.ok([...seen.values()].every((list) => list.length === 1), 'none twice')
+      const split: string[] = []
+      for (let f = 0; f < flows; f++) {
+        const where = [...kinds].map((k) => seen.get(`id:${`${f}${k}`.padEnd(9, '.')}`)?.[0])
+        const publicFlow = [where[0], where[1], where[4], where[5]]
+        const caFlow = [where[2], where[3], where[6], where[7]]
+        if (new Set(publicFlow).size !== 1 || new Set(caFlow).size !== 1) split.push(`flow ${f}: ${where.join(',')}`)
+      }
+      t.same(split, [], 'no flow split over two members')
+      const perMember = [0, 1].map((m) => [...seen.values()].filter((list) => list[0] === m).length)
+      t.ok(perMember.every((n) => n > 0), `both members got flows: ${perMember.join(' / ')}`)
+    })
+  }
 
   t.test('ARP replies reach every worker through its own listener, not the fanout members', async (t) => {
     const members = group('client-port')

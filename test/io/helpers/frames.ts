@@ -97,3 +97,21 @@ export function nvgre(outerSrc: string, outerDst: string, vsid: number, innerDst
   innerFrame.copy(packet, 28)
   return packet
 }
+
+/** IPv4 + ICMP error (`type`, `code`) quoting `quoted` (an IP packet, quoted whole). */
+export function icmpError(src: string, dst: string, type: number, code: number, quoted: Buffer): Buffer {
+  const packet = Buffer.alloc(20 + 8 + quoted.length)
+  packet[0] = 0x45
+  packet.writeUInt16BE(packet.length, 2)
+  packet[8] = 64
+  packet[9] = 1
+  packet.writeUInt32BE(parseIPv4(src) >>> 0, 12)
+  packet.writeUInt32BE(parseIPv4(dst) >>> 0, 16)
+  packet.writeUInt16BE(checksum(packet, 0, 20), 10)
+  packet[20] = type
+  packet[21] = code
+  if (type === 3 && code === 4) packet.writeUInt16BE(1400, 26)
+  quoted.copy(packet, 28)
+  packet.writeUInt16BE(checksum(packet, 20, packet.length - 20), 22)
+  return packet
+}
