@@ -65,7 +65,6 @@ export function runPacketWorker(data: PacketWorkerData): void {
   const post = (message: WorkerToMain): void => data.port.postMessage(message)
   const opened: AfPacketPort[] = []
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const factory = require(data.engineModule) as { createEngine(options: WorkerEngineOptions): WorkerEngine }
     const engine = factory.createEngine({
       countersBuffer: data.countersBuffer,
