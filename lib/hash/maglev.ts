@@ -60,7 +60,6 @@ let cap = 0
 let sortKeys = new Float64Array(0)
 let nameHashes = new Float64Array(0) // [offset hash, skip hash] per input index
 let turnToIndex = new Int32Array(0) // turn position -> index into `backends`
-let offsets = new Int32Array(0)
 let skips = new Int32Array(0)
 let positions = new Int32Array(0) // next candidate slot of each backend's permutation
 let quotas = new Int32Array(0)
@@ -78,7 +77,6 @@ function ensureCapacity(n: number): void {
     sortKeys = new Float64Array(cap)
     nameHashes = new Float64Array(2 * cap)
     turnToIndex = new Int32Array(cap)
-    offsets = new Int32Array(cap)
     skips = new Int32Array(cap)
     positions = new Int32Array(cap)
     quotas = new Int32Array(cap)
@@ -121,18 +119,20 @@ export function buildMaglev(
 
   const keys = sortKeys.subarray(0, n)
   keys.sort()
-  for (let t = 0; t < n; t++) turnToIndex[t] = keys[t]! % INDEX_SPAN
+  for (let t = 0; t < n; t++) {
+    const key = keys[t]!
+    turnToIndex[t] = key - Math.floor(key / INDEX_SPAN) * INDEX_SPAN
+  }
   breakHashTiesByName(backends, n)
 
   let totalWeight = 0
   let allEqual = true
   const firstWeight = backends[turnToIndex[0]!]!.weight
   for (let t = 0; t < n; t++) {
-    const b = backends[turnToIndex[t]!]!
-    const offsetHash = Math.floor(keys[t]! / INDEX_SPAN)
-    offsets[t] = offsetHash % size
-    skips[t] = (nameHashes[2 * turnToIndex[t]! + 1]! % (size - 1)) + 1
-    positions[t] = offsets[t]!
+    const i = turnToIndex[t]!
+    const b = backends[i]!
+    positions[t] = remainder(nameHashes[2 * i]!, size) // the offset
+    skips[t] = remainder(nameHashes[2 * i + 1]!, size - 1) + 1
     fills[t] = 0
     totalWeight += b.weight
     if (b.weight !== firstWeight) allEqual = false
@@ -157,83 +157,55 @@ export function buildMaglev(
 function fillTable(table: Int32Array, size: number, activeCount: number, equalWeights: boolean): void {
   const words = (size + 31) >>> 5
   if (takenBits.length < words) takenBits = new Int32Array(words)
-  const taken = takenBits
-  taken.fill(0, 0, words)
-  // Locals, not the module-level scratch bindings, so the JIT keeps them in registers.
-  const active = activeTurns
-  const skip_ = skips
-  const position = positions
-  const fill = fills
-  const quota = quotas
-  const backendOf = turnToIndex
+  takenBits.fill(0, 0, words)
+  const switchAt = Math.max(0, size - Math.ceil(Math.sqrt(size) * SCAN_PHASE_FACTOR))
+  // Small separate functions: V8 compiles each hot loop tighter than one large function.
+  if (equalWeights) walkEqual(table, size, takenBits, activeCount, switchAt)
+  else walkWeighted(table, size, takenBits, activeCount, switchAt)
+  scanPhase(table, size, takenBits, words, switchAt)
+}
 
-  const switchAt = size - Math.ceil(Math.sqrt(size) * SCAN_PHASE_FACTOR)
+// Where the walk phase stopped, for the scan phase: the round's active list length, the
+// place in the round, and how many in this round reached their quota (marked -1).
+let roundLength = 0
+let roundPlace = 0
+let roundDropped = 0
+
+function walkEqual(table: Int32Array, size: number, taken: Int32Array, activeCount: number, switchAt: number): void {
+  // `active` is 0, 1, …, activeCount − 1 and the quotas are q + 1 for the first ones and q
+  // for the rest, so the table is full before any backend could exceed its quota: no checks.
+  const rounds = Math.floor(switchAt / activeCount)
+  const place = switchAt - rounds * activeCount
+  for (let r = 0; r < rounds; r++) walkRound(table, size, taken, skips, positions, turnToIndex, activeCount)
+  walkRound(table, size, taken, skips, positions, turnToIndex, place)
+  for (let t = 0; t < activeCount; t++) fills[t] = t < place ? rounds + 1 : rounds
+  roundLength = activeCount
+  roundPlace = place
+  roundDropped = 0
+}
+
+function walkWeighted(table: Int32Array, size: number, taken: Int32Array, activeCount: number, switchAt: number): void {
   let filled = 0
-  let a = 0 // place in the current round (index into `active`)
+  let place = 0
   let dropped = 0
-
-  // Walk phase. `pos -= size & ((size - 1 - pos) >> 31)` is `if (pos >= size) pos -= size`
-  // without a branch (that branch is taken at random and costs more than the arithmetic).
-  if (switchAt > 0 && equalWeights) {
-    // Equal weights: `active` is 0, 1, …, activeCount − 1, and quotas are q or q + 1 (the
-    // first ones), so the table is full before any backend could exceed its quota: no checks.
-    let rounds = 0
-    walk: for (;;) {
-      for (let t = 0; t < activeCount; t++) {
-        const skip = skip_[t]!
-        let pos = position[t]!
-        while ((taken[pos >>> 5]! & (1 << (pos & 31))) !== 0) {
-          pos += skip
-          pos -= size & ((size - 1 - pos) >> 31)
-        }
-        taken[pos >>> 5]! |= 1 << (pos & 31)
-        table[pos] = backendOf[t]!
-        pos += skip
-        pos -= size & ((size - 1 - pos) >> 31)
-        position[t] = pos
-        if (++filled === switchAt) {
-          a = t + 1
-          break walk
-        }
-      }
-      rounds++
-    }
-    for (let t = 0; t < activeCount; t++) fill[t] = t < a ? rounds + 1 : rounds
-  } else if (switchAt > 0) {
-    walk: for (;;) {
-      for (a = 0; a < activeCount; a++) {
-        const t = active[a]!
-        const skip = skip_[t]!
-        let pos = position[t]!
-        while ((taken[pos >>> 5]! & (1 << (pos & 31))) !== 0) {
-          pos += skip
-          pos -= size & ((size - 1 - pos) >> 31)
-        }
-        taken[pos >>> 5]! |= 1 << (pos & 31)
-        table[pos] = backendOf[t]!
-        pos += skip
-        pos -= size & ((size - 1 - pos) >> 31)
-        position[t] = pos
-        if (++fill[t]! === quota[t]!) {
-          active[a] = -1
-          dropped++
-        }
-        if (++filled === switchAt) {
-          a++
-          break walk
-        }
-      }
-      if (dropped !== 0) activeCount = compactActive(active, activeCount)
+  while (filled < switchAt) {
+    const turns = Math.min(activeCount, switchAt - filled)
+    dropped = walkRoundWeighted(table, size, taken, skips, positions, turnToIndex, activeTurns, fills, quotas, turns)
+    filled += turns
+    if (turns < activeCount) {
+      place = turns
+    } else {
+      if (dropped !== 0) activeCount = compactActive(activeTurns, activeCount)
       dropped = 0
     }
   }
-  if (a === activeCount) {
-    if (dropped !== 0) activeCount = compactActive(active, activeCount)
-    a = 0
-    dropped = 0
-  }
+  roundLength = activeCount
+  roundPlace = place
+  roundDropped = dropped
+}
 
-  // Scan phase.
+/** The turns that fill the last size − filled slots, by scanning the free ones. */
+function scanPhase(table: Int32Array, size: number, taken: Int32Array, words: number, filled: number): void {
   if (freeSlots.length < size) freeSlots = new Int32Array(size)
   const free = freeSlots
   let freeCount = 0
@@ -245,13 +217,24 @@ function fillTable(table: Int32Array, size: number, activeCount: number, equalWe
       bitsFree &= bitsFree - 1
     }
   }
+  const active = activeTurns
+  const fill = fills
+  const quota = quotas
+  let activeCount = roundLength
+  let a = roundPlace
+  let dropped = roundDropped
+  if (a === activeCount) {
+    if (dropped !== 0) activeCount = compactActive(active, activeCount)
+    a = 0
+    dropped = 0
+  }
   inverses.fill(0, 0, cap) // 0 = not computed yet (no skip has inverse 0)
   const reciprocal = 1 / size
   while (filled < size) {
     const t = active[a]!
     let inv = inverses[t]!
-    if (inv === 0) inverses[t] = inv = modularInverse(skip_[t]!, size)
-    const base = mulMod(size - position[t]!, inv, size, reciprocal)
+    if (inv === 0) inverses[t] = inv = modularInverse(skips[t]!, size)
+    const base = mulMod(size - positions[t]!, inv, size, reciprocal)
     let best = 0
     let bestSteps = size
     for (let k = 0; k < freeCount; k++) {
@@ -261,7 +244,7 @@ function fillTable(table: Int32Array, size: number, activeCount: number, equalWe
         best = k
       }
     }
-    table[free[best]!] = backendOf[t]!
+    table[free[best]!] = turnToIndex[t]!
     free[best] = free[--freeCount]!
     filled++
     if (++fill[t]! === quota[t]!) {
@@ -276,11 +259,83 @@ function fillTable(table: Int32Array, size: number, activeCount: number, equalWe
   }
 }
 
+/**
+ * Turns 0..turns-1 of a round with equal weights (turn t is backend t). Each claims the first
+ * free slot from its position on. `pos -= size & ((size - 1 - pos) >> 31)` is
+ * `if (pos >= size) pos -= size` without a branch, which is taken at random and costs more.
+ */
+function walkRound(
+  table: Int32Array,
+  size: number,
+  taken: Int32Array,
+  skips: Int32Array,
+  positions: Int32Array,
+  backendOf: Int32Array,
+  turns: number,
+): void {
+  for (let t = 0; t < turns; t++) {
+    const skip = skips[t]!
+    let pos = positions[t]!
+    while ((taken[pos >>> 5]! & (1 << (pos & 31))) !== 0) {
+      pos += skip
+      pos -= size & ((size - 1 - pos) >> 31)
+    }
+    taken[pos >>> 5]! |= 1 << (pos & 31)
+    table[pos] = backendOf[t]!
+    pos += skip
+    pos -= size & ((size - 1 - pos) >> 31)
+    positions[t] = pos
+  }
+}
+
+/** walkRound over active[0..turns-1], marking backends that reach their quota with -1; returns how many. */
+function walkRoundWeighted(
+  table: Int32Array,
+  size: number,
+  taken: Int32Array,
+  skips: Int32Array,
+  positions: Int32Array,
+  backendOf: Int32Array,
+  active: Int32Array,
+  fills: Int32Array,
+  quotas: Int32Array,
+  turns: number,
+): number {
+  let dropped = 0
+  for (let a = 0; a < turns; a++) {
+    const t = active[a]!
+    const skip = skips[t]!
+    let pos = positions[t]!
+    while ((taken[pos >>> 5]! & (1 << (pos & 31))) !== 0) {
+      pos += skip
+      pos -= size & ((size - 1 - pos) >> 31)
+    }
+    taken[pos >>> 5]! |= 1 << (pos & 31)
+    table[pos] = backendOf[t]!
+    pos += skip
+    pos -= size & ((size - 1 - pos) >> 31)
+    positions[t] = pos
+    if (++fills[t]! === quotas[t]!) {
+      active[a] = -1
+      dropped++
+    }
+  }
+  return dropped
+}
+
 /** Removes the backends that reached their quota (marked -1), keeping the turn order. */
 function compactActive(active: Int32Array, activeCount: number): number {
   let kept = 0
   for (let a = 0; a < activeCount; a++) if (active[a]! >= 0) active[kept++] = active[a]!
   return kept
+}
+
+/** x mod m for integers 0 ≤ x < 2^32 and 1 ≤ m ≤ 2^26, without the slow floating-point `%`. */
+function remainder(x: number, m: number): number {
+  let r = x - Math.floor(x / m) * m
+  if (r >= m) r -= m
+  else if (r < 0) r += m
+  return r
 }
 
 /** x·y mod m for 0 ≤ x, y < m < 2^26 (the product is exact in a double). */
@@ -319,9 +374,9 @@ function modularInverse(a: number, m: number): number {
 function breakHashTiesByName(backends: ReadonlyArray<MaglevBackend>, n: number): void {
   let start = 0
   while (start < n) {
-    const hash = Math.floor(sortKeys[start]! / INDEX_SPAN)
+    const hash = nameHashes[2 * turnToIndex[start]!]!
     let end = start + 1
-    while (end < n && Math.floor(sortKeys[end]! / INDEX_SPAN) === hash) end++
+    while (end < n && nameHashes[2 * turnToIndex[end]!]! === hash) end++
     if (end - start > 1) {
       const run = Array.from(turnToIndex.subarray(start, end))
       run.sort((x, y) => compareBackends(backends[x]!, backends[y]!) || x - y)
