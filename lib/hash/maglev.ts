@@ -66,7 +66,7 @@ let quotas = new Int32Array(0)
 let fills = new Int32Array(0)
 let activeTurns = new Int32Array(0)
 let exactShares = new Float64Array(0)
-let leftoverOrder: number[] = []
+let sortedShares = new Float64Array(0)
 let inverses = new Int32Array(0)
 let takenBits = new Int32Array(0)
 let freeSlots = new Int32Array(0)
@@ -83,6 +83,7 @@ function ensureCapacity(n: number): void {
     fills = new Int32Array(cap)
     activeTurns = new Int32Array(cap)
     exactShares = new Float64Array(cap)
+    sortedShares = new Float64Array(cap)
     inverses = new Int32Array(cap)
   }
 }
@@ -407,16 +408,37 @@ function apportion(
     exactShares[t] = exact - quota
     assigned += quota
   }
-  // At most n in exact arithmetic; cycling keeps Σquota = size whatever rounding did.
-  const leftover = size - assigned
-  if (leftover <= 0) return
+  // The leftover is below n in exact arithmetic; should rounding make it n or more, every
+  // backend gets the whole multiples (as handing out one each in cycles would).
+  let rest = size - assigned
+  if (rest <= 0) return
+  if (rest >= n) {
+    const each = Math.floor(rest / n)
+    for (let t = 0; t < n; t++) quotas[t] += each
+    rest -= each * n
+    if (rest === 0) return
+  }
   if (allEqual) {
     // Equal fractional parts: the leftover goes to the first backends in turn order.
-    for (let k = 0; k < leftover; k++) quotas[k % n]!++
+    for (let t = 0; t < rest; t++) quotas[t]!++
     return
   }
-  leftoverOrder.length = n
-  for (let t = 0; t < n; t++) leftoverOrder[t] = t
-  leftoverOrder.sort((x, y) => exactShares[y]! - exactShares[x]! || x - y)
-  for (let k = 0; k < leftover; k++) quotas[leftoverOrder[k % n]!]!++
+  // One each to the `rest` largest fractional parts, ties in turn order: all above the
+  // rest-th largest value, then the first ones equal to it.
+  const sorted = sortedShares.subarray(0, n)
+  sorted.set(exactShares.subarray(0, n))
+  sorted.sort()
+  const threshold = sorted[n - rest]!
+  for (let t = 0; t < n; t++) {
+    if (exactShares[t]! > threshold) {
+      quotas[t]!++
+      rest--
+    }
+  }
+  for (let t = 0; t < n && rest > 0; t++) {
+    if (exactShares[t] === threshold) {
+      quotas[t]!++
+      rest--
+    }
+  }
 }
