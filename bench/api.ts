@@ -21,10 +21,10 @@ import { parseArgs } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { buildApi } from '../lib/api/server'
-import type { Simulate } from '../lib/api/routes-simulate'
 import { Compiler } from '../lib/control/compiler'
 import { ControlPlane } from '../lib/control/control-plane'
 import { Engine } from '../lib/dataplane/engine'
+import { simulateFlow } from '../lib/dataplane/simulate'
 import type { Snapshot } from '../lib/dataplane/snapshot'
 import type { SimulatedFlow } from '../lib/dataplane/simulate-types'
 import { formatTable } from '../lib/api/cli-table'
@@ -140,20 +140,11 @@ const FLOW: SimulatedFlow = {
   destinationPort: 80,
 }
 
-function loadSimulate(): Simulate<Snapshot> | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require('../lib/dataplane/simulate') as { simulateFlow: Simulate<Snapshot> }).simulateFlow
-  } catch {
-    return undefined
-  }
-}
-
 /** The same routes and JSON as nvlb, with none of its work: no auth, no schemas, no ETag. */
-async function bareApp(control: ControlPlane<Snapshot>, simulate: Simulate<Snapshot> | undefined): Promise<FastifyInstance> {
+async function bareApp(control: ControlPlane<Snapshot>): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
   app.get('/v1/vips', async () => control.config.vips)
-  if (simulate !== undefined) app.post('/v1/simulate', async (request) => simulate(control.snapshot!, request.body as SimulatedFlow))
+  app.post('/v1/simulate', async (request) => simulateFlow(control.snapshot!, request.body as SimulatedFlow))
   await app.listen({ host: '127.0.0.1', port: 0 })
   return app
 }
@@ -240,7 +231,7 @@ interface NvlbUnderTest {
 }
 
 /** A real nvlb: control plane over a fresh state dir under `base`, the real compiler, an engine that adopts every snapshot, the admin API. */
-async function startNvlb(base: string, simulate: Simulate<Snapshot> | undefined): Promise<NvlbUnderTest> {
+async function startNvlb(base: string): Promise<NvlbUnderTest> {
   const stateDir = mkdtempSync(join(base, 'nvlb-bench-api-'))
   const logger = pino({ level: 'warn' })
   const compiler = new Compiler()
@@ -259,7 +250,7 @@ async function startNvlb(base: string, simulate: Simulate<Snapshot> | undefined)
   const api = await buildApi({
     control,
     stats: () => engine.statsReport(),
-    simulate: simulate ?? (() => ({ matched: false, reason: 'lib/dataplane/simulate.ts is not in this build' })),
+    simulate: simulateFlow,
     logger,
     token: TOKEN,
   })
@@ -301,9 +292,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2
   }
 
-  const simulate = loadSimulate()
-  const nvlb = await startNvlb(tmpdir(), simulate)
-  const bare = await bareApp(nvlb.control, simulate)
+  const nvlb = await startNvlb(tmpdir())
+  const bare = await bareApp(nvlb.control)
   const bareUrl = urlOf(bare)
 
   try {
@@ -313,13 +303,8 @@ export async function main(argv: string[]): Promise<number> {
     progress('bench api: GET /v1/vips, nvlb vs bare fastify …')
     const vips = await compare(nvlb.url, bareUrl, '/v1/vips', { duration, connections })
 
-    let sim: { nvlb: number; bare: number } | undefined
-    if (simulate !== undefined) {
-      progress('bench api: POST /v1/simulate, nvlb vs bare fastify …')
-      sim = await compare(nvlb.url, bareUrl, '/v1/simulate', { duration, connections, body: JSON.stringify(FLOW) })
-    } else {
-      progress('bench api: POST /v1/simulate skipped (lib/dataplane/simulate.ts is not in this build)')
-    }
+    progress('bench api: POST /v1/simulate, nvlb vs bare fastify …')
+    const sim = await compare(nvlb.url, bareUrl, '/v1/simulate', { duration, connections, body: JSON.stringify(FLOW) })
 
     progress(`bench api: ${ADOPT_CHANGES} backend changes in the ${BIG_POOL_SIZE}-backend pool, state dir in ${tmpdir()} …`)
     const changes = await measureAdopt(nvlb.url, nvlb.adoptedAt, nvlb.engine)
@@ -327,7 +312,7 @@ export async function main(argv: string[]): Promise<number> {
     let onTmpfs: { adopt: number[]; response: number[] } | undefined
     if (existsSync(TMPFS)) {
       progress(`bench api: the same with the state dir on ${TMPFS} …`)
-      const shm = await startNvlb(TMPFS, simulate)
+      const shm = await startNvlb(TMPFS)
       try {
         onTmpfs = await measureAdopt(shm.url, shm.adoptedAt, shm.engine)
       } finally {
@@ -337,8 +322,8 @@ export async function main(argv: string[]): Promise<number> {
 
     const rows: Array<[string, string, string, string]> = [
       ['GET /v1/vips', vips.nvlb.toFixed(0), vips.bare.toFixed(0), (vips.nvlb / vips.bare).toFixed(3)],
+      ['POST /v1/simulate', sim.nvlb.toFixed(0), sim.bare.toFixed(0), (sim.nvlb / sim.bare).toFixed(3)],
     ]
-    if (sim !== undefined) rows.push(['POST /v1/simulate', sim.nvlb.toFixed(0), sim.bare.toFixed(0), (sim.nvlb / sim.bare).toFixed(3)])
     const changeRows: Array<[string, string, string]> = [
       [`PATCH sent → engine adopted (${tmpdir()})`, median(changes.adopt).toFixed(2), Math.max(...changes.adopt).toFixed(2)],
       [`PATCH sent → response received (${tmpdir()})`, median(changes.response).toFixed(2), Math.max(...changes.response).toFixed(2)],
@@ -353,11 +338,11 @@ export async function main(argv: string[]): Promise<number> {
     if (values.json) progress(throughput.trimEnd())
     else process.stdout.write(throughput + '\n')
 
-    const metrics: Metric[] = [{ name: 'api.ratio_vs_bare', value: vips.nvlb / vips.bare, unit: 'ratio', target: 0.8, better: 'higher' }]
-    if (sim !== undefined) {
-      metrics.push({ name: 'api.simulate_ratio_vs_bare', value: sim.nvlb / sim.bare, unit: 'ratio', target: 0.8, better: 'higher' })
-    }
-    metrics.push({ name: 'control.adopt_ms', value: median(changes.adopt), unit: 'ms', target: 10, better: 'lower' })
+    const metrics: Metric[] = [
+      { name: 'api.ratio_vs_bare', value: vips.nvlb / vips.bare, unit: 'ratio', target: 0.8, better: 'higher' },
+      { name: 'api.simulate_ratio_vs_bare', value: sim.nvlb / sim.bare, unit: 'ratio', target: 0.8, better: 'higher' },
+      { name: 'control.adopt_ms', value: median(changes.adopt), unit: 'ms', target: 10, better: 'lower' },
+    ]
     printMetrics(metrics, values.json)
     return 0
   } finally {

@@ -8,13 +8,13 @@ import pino, { type Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from '../../lib/api/server'
 import type { StatsSource } from '../../lib/api/metrics'
-import type { Simulate } from '../../lib/api/routes-simulate'
 import { readJsonText, DEFAULT_STATE_DIR } from '../../lib/api/cli-common'
 import { resolveServerToken } from '../../lib/api/token'
 import { Compiler } from '../../lib/control/compiler'
 import { validateConfig } from '../../lib/control/config-validate'
 import { ControlPlane } from '../../lib/control/control-plane'
 import { Engine } from '../../lib/dataplane/engine'
+import { simulateFlow } from '../../lib/dataplane/simulate'
 import type { Snapshot } from '../../lib/dataplane/snapshot'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
 
@@ -123,16 +123,6 @@ function loadConfigFile(path: string): unknown {
   return doc
 }
 
-/** simulateFlow of the packet path (lib/dataplane/simulate.ts). */
-function loadSimulate(): Simulate<Snapshot> {
-  // Loaded on use so that nvlb runs in trees where the simulator is not built yet.
-  return (snapshot, flow) => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require('../../lib/dataplane/simulate') as { simulateFlow: Simulate<Snapshot> }
-    return mod.simulateFlow(snapshot, flow)
-  }
-}
-
 interface PacketPath {
   stats: StatsSource
   stop(): Promise<void>
@@ -239,7 +229,7 @@ export async function main(argv: string[]): Promise<number> {
     app = await buildApi({
       control,
       stats: packetPath.stats,
-      simulate: loadSimulate(),
+      simulate: simulateFlow,
       logger,
       token: token.token,
     })

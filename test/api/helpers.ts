@@ -12,6 +12,7 @@ import { ControlPlane } from '../../lib/control/control-plane'
 import { STATE_FILE_NAME } from '../../lib/control/store'
 import type { Snapshot } from '../../lib/dataplane/snapshot'
 import type { SimulatedFlow, SimulationResult } from '../../lib/dataplane/simulate-types'
+import { simulateFlow } from '../../lib/dataplane/simulate'
 import type { StatsReport } from '../../lib/dataplane/stats-report'
 import { buildApi } from '../../lib/api/server'
 import { referenceConfig } from '../control/reference-config'
@@ -30,16 +31,6 @@ export interface TestApi {
   json<T = any>(res: LightMyRequestResponse): T
   stateText(): string
   close(): Promise<void>
-}
-
-/** simulateFlow of lib/dataplane/simulate.ts when it exists in this tree. */
-export function realSimulate(): ((s: Snapshot, f: SimulatedFlow) => SimulationResult) | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('../../lib/dataplane/simulate').simulateFlow
-  } catch {
-    return undefined
-  }
 }
 
 export function emptyStats(generation = 0): StatsReport {
@@ -76,12 +67,7 @@ export async function startApi(
     compile: (c, g) => compiler.compile(c, g),
     initialConfig: opts.config,
   })
-  const simulate =
-    opts.simulate ??
-    realSimulate() ??
-    (() => {
-      throw new Error('lib/dataplane/simulate.ts is not in this tree yet')
-    })
+  const simulate = opts.simulate ?? simulateFlow
   const app = await buildApi({
     control,
     stats: opts.stats ?? (() => emptyStats(control.generation)),

@@ -6,7 +6,7 @@ import t from 'tap'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { TOKEN, realSimulate, referenceConfig, startApi } from '../api/helpers'
+import { TOKEN, referenceConfig, startApi } from '../api/helpers'
 import { cleanEnv, nvlb } from './helpers'
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'powershell')
@@ -210,18 +210,15 @@ t.test('policy import of PowerShell exports, UTF-8 and UTF-16', async (t) => {
 })
 
 t.test('simulate, stats and config get/put', async (t) => {
-  const simulate = realSimulate()
-  const { api, conn } = await listeningApi(t, { config: referenceConfig(), simulate })
+  const { api, conn } = await listeningApi(t, { config: referenceConfig() })
 
-  if (simulate !== undefined) {
-    const sim = await nvlb(['simulate', '--vsid', '0', '--protocol', 'tcp', '--source', '198.51.100.10:40000', '--destination', '203.0.113.10:80', ...conn])
-    t.equal(sim.code, 0, sim.stderr)
-    t.match(sim.stdout, /^tcp 198\.51\.100\.10:40000 → 203\.0\.113\.10:80 \(VSID 0\)$/m)
-    t.match(sim.stdout, /^vip:\s+blue-public/m)
-    t.match(sim.stdout, /^backend:\s+5001\/10\.1\.6\.2[0-3]:80$/m)
-    const simJson = await nvlb(['simulate', '--source', '198.51.100.10:40000', '--destination', '203.0.113.10:80', '--json', ...conn])
-    t.equal(JSON.parse(simJson.stdout).matched, true)
-  }
+  const sim = await nvlb(['simulate', '--vsid', '0', '--protocol', 'tcp', '--source', '198.51.100.10:40000', '--destination', '203.0.113.10:80', ...conn])
+  t.equal(sim.code, 0, sim.stderr)
+  t.match(sim.stdout, /^tcp 198\.51\.100\.10:40000 → 203\.0\.113\.10:80 \(VSID 0\)$/m)
+  t.match(sim.stdout, /^vip:\s+blue-public/m)
+  t.match(sim.stdout, /^backend:\s+5001\/10\.1\.6\.2[0-3]:80$/m)
+  const simJson = await nvlb(['simulate', '--source', '198.51.100.10:40000', '--destination', '203.0.113.10:80', '--json', ...conn])
+  t.equal(JSON.parse(simJson.stdout).matched, true)
   const badEndpoint = await nvlb(['simulate', '--source', '198.51.100.10', '--destination', '203.0.113.10:80', ...conn])
   t.equal(badEndpoint.code, 2)
 

@@ -102,6 +102,9 @@ t.test('start, serve, persist, restart, SIGTERM', async (t) => {
   const stats = await get(`${first.url}/v1/stats`, token)
   t.equal(stats.body.generation, 2, 'the in-process engine adopted the new snapshot')
   t.ok(stats.body.backends.some((b: any) => b.address === '10.1.6.21' && b.state === 'draining'))
+  const sim = await nvlb(['simulate', '--source', '198.51.100.10:40000', '--destination', '203.0.113.20:80', '--json', '--api', first.url, '--state-dir', stateDir])
+  t.equal(sim.code, 0, sim.stderr)
+  t.match(JSON.parse(sim.stdout), { matched: true, vip: { name: 'red-public' }, backend: { virtualSubnetId: 6001 } })
   const metrics = await fetch(`${first.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
   t.match(await metrics.text(), /^nvlb_snapshot_generation 2$/m)
 
