@@ -27,7 +27,7 @@ Starts the control plane, the admin API and the packet path.
 options:
   --config FILE          start from this configuration document (validated; on error nvlb does not start);
                          without it, from the configuration stored in the state dir (empty on a first start)
-  --state-dir DIR        configuration and API token live here (default ./${DEFAULT_STATE_DIR})
+  --state-dir DIR        configuration and API token live here (env NVLB_STATE_DIR, default ./${DEFAULT_STATE_DIR})
   --api-listen H:P       admin API address (default ${DEFAULT_API_LISTEN})
   --no-dataplane         no packet I/O: an in-process engine adopts every snapshot and reports the counters
   --workers N            packet worker threads (default 1)
@@ -87,7 +87,7 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
   const { host, port } = parseListen(values['api-listen'] ?? DEFAULT_API_LISTEN)
   return {
     config: values.config,
-    stateDir: resolve(values['state-dir'] ?? DEFAULT_STATE_DIR),
+    stateDir: resolve(values['state-dir'] ?? process.env.NVLB_STATE_DIR ?? DEFAULT_STATE_DIR),
     host,
     port,
     dataplane: !values['no-dataplane'],
