@@ -83,6 +83,11 @@ t.test('isPrime and the size check', async (t) => {
     t.throws(() => buildMaglev(pool(3), size), RangeError, `size ${size} is refused`)
   }
   t.throws(() => buildMaglev(pool(3), 251, new Int32Array(250)), RangeError, 'out of the wrong length is refused')
+  let tooLarge = 2 ** 24 + 1
+  while (!isPrime(tooLarge)) tooLarge++
+  t.throws(() => buildMaglev(pool(3), tooLarge), RangeError, `a prime size above 2^24 (${tooLarge}) is refused`)
+  t.throws(() => buildMaglev(pool(65537, () => 0), 251), RangeError, 'more than 65536 backends are refused')
+  t.ok(buildMaglev(pool(65536, (i) => (i < 10 ? 1 : 0)), 251).every((e) => e >= 0 && e < 10), '65536 backends are fine')
   for (const weight of [-1, Number.NaN, Infinity]) {
     t.throws(() => buildMaglev([{ name: 'a', weight }], 251), RangeError, `weight ${weight} is refused`)
   }
