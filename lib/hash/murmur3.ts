@@ -15,11 +15,11 @@ function mixBlock(h: number, k: number): number {
   k = Math.imul(k, C1)
   k = (k << 15) | (k >>> 17)
   k = Math.imul(k, C2)
-  return mixMixedBlock(h, k)
+  return mixIntoHash(h, k)
 }
 
-/** The seed-dependent half of mixBlock, for a block already multiplied and rotated. */
-function mixMixedBlock(h: number, k: number): number {
+/** The seed-dependent half of mixBlock: folds an already scrambled block into the hash. */
+function mixIntoHash(h: number, k: number): number {
   h ^= k
   h = (h << 13) | (h >>> 19)
   return (Math.imul(h, 5) + 0xe6546b64) | 0
@@ -104,8 +104,8 @@ export function murmur3StringPair(
     k = Math.imul(k, C1)
     k = (k << 15) | (k >>> 17)
     k = Math.imul(k, C2)
-    a = mixMixedBlock(a, k)
-    b = mixMixedBlock(b, k)
+    a = mixIntoHash(a, k)
+    b = mixIntoHash(b, k)
   }
   const tail = len & 3
   if (tail !== 0) {
