@@ -134,6 +134,18 @@ export class FlowTable {
     return NO_ENTRY
   }
 
+  /** Prefetching: the first entry of the forward (kind 0) or reply (kind 1) chain of a hash; -1 for kind 2. */
+  headOf(kind: number, hash: number): number {
+    if (kind === 0) return this.forwardBuckets[hash & this.bucketMask]!
+    if (kind === 1) return this.replyBuckets[hash & this.bucketMask]!
+    return NO_ENTRY
+  }
+
+  /** Read the first and last word of a record, pulling both of its cache lines in (prefetching). */
+  touchRecord(i: number): number {
+    return this.e[i * STRIDE]! ^ this.e[i * STRIDE + STRIDE - 1]!
+  }
+
   /** First entry of the reply chain for this hash; walk it with replyNext(). */
   replyHead(hash: number): number {
     return this.replyBuckets[hash & this.bucketMask]!

@@ -22,7 +22,7 @@ export interface WorkerEngineOptions {
  * startDataplane; tests substitute their own module with the same export).
  */
 export function createEngine(options: WorkerEngineOptions): WorkerEngine {
-  return new Engine({ maxFlows: options.maxFlows, counters: new Counters(options.countersBuffer) })
+  return new Engine({ maxFlows: options.maxFlows, counters: new Counters(options.countersBuffer), workerCount: options.workerCount })
 }
 
 export const COUNTERS_BYTE_LENGTH = Counters.BYTE_LENGTH

@@ -15,6 +15,8 @@ export interface PacketEngine {
     clear(): void
   }
   tick(nowSeconds: number): void
+  /** Optional hint before a batch (lib/dataplane/engine warms its flow table). */
+  prefetch?(buf: Buffer, offsets: Int32Array, lengths: Int32Array, count: number): void
   process(buf: Buffer, off: number, len: number): number
 }
 
@@ -75,6 +77,7 @@ export class ForwardingLoop {
       const buf = port.rxBuffer
       const offsets = port.rxOffsets
       const lengths = port.rxLengths
+      engine.prefetch?.(buf, offsets, lengths, n)
       for (let i = 0; i < n; i++) {
         if (engine.process(buf, offsets[i]!, lengths[i]!) === VERDICT_TX) {
           const out = engine.outSide === SIDE_EXTERNAL ? this.externalPort : this.providerPort
