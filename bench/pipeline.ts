@@ -20,7 +20,7 @@ import { readU16, readU32, writeU16, writeU32 } from '../lib/packet/bytes'
 import { forwardHashOfKey } from '../lib/dataplane/flow-hash'
 import { formatIPv4 } from '../lib/packet/address'
 import type { Snapshot } from '../lib/dataplane/snapshot'
-import { buildMaglev } from '../lib/hash/maglev'
+import { measureMaglevBuildMs } from './micro-hash'
 import { printMetrics, progress, type Metric } from './report'
 
 const BATCH = 1024
@@ -289,17 +289,3 @@ function backendIdOf(snap: Snapshot, address: number): number {
   throw new Error(`no backend ${formatIPv4(address)}`)
 }
 
-/** Median build time of M = size for `count` backends, after warm-up. */
-function measureMaglevBuildMs(count: number, size: number): number {
-  const backends = Array.from({ length: count }, (_, i) => ({ name: `5001/10.${(i >> 8) & 255}.${i & 255}.1:80`, weight: 1 }))
-  const out = new Int32Array(size)
-  for (let i = 0; i < 20; i++) buildMaglev(backends, size, out)
-  const times: number[] = []
-  for (let i = 0; i < 50; i++) {
-    const start = process.hrtime.bigint()
-    buildMaglev(backends, size, out)
-    times.push(Number(process.hrtime.bigint() - start) / 1e6)
-  }
-  times.sort((a, b) => a - b)
-  return times[times.length >> 1]!
-}
