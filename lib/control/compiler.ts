@@ -67,16 +67,12 @@ class IdRegistry {
   }
 }
 
-function mustParseIPv4(text: string | undefined, field: string): number {
-  const value = text === undefined ? -1 : parseIPv4(text)
-  if (value < 0) throw new NvlbError(ErrorCodes.BAD_ADDRESS, `'${String(text)}' is not an IPv4 address`, field)
-  return value
+function badAddress(text: string | undefined, field: string): NvlbError {
+  return new NvlbError(ErrorCodes.BAD_ADDRESS, `'${String(text)}' is not an IPv4 address`, field)
 }
 
-function mustParseMac(text: string | undefined, field: string): Uint8Array {
-  const mac = text === undefined ? null : parseMac(text)
-  if (mac === null) throw new NvlbError(ErrorCodes.BAD_MAC, `'${String(text)}' is not a MAC address`, field)
-  return mac
+function badMac(text: string | undefined, field: string): NvlbError {
+  return new NvlbError(ErrorCodes.BAD_MAC, `'${String(text)}' is not a MAC address`, field)
 }
 
 /**
@@ -89,6 +85,45 @@ export class Compiler {
   private readonly backendIds = new IdRegistry(MAX_BACKEND_IDS, 'pool backends')
   private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
   private tableCache = new Map<string, Int32Array>()
+  // Spellings seen in earlier compiles; a 1000-backend pool is re-parsed on every change otherwise.
+  private readonly addresses = new Map<string, number>()
+  private readonly macs = new Map<string, Uint8Array>()
+  private readonly names = new Map<string, string>()
+
+  /** Parsed IPv4 address (unsigned), or -1. */
+  private address(text: string | undefined): number {
+    if (text === undefined) return -1
+    let value = this.addresses.get(text)
+    if (value === undefined) {
+      value = parseIPv4(text)
+      if (this.addresses.size > 1 << 20) this.addresses.clear()
+      this.addresses.set(text, value)
+    }
+    return value
+  }
+
+  private mac(text: string | undefined): Uint8Array | null {
+    if (text === undefined) return null
+    let value = this.macs.get(text)
+    if (value === undefined) {
+      const parsed = parseMac(text)
+      if (parsed === null) return null
+      if (this.macs.size > 1 << 20) this.macs.clear()
+      this.macs.set(text, (value = parsed))
+    }
+    return value
+  }
+
+  /** The registry key and DESIGN §5 name of a pool member behind a backend port. */
+  private memberKey(pool: string, vsid: number, address: string, port: number): string {
+    const key = `${pool}|${vsid}|${address}|${port}`
+    let name = this.names.get(key)
+    if (name === undefined) {
+      if (this.names.size > 1 << 20) this.names.clear()
+      this.names.set(key, (name = backendName(vsid, address, port)))
+    }
+    return name
+  }
 
   constructor() {
     this.domainIds.id('') // PUBLIC_DOMAIN = 0
@@ -120,9 +155,14 @@ export class Compiler {
     const lookupHost = new Int32Array(records.length)
     const lookupMac = new Uint8Array(records.length * 6)
     records.forEach((r, i) => {
-      const ca = mustParseIPv4(r.customerAddress, `lookupRecords[${i}].customerAddress`)
-      lookupHost[i] = mustParseIPv4(r.providerAddress, `lookupRecords[${i}].providerAddress`)
-      lookupMac.set(mustParseMac(r.macAddress, `lookupRecords[${i}].macAddress`), i * 6)
+      const ca = this.address(r.customerAddress)
+      if (ca < 0) throw badAddress(r.customerAddress, `lookupRecords[${i}].customerAddress`)
+      const host = this.address(r.providerAddress)
+      if (host < 0) throw badAddress(r.providerAddress, `lookupRecords[${i}].providerAddress`)
+      const mac = this.mac(r.macAddress)
+      if (mac === null) throw badMac(r.macAddress, `lookupRecords[${i}].macAddress`)
+      lookupHost[i] = host
+      lookupMac.set(mac, i * 6)
       keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
     })
 
@@ -130,8 +170,12 @@ export class Compiler {
     const neighbors = createKeyTable(config.neighbors.length)
     const neighborMac = new Uint8Array(config.neighbors.length * 6)
     config.neighbors.forEach((n, i) => {
-      keyTableSet(neighbors, mustParseIPv4(n.address, `neighbors[${i}].address`), 0, 0, i)
-      neighborMac.set(mustParseMac(n.mac, `neighbors[${i}].mac`), i * 6)
+      const address = this.address(n.address)
+      if (address < 0) throw badAddress(n.address, `neighbors[${i}].address`)
+      const mac = this.mac(n.mac)
+      if (mac === null) throw badMac(n.mac, `neighbors[${i}].mac`)
+      keyTableSet(neighbors, address, 0, 0, i)
+      neighborMac.set(mac, i * 6)
     })
 
     // Backends: one id per (pool, backend name); the name includes the port, so
@@ -148,9 +192,10 @@ export class Compiler {
       const entry = { ids: [] as number[], names: [] as string[], weights: [] as number[] }
       const poolIndex = config.pools.indexOf(pool)
       pool.backends.forEach((b, i) => {
-        const name = backendName(b.virtualSubnetId, b.address, port)
+        const name = this.memberKey(poolName, b.virtualSubnetId, b.address, port)
         const id = this.backendIds.id(`${poolName}|${name}`)
-        const address = mustParseIPv4(b.address, `pools[${poolIndex}].backends[${i}].address`)
+        const address = this.address(b.address)
+        if (address < 0) throw badAddress(b.address, `pools[${poolIndex}].backends[${i}].address`)
         const record = keyTableGet(lookup, b.virtualSubnetId, address, 0)
         if (record < 0) {
           throw new NvlbError(ErrorCodes.NO_LOOKUP_RECORD, `no lookup record for VSID ${b.virtualSubnetId} CA ${b.address}`, `pools[${poolIndex}].backends[${i}]`)
@@ -184,7 +229,8 @@ export class Compiler {
     const ruleList: (CompiledRule | null)[] = []
     const newCache = new Map<string, Int32Array>()
     config.vips.forEach((vip, v) => {
-      const vipAddress = mustParseIPv4(vip.address, `vips[${v}].address`)
+      const vipAddress = this.address(vip.address)
+      if (vipAddress < 0) throw badAddress(vip.address, `vips[${v}].address`)
       const vsid = vip.virtualSubnetId
       if (vsid === 0) keyTableSet(publicVips, vipAddress, 0, 0, 1)
       const natMode = (vip.natMode ?? (vsid === 0 ? 'dnat' : 'fullnat')) === 'fullnat' ? NAT_FULLNAT : NAT_DNAT
@@ -258,15 +304,23 @@ export class Compiler {
       backendPool[id] = b.pool
     }
 
-    const externalAddress = node.externalAddress === undefined ? 0 : mustParseIPv4(node.externalAddress, 'node.externalAddress') | 0
-    const externalMac = node.externalMac === undefined ? new Uint8Array(6) : mustParseMac(node.externalMac, 'node.externalMac')
+    const providerAddress = this.address(node.providerAddress)
+    if (providerAddress < 0) throw badAddress(node.providerAddress, 'node.providerAddress')
+    const externalAddress = node.externalAddress === undefined ? 0 : this.address(node.externalAddress)
+    if (externalAddress < 0) throw badAddress(node.externalAddress, 'node.externalAddress')
+    const providerMac = this.mac(node.providerMac)
+    if (providerMac === null) throw badMac(node.providerMac, 'node.providerMac')
+    const externalMac = node.externalMac === undefined ? new Uint8Array(6) : this.mac(node.externalMac)
+    if (externalMac === null) throw badMac(node.externalMac, 'node.externalMac')
+    const gatewayMac = this.mac(node.gatewayMac)
+    if (gatewayMac === null) throw badMac(node.gatewayMac, 'node.gatewayMac')
     return {
       generation,
-      providerAddress: mustParseIPv4(node.providerAddress, 'node.providerAddress') | 0,
-      providerMac: mustParseMac(node.providerMac, 'node.providerMac'),
-      externalAddress,
-      externalMac,
-      gatewayMac: mustParseMac(node.gatewayMac, 'node.gatewayMac'),
+      providerAddress: providerAddress | 0,
+      providerMac: Uint8Array.from(providerMac),
+      externalAddress: externalAddress | 0,
+      externalMac: Uint8Array.from(externalMac),
+      gatewayMac: Uint8Array.from(gatewayMac),
       providerMtu,
       mssClamp: node.mssClamp === true,
       clampedMss: providerMtu - NVGRE_OVERHEAD - TCP_IP_HEADERS,
