@@ -140,10 +140,23 @@ const FLOW: SimulatedFlow = {
   destinationPort: 80,
 }
 
-/** The same routes and JSON as nvlb, with none of its work: no auth, no schemas, no ETag. */
+/**
+ * The same routes and JSON as nvlb, with none of its work: no auth, no
+ * schemas, no ETag. Like nvlb, it serializes the VIP list once per
+ * generation, so the ratio measures nvlb's own per-request work and not a
+ * difference in caching.
+ */
 async function bareApp(control: ControlPlane<Snapshot>): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
-  app.get('/v1/vips', async () => control.config.vips)
+  let cachedGeneration = -1
+  let cachedVips = ''
+  app.get('/v1/vips', async (_request, reply) => {
+    if (cachedGeneration !== control.generation) {
+      cachedVips = JSON.stringify(control.config.vips)
+      cachedGeneration = control.generation
+    }
+    return reply.type('application/json; charset=utf-8').send(cachedVips)
+  })
   app.post('/v1/simulate', async (request) => simulateFlow(control.snapshot!, request.body as SimulatedFlow))
   await app.listen({ host: '127.0.0.1', port: 0 })
   return app
