@@ -85,33 +85,16 @@ export class Compiler {
   private readonly backendIds = new IdRegistry(MAX_BACKEND_IDS, 'pool backends')
   private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
   private tableCache = new Map<string, Int32Array>()
-  // Spellings seen in earlier compiles; a 1000-backend pool is re-parsed on every change otherwise.
-  private readonly addresses = new Map<string, number>()
-  private readonly macs = new Map<string, Uint8Array>()
+  // Member names of earlier compiles; a 1000-backend pool is renamed on every change otherwise.
   private readonly names = new Map<string, string>()
 
   /** Parsed IPv4 address (unsigned), or -1. */
   private address(text: string | undefined): number {
-    if (text === undefined) return -1
-    let value = this.addresses.get(text)
-    if (value === undefined) {
-      value = parseIPv4(text)
-      if (this.addresses.size > 1 << 20) this.addresses.clear()
-      this.addresses.set(text, value)
-    }
-    return value
+    return text === undefined ? -1 : parseIPv4(text)
   }
 
   private mac(text: string | undefined): Uint8Array | null {
-    if (text === undefined) return null
-    let value = this.macs.get(text)
-    if (value === undefined) {
-      const parsed = parseMac(text)
-      if (parsed === null) return null
-      if (this.macs.size > 1 << 20) this.macs.clear()
-      this.macs.set(text, (value = parsed))
-    }
-    return value
+    return text === undefined ? null : parseMac(text)
   }
 
   /** The registry key and DESIGN §5 name of a pool member behind a backend port. */
@@ -182,14 +165,14 @@ export class Compiler {
     // a pool behind rules with different backend ports has one entry per port.
     const pools = new Map(config.pools.map((p) => [p.name, p]))
     const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; domain: number; host: number; mac: Uint8Array; name: string; pool: string }>()
-    const poolPortIds = new Map<string, { ids: number[]; names: string[]; weights: number[] }>()
+    const poolPortIds = new Map<string, { ids: number[]; names: string[]; weights: number[]; table?: Int32Array }>()
     const backendsOf = (poolName: string, port: number, field: string) => {
       const key = `${poolName}|${port}`
       const known = poolPortIds.get(key)
       if (known !== undefined) return known
       const pool = pools.get(poolName)
       if (pool === undefined) throw new NvlbError(ErrorCodes.UNKNOWN_POOL, `pool '${poolName}' does not exist`, field)
-      const entry = { ids: [] as number[], names: [] as string[], weights: [] as number[] }
+      const entry: { ids: number[]; names: string[]; weights: number[]; table?: Int32Array } = { ids: [], names: [], weights: [] }
       const poolIndex = config.pools.indexOf(pool)
       pool.backends.forEach((b, i) => {
         const name = this.memberKey(poolName, b.virtualSubnetId, b.address, port)
@@ -228,6 +211,26 @@ export class Compiler {
     const publicVips = createKeyTable(config.vips.length)
     const ruleList: (CompiledRule | null)[] = []
     const newCache = new Map<string, Int32Array>()
+    /** The Maglev table of a pool behind one backend port: reused when names and weights are unchanged. */
+    const tableOf = (members: { ids: number[]; names: string[]; weights: number[]; table?: Int32Array }): Int32Array => {
+      if (members.table !== undefined) return members.table
+      const cacheKey = `${maglevSize}|${members.names.join(',')}|${members.weights.join(',')}`
+      let table = this.tableCache.get(cacheKey)
+      if (table === undefined) {
+        const picks = buildMaglev(
+          members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
+          maglevSize,
+        )
+        table = new Int32Array(maglevSize)
+        for (let s = 0; s < maglevSize; s++) {
+          const pick = picks[s]!
+          table[s] = pick < 0 ? -1 : members.ids[pick]!
+        }
+      }
+      newCache.set(cacheKey, table)
+      members.table = table
+      return table
+    }
     config.vips.forEach((vip, v) => {
       const vipAddress = this.address(vip.address)
       if (vipAddress < 0) throw badAddress(vip.address, `vips[${v}].address`)
@@ -242,21 +245,7 @@ export class Compiler {
         if (keyTableGet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort) >= 0) {
           throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, field)
         }
-        const members = backendsOf(rule.pool, backendPort, `${field}.pool`)
-        const cacheKey = `${maglevSize}|${members.names.join(',')}|${members.weights.join(',')}`
-        let table = this.tableCache.get(cacheKey) ?? newCache.get(cacheKey)
-        if (table === undefined) {
-          const picks = buildMaglev(
-            members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
-            maglevSize,
-          )
-          table = new Int32Array(maglevSize)
-          for (let s = 0; s < maglevSize; s++) {
-            const pick = picks[s]!
-            table[s] = pick < 0 ? -1 : members.ids[pick]!
-          }
-        }
-        newCache.set(cacheKey, table)
+        const table = tableOf(backendsOf(rule.pool, backendPort, `${field}.pool`))
         keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
         const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
         keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === -1 ? id : AMBIGUOUS)
@@ -317,10 +306,10 @@ export class Compiler {
     return {
       generation,
       providerAddress: providerAddress | 0,
-      providerMac: Uint8Array.from(providerMac),
+      providerMac,
       externalAddress: externalAddress | 0,
-      externalMac: Uint8Array.from(externalMac),
-      gatewayMac: Uint8Array.from(gatewayMac),
+      externalMac,
+      gatewayMac,
       providerMtu,
       mssClamp: node.mssClamp === true,
       clampedMss: providerMtu - NVGRE_OVERHEAD - TCP_IP_HEADERS,

@@ -2,9 +2,11 @@
  * The control plane's state machine: the running configuration, its generation,
  * the snapshot compiled from it, and the only way to change them.
  *
- * A change runs validate → compile → persist → publish, one change at a time in
- * arrival order. Any failure before the publish leaves generation, config,
- * snapshot and the state file exactly as they were. Every successful change
+ * A change runs validate → compile → publish to the packet path → persist →
+ * commit (→ summarize and log), one change at a time in arrival order. A
+ * change is acknowledged only once it is on disk. Any failure leaves
+ * generation, config, snapshot and the state file exactly as they were; a
+ * failed write also hands the packet path its previous snapshot back. Every successful change
  * increments the generation by one (also when the new document equals the old
  * one, so an ETag always identifies one write) and is logged once with a summary.
  *
@@ -181,11 +183,21 @@ export class ControlPlane<S = unknown> {
     const config = deepFreeze(validateConfig(produce()))
     const generation = this._generation + 1
     const snapshot = this.compileSnapshot(config, generation)
-    const summary = summarizeChanges(this._generation === 0 ? undefined : this._config, config)
-    await this.store.save({ generation, config })
+    const previous = this._generation === 0 ? undefined : this._config
+    // The packet path takes the new snapshot while the state file is written
+    // (the write and its fsync are most of a change's time); if the write
+    // fails it gets the previous snapshot back, and nothing else changed.
+    const listeners = [...this.listeners]
+    for (const listener of listeners) this.notify(listener, snapshot, generation)
+    try {
+      await this.store.save({ generation, config })
+    } catch (err) {
+      if (this._snapshot !== undefined) for (const listener of listeners) this.notify(listener, this._snapshot, this._generation)
+      throw err
+    }
     this.adopt(generation, config, snapshot)
+    const summary = summarizeChanges(previous, config)
     this.logger.info({ generation, summary }, 'configuration changed')
-    for (const listener of [...this.listeners]) this.notify(listener, snapshot, generation)
     return { generation, config: this._config, summary }
   }
 

@@ -1,12 +1,28 @@
 /**
- * IPv4 and MAC address spelling. Addresses travel through the packet path as
- * unsigned 32-bit numbers (`ip >>> 0`) and MACs as 6-byte arrays.
+ * IPv4 and MAC address spelling, for the control side (the packet path reads
+ * addresses straight from frames). Parsed spellings are remembered in
+ * bounded LRU caches: a configuration change re-reads every address of a
+ * large pool, and most of them are the same strings as last time.
  */
+import { LRUCache } from 'lru-cache'
+
+const PARSE_CACHE_SIZE = 65536
+const ipv4Cache = new LRUCache<string, number>({ max: PARSE_CACHE_SIZE })
+const macCache = new LRUCache<string, Uint8Array>({ max: PARSE_CACHE_SIZE })
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
 
 /** Dotted quad → unsigned 32-bit number, or -1 when it is not a valid IPv4 address. */
 export function parseIPv4(text: string): number {
+  let value = ipv4Cache.get(text)
+  if (value === undefined) {
+    value = parseIPv4Uncached(text)
+    ipv4Cache.set(text, value)
+  }
+  return value
+}
+
+function parseIPv4Uncached(text: string): number {
   const m = IPV4.exec(text)
   if (m === null) return -1
   let value = 0
@@ -49,6 +65,16 @@ const MAC_BARE = /^[0-9a-fA-F]{12}$/
  * `00:15:5d:01:06:21`, `00155D010621`) → 6 bytes, or null.
  */
 export function parseMac(text: string): Uint8Array | null {
+  let mac = macCache.get(text)
+  if (mac === undefined) {
+    const parsed = parseMacUncached(text)
+    if (parsed === null) return null
+    macCache.set(text, (mac = parsed))
+  }
+  return Uint8Array.from(mac)
+}
+
+function parseMacUncached(text: string): Uint8Array | null {
   if (!MAC_COLON.test(text) && !MAC_DASH.test(text) && !MAC_BARE.test(text)) return null
   const hex = text.replace(/[-:]/g, '')
   const mac = new Uint8Array(6)

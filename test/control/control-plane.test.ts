@@ -238,6 +238,28 @@ t.test('a failing disk write changes nothing in memory', async (t) => {
   t.equal(plane.snapshot!.generation, 1)
 })
 
+t.test('the packet path gets a change before the write and the previous snapshot back when the write fails', async (t) => {
+  const dir = tempDir(t)
+  const stateDir = join(dir, 'state')
+  const { plane } = await openPlane(t, stateDir)
+  await plane.replace(referenceConfig())
+  const seen: number[] = []
+  const committedAtPublish: number[] = []
+  plane.subscribe((_snapshot, generation) => {
+    seen.push(generation)
+    committedAtPublish.push(plane.generation)
+  })
+  await plane.update((d) => void (d.vips = d.vips.slice(1)))
+  t.same(seen, [1, 2])
+  t.same(committedAtPublish, [1, 1], 'generation 2 was published while generation 1 was still the committed one')
+  t.equal(plane.generation, 2)
+  rmSync(stateDir, { recursive: true })
+  writeFileSync(stateDir, 'not a directory')
+  await t.rejects(plane.update((d) => void (d.vips = [])))
+  t.same(seen, [1, 2, 3, 2], 'generation 3 published, then generation 2 handed back')
+  t.equal(plane.snapshot!.generation, 2)
+})
+
 t.test('If-Match: the running generation passes, any other gets 412', async (t) => {
   const dir = tempDir(t)
   const { plane } = await openPlane(t, dir)
