@@ -3,7 +3,6 @@
  * The one nvlb command. Each sub-command lives in bin/commands/<name>.ts and
  * exports `main(argv: string[]): Promise<number>` returning the exit code.
  */
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
 const COMMANDS: Record<string, string> = {
@@ -37,12 +36,14 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`nvlb: unknown command '${command}'\n\n${usage()}\n`)
     return 2
   }
-  const modulePath = join(__dirname, 'commands', `${command}.js`)
-  if (!existsSync(modulePath)) {
+  // commands/<name>.js when built, commands/<name>.ts when run from source through tsx.
+  let modulePath: string
+  try {
+    modulePath = require.resolve(join(__dirname, 'commands', command))
+  } catch {
     process.stderr.write(`nvlb: '${command}' is not available in this build\n`)
     return 2
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(modulePath) as { main(argv: string[]): Promise<number> }
   return mod.main(rest)
 }
