@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 
 export const ROOT = join(__dirname, '..', '..')
-const ENTRY = join(__dirname, 'nvlb-entry.ts')
+const ENTRY = join(ROOT, 'bin', 'nvlb.ts')
 
 export interface CliResult {
   code: number | null
