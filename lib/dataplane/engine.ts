@@ -308,7 +308,7 @@ export class Engine {
 
   private fromProvider(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
     const snap = this.snap!
-    if (onesSum(buf, ip, ihl) !== 0xffff) return this.drop(DropReason.BAD_IP_CHECKSUM)
+    if ((ihl === IP_HLEN ? headerSum20(buf, ip) : onesSum(buf, ip, ihl)) !== 0xffff) return this.drop(DropReason.BAD_IP_CHECKSUM)
     if ((readU16(buf, ip + 6) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return this.drop(DropReason.OUTER_FRAGMENT)
     const end = ip + total
     const gre = ip + ihl
@@ -649,10 +649,14 @@ export class Engine {
     writeU16(buf, oip + 6, df)
     buf[oip + 8] = OUTER_TTL
     buf[oip + 9] = IPPROTO_GRE
-    writeU16(buf, oip + 10, 0)
     writeU32(buf, oip + 12, snap.providerAddress)
     writeU32(buf, oip + 16, host)
-    writeU16(buf, oip + 10, checksum(buf, oip, IP_HLEN))
+    // The header checksum from the field values, without reading the bytes back.
+    let sum = 0x4500 + total + ENCAP_OVERHEAD + this.ipId + df + ((OUTER_TTL << 8) | IPPROTO_GRE)
+    sum += (snap.providerAddress >>> 16) + (snap.providerAddress & 0xffff) + (host >>> 16) + (host & 0xffff)
+    sum = (sum & 0xffff) + (sum >>> 16)
+    sum = (sum & 0xffff) + (sum >>> 16)
+    writeU16(buf, oip + 10, ~sum & 0xffff)
     // GRE: K bit, transparent Ethernet bridging, key = VSID << 8 | FlowID.
     const gre = oip + IP_HLEN
     writeU16(buf, gre, NVGRE_FLAGS_VERSION)
@@ -1098,6 +1102,15 @@ export class Engine {
     const dataOffset = (buf[l4 + 12]! >> 4) << 2
     return dataOffset >= TCP_HLEN && l4 + dataOffset <= end
   }
+}
+
+/** One's-complement sum of a 20-byte IPv4 header, unrolled. */
+function headerSum20(buf: Uint8Array, ip: number): number {
+  let sum =
+    readU16(buf, ip) + readU16(buf, ip + 2) + readU16(buf, ip + 4) + readU16(buf, ip + 6) + readU16(buf, ip + 8) +
+    readU16(buf, ip + 10) + readU16(buf, ip + 12) + readU16(buf, ip + 14) + readU16(buf, ip + 16) + readU16(buf, ip + 18)
+  sum = (sum & 0xffff) + (sum >>> 16)
+  return (sum & 0xffff) + (sum >>> 16)
 }
 
 function copyMac(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number): void {
