@@ -1027,7 +1027,12 @@ export class Engine {
 
   private learnNeighbor(address: number, mac: Uint8Array, macOff: number): void {
     let index = keyTableGet(this.dynamicNeighbors, address, 0, 0)
-    if (index < 0) {
+    if (index >= 0) {
+      const known = this.dynamicMac
+      const at = index * 6
+      if (known[at] === mac[macOff] && known[at + 1] === mac[macOff + 1] && known[at + 2] === mac[macOff + 2] &&
+          known[at + 3] === mac[macOff + 3] && known[at + 4] === mac[macOff + 4] && known[at + 5] === mac[macOff + 5]) return
+    } else {
       if (this.dynamicCount >= DYNAMIC_NEIGHBORS) return
       index = this.dynamicCount
       if (!keyTableSet(this.dynamicNeighbors, address, 0, 0, index)) return
