@@ -1,6 +1,6 @@
 /** Shared pieces of the end-to-end tests: a deployment per test, clients inside namespaces, captures. */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { deploy, type DeployOptions, type Deployment } from '../../examples/blue-red/deploy'
@@ -98,13 +98,42 @@ export function pidsInNamespaces(prefix: string): number[] {
   return pids
 }
 
-export function alive(pid: number): boolean {
+/** A process as pid and start time, so that a recycled pid is not taken for the same process. */
+export interface ProcessIdentity {
+  pid: number
+  startTime: string
+  command: string
+}
+
+/** Start time of a live process; undefined when it is gone or only a zombie waiting to be reaped. */
+function startTimeOf(pid: number): string | undefined {
   try {
-    process.kill(pid, 0)
-    return true
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised command name: 3 (state) … 22 (starttime).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19]
   } catch {
-    return false
+    return undefined
   }
+}
+
+export function identify(pids: number[]): ProcessIdentity[] {
+  return pids.flatMap((pid) => {
+    const startTime = startTimeOf(pid)
+    if (startTime === undefined) return []
+    let command = ''
+    try {
+      command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').slice(0, 160)
+    } catch {
+      // exited meanwhile
+    }
+    return [{ pid, startTime, command }]
+  })
+}
+
+/** The same process (pid and start time) still exists. */
+export function alive(p: ProcessIdentity): boolean {
+  return startTimeOf(p.pid) === p.startTime
 }
 
 export function namespacesWithPrefix(prefix: string): string[] {
@@ -127,9 +156,14 @@ export async function waitFor(what: string, predicate: () => boolean | Promise<b
 /** Lines of a child's stdout and stderr, and a way to wait for one. */
 export class OutputWatcher {
   readonly lines: string[] = []
-  private readonly waiters: Array<{ match: RegExp; resolve: (line: string) => void }> = []
+  private readonly waiters: Array<{ match: RegExp; resolve: (line: string) => void; reject: (err: Error) => void }> = []
+  private closed = false
 
   constructor(child: ChildProcess) {
+    child.once('close', (code, signal) => {
+      this.closed = true
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`exited (${code ?? signal}) before a line matched ${w.match}:\n${this.lines.join('\n')}`))
+    })
     for (const stream of [child.stdout, child.stderr]) {
       if (stream === null) continue
       createInterface({ input: stream }).on('line', (line) => {
@@ -144,6 +178,7 @@ export class OutputWatcher {
   waitFor(match: RegExp, timeoutMs = 60000): Promise<string> {
     const seen = this.lines.find((line) => match.test(line))
     if (seen !== undefined) return Promise.resolve(seen)
+    if (this.closed) return Promise.reject(new Error(`exited before a line matched ${match}:\n${this.lines.join('\n')}`))
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no line matching ${match} within ${timeoutMs} ms:\n${this.lines.join('\n')}`)), timeoutMs)
       this.waiters.push({
@@ -151,6 +186,10 @@ export class OutputWatcher {
         resolve: (line) => {
           clearTimeout(timer)
           resolve(line)
+        },
+        reject: (err) => {
+          clearTimeout(timer)
+          reject(err)
         },
       })
     })
