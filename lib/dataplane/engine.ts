@@ -116,6 +116,16 @@ export class Engine {
   /** Set by findReply() when a reply 5-tuple matched a flow of another routing domain. */
   private replyDomainMismatch = false
 
+  // MACs of the adopted snapshot as 16 + 32 bits, for 32-bit header stores.
+  private providerMacHigh = 0
+  private providerMacLow = 0
+  private gatewayMacHigh = 0
+  private gatewayMacLow = 0
+  private viewBufferA: Uint8Array | null = null
+  private viewA: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
+  private viewBufferB: Uint8Array | null = null
+  private viewB: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
+
   private readonly workerCount: number
   /** Full-NAT ports: the first multiple of workerCount from NAT_PORT_FIRST, and how many such ports fit. */
   private readonly natPortBase: number
@@ -154,6 +164,12 @@ export class Engine {
   adopt(snapshot: Snapshot): void {
     if (this.flowTable === null) this.flowTable = new FlowTable(this.maxFlows > 0 ? this.maxFlows : snapshot.maxFlows)
     this.snap = snapshot
+    const p = snapshot.providerMac
+    const g = snapshot.gatewayMac
+    this.providerMacHigh = (p[0]! << 8) | p[1]!
+    this.providerMacLow = (p[2]! << 24) | (p[3]! << 16) | (p[4]! << 8) | p[5]!
+    this.gatewayMacHigh = (g[0]! << 8) | g[1]!
+    this.gatewayMacLow = (g[2]! << 24) | (g[3]! << 16) | (g[4]! << 8) | g[5]!
     this.counters.values[G_GENERATION] = snapshot.generation
   }
 
@@ -635,39 +651,51 @@ export class Engine {
   /** Needs resolveNeighbor(host) to have succeeded. */
   private writeEncapsulation(buf: Uint8Array, start: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number, df: number): void {
     const snap = this.snap!
+    // 32-bit big-endian stores through a DataView: a quarter of the byte stores. The caller
+    // checked that [start, start + ENCAP_HEADERS) lies inside buf.
+    const v = this.viewOf(buf)
+    const nb = this.neighborBytes
+    const no = this.neighborOffset
     // Outer Ethernet: nvlb → next hop of the host's PA.
-    copyMac(this.neighborBytes, this.neighborOffset, buf, start)
-    copyMac(snap.providerMac, 0, buf, start + 6)
-    writeU16(buf, start + 12, ETHERTYPE_IPV4)
-    // Outer IPv4: nvlb PA → host PA, protocol 47.
+    v.setInt32(start, (nb[no]! << 24) | (nb[no + 1]! << 16) | (nb[no + 2]! << 8) | nb[no + 3]!)
+    v.setInt32(start + 4, (nb[no + 4]! << 24) | (nb[no + 5]! << 16) | this.providerMacHigh)
+    v.setInt32(start + 8, this.providerMacLow)
+    v.setUint16(start + 12, ETHERTYPE_IPV4)
+    // Outer IPv4: nvlb PA → host PA, protocol 47; the checksum from the field values.
     const oip = start + ETH_HLEN
-    buf[oip] = 0x45
-    buf[oip + 1] = 0
-    writeU16(buf, oip + 2, total + ENCAP_OVERHEAD)
+    const length = total + ENCAP_OVERHEAD
     this.ipId = (this.ipId + 1) & 0xffff
-    writeU16(buf, oip + 4, this.ipId)
-    writeU16(buf, oip + 6, df)
-    buf[oip + 8] = OUTER_TTL
-    buf[oip + 9] = IPPROTO_GRE
-    writeU32(buf, oip + 12, snap.providerAddress)
-    writeU32(buf, oip + 16, host)
-    // The header checksum from the field values, without reading the bytes back.
-    let sum = 0x4500 + total + ENCAP_OVERHEAD + this.ipId + df + ((OUTER_TTL << 8) | IPPROTO_GRE)
+    let sum = 0x4500 + length + this.ipId + df + ((OUTER_TTL << 8) | IPPROTO_GRE)
     sum += (snap.providerAddress >>> 16) + (snap.providerAddress & 0xffff) + (host >>> 16) + (host & 0xffff)
     sum = (sum & 0xffff) + (sum >>> 16)
     sum = (sum & 0xffff) + (sum >>> 16)
-    writeU16(buf, oip + 10, ~sum & 0xffff)
+    v.setInt32(oip, (0x4500 << 16) | length)
+    v.setInt32(oip + 4, (this.ipId << 16) | df)
+    v.setInt32(oip + 8, (OUTER_TTL << 24) | (IPPROTO_GRE << 16) | (~sum & 0xffff))
+    v.setInt32(oip + 12, snap.providerAddress)
+    v.setInt32(oip + 16, host)
     // GRE: K bit, transparent Ethernet bridging, key = VSID << 8 | FlowID.
     const gre = oip + IP_HLEN
-    writeU16(buf, gre, NVGRE_FLAGS_VERSION)
-    writeU16(buf, gre + 2, ETHERTYPE_TEB)
+    v.setInt32(gre, (NVGRE_FLAGS_VERSION << 16) | ETHERTYPE_TEB)
     const flowId = (entropy ^ (entropy >>> 8) ^ (entropy >>> 16) ^ (entropy >>> 24)) & 0xff
-    writeU32(buf, gre + 4, (vsid << 8) | flowId)
+    v.setInt32(gre + 4, (vsid << 8) | flowId)
     // Inner Ethernet: gateway → VM.
     const ieth = gre + GRE_HLEN
-    copyMac(vmMac, vmMacOff, buf, ieth)
-    copyMac(snap.gatewayMac, 0, buf, ieth + 6)
-    writeU16(buf, ieth + 12, ETHERTYPE_IPV4)
+    v.setInt32(ieth, (vmMac[vmMacOff]! << 24) | (vmMac[vmMacOff + 1]! << 16) | (vmMac[vmMacOff + 2]! << 8) | vmMac[vmMacOff + 3]!)
+    v.setInt32(ieth + 4, (vmMac[vmMacOff + 4]! << 24) | (vmMac[vmMacOff + 5]! << 16) | this.gatewayMacHigh)
+    v.setInt32(ieth + 8, this.gatewayMacLow)
+    v.setUint16(ieth + 12, ETHERTYPE_IPV4)
+  }
+
+  /** A DataView of buf, kept for the last two buffers seen (a port's receive buffer and the transmit queue). */
+  private viewOf(buf: Uint8Array): DataView<ArrayBufferLike> {
+    if (buf === this.viewBufferA) return this.viewA
+    if (buf === this.viewBufferB) return this.viewB
+    this.viewBufferB = this.viewBufferA
+    this.viewB = this.viewA
+    this.viewBufferA = buf
+    this.viewA = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+    return this.viewA
   }
 
   /** Plain IPv4 out of the external side, to a client-side MAC. */
