@@ -578,36 +578,41 @@ export class Engine {
     return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, client)
   }
 
+  // The rewrites below go through a DataView (the callers have checked that the IPv4
+  // header, and the TCP/UDP header when l4Present, lie inside buf).
+
   private rewriteSource(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
-    const old = readI32(buf, ip + 12)
-    writeU32(buf, ip + 12, address)
-    writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
+    const v = this.viewOf(buf)
+    const old = v.getInt32(ip + 12)
+    v.setInt32(ip + 12, address)
+    v.setUint16(ip + 10, checksumAdjust32(v.getUint16(ip + 10), old, address))
     if (!l4Present) return
     const l4 = ip + ihl
-    const oldPort = readU16(buf, l4)
-    writeU16(buf, l4, port)
-    this.adjustL4(buf, l4, protocol, old, address, oldPort, port)
+    const oldPort = v.getUint16(l4)
+    v.setUint16(l4, port)
+    this.adjustL4(v, l4, protocol, old, address, oldPort, port)
   }
 
   private rewriteDestination(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
-    const old = readI32(buf, ip + 16)
-    writeU32(buf, ip + 16, address)
-    writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
+    const v = this.viewOf(buf)
+    const old = v.getInt32(ip + 16)
+    v.setInt32(ip + 16, address)
+    v.setUint16(ip + 10, checksumAdjust32(v.getUint16(ip + 10), old, address))
     if (!l4Present) return
     const l4 = ip + ihl
-    const oldPort = readU16(buf, l4 + 2)
-    writeU16(buf, l4 + 2, port)
-    this.adjustL4(buf, l4, protocol, old, address, oldPort, port)
+    const oldPort = v.getUint16(l4 + 2)
+    v.setUint16(l4 + 2, port)
+    this.adjustL4(v, l4, protocol, old, address, oldPort, port)
   }
 
   /** TCP/UDP checksum after an address (pseudo-header) and a port change. UDP checksum 0 means none. */
-  private adjustL4(buf: Uint8Array, l4: number, protocol: number, oldAddress: number, newAddress: number, oldPort: number, newPort: number): void {
+  private adjustL4(v: DataView<ArrayBufferLike>, l4: number, protocol: number, oldAddress: number, newAddress: number, oldPort: number, newPort: number): void {
     const at = protocol === IPPROTO_TCP ? l4 + 16 : l4 + 6
-    let sum = readU16(buf, at)
+    let sum = v.getUint16(at)
     if (protocol === IPPROTO_UDP && sum === 0) return
     sum = checksumAdjust16(checksumAdjust32(sum, oldAddress, newAddress), oldPort, newPort)
     if (protocol === IPPROTO_UDP && sum === 0) sum = 0xffff
-    writeU16(buf, at, sum)
+    v.setUint16(at, sum)
   }
 
   /** Lower the MSS option of a SYN to what fits the provider MTU after encapsulation. */
@@ -1003,7 +1008,7 @@ export class Engine {
     const oldPort = readU16(buf, l4 + portAt)
     writeU16(buf, l4 + portAt, port)
     // Only the UDP checksum lies within the 8 quoted bytes.
-    if (protocol === IPPROTO_UDP) this.adjustL4(buf, l4, protocol, old, address, oldPort, port)
+    if (protocol === IPPROTO_UDP) this.adjustL4(this.viewOf(buf), l4, protocol, old, address, oldPort, port)
   }
 
   // ---------------------------------------------------------------- ARP (DESIGN §3.7)
