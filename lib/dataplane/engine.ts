@@ -121,6 +121,11 @@ export class Engine {
   private providerMacLow = 0
   private gatewayMacHigh = 0
   private gatewayMacLow = 0
+  /** One-entry caches of fromProvider(); reset by adopt(). */
+  private lastVsid = -1
+  private lastDomain = -1
+  private lastNeighbor = 0
+  private lastNeighborIndex = 0
   private viewBufferA: Uint8Array | null = null
   private viewA: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
   private viewBufferB: Uint8Array | null = null
@@ -164,6 +169,7 @@ export class Engine {
   adopt(snapshot: Snapshot): void {
     if (this.flowTable === null) this.flowTable = new FlowTable(this.maxFlows > 0 ? this.maxFlows : snapshot.maxFlows)
     this.snap = snapshot
+    this.lastVsid = -1
     const p = snapshot.providerMac
     const g = snapshot.gatewayMac
     this.providerMacHigh = (p[0]! << 8) | p[1]!
@@ -345,9 +351,18 @@ export class Engine {
     const iip = innerEth + ETH_HLEN
     const reason = this.checkIPv4(buf, iip, end)
     if (reason >= 0) return this.drop(reason)
-    const domain = keyTableGet(snap.domains, vsid, 0, 0)
-    if (domain < 0) return this.drop(DropReason.UNKNOWN_VSID)
-    this.learnNeighbor(readI32(buf, ip + 12), buf, eth + 6)
+    // Frames of a batch mostly come from a few tenants and hosts: one-entry caches in front of the tables.
+    let domain = this.lastDomain
+    if (vsid !== this.lastVsid) {
+      domain = keyTableGet(snap.domains, vsid, 0, 0)
+      if (domain < 0) return this.drop(DropReason.UNKNOWN_VSID)
+      this.lastVsid = vsid
+      this.lastDomain = domain
+    }
+    const outerSrc = readI32(buf, ip + 12)
+    if (outerSrc !== this.lastNeighbor || !sameMac(buf, eth + 6, this.dynamicMac, this.lastNeighborIndex * 6)) {
+      this.learnNeighbor(outerSrc, buf, eth + 6)
+    }
 
     const ihl2 = (buf[iip]! & 0x0f) << 2
     const total2 = readU16(buf, iip + 2)
@@ -1061,15 +1076,16 @@ export class Engine {
   private learnNeighbor(address: number, mac: Uint8Array, macOff: number): void {
     let index = keyTableGet(this.dynamicNeighbors, address, 0, 0)
     if (index >= 0) {
-      const known = this.dynamicMac
-      const at = index * 6
-      if (known[at] === mac[macOff] && known[at + 1] === mac[macOff + 1] && known[at + 2] === mac[macOff + 2] &&
-          known[at + 3] === mac[macOff + 3] && known[at + 4] === mac[macOff + 4] && known[at + 5] === mac[macOff + 5]) return
+      this.lastNeighbor = address
+      this.lastNeighborIndex = index
+      if (sameMac(mac, macOff, this.dynamicMac, index * 6)) return
     } else {
       if (this.dynamicCount >= DYNAMIC_NEIGHBORS) return
       index = this.dynamicCount
       if (!keyTableSet(this.dynamicNeighbors, address, 0, 0, index)) return
       this.dynamicCount++
+      this.lastNeighbor = address
+      this.lastNeighborIndex = index
     }
     copyMac(mac, macOff, this.dynamicMac, index * 6)
   }
@@ -1149,6 +1165,10 @@ function headerSum20(buf: Uint8Array, ip: number): number {
     readU16(buf, ip + 10) + readU16(buf, ip + 12) + readU16(buf, ip + 14) + readU16(buf, ip + 16) + readU16(buf, ip + 18)
   sum = (sum & 0xffff) + (sum >>> 16)
   return (sum & 0xffff) + (sum >>> 16)
+}
+
+function sameMac(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boolean {
+  return a[aOff] === b[bOff] && a[aOff + 1] === b[bOff + 1] && a[aOff + 2] === b[bOff + 2] && a[aOff + 3] === b[bOff + 3] && a[aOff + 4] === b[bOff + 4] && a[aOff + 5] === b[bOff + 5]
 }
 
 function copyMac(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number): void {
