@@ -47,6 +47,8 @@ export interface LoadResult {
   non2xx: number
   /** Answering VM name → responses. */
   backends: Record<string, number>
+  /** CPU seconds the load generator itself used (user + system). */
+  cpuSeconds: number
 }
 
 function percentile(sorted: Float64Array, q: number): number {
@@ -133,6 +135,7 @@ export async function main(argv: string[]): Promise<number> {
     timeouts: result.timeouts,
     non2xx: result.non2xx,
     backends,
+    cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
   }
   process.stdout.write(JSON.stringify(out) + '\n')
   return 0

@@ -1,0 +1,58 @@
+/**
+ * CPU time of processes from /proc/<pid>/stat (user + system, all threads), to say
+ * where a benchmark's time goes: nvlb, the host emulators, the VM servers, the load
+ * generator.
+ */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+let ticksPerSecond: number | undefined
+
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+    } catch {
+      ticksPerSecond = 100
+    }
+  }
+  return ticksPerSecond
+}
+
+/** CPU seconds a process has used so far (0 when it is gone). */
+export function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // Fields 14 (utime) and 15 (stime), counted from the state (field 3).
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks()
+  } catch {
+    return 0
+  }
+}
+
+/** Named groups of processes; `sample()` gives each group's CPU seconds now. */
+export class CpuMeter {
+  constructor(private readonly groups: Record<string, () => Array<number | undefined>>) {}
+
+  sample(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [name, pids] of Object.entries(this.groups)) out[name] = pids().reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0)
+    return out
+  }
+
+  /** Share of one core each group used between two samples taken `seconds` apart. */
+  static share(before: Record<string, number>, after: Record<string, number>, seconds: number): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const name of Object.keys(after)) out[name] = (after[name]! - (before[name] ?? 0)) / seconds
+    return out
+  }
+}
+
+/** Whole-machine CPU seconds (busy, all cores) from /proc/stat. */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!
+  const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number)
+  return (user! + nice! + system! + irq! + softirq! + steal!) / clockTicks()
+}
