@@ -139,6 +139,16 @@ export class Engine {
   private readonly prefetchHashes = new Int32Array(PREFETCH_MAX)
   private readonly prefetchKinds = new Uint8Array(PREFETCH_MAX)
   private lookupKind = 0
+  // The prefetched batch, so process() can take each frame's hash instead of computing it again:
+  // valid for the frames of the batch processed in order right after prefetch(), unchanged.
+  private hintBuffer: Uint8Array | null = null
+  private hintOffsets: Int32Array = new Int32Array(0)
+  private hintLengths: Int32Array = new Int32Array(0)
+  private hintCount = 0
+  private hintNext = 0
+  /** For the frame being processed: the lookupKind and hash prefetch() found, kind 2 = none. */
+  private hintKind = 2
+  private hintHash = 0
   private readonly prefetchHeads = new Int32Array(PREFETCH_MAX)
   /** Keeps the prefetch reads from being optimized away. */
   prefetchSink = 0
@@ -170,6 +180,7 @@ export class Engine {
     if (this.flowTable === null) this.flowTable = new FlowTable(this.maxFlows > 0 ? this.maxFlows : snapshot.maxFlows)
     this.snap = snapshot
     this.lastVsid = -1
+    this.hintCount = 0
     const p = snapshot.providerMac
     const g = snapshot.gatewayMac
     this.providerMacHigh = (p[0]! << 8) | p[1]!
@@ -182,6 +193,7 @@ export class Engine {
   /** Coarse clock (seconds) and flow ageing; call once per batch. */
   tick(nowSeconds: number): void {
     this.now = Math.floor(nowSeconds) | 0
+    this.hintCount = 0
     const flows = this.flowTable
     if (flows === null) return
     for (let n = 0; n < AGEING_PER_TICK; n++) {
@@ -201,12 +213,19 @@ export class Engine {
    * A hint, before processing a batch: read the flow-table bucket and then
    * the record each frame will need, all frames' reads in one pass each, so
    * the processor overlaps their cache misses instead of waiting for one per
-   * frame inside process(). Reads only; never changes state.
+   * frame inside process(). The hashes are kept for process() when it is then
+   * called for these frames, in this order, with the frames unchanged (what a
+   * port's batch loop does); any other call computes its own. Changes no flow.
    */
   prefetch(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): void {
     const flows = this.flowTable
     if (this.snap === null || flows === null) return
     const n = count < PREFETCH_MAX ? count : PREFETCH_MAX
+    this.hintBuffer = buf
+    this.hintOffsets = offsets
+    this.hintLengths = lengths
+    this.hintCount = n
+    this.hintNext = 0
     const hashes = this.prefetchHashes
     const heads = this.prefetchHeads
     // Three tight passes: hashing (no memory traffic), then the bucket words,
@@ -262,6 +281,15 @@ export class Engine {
 
   /** Process one frame: buf[off, off + len). */
   process(buf: Uint8Array, off: number, len: number): number {
+    // The hash prefetch() computed for this frame, when it is the next one of the prefetched batch.
+    const k = this.hintNext
+    if (k < this.hintCount && buf === this.hintBuffer && this.hintOffsets[k] === off && this.hintLengths[k] === len) {
+      this.hintKind = this.prefetchKinds[k]!
+      this.hintHash = this.prefetchHashes[k]!
+      this.hintNext = k + 1
+    } else {
+      this.hintKind = 2
+    }
     const c = this.counters.values
     c[G_RX_PACKETS]++
     c[G_RX_BYTES] += len
@@ -307,7 +335,8 @@ export class Engine {
     const l4 = ip + ihl
     if (!this.hasL4Header(buf, protocol, l4, ip + total)) return this.drop(DropReason.BAD_L4_HEADER)
     const ports = readI32(buf, l4)
-    const h5 = hash5(src, dst, ports, protocol)
+    // From the public side the key word is just the protocol, so the bucket hash is the 5-tuple hash.
+    const h5 = this.hintKind === 0 ? this.hintHash : hash5(src, dst, ports, protocol)
     const fk = forwardKeyHash(h5, protocol)
     const flows = this.flowTable!
     let flow = flows.findForward(fk, protocol, src, dst, ports)
@@ -386,10 +415,11 @@ export class Engine {
 
     // A client inside a tenant talking to a CA VIP? (The small rule table says
     // whether dst is a VIP at all before the flow table is touched.)
-    if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1) {
+    const hinted = this.hintKind
+    if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1)) {
       const keyProto = (vsid << 8) | protocol
-      const h5 = hash5(src, dst, ports, protocol)
-      const fk = forwardKeyHash(h5, keyProto)
+      const fk = hinted === 0 ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
+      const h5 = forwardKeyHash(fk, keyProto) // the bucket mix is its own inverse
       let flow = flows.findForward(fk, keyProto, src, dst, ports)
       if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
       if (flow === NO_ENTRY) {
@@ -407,7 +437,7 @@ export class Engine {
     }
 
     // A backend answering a flow.
-    const flow = this.findReply(replyHash(protocol, src, dst, ports), domain, protocol, src, dst, ports)
+    const flow = this.findReply(hinted === 1 ? this.hintHash : replyHash(protocol, src, dst, ports), domain, protocol, src, dst, ports)
     if (flow === NO_ENTRY) return this.drop(this.replyDomainMismatch ? DropReason.WRONG_ROUTING_DOMAIN : DropReason.NO_FLOW)
     if (!this.isUsable(flow)) {
       this.discard(flow, -1)

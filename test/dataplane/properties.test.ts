@@ -112,3 +112,50 @@ t.test("a NAT round trip restores the client's view", async (t) => {
   )
   t.pass('round trips restore addresses, ports and checksums')
 })
+
+t.test('prefetch() changes no verdict and no output byte', async (t) => {
+  const plain = new Harness()
+  const prefetched = new Harness()
+  const seeds = base(plain)
+  base(prefetched)
+  const SLOT = 2048
+  let compared = 0
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: seeds.length - 1 }), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean()), { minLength: 1, maxLength: 64 }),
+      (batch) => {
+        const frames = batch.map(([which, at, value, mutate]) => {
+          const f = Buffer.from(seeds[which]!)
+          if (mutate) f[at % f.length] = value
+          return f
+        })
+        const a = Buffer.alloc(frames.length * SLOT)
+        const b = Buffer.alloc(frames.length * SLOT)
+        const offsets = new Int32Array(frames.length)
+        const lengths = new Int32Array(frames.length)
+        frames.forEach((f, i) => {
+          offsets[i] = i * SLOT + HEADROOM
+          lengths[i] = f.length
+          f.copy(a, offsets[i]!)
+          f.copy(b, offsets[i]!)
+        })
+        prefetched.engine.prefetch(b, offsets, lengths, frames.length)
+        for (let i = 0; i < frames.length; i++) {
+          const va = plain.engine.process(a, offsets[i]!, lengths[i]!)
+          const oa = plain.engine.outOffset
+          const la = plain.engine.outLength
+          const vb = prefetched.engine.process(b, offsets[i]!, lengths[i]!)
+          if (va !== vb) return false
+          if (va === Verdict.TX && (oa !== prefetched.engine.outOffset || !a.subarray(oa, oa + la).equals(b.subarray(oa, oa + la)))) return false
+          compared++
+        }
+        plain.engine.extra.clear()
+        prefetched.engine.extra.clear()
+        return true
+      },
+    ),
+    { numRuns: 300, seed: 11 },
+  )
+  t.ok(compared > 1000, `${compared} frames compared`)
+  t.same(prefetched.engine.statsReport().drops, plain.engine.statsReport().drops, 'same drops by reason')
+})
