@@ -139,6 +139,12 @@ export class Engine {
   private readonly prefetchHashes = new Int32Array(PREFETCH_MAX)
   private readonly prefetchKinds = new Uint8Array(PREFETCH_MAX)
   private lookupKind = 0
+  /** New flows: the reply chain newFlow() will search (kind 1), or none (kind 2). */
+  private lookupReplyKind = 2
+  private lookupReplyHash = 0
+  private readonly prefetchReplyHashes = new Int32Array(PREFETCH_MAX)
+  private readonly prefetchReplyKinds = new Uint8Array(PREFETCH_MAX)
+  private readonly prefetchReplyHeads = new Int32Array(PREFETCH_MAX)
   // The prefetched batch, so process() can take each frame's hash instead of computing it again:
   // valid for the frames of the batch processed in order right after prefetch(), unchanged.
   private hintBuffer: Uint8Array | null = null
@@ -231,15 +237,26 @@ export class Engine {
     // Three tight passes: hashing (no memory traffic), then the bucket words,
     // then the records, so that many misses are in flight at once.
     const kinds = this.prefetchKinds
+    const replyHashes = this.prefetchReplyHashes
+    const replyKinds = this.prefetchReplyKinds
+    const replyHeads = this.prefetchReplyHeads
     for (let i = 0; i < n; i++) {
+      this.lookupReplyKind = 2
       hashes[i] = this.lookupHashOf(buf, offsets[i]!, lengths[i]!)
       kinds[i] = this.lookupKind
+      replyHashes[i] = this.lookupReplyHash
+      replyKinds[i] = this.lookupReplyKind
     }
-    for (let i = 0; i < n; i++) heads[i] = flows.headOf(kinds[i]!, hashes[i]!)
+    for (let i = 0; i < n; i++) {
+      heads[i] = flows.headOf(kinds[i]!, hashes[i]!)
+      replyHeads[i] = flows.headOf(replyKinds[i]!, replyHashes[i]!)
+    }
     let sink = 0
     for (let i = 0; i < n; i++) {
       const head = heads[i]!
       if (head >= 0) sink ^= flows.touchRecord(head)
+      const replyHead = replyHeads[i]!
+      if (replyHead >= 0) sink ^= flows.touchRecord(replyHead)
     }
     this.prefetchSink = sink
   }
@@ -276,7 +293,24 @@ export class Engine {
     }
     if (l4 + 4 > end || (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP)) return 0
     this.lookupKind = 0
-    return forwardKeyHash(hash5(readI32(buf, ip + 12), readI32(buf, ip + 16), readI32(buf, l4), protocol), protocol)
+    const src = readI32(buf, ip + 12)
+    const dst = readI32(buf, ip + 16)
+    const ports = readI32(buf, l4)
+    const h5 = hash5(src, dst, ports, protocol)
+    // A SYN to a destination-NAT VIP is a new flow: its reply 5-tuple (and the
+    // chain newFlow() checks for a collision) is known once Maglev has picked.
+    if (protocol === IPPROTO_TCP && l4 + 14 <= end && (buf[l4 + 13]! & (TCP_FLAG_SYN | TCP_FLAG_ACK)) === TCP_FLAG_SYN) {
+      const ruleId = keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff))
+      const rule = ruleId >= 0 ? snap.ruleList[ruleId] : null
+      if (rule !== null && rule !== undefined && rule.natMode !== NAT_FULLNAT && rule.distribution !== DIST_3_TUPLE && rule.distribution !== DIST_2_TUPLE) {
+        const backend = rule.table[(h5 >>> 0) % rule.table.length]!
+        if (backend >= 0) {
+          this.lookupReplyKind = 1
+          this.lookupReplyHash = replyHash(protocol, snap.backendAddress[backend]!, src, (snap.backendPort[backend]! << 16) | (ports >>> 16))
+        }
+      }
+    }
+    return forwardKeyHash(h5, protocol)
   }
 
   /** Process one frame: buf[off, off + len). */
