@@ -980,16 +980,10 @@ export class Engine {
    */
   private icmpFromClient(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number): number {
     const icmp = ip + ihl
-    const end = ip + total
-    const quoted = this.quotedHeader(buf, icmp, end)
+    const quoted = this.quotedHeader(buf, icmp, ip + total)
     if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
-    const qihl = (buf[quoted]! & 0x0f) << 2
-    const protocol = buf[quoted + 9]!
+    const { quotedIhl: qihl, quotedProtocol: protocol, quotedSrc: qsrc, quotedDst: qdst, quotedPortsSwapped: ports } = this
     // The quoted packet went VIP → client; its flow's forward key is client → VIP.
-    const qsrc = readI32(buf, quoted + 12)
-    const qdst = readI32(buf, quoted + 16)
-    const qports = readI32(buf, quoted + qihl)
-    const ports = (qports << 16) | (qports >>> 16)
     const keyProto = (vsid << 8) | protocol
     const fk = forwardKeyHash(hash5(qdst, qsrc, ports, protocol), keyProto)
     const flows = this.flowTable!
@@ -1019,16 +1013,10 @@ export class Engine {
    */
   private icmpFromTenant(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number, domain: number): number {
     const icmp = ip + ihl
-    const end = ip + total
-    const quoted = this.quotedHeader(buf, icmp, end)
+    const quoted = this.quotedHeader(buf, icmp, ip + total)
     if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
-    const qihl = (buf[quoted]! & 0x0f) << 2
-    const protocol = buf[quoted + 9]!
-    const qsrc = readI32(buf, quoted + 12)
-    const qdst = readI32(buf, quoted + 16)
-    const qports = readI32(buf, quoted + qihl)
+    const { quotedIhl: qihl, quotedProtocol: protocol, quotedSrc: qsrc, quotedDst: qdst, quotedPortsSwapped: replyPorts } = this
     // Quoted packet was client/VIP → DIP; its reply 5-tuple is DIP → client/VIP.
-    const replyPorts = (qports << 16) | (qports >>> 16)
     const flow = this.findReply(replyHash(protocol, qdst, qsrc, replyPorts), domain, protocol, qdst, qsrc, replyPorts)
     if (flow === NO_ENTRY) {
       const snap = this.snap!
@@ -1062,8 +1050,8 @@ export class Engine {
   }
 
   /**
-   * Offset of the quoted IPv4 header of a translatable ICMP error, -1 when
-   * malformed, -2 when the message is not one nvlb translates.
+   * Offset of the quoted IPv4 header of a translatable ICMP error (its fields
+   * in quoted*), -1 when malformed, -2 when the message is not one nvlb translates.
    */
   private quotedHeader(buf: Uint8Array, icmp: number, end: number): number {
     if (icmp + ICMP_HLEN > end) return -1
@@ -1075,8 +1063,22 @@ export class Engine {
     if (qihl < IP_HLEN || quoted + qihl + 8 > end) return -1
     const protocol = buf[quoted + 9]!
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return -2
+    const qports = readI32(buf, quoted + qihl)
+    this.quotedIhl = qihl
+    this.quotedProtocol = protocol
+    this.quotedSrc = readI32(buf, quoted + 12)
+    this.quotedDst = readI32(buf, quoted + 16)
+    this.quotedPortsSwapped = (qports << 16) | (qports >>> 16)
     return quoted
   }
+
+  // The quoted header's fields, set by quotedHeader().
+  private quotedIhl = 0
+  private quotedProtocol = 0
+  private quotedSrc = 0
+  private quotedDst = 0
+  /** The quoted ports the other way round: (dport << 16 | sport). */
+  private quotedPortsSwapped = 0
 
   /** Rewrite an address (at ip+addressAt) and a port (at l4+portAt) of a quoted header, keeping its checksums right. */
   private rewriteQuoted(buf: Uint8Array, ip: number, ihl: number, protocol: number, addressAt: number, address: number, portAt: number, port: number): void {
