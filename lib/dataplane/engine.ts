@@ -121,6 +121,11 @@ export class Engine {
   private providerMacLow = 0
   private gatewayMacHigh = 0
   private gatewayMacLow = 0
+  /** One-entry cache of resolveNeighbor(); reset by adopt(). */
+  private resolvedAddress = 0
+  private resolvedValid = false
+  private resolvedBytes: Uint8Array = this.dynamicMac
+  private resolvedOffset = 0
   /** One-entry caches of fromProvider(); reset by adopt(). */
   private lastVsid = -1
   private lastDomain = -1
@@ -186,6 +191,7 @@ export class Engine {
     if (this.flowTable === null) this.flowTable = new FlowTable(this.maxFlows > 0 ? this.maxFlows : snapshot.maxFlows)
     this.snap = snapshot
     this.lastVsid = -1
+    this.resolvedValid = false
     this.hintCount = 0
     const p = snapshot.providerMac
     const g = snapshot.gatewayMac
@@ -1122,21 +1128,36 @@ export class Engine {
 
   /** Point neighborBytes/neighborOffset at the MAC of a provider address; ARP for it when unknown. */
   private resolveNeighbor(address: number): boolean {
+    // The last answer stands until the next snapshot: entries are never removed, and a
+    // learned MAC changes in place.
+    if (address === this.resolvedAddress && this.resolvedValid) {
+      this.neighborBytes = this.resolvedBytes
+      this.neighborOffset = this.resolvedOffset
+      return true
+    }
     const snap = this.snap!
     const staticIndex = keyTableGet(snap.neighbors, address, 0, 0)
     if (staticIndex >= 0) {
       this.neighborBytes = snap.neighborMac
       this.neighborOffset = staticIndex * 6
-      return true
+      return this.rememberResolved(address)
     }
     const learned = keyTableGet(this.dynamicNeighbors, address, 0, 0)
     if (learned >= 0) {
       this.neighborBytes = this.dynamicMac
       this.neighborOffset = learned * 6
-      return true
+      return this.rememberResolved(address)
     }
     this.requestArp(address)
     return false
+  }
+
+  private rememberResolved(address: number): boolean {
+    this.resolvedAddress = address
+    this.resolvedBytes = this.neighborBytes
+    this.resolvedOffset = this.neighborOffset
+    this.resolvedValid = true
+    return true
   }
 
   private learnNeighbor(address: number, mac: Uint8Array, macOff: number): void {
