@@ -42,6 +42,27 @@ export function backendName(vsid: number, address: string, port: number): string
   return `${vsid}/${address}:${port}`
 }
 
+/** A pool's members behind one backend port, in pool order; weight 0 for those not active. */
+interface PoolMembers {
+  ids: number[]
+  names: string[]
+  weights: number[]
+  table?: Int32Array
+}
+
+interface CachedTable {
+  size: number
+  ids: number[]
+  weights: number[]
+  table: Int32Array
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 /** Stable small integers for names, so ids survive recompilation. */
 class IdRegistry {
   private readonly ids = new Map<string, number>()
@@ -84,9 +105,10 @@ export class Compiler {
   private readonly ruleIds = new IdRegistry(MAX_RULE_IDS, 'VIP rules')
   private readonly backendIds = new IdRegistry(MAX_BACKEND_IDS, 'pool backends')
   private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
-  private tableCache = new Map<string, Int32Array>()
-  // Member names of earlier compiles; a 1000-backend pool is renamed on every change otherwise.
-  private readonly names = new Map<string, string>()
+  /** Maglev tables of the last compile by `pool|port`, with the member ids and weights they were built from. */
+  private tableCache = new Map<string, CachedTable>()
+  /** Pool members seen before, by `pool|vsid|address|port`: their DESIGN §5 name and stable id. */
+  private readonly members = new Map<string, { name: string; id: number }>()
 
   /** Parsed IPv4 address (unsigned), or -1. */
   private address(text: string | undefined): number {
@@ -97,15 +119,16 @@ export class Compiler {
     return text === undefined ? null : parseMac(text)
   }
 
-  /** The registry key and DESIGN §5 name of a pool member behind a backend port. */
-  private memberKey(pool: string, vsid: number, address: string, port: number): string {
+  /** A pool member behind a backend port: its name and its id, stable across compiles. */
+  private member(pool: string, vsid: number, address: string, port: number): { name: string; id: number } {
     const key = `${pool}|${vsid}|${address}|${port}`
-    let name = this.names.get(key)
-    if (name === undefined) {
-      if (this.names.size > 1 << 20) this.names.clear()
-      this.names.set(key, (name = backendName(vsid, address, port)))
+    let member = this.members.get(key)
+    if (member === undefined) {
+      const name = backendName(vsid, address, port)
+      member = { name, id: this.backendIds.id(`${pool}|${name}`) }
+      this.members.set(key, member)
     }
-    return name
+    return member
   }
 
   constructor() {
@@ -125,10 +148,15 @@ export class Compiler {
     }
     for (const r of config.customerRoutes) vsidCustomer.set(r.virtualSubnetId, r.customerId)
     const domains = createKeyTable(vsidCustomer.size)
+    const domainOfVsid = new Map<number, number>()
     const domainOf = (vsid: number): number => {
       if (vsid === 0) return PUBLIC_DOMAIN
-      const customer = vsidCustomer.get(vsid) ?? `vsid:${vsid}`
-      return this.domainIds.id(`c:${customer}`)
+      let domain = domainOfVsid.get(vsid)
+      if (domain === undefined) {
+        domain = this.domainIds.id(`c:${vsidCustomer.get(vsid) ?? `vsid:${vsid}`}`)
+        domainOfVsid.set(vsid, domain)
+      }
+      return domain
     }
     for (const vsid of vsidCustomer.keys()) keyTableSet(domains, vsid, 0, 0, domainOf(vsid))
 
@@ -164,19 +192,18 @@ export class Compiler {
     // Backends: one id per (pool, backend name); the name includes the port, so
     // a pool behind rules with different backend ports has one entry per port.
     const pools = new Map(config.pools.map((p) => [p.name, p]))
-    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; domain: number; host: number; mac: Uint8Array; name: string; pool: string }>()
-    const poolPortIds = new Map<string, { ids: number[]; names: string[]; weights: number[]; table?: Int32Array }>()
+    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; domain: number; record: number; name: string; pool: string }>()
+    const poolPortIds = new Map<string, PoolMembers>()
     const backendsOf = (poolName: string, port: number, field: string) => {
       const key = `${poolName}|${port}`
       const known = poolPortIds.get(key)
       if (known !== undefined) return known
       const pool = pools.get(poolName)
       if (pool === undefined) throw new NvlbError(ErrorCodes.UNKNOWN_POOL, `pool '${poolName}' does not exist`, field)
-      const entry: { ids: number[]; names: string[]; weights: number[]; table?: Int32Array } = { ids: [], names: [], weights: [] }
+      const entry: PoolMembers = { ids: [], names: [], weights: [] }
       const poolIndex = config.pools.indexOf(pool)
       pool.backends.forEach((b, i) => {
-        const name = this.memberKey(poolName, b.virtualSubnetId, b.address, port)
-        const id = this.backendIds.id(`${poolName}|${name}`)
+        const { name, id } = this.member(poolName, b.virtualSubnetId, b.address, port)
         const address = this.address(b.address)
         if (address < 0) throw badAddress(b.address, `pools[${poolIndex}].backends[${i}].address`)
         const record = keyTableGet(lookup, b.virtualSubnetId, address, 0)
@@ -190,8 +217,7 @@ export class Compiler {
           port,
           state,
           domain: domainOf(b.virtualSubnetId),
-          host: lookupHost[record]!,
-          mac: lookupMac.subarray(record * 6, record * 6 + 6),
+          record,
           name,
           pool: poolName,
         })
@@ -210,13 +236,15 @@ export class Compiler {
     const rulesByAddress = createKeyTable(ruleCount)
     const publicVips = createKeyTable(config.vips.length)
     const ruleList: (CompiledRule | null)[] = []
-    const newCache = new Map<string, Int32Array>()
-    /** The Maglev table of a pool behind one backend port: reused when names and weights are unchanged. */
-    const tableOf = (members: { ids: number[]; names: string[]; weights: number[]; table?: Int32Array }): Int32Array => {
+    const newCache = new Map<string, CachedTable>()
+    /** The Maglev table of a pool behind one backend port: reused when its members and weights are unchanged. */
+    const tableOf = (key: string, members: PoolMembers): Int32Array => {
       if (members.table !== undefined) return members.table
-      const cacheKey = `${maglevSize}|${members.names.join(',')}|${members.weights.join(',')}`
-      let table = this.tableCache.get(cacheKey)
-      if (table === undefined) {
+      const cached = this.tableCache.get(key)
+      let table: Int32Array
+      if (cached !== undefined && cached.size === maglevSize && sameNumbers(cached.ids, members.ids) && sameNumbers(cached.weights, members.weights)) {
+        table = cached.table
+      } else {
         const picks = buildMaglev(
           members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
           maglevSize,
@@ -227,7 +255,7 @@ export class Compiler {
           table[s] = pick < 0 ? -1 : members.ids[pick]!
         }
       }
-      newCache.set(cacheKey, table)
+      newCache.set(key, { size: maglevSize, ids: members.ids, weights: members.weights, table })
       members.table = table
       return table
     }
@@ -245,7 +273,7 @@ export class Compiler {
         if (keyTableGet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort) >= 0) {
           throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, field)
         }
-        const table = tableOf(backendsOf(rule.pool, backendPort, `${field}.pool`))
+        const table = tableOf(`${rule.pool}|${backendPort}`, backendsOf(rule.pool, backendPort, `${field}.pool`))
         keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
         const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
         keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === -1 ? id : AMBIGUOUS)
@@ -287,8 +315,8 @@ export class Compiler {
       backendPort[id] = b.port
       backendState[id] = b.state
       backendDomain[id] = b.domain
-      backendHost[id] = b.host
-      backendMac.set(b.mac, id * 6)
+      backendHost[id] = lookupHost[b.record]!
+      backendMac.set(lookupMac.subarray(b.record * 6, b.record * 6 + 6), id * 6)
       backendNameList[id] = b.name
       backendPool[id] = b.pool
     }
