@@ -20,6 +20,8 @@ import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
 import { registerVipRoutes } from './routes-vips'
 import { sharedSchemas } from './schemas'
+import { registerHealthApi } from '../health/health-api'
+import type { HealthSource } from '../health/health-service'
 
 export interface ApiOptions<S> {
   control: AdminControl<S>
@@ -32,6 +34,8 @@ export interface ApiOptions<S> {
   bodyLimit?: number
   /** Node.js process metrics in /metrics; default true. */
   processMetrics?: boolean
+  /** Backend health from probes (GET /v1/health, pools' `health`, nvlb_backend_up). */
+  health?: HealthSource
 }
 
 export const API_VERSION = '0.1.0'
@@ -109,7 +113,11 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
   registerHealthRoutes(app, control)
   registerConfigRoutes(app, control)
   registerVipRoutes(app, control)
-  registerPoolRoutes(app, control)
+  registerPoolRoutes(app, control, options.health)
+  if (options.health !== undefined) {
+    registerHealthApi(app, options.health)
+    options.health.registerMetrics(metrics.registry)
+  }
   registerPolicyRoutes(app, control)
   registerSimulateRoutes(app, control, options.simulate)
   registerStatsRoutes(app, options.stats, metrics)

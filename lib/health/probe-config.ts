@@ -124,6 +124,12 @@ export function validateProbes(root: Json): void {
     integer(p, 'healthyThreshold', path, ProbeLimits.THRESHOLD_MIN, ProbeLimits.THRESHOLD_MAX, ProbeLimits.DEFAULT_HEALTHY)
   })
 
+  // A backend's health is what probes saw, never part of the document (GET /v1/pools/NAME shows it; a
+  // document written back from such an answer must not store it).
+  for (const pool of (root.pools ?? []) as Json[]) {
+    for (const b of (pool.backends ?? []) as Json[]) if (isObject(b)) delete b.health
+  }
+
   const node = root.node as Json
   const vips = (root.vips ?? []) as Json[]
   let firstUse: string | undefined
