@@ -37,13 +37,14 @@ async function startServer(t: { teardown(fn: () => unknown): void }, d: Deployme
   return p
 }
 
-t.test('health probes through the overlay', { skip: needsRoot, timeout: 600000 }, async (t) => {
+t.setTimeout(900000)
+t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }, async (t) => {
   const d = await deployForTest(t)
 
   await t.test('every backend comes up; the VMs saw probes from node.probeAddress', async (t) => {
     await waitFor('all six backends up (4 blue, 2 red)', async () => {
       const h = await health(d)
-      return h.length === 8 && h.every((e) => e.state === 'up')
+      return h.length === 6 && h.every((e) => e.state === 'up')
     }, 60000)
     const h = await health(d)
     t.same([...new Set(h.map((e) => `${e.pool} ${e.backend}`))].sort(), [
@@ -128,6 +129,28 @@ t.test('health probes through the overlay', { skip: needsRoot, timeout: 600000 }
     const served = await client.fresh(20)
     t.same(served.errors, [], 'useAll: served although every backend is down')
     t.ok((served.bodies['red-vm1'] ?? 0) > 0 && (served.bodies['red-vm2'] ?? 0) > 0, `over all of them: ${JSON.stringify(served.bodies)}`)
+  })
+
+  await t.test('a flapping backend is held down', async (t) => {
+    const vm = 'blue-vm4'
+    const backend = '5001/10.1.6.23:80'
+    let server: NodeProcess | undefined
+    for (let flap = 1; flap <= 3; flap++) {
+      if (server === undefined) await stopServer(d, vm)
+      else await server.stop(2000)
+      await waitFor(`${vm} down (flap ${flap})`, async () => (await stateOf(d, 'blue-web', backend)) === 'down', 30000, 100)
+      server = await startServer(t, d, vm)
+      if (flap < 3) await waitFor(`${vm} up (flap ${flap})`, async () => (await stateOf(d, 'blue-web', backend)) === 'up', 30000, 100)
+    }
+    // The server answers again, but the third outage in quick succession holds it down for a while.
+    const until = Date.now() + (INTERVAL * (HEALTHY + 2) + 1) * 1000
+    await waitFor('more than healthyThreshold probe intervals', () => Date.now() > until, 30000, 200)
+    const h = (await health(d)).find((e) => e.backend === backend)!
+    t.equal(h.state, 'down', 'still down although its probes pass')
+    t.match(h.lastError, /held down for flapping/)
+    const fresh = await new KeepaliveClient(`${d.prefix}-client`, 'http://203.0.113.10/', 1)
+    t.teardown(() => fresh.close())
+    t.notOk(vm in (await fresh.fresh(30)).bodies, 'no new connection reaches it while it is held down')
   })
 
   await t.test('a draining backend keeps its connections while probes pass', async (t) => {
