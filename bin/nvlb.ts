@@ -18,6 +18,7 @@ const COMMANDS: Record<string, string> = {
   policy: 'lookup records and customer routes; import PowerShell exports',
   simulate: 'which VIP rule and backend would take a flow, and why',
   stats: 'packet, flow and drop counters',
+  health: "backends' health as probes see it: state, since, last error, latency",
 }
 
 function usage(): string {

@@ -34,8 +34,9 @@ export function vipDetails(v: Vip): string {
 
 export function backendTable(backends: PoolBackend[]): string {
   return formatTable(
-    ['VSID', 'ADDRESS', 'WEIGHT', 'STATE'],
-    backends.map((b) => [b.virtualSubnetId, b.address, b.weight, b.state]),
+    ['VSID', 'ADDRESS', 'WEIGHT', 'STATE', 'HEALTH'],
+    // HEALTH: what probes saw (GET /v1/pools/NAME adds it); '-' where no probe judges the backend.
+    backends.map((b) => [b.virtualSubnetId, b.address, b.weight, b.state, (b as { health?: { state: string } }).health?.state ?? '-']),
   )
 }
 
