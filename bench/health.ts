@@ -280,7 +280,9 @@ export async function main(argv: string[]): Promise<number> {
       `checks ${r.checks}, up ${r.up}; ${r.okPerS.toFixed(0)} successful probes/s, ${r.failedPerS.toFixed(1)} failed/s ${JSON.stringify(r.errors)}; ` +
         `CPU ${r.cpuPct.toFixed(2)} % of one core (user ${r.userPct.toFixed(2)}, system ${r.systemPct.toFixed(2)}); tunnel ${JSON.stringify(r.tunnel)}`,
     )
-    if (r.okPerS < backends * 0.95) {
+    // Probes run once per interval after the previous one ended, so a loaded machine runs a little
+    // less than one per backend and second; the figure counts only if nearly all of those succeeded.
+    if (r.okPerS < backends * 0.8 || r.failedPerS > (r.okPerS + r.failedPerS) * 0.05) {
       process.stderr.write(`nvlb bench health: only ${r.okPerS.toFixed(0)} of ${backends} probes/s succeeded; no figure\n`)
       return 1
     }

@@ -1,7 +1,8 @@
 /**
- * One probe, made by the kernel's TCP stack: `tcp` completes a handshake
- * (node:net), `http` sends `GET requestPath` on a fresh connection (node:http)
- * and wants a status 200–399. Both within `timeoutMs`. Never rejects.
+ * One probe, made by the kernel's TCP stack on a fresh connection: `tcp`
+ * completes a handshake (node:net), `http` sends `GET requestPath` as HTTP/1.1
+ * and wants a status 200–399 in the answer's status line. Both within
+ * `timeoutMs`. Never rejects.
  */
 import net from 'node:net'
 
