@@ -67,7 +67,11 @@ export class ProbeTranslator {
   private readonly byTarget = new Map<number, ProbeTarget>()
   /** `vsid * 2^32 + CA` → target. */
   private readonly byBackend = new Map<number, ProbeTarget>()
+  /** Static neighbours of the configuration (they win) and neighbours learnt from ARP. */
   private readonly neighbors = new Map<number, Uint8Array>()
+  private readonly learned = new Map<number, Uint8Array>()
+  /** The host PA whose MAC encapsulate() lacked last (NO_NEIGHBOR), for the caller to resolve by ARP. */
+  missingNeighbor = 0
   private ipId = 0
   readonly drops = new Float64Array(TRANSLATE_DROP_NAMES.length)
   encapsulated = 0
@@ -87,13 +91,13 @@ export class ProbeTranslator {
     for (const [address, mac] of neighbors) this.neighbors.set(address >>> 0, mac)
   }
 
-  /** Learns (or overrides) the MAC of a host PA. */
-  setNeighbor(address: number, mac: Uint8Array): void {
-    this.neighbors.set(address >>> 0, mac)
+  /** Learns the MAC of a host PA (from an ARP reply); static neighbours take precedence. */
+  learnNeighbor(address: number, mac: Uint8Array): void {
+    this.learned.set(address >>> 0, mac)
   }
 
   hasNeighbor(address: number): boolean {
-    return this.neighbors.has(address >>> 0)
+    return this.neighbors.has(address >>> 0) || this.learned.has(address >>> 0)
   }
 
   /**
@@ -109,8 +113,11 @@ export class ProbeTranslator {
     const dst = readI32(pkt, off + 16) >>> 0
     const target = this.byTarget.get(dst)
     if (target === undefined) return this.drop(TranslateDrop.NO_TARGET)
-    const nextHop = this.neighbors.get(target.host >>> 0)
-    if (nextHop === undefined) return this.drop(TranslateDrop.NO_NEIGHBOR)
+    const nextHop = this.neighbors.get(target.host >>> 0) ?? this.learned.get(target.host >>> 0)
+    if (nextHop === undefined) {
+      this.missingNeighbor = target.host >>> 0
+      return this.drop(TranslateDrop.NO_NEIGHBOR)
+    }
     if (outOff + PROBE_ENCAP_HEADERS + total > out.length) return this.drop(TranslateDrop.TOO_BIG)
 
     // Inner packet: tunAddress → probeAddress, target → CA; checksums adjusted.

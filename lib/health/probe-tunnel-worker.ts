@@ -35,10 +35,13 @@ export const TUNNEL_COUNTER_NAMES = ['to_backends', 'from_backends', 'tun_write_
 
 const ETH_HLEN = 14
 
-/** Passes NVGRE frames to `pa` whose inner IPv4 destination is `probe` (outer IPv4 header of any length). */
+/**
+ * Passes NVGRE frames to `pa` whose inner IPv4 destination is `probe` (outer IPv4 header of any
+ * length), and ARP replies to `pa` (the next hops of hosts without a static neighbour).
+ */
 export function probeReplyFilter(pa: number, probe: number): Buffer {
   const p = new BpfProgram()
-  p.ldAbs(BPF_H, 12).jumpK(BPF_JEQ, 0x0800, null, 'drop')
+  p.ldAbs(BPF_H, 12).jumpK(BPF_JEQ, 0x0800, null, 'arp')
   p.ldAbs(BPF_B, ETH_HLEN + 9).jumpK(BPF_JEQ, 47, null, 'drop')
   p.ldAbs(BPF_W, ETH_HLEN + 16).jumpK(BPF_JEQ, pa >>> 0, null, 'drop')
   p.ldxIpHeaderLength(ETH_HLEN)
@@ -47,8 +50,34 @@ export function probeReplyFilter(pa: number, probe: number): Buffer {
   p.ldInd(BPF_H, ETH_HLEN + 8 + 12).jumpK(BPF_JEQ, 0x0800, null, 'drop')
   p.ldInd(BPF_W, ETH_HLEN + 8 + ETH_HLEN + 16).jumpK(BPF_JEQ, probe >>> 0, null, 'drop')
   p.retK(0xffff)
+  p.label('arp').jumpK(BPF_JEQ, 0x0806, null, 'drop')
+  p.ldAbs(BPF_H, ETH_HLEN + 6).jumpK(BPF_JEQ, ARP_REPLY, null, 'drop')
+  p.ldAbs(BPF_W, ETH_HLEN + 24).jumpK(BPF_JEQ, pa >>> 0, null, 'drop')
+  p.retK(0xffff)
   p.label('drop').retK(0)
   return p.encode()
+}
+
+const ARP_REQUEST = 1
+const ARP_REPLY = 2
+/** At most one ARP request per host and second. */
+const ARP_INTERVAL_MS = 1000
+
+/** An ARP request for `target` from nvlb's PA, written to out[0, 42). */
+export function arpRequest(out: Buffer, providerMac: Uint8Array, pa: number, target: number): number {
+  out.fill(0xff, 0, 6)
+  out.set(providerMac, 6)
+  out.writeUInt16BE(0x0806, 12)
+  out.writeUInt16BE(1, 14)
+  out.writeUInt16BE(0x0800, 16)
+  out[18] = 6
+  out[19] = 4
+  out.writeUInt16BE(ARP_REQUEST, 20)
+  out.set(providerMac, 22)
+  out.writeUInt32BE(pa >>> 0, 28)
+  out.fill(0, 32, 38)
+  out.writeUInt32BE(target >>> 0, 38)
+  return 42
 }
 
 function run(data: TunnelWorkerData, post: (message: unknown) => void): void {
@@ -61,6 +90,9 @@ function run(data: TunnelWorkerData, post: (message: unknown) => void): void {
   let poll = new PollSet([tun.fd])
   const tunBuffer = Buffer.alloc(65536)
   const txBuffer = Buffer.alloc(64 * 2048)
+  const arpBuffer = Buffer.alloc(64)
+  const arpSent = new Map<number, number>()
+  let node: ProbeNode | null = null
   post({ type: 'ready', tunName: tun.name })
 
   const configure = (m: TunnelConfigureMessage): void => {
@@ -82,6 +114,7 @@ function run(data: TunnelWorkerData, post: (message: unknown) => void): void {
       poll = new PollSet(socket === null ? [tun.fd] : [tun.fd, socket.fd])
     }
     translator.configure(m.node, m.targets, new Map(m.neighbors))
+    node = m.node
   }
 
   try {
@@ -101,7 +134,20 @@ function run(data: TunnelWorkerData, post: (message: unknown) => void): void {
           if (port === null) continue
           const out = queued * 2048
           const length = translator.encapsulate(tunBuffer, 0, n, txBuffer, out)
-          if (length < 0) continue
+          if (length < 0) {
+            const host = translator.missingNeighbor
+            const current = node as ProbeNode | null
+            if (host !== 0 && current !== null) {
+              translator.missingNeighbor = 0
+              const now = Date.now()
+              if (now - (arpSent.get(host) ?? 0) >= ARP_INTERVAL_MS) {
+                arpSent.set(host, now)
+                port.send(arpBuffer, 0, arpRequest(arpBuffer, current.providerMac, current.providerAddress, host))
+                port.flush()
+              }
+            }
+            continue
+          }
           port.send(txBuffer, out, length)
           queued++
         }
@@ -110,7 +156,14 @@ function run(data: TunnelWorkerData, post: (message: unknown) => void): void {
       if (port !== null && (ready & 2) !== 0) {
         const n = port.receive()
         for (let i = 0; i < n; i++) {
-          const length = translator.decapsulate(port.rxBuffer, port.rxOffsets[i]!, port.rxLengths[i]!)
+          const off = port.rxOffsets[i]!
+          if (port.rxBuffer.readUInt16BE(off + 12) === 0x0806) {
+            if (port.rxLengths[i]! >= ETH_HLEN + 28) {
+              translator.learnNeighbor(port.rxBuffer.readUInt32BE(off + ETH_HLEN + 14), Uint8Array.from(port.rxBuffer.subarray(off + ETH_HLEN + 8, off + ETH_HLEN + 14)))
+            }
+            continue
+          }
+          const length = translator.decapsulate(port.rxBuffer, off, port.rxLengths[i]!)
           if (length < 0) continue
           const at = translator.outOffset
           if (!tun.write(port.rxBuffer.subarray(at, at + length))) counters[2]!++

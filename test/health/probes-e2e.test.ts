@@ -66,6 +66,22 @@ t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }
     t.same(Object.values(stats.drops ?? {}).filter((n: any) => n > 0).length >= 0, true)
   })
 
+  await t.test('without static neighbours the probe tunnel resolves the hosts by ARP', async (t) => {
+    const config = await d.api.get<any>('/v1/config')
+    const neighbors = config.body.neighbors
+    await d.api.put('/v1/config', { ...config.body, neighbors: [] }, { ifMatch: config.generation })
+    const since = Date.now()
+    await waitFor('a successful probe of every backend after the change', async () => {
+      const h = await health(d)
+      return h.every((e) => e.state === 'up' && e.lastCheck !== null && Date.parse(e.lastCheck) > since + 1500 && e.lastError === null)
+    }, 30000, 200)
+    const tunnel = (await d.api.get<any>('/v1/health')).body.tunnel
+    t.ok(tunnel.dropped_no_neighbor > 0, `the first packets waited for ARP (${tunnel.dropped_no_neighbor})`)
+    t.ok((await health(d)).every((e) => e.state === 'up'), 'every backend stays up')
+    const back = await d.api.get<any>('/v1/config')
+    await d.api.put('/v1/config', { ...back.body, neighbors }, { ifMatch: back.generation })
+  })
+
   await t.test('a stopped server: down in time, no new connection reaches it, others keep theirs, back after restart', async (t) => {
     const client = new KeepaliveClient(`${d.prefix}-client`, 'http://203.0.113.10/', 16)
     t.teardown(() => client.close())
@@ -159,7 +175,8 @@ t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }
     const first = await client.request()
     const onVm1 = first.filter((a) => a.body === 'blue-vm1').map((a) => a.conn)
     t.ok(onVm1.length > 0, 'some connections use blue-vm1')
-    await d.api.patch(backendPath('blue-web', 5001, '10.1.6.20'), { state: 'draining' })
+    const patched = await d.api.patch(backendPath('blue-web', 5001, '10.1.6.20'), { state: 'draining' })
+    await waitFor('the packet path runs the change', async () => (await d.api.get<any>('/v1/stats')).body.generation >= patched.generation!, 10000, 50)
     const fresh = await client.fresh(30)
     t.notOk('blue-vm1' in fresh.bodies, 'draining: no new connections')
     // Several probe intervals pass; it stays up and keeps its connections.
