@@ -1,6 +1,6 @@
 /** nvlb health: every probed backend with its health, since when, the last error and the probe latency. */
 import { UsageError, runCommand, type CliContext } from '../../lib/api/cli-common'
-import { formatTable } from '../../lib/api/cli-table'
+import { healthTable } from '../../lib/health/health-table'
 import type { HealthEntry } from '../../lib/health/health-monitor'
 
 const USAGE = `usage: nvlb health [--pool NAME] [--json]
@@ -15,30 +15,6 @@ options:
 interface HealthAnswer {
   backends: HealthEntry[]
   tunnel: Record<string, number>
-}
-
-function ago(iso: string | null, now: number): string {
-  if (iso === null) return '-'
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000))
-  if (s < 120) return `${s}s ago`
-  if (s < 7200) return `${Math.round(s / 60)}m ago`
-  return `${Math.round(s / 3600)}h ago`
-}
-
-export function healthTable(entries: readonly HealthEntry[], now = Date.now()): string {
-  return formatTable(
-    ['POOL', 'BACKEND', 'STATE', 'SINCE', 'PROBE', 'LAST CHECK', 'LATENCY', 'LAST ERROR'],
-    entries.map((e) => [
-      e.pool,
-      e.backend,
-      e.state,
-      ago(e.since, now),
-      e.probe,
-      ago(e.lastCheck, now),
-      e.latencyMs === null ? '-' : `${e.latencyMs.toFixed(1)} ms`,
-      e.lastError ?? '-',
-    ]),
-  )
 }
 
 async function run(ctx: CliContext): Promise<number> {
