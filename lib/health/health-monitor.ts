@@ -87,6 +87,8 @@ export interface HealthMonitorOptions {
 export class HealthMonitor {
   private checks = new Map<string, Check>()
   private backends = new Map<string, PoolBackend>()
+  /** `<pool>|<vsid>/<address>` → the checks of that pool member over all its ports. */
+  private members = new Map<string, Check[]>()
   private readonly listeners = new Set<() => void>()
   private changePending = false
   private stopped = false
@@ -180,6 +182,14 @@ export class HealthMonitor {
     const downBefore = this.downSet()
     this.checks = nextChecks
     this.backends = nextBackends
+    const members = new Map<string, Check[]>()
+    for (const pb of nextBackends.values()) {
+      const key = `${pb.pool}|${pb.virtualSubnetId}/${pb.address}`
+      const list = members.get(key) ?? []
+      for (const c of pb.checks) if (!list.includes(c)) list.push(c)
+      members.set(key, list)
+    }
+    this.members = members
     for (const pb of nextBackends.values()) pb.state = aggregate(pb.checks)
     const configured = this.options.transport.configure(config, [...probed.values()])
     this.configured = configured.catch(() => undefined)
@@ -199,13 +209,8 @@ export class HealthMonitor {
 
   /** Health of a pool's backend (VSID, CA) over all its ports and probes; undefined when it is not probed. */
   backendHealth(pool: string, virtualSubnetId: number, address: string): HealthView | undefined {
-    const checks: Check[] = []
-    for (const pb of this.backends.values()) {
-      if (pb.pool === pool && pb.virtualSubnetId === virtualSubnetId && pb.address === address) {
-        for (const c of pb.checks) if (!checks.includes(c)) checks.push(c)
-      }
-    }
-    return checks.length === 0 ? undefined : view(checks)
+    const checks = this.members.get(`${pool}|${virtualSubnetId}/${address}`)
+    return checks === undefined || checks.length === 0 ? undefined : view(checks)
   }
 
   /** Every probed pool backend. */
