@@ -30,6 +30,7 @@ export function showFieldError(fields: Field[], apiField: string | undefined, me
   const f = fields.find((x) => x.name === last || apiField === x.name)
   if (f === undefined) return false
   f.row.classList.add('invalid')
-  replace(f.error, message)
+  // The API's message starts with the field's path; next to the field that is said already.
+  replace(f.error, message.startsWith(`${apiField}: `) ? message.slice(apiField.length + 2) : message)
   return true
 }
