@@ -103,3 +103,15 @@ export async function login(page: Page, url: string, token = TOKEN): Promise<voi
   await page.locator('#login-button').click()
   await page.locator('#nav').waitFor({ state: 'visible' })
 }
+
+/**
+ * Resolves when `predicate` holds, polled from the test (the console's CSP
+ * forbids the eval that page.waitForFunction with a string would need).
+ */
+export async function pollUntil(what: string, predicate: () => Promise<boolean>, timeoutMs = 30_000, intervalMs = 250): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from '../cli/helpers'
-import { CHROMIUM, DEMO_CONFIG, login, openBrowser, startServer } from './browser'
+import { CHROMIUM, DEMO_CONFIG, login, openBrowser, pollUntil, startServer } from './browser'
 
 const config = JSON.parse(readFileSync(DEMO_CONFIG, 'utf8')) as {
   vips: Array<{ name: string; address: string }>
@@ -110,7 +110,7 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `needs 
   await t.test('node: a validation error shows next to the field, the typed value stays, nothing changes', async (t) => {
     await page.goto(url + '/console/#/node')
     const input = page.locator('#f-providerAddress')
-    await page.waitForFunction("document.getElementById('f-providerAddress')?.value === '192.168.6.2'")
+    await pollUntil('the form filled from the API', async () => (await input.inputValue()) === '192.168.6.2')
     const generation = (await apiJson('/v1/instance')).configGeneration
     await input.fill('192.168.6.300')
     await page.locator('#node-save').click()
