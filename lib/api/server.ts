@@ -20,7 +20,7 @@ import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
 import { registerVipRoutes } from './routes-vips'
 import { sharedSchemas } from './schemas'
-import { LoginThrottle, SessionStore, sessionOrBearerAuth } from './session'
+import { LoginThrottle, SWAGGER_SESSION_SCRIPT, SessionStore, sessionOrBearerAuth } from './session'
 
 export interface ApiOptions<S> {
   control: AdminControl<S>
@@ -103,7 +103,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
       },
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(swaggerUi, { routePrefix: '/docs', theme: { js: [SWAGGER_SESSION_SCRIPT] } })
 
   const metrics = new Metrics({
     stats: options.stats,

@@ -258,3 +258,31 @@ export function sessionOrBearerAuth(token: string, sessions: SessionStore) {
     done()
   }
 }
+
+/**
+ * Script added to the Swagger UI page (/docs): "Try it out" requests made in
+ * a console session carry the session's CSRF token, so that changes work
+ * there as they do from the console (with "Authorize" the bearer token is
+ * used instead and this does nothing).
+ */
+export const SWAGGER_SESSION_SCRIPT = {
+  filename: 'nvlb-session.js',
+  content: `(function () {
+  var csrf;
+  var ready = fetch('${LOGIN_PATH}', { credentials: 'same-origin' })
+    .then(function (r) { return r.ok ? r.json() : {}; })
+    .then(function (s) { csrf = s.csrfToken; }, function () {});
+  var original = window.fetch.bind(window);
+  window.fetch = function (input, init) {
+    init = init || {};
+    var method = (init.method || (input && input.method) || 'GET').toUpperCase();
+    if (method === 'GET' || method === 'HEAD') return original(input, init);
+    return ready.then(function () {
+      var headers = new Headers(init.headers || (input && input.headers) || {});
+      if (csrf && !headers.has('authorization')) headers.set('${CSRF_HEADER}', csrf);
+      init.headers = headers;
+      return original(input, init);
+    });
+  };
+})();`,
+}

@@ -147,6 +147,12 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `needs 
     t.equal((await docsJson).status(), 200)
     await page.locator('.swagger-ui .info .title').waitFor()
     t.match(await page.locator('.swagger-ui .info .title').textContent(), /nvlb admin API/)
+    // Swagger UI's "Try it out" goes through window.fetch, which carries the session's CSRF token there.
+    const status = await page.evaluate(
+      "fetch('/v1/pools/red-web/backends/6001/10.1.6.22', { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ weight: 2 }) }).then((r) => r.status)",
+    )
+    t.equal(status, 200, 'a change from /docs in the session')
+    t.equal((await apiJson('/v1/pools/red-web/backends/6001/10.1.6.22')).weight, 2)
   })
 
   await t.test('log out: back to the login, the cookie no longer opens anything', async (t) => {

@@ -10,6 +10,8 @@ export interface Series {
   unit: string
   color: string
   axis: 'left' | 'right'
+  /** Dashed, so that a line lying on another one stays visible. */
+  dashed?: boolean
   values: Array<{ at: number; value: number }>
 }
 
@@ -68,7 +70,9 @@ export function drawChart(host: HTMLElement, series: Series[], windowMs: number,
     const y = (v: number) => H - pad.b - (v / top) * (H - pad.t - pad.b)
     const pts = s.values.filter((v) => v.at >= now - windowMs).map((v) => `${x(v.at).toFixed(1)},${y(v.value).toFixed(1)}`)
     if (pts.length > 0) {
-      root.appendChild(svg('polyline', { points: pts.join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2, 'data-series': s.name }))
+      const line = svg('polyline', { points: pts.join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2, 'data-series': s.name })
+      if (s.dashed === true) line.setAttribute('stroke-dasharray', '6 4')
+      root.appendChild(line)
     }
   }
   host.textContent = ''

@@ -56,7 +56,7 @@ export const overviewPage: Page = (main) => {
       chartBox,
       [
         { name: 'received', unit: 'packets/s', color: '#2563eb', axis: 'left', values: points.map((p) => ({ at: p.at, value: p.rxPps })) },
-        { name: 'sent', unit: 'packets/s', color: '#16a34a', axis: 'left', values: points.map((p) => ({ at: p.at, value: p.txPps })) },
+        { name: 'sent', unit: 'packets/s', color: '#16a34a', axis: 'left', dashed: true, values: points.map((p) => ({ at: p.at, value: p.txPps })) },
         { name: 'flows', unit: 'active', color: '#d97706', axis: 'right', values: points.map((p) => ({ at: p.at, value: p.activeFlows })) },
       ],
       WINDOW_MS,
