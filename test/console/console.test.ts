@@ -141,6 +141,23 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `needs 
     t.pass('a bad port is shown next to its field')
   })
 
+  await t.test('a health column appears once the pool API reports health per backend', async (t) => {
+    t.equal(await page.locator('section[data-pool] th').filter({ hasText: 'health' }).count(), 0, 'no health column today')
+    // The answer of the real API with the per-backend health field probes add; only its rendering is tested here.
+    await page.route(`${url}/v1/pools/blue-web`, async (route) => {
+      const res = await route.fetch()
+      const pool = (await res.json()) as { backends: Array<Record<string, unknown>> }
+      pool.backends.forEach((b, i) => (b.health = { state: i === 0 ? 'down' : 'up', probe: 'web-http', lastError: i === 0 ? 'connection refused' : undefined }))
+      await route.fulfill({ response: res, json: pool })
+    })
+    t.teardown(() => page.unroute(`${url}/v1/pools/blue-web`))
+    await page.goto(url + '/console/#/pools/blue-web')
+    await page.locator('section[data-pool="blue-web"] th').filter({ hasText: 'health' }).waitFor()
+    t.equal(await page.locator('tr[data-backend="5001/10.1.6.20"] .badge.down').textContent(), 'down')
+    t.equal(await page.locator('tr[data-backend="5001/10.1.6.21"] .badge.up').textContent(), 'up')
+    t.match(await page.locator('tr[data-backend="5001/10.1.6.20"] .badge.down').getAttribute('title'), /connection refused/)
+  })
+
   await t.test('/docs opens in the same session', async (t) => {
     const docsJson = page.waitForResponse((r) => r.url().startsWith(url + '/docs/json'))
     await page.goto(url + '/docs')
