@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from '../cli/helpers'
-import { CHROMIUM, DEMO_CONFIG, login, openBrowser, pollUntil, startServer } from './browser'
+import { CHROMIUM, DEMO_CONFIG, TOKEN, login, openBrowser, pollUntil, startServer } from './browser'
 
 const config = JSON.parse(readFileSync(DEMO_CONFIG, 'utf8')) as {
   vips: Array<{ name: string; address: string }>
@@ -187,6 +187,10 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `needs 
     t.same(await context.cookies(), [], 'the cookie is gone')
     await page.goto(url + '/docs')
     t.equal(new URL(page.url()).pathname, '/console/', '/docs without a session leads to the login')
+    await page.locator('#token').fill(TOKEN)
+    await page.locator('#login-button').click()
+    await page.locator('.swagger-ui .info .title').waitFor()
+    t.equal(new URL(page.url()).pathname.startsWith('/docs'), true, 'and after it back to /docs')
   })
 
   await t.test('a PowerShell export imported by upload, with the result', async (t) => {
