@@ -86,6 +86,17 @@ t.test('the console in Chromium', { skip: existsSync(CHROMIUM) ? false : `needs 
     await row.locator('button[data-action="weight"]').click()
     await page.locator('#pool-status .notice.ok').filter({ hasText: 'weight' }).waitFor()
     t.equal((await apiJson('/v1/pools/blue-web/backends/5001/10.1.6.21')).weight, 3)
+
+    // A refused weight: the reason in words, and the typed value survives the page's next redraw.
+    await row.locator('input.weight').fill('70000')
+    await row.locator('button[data-action="weight"]').click()
+    const refused = page.locator('#pool-status .notice.error')
+    await refused.waitFor()
+    t.match(await refused.textContent(), /weight/, `in words: ${await refused.textContent()}`)
+    const drawn = await row.elementHandle()
+    await pollUntil('the next redraw', async () => !(await drawn!.evaluate((el) => el.isConnected)))
+    t.equal(await row.locator('input.weight').inputValue(), '70000', 'the typed weight is still there')
+    t.equal((await apiJson('/v1/pools/blue-web/backends/5001/10.1.6.21')).weight, 3, 'and nothing changed')
   })
 
   await t.test('a change made meanwhile elsewhere: 412, shown as "changed meanwhile, reload", nothing overwritten', async (t) => {

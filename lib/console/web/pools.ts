@@ -38,6 +38,8 @@ export const poolsPage: Page = (main, only) => {
   let etag: string | undefined
   let generation = -1
   let busy = false
+  /** Weights typed but not saved yet, by backend: a refused change or a redraw does not lose them. */
+  const typedWeights = new Map<string, string>()
 
   const load = async () => {
     try {
@@ -66,6 +68,7 @@ export const poolsPage: Page = (main, only) => {
       generation = Number((etag ?? '"-1"').replace(/\D/g, ''))
       const target = pools.find((p) => p.name === pool)?.backends.find((x) => x.virtualSubnetId === b.virtualSubnetId && x.address === b.address)
       if (target !== undefined) Object.assign(target, res.body)
+      if (patch.weight !== undefined) typedWeights.delete(backendKey(pool, b.virtualSubnetId, b.address))
       replace(status, notice('ok', `${what}: done (configuration generation ${generation}).`))
       draw()
     } catch (err) {
@@ -129,7 +132,14 @@ export const poolsPage: Page = (main, only) => {
                 const weight = b.weight ?? 1
                 const planned = totalWeight > 0 && state === 'active' ? weight / totalWeight : 0
                 const label = `${b.virtualSubnetId}/${b.address}${b.port !== undefined ? `:${b.port}` : ''}`
-                const weightInput = h('input', { type: 'number', min: 0, max: 1000, step: 1, value: weight, class: 'weight', 'aria-label': `weight of ${label}` })
+                const weightInput = h('input', {
+                  type: 'number',
+                  step: 1,
+                  value: typedWeights.get(key) ?? weight,
+                  class: 'weight',
+                  'aria-label': `weight of ${label}`,
+                  oninput: (ev: Event) => typedWeights.set(key, (ev.target as HTMLInputElement).value),
+                })
                 const act = (next: string, text: string) =>
                   h(
                     'button',
