@@ -154,8 +154,8 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     )
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { startDataplane } = require('../../lib/io/dataplane') as typeof import('../../lib/io/dataplane')
-  const dataplane = await startDataplane({
+  const { startWorkerPool } = require('../../lib/io/worker-pool') as typeof import('../../lib/io/worker-pool')
+  const dataplane = await startWorkerPool({
     snapshot,
     workers: options.workers,
     providerInterface: node.providerInterface,

@@ -2,7 +2,7 @@ import { isMainThread, receiveMessageOnPort, workerData, type MessagePort } from
 import { performance } from 'node:perf_hooks'
 import type { Snapshot } from '../dataplane/snapshot'
 import { AfPacketPort, type FanoutMode } from './af-packet-socket'
-import type { WorkerEngine, WorkerEngineOptions } from './dataplane-engine'
+import type { WorkerEngine, WorkerEngineOptions } from './worker-engine'
 import { arpRepliesOnlyFilter, memberFilter, steeringProgram, type Frontend } from './fanout-program'
 import type { FramePort } from './frame-port'
 import { ForwardingLoop } from './forwarding-loop'
@@ -30,7 +30,7 @@ export interface PacketWorkerData {
   ioCountersBuffer: SharedArrayBuffer
   control: SharedArrayBuffer
   port: MessagePort
-  /** Module exporting `createEngine(WorkerEngineOptions)`; default ./dataplane-engine. */
+  /** Module exporting `createEngine(WorkerEngineOptions)`; default ./worker-engine. */
   engineModule: string
 }
 

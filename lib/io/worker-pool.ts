@@ -12,20 +12,20 @@ import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, IO_GENERATION, ioCounters, sumIoCoun
 import { CONTROL_STOP, CONTROL_WORDS, type MainToWorker, type PacketWorkerData, type WorkerToMain } from './packet-worker'
 
 /** The subset of a pino logger the data plane uses. */
-export interface DataplaneLogger {
+export interface WorkerPoolLogger {
   info(obj: object, msg?: string): void
   warn(obj: object, msg?: string): void
   error(obj: object, msg?: string): void
 }
 
-export interface DataplaneOptions {
+export interface WorkerPoolOptions {
   snapshot: Snapshot
   /** Worker threads, each with its own sockets and engine (default 1). */
   workers?: number
   providerInterface: string
   /** Defaults to the provider interface (one interface carries both sides). */
   externalInterface?: string
-  logger?: DataplaneLogger
+  logger?: WorkerPoolLogger
   /** How frames are spread over workers (default 'client-port'; see fanout-program.ts). */
   fanout?: FanoutMode
   batchSize?: number
@@ -40,7 +40,7 @@ export interface DataplaneOptions {
   stopTimeoutMs?: number
 }
 
-export interface Dataplane {
+export interface WorkerPool {
   readonly workerCount: number
   /** Hands a new snapshot to every worker; each adopts it between batches. */
   adopt(snapshot: Snapshot): void
@@ -74,9 +74,9 @@ function startWorker(file: string, options: WorkerOptions): Worker {
   return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)})`, { ...options, eval: true })
 }
 
-const noLogger: DataplaneLogger = { info() {}, warn() {}, error() {} }
+const noLogger: WorkerPoolLogger = { info() {}, warn() {}, error() {} }
 
-export async function startDataplane(options: DataplaneOptions): Promise<Dataplane> {
+export async function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool> {
   const workerCount = options.workers ?? 1
   if (!Number.isInteger(workerCount) || workerCount < 1 || workerCount > 64) {
     throw new NvlbError(ErrorCodes.INVALID_FIELD, `workers must be an integer 1..64, got ${workerCount}`, 'workers')
@@ -90,7 +90,7 @@ export async function startDataplane(options: DataplaneOptions): Promise<Datapla
       : { mode: options.fanout ?? ('client-port' as FanoutMode), providerGroupId: randomInt(1, 0xffff), externalGroupId: randomInt(1, 0xffff) }
   const ext = path.extname(__filename)
   const workerFile = path.join(__dirname, `packet-worker${ext}`)
-  const engineModule = options.engineModule ?? path.join(__dirname, 'dataplane-engine')
+  const engineModule = options.engineModule ?? path.join(__dirname, 'worker-engine')
   let snapshot = options.snapshot
 
   const handles: WorkerHandle[] = []

@@ -1,6 +1,6 @@
 import t from 'tap'
 import path from 'node:path'
-import { startDataplane, type Dataplane } from '../../lib/io/dataplane'
+import { startWorkerPool, type WorkerPool } from '../../lib/io/worker-pool'
 import { AfPacketPort } from '../../lib/io/af-packet-socket'
 import { PollSet } from '../../lib/io/poll-set'
 import { ifNameToIndex } from '../../lib/io/libc'
@@ -33,7 +33,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
   const veth = createVethPair()
   createdNames.push(veth.a, veth.b)
   const wire = new AfPacketPort({ interfaceName: veth.a })
-  const running: Dataplane[] = []
+  const running: WorkerPool[] = []
   t.teardown(async () => {
     for (const d of running) await d.stop()
     wire.close()
@@ -46,7 +46,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
   }
 
   t.test('one worker reflects a batch; stats, adoption and stop', async (t) => {
-    const dataplane = await startDataplane({ snapshot: snapshots.next(), providerInterface: veth.b, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
+    const dataplane = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
     running.push(dataplane)
     t.equal(dataplane.workerCount, 1)
     const marker = 0x50000001
@@ -79,7 +79,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
   })
 
   t.test('two workers in a fanout group: every frame handled once, both workers busy', async (t) => {
-    const dataplane = await startDataplane({ snapshot: snapshots.next(), providerInterface: veth.b, workers: 2, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
+    const dataplane = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, workers: 2, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
     running.push(dataplane)
     const frames = Array.from({ length: 64 }, (_, i) =>
       ethernet('02:00:c6:33:64:01', '02:00:c6:33:64:0a', 0x0800, ipPacket({ src: '198.51.100.10', dst: PUBLIC_VIP, sport: 50000 + i, dport: 80, payload: Buffer.from(`w2-${i}.`) })),
@@ -107,7 +107,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
       externalWire.close()
       second.remove()
     })
-    const dataplane = await startDataplane({
+    const dataplane = await startWorkerPool({
       snapshot: snapshots.next(),
       providerInterface: veth.b,
       externalInterface: second.b,
@@ -142,7 +142,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
   })
 
   t.test('the nvlb engine forwards a public VIP SYN as NVGRE to the backend host', async (t) => {
-    const dataplane = await startDataplane({ snapshot: snapshots.next(), providerInterface: veth.b, pollTimeoutMs: 20 })
+    const dataplane = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, pollTimeoutMs: 20 })
     running.push(dataplane)
     const syn = ethernet(NVLB_EXTERNAL_MAC, '02:00:c6:33:64:0a', 0x0800, ipPacket({ src: '198.51.100.10', dst: PUBLIC_VIP, sport: 43210, dport: 80, protocol: 6 }))
     send([syn])
@@ -162,7 +162,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
   })
 
   t.test('a missing interface fails the start with a coded error', async (t) => {
-    await t.rejects(startDataplane({ snapshot: snapshots.next(), providerInterface: 'nvt-missing0', engineModule: REFLECT_ENGINE }), {
+    await t.rejects(startWorkerPool({ snapshot: snapshots.next(), providerInterface: 'nvt-missing0', engineModule: REFLECT_ENGINE }), {
       code: ErrorCodes.SOCKET_SETUP,
       message: /nvt-missing0/,
     })
