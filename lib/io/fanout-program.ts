@@ -92,6 +92,14 @@ const PORTS_PER_BLOCK = 120
 const FRONTEND_BUDGET = 1900
 
 export function steeringProgram(frontends: readonly Frontend[]): Buffer {
+  return steeringPlan(frontends).program
+}
+
+/**
+ * The program, and whether it has a frontend table (false: it tests "the lower
+ * port is the frontend"); steering-key.ts needs to know which.
+ */
+export function steeringPlan(frontends: readonly Frontend[]): { program: Buffer; table: boolean } {
   const byAddress = new Map<number, Set<number>>()
   for (const f of frontends) {
     const address = f.address >>> 0
@@ -101,11 +109,11 @@ export function steeringProgram(frontends: readonly Frontend[]): Buffer {
   }
   let cost = 0
   for (const ports of byAddress.values()) cost += 2 + ports.size + 2 * Math.ceil(ports.size / PORTS_PER_BLOCK)
-  if (cost > FRONTEND_BUDGET) return build(null)
+  if (cost > FRONTEND_BUDGET) return { program: build(null), table: false }
   try {
-    return build(byAddress)
+    return { program: build(byAddress), table: true }
   } catch {
-    return build(null)
+    return { program: build(null), table: false }
   }
 }
 
