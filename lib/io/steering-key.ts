@@ -49,7 +49,7 @@ export const STEER_FIRST_FRAGMENT = 1
 export const STEER_LATER_FRAGMENT = 2
 
 export class SteeringKey {
-  /** Results of the last classify(). */
+  /** Results of the last classify(); `key` as a signed 32-bit integer (read it with >>> 0). */
   key = 0
   fragmentSrc = 0
   fragmentDst = 0
@@ -106,7 +106,7 @@ export class SteeringKey {
     if ((fragment & FRAGMENT_BITS) !== 0) {
       // Outer fragments of NVGRE are the engine's to drop; key them as the program does.
       if (protocol === IPPROTO_GRE) {
-        this.key = (i32(buf, ip + IPV4_OFF_SRC) ^ i32(buf, ip + IPV4_OFF_DST)) >>> 0
+        this.key = i32(buf, ip + IPV4_OFF_SRC) ^ i32(buf, ip + IPV4_OFF_DST)
         return STEER_KEY
       }
       return this.fragment(buf, ip, 0, fragment, end)

@@ -125,9 +125,9 @@ export class WorkerHandoff implements FramePort {
     const kind = steering.classify(buf, off, len)
     let owner: number
     if (kind === STEER_KEY) {
-      owner = steering.key % this.workerCount
+      owner = (steering.key >>> 0) % this.workerCount
     } else if (kind === STEER_FIRST_FRAGMENT) {
-      owner = steering.key % this.workerCount
+      owner = (steering.key >>> 0) % this.workerCount
       this.owners.remember(steering.fragmentScope, steering.fragmentSrc, steering.fragmentDst, steering.fragmentId, owner, this.now)
     } else if (kind === STEER_LATER_FRAGMENT) {
       owner = this.owners.ownerOf(steering.fragmentScope, steering.fragmentSrc, steering.fragmentDst, steering.fragmentId, this.now)

@@ -143,7 +143,7 @@ t.test('PACKET_FANOUT groups', { skip: SKIP_NOT_ROOT }, async (t) => {
       for (const frame of frames) {
         const id = idOf(frame)!
         const kind = software.classify(frame, 0, frame.length)
-        if (kind !== STEER_KEY || software.key % 2 !== seen.get(id)?.[0]) disagree.push(`${id}: kind ${kind} key ${software.key} member ${seen.get(id)?.[0]}`)
+        if (kind !== STEER_KEY || (software.key >>> 0) % 2 !== seen.get(id)?.[0]) disagree.push(`${id}: kind ${kind} key ${software.key} member ${seen.get(id)?.[0]}`)
       }
       t.same(disagree, [], 'the software steering key agrees with the kernel on every frame')
     })
