@@ -129,6 +129,44 @@ t.test('several workers on a veth end, nvlb engine', { skip: SKIP_NOT_ROOT }, as
     })
   }
 
+  for (const workers of [2, 3]) {
+    t.test(`${workers} workers: fragmented requests to a CA VIP (full NAT) and fragmented replies`, async (t) => {
+      const snapshots = new Snapshots()
+      const pool = await startWorkerPool({ snapshot: snapshots.next(multiWorkerConfig(true)), providerInterface: veth.b, workers, pollTimeoutMs: 20 })
+      running.push(pool)
+      const ports = Array.from({ length: 4 * workers }, (_, i) => 45000 + i)
+      const frames: Buffer[] = []
+      let expected = 0
+      for (const port of ports) {
+        const parts = fragments(ipPacket({ src: CA_CLIENT, dst: CA_VIP, sport: port, dport: 53, payload: big(`c${port}`) }), 400, nextId++)
+        expected += parts.length
+        for (const part of parts) frames.push(fromCaClientHost(part))
+      }
+      send(frames)
+      const isToBackend = (o: Out): boolean => o.nvgre && u32(o.frame, o.ip + 16) === ip(BACKEND)
+      const toBackend = readUntil(wire, (all) => all.filter(isToBackend).length >= expected).filter(isToBackend)
+      t.equal(toBackend.length, expected, 'every fragment of every request reached the backend (later fragments need the first one\'s flow)')
+      t.ok(toBackend.every((o) => u32(o.frame, o.ip + 12) === ip(CA_VIP)), 'source-NATed to the VIP')
+      // The first fragments carry the NAT port; reply to each with a small and a fragmented datagram.
+      const natPorts = toBackend.filter((o) => (o.frame.readUInt16BE(o.ip + 6) & 0x1fff) === 0).map((o) => o.frame.readUInt16BE(o.ip + 20))
+      t.equal(natPorts.length, ports.length, 'one first fragment per datagram')
+      const replies: Buffer[] = []
+      for (const nat of natPorts) {
+        replies.push(fromBackendHost(ipPacket({ src: BACKEND, dst: CA_VIP, sport: 53, dport: nat, payload: Buffer.from(`small${nat}`) })))
+        replies.push(...fragments(ipPacket({ src: BACKEND, dst: CA_VIP, sport: 53, dport: nat, payload: big(`d${nat}`) }), 400, nextId++).map(fromBackendHost))
+      }
+      send(replies)
+      const isToClient = (o: Out): boolean => o.nvgre && u32(o.frame, o.ip + 16) === ip(CA_CLIENT)
+      const back = readUntil(wire, (all) => all.filter(isToClient).length >= replies.length).filter(isToClient)
+      t.equal(back.length, replies.length, 'every reply and every reply fragment reached the CA VIP client')
+      const firsts = back.filter((o) => (o.frame.readUInt16BE(o.ip + 6) & 0x1fff) === 0).map((o) => o.frame.readUInt16BE(o.ip + 22))
+      t.same(new Set(firsts), new Set(ports), 'addressed to the client ports again')
+      const drops = Object.entries(pool.stats().drops).filter(([, n]) => n > 0)
+      t.same(drops, [], 'nothing dropped')
+      await pool.stop()
+    })
+  }
+
   t.test('3 workers: a CA VIP added under load; after whenAdopted every request and its reply meet one worker', async (t) => {
     const snapshots = new Snapshots()
     const pool = await startWorkerPool({ snapshot: snapshots.next(multiWorkerConfig(false)), providerInterface: veth.b, workers: 3, pollTimeoutMs: 20 })
@@ -198,8 +236,12 @@ t.test('several workers on a veth end, nvlb engine', { skip: SKIP_NOT_ROOT }, as
     const request = (p: number, payload = `q${p}`): Buffer =>
       fromClient(ipPacket({ src: CLIENT, dst: PUBLIC_VIP, sport: p, dport: 53, payload: Buffer.from(payload) }))
     const reply = (p: number): Buffer => fromBackendHost(ipPacket({ src: BACKEND, dst: CLIENT, sport: 53, dport: p, payload: Buffer.from(`r${p}`) }))
+    const ours = new Set(ports)
+    // Frames of this test only: NVGRE to the backend from one of our client ports, or plain to one of them.
+    const isRequestOut = (o: Out): boolean => o.nvgre && ours.has(o.frame.readUInt16BE(o.ip + 20))
+    const isReplyOut = (o: Out): boolean => !o.nvgre && ours.has(o.frame.readUInt16BE(o.ip + 22))
     send(ports.map((p) => request(p)))
-    t.equal(readUntil(wire, (all) => all.filter((o) => o.nvgre).length >= ports.length).filter((o) => o.nvgre).length, ports.length, 'flows created')
+    t.equal(readUntil(wire, (all) => all.filter(isRequestOut).length >= ports.length).filter(isRequestOut).length, ports.length, 'flows created')
     const victim = 1
     // Under load: replies of every flow keep coming while worker 1 dies.
     send([...ports.map(reply), request(30000 + victim + workers * 100, CRASH_MARKER), ...ports.map(reply)])
@@ -208,7 +250,7 @@ t.test('several workers on a veth end, nvlb engine', { skip: SKIP_NOT_ROOT }, as
     t.ok(logged.some((m) => /packet worker died/.test(m)), 'and logged')
     readUntil(wire, () => false) // let the load drain
     send(ports.map(reply))
-    const back = readUntil(wire, (all) => all.filter((o) => !o.nvgre).length >= ports.length).filter((o) => !o.nvgre)
+    const back = readUntil(wire, (all) => all.filter(isReplyOut).length >= ports.length).filter(isReplyOut)
     const answered = new Set(back.map((o) => o.frame.readUInt16BE(o.ip + 22)))
     const kept = ports.filter((p) => p % workers !== victim)
     t.same(kept.filter((p) => !answered.has(p)), [], "the other workers' flows are kept (membership of the fanout group unchanged)")

@@ -58,7 +58,7 @@ export const CA_CLIENT_HOST_PA = '192.168.6.7'
 export const CA_CLIENT_HOST_MAC = '02:00:c0:a8:06:07'
 export const CA_CLIENT_MAC = '00:15:5d:01:05:20'
 
-/** smallConfig plus a UDP rule (port 53) on the public VIP, and with `caVip` a CA VIP 10.1.5.100:80 in VSID 5002 (fullnat). */
+/** smallConfig plus a UDP rule (port 53) on the public VIP, and with `caVip` a CA VIP 10.1.5.100 (tcp:80, udp:53) in VSID 5002 (fullnat). */
 export function multiWorkerConfig(caVip: boolean): NvlbConfig {
   const base = smallConfig()
   const doc = JSON.parse(JSON.stringify(base)) as NvlbConfig & Record<string, unknown>
@@ -75,7 +75,10 @@ export function multiWorkerConfig(caVip: boolean): NvlbConfig {
       address: CA_VIP,
       virtualSubnetId: CA_VSID,
       natMode: 'fullnat',
-      rules: [{ protocol: 'tcp', frontendPort: 80, backendPort: 80, pool: 'blue-web', idleTimeoutSeconds: 240, distribution: '5-tuple' }],
+      rules: [
+        { protocol: 'tcp', frontendPort: 80, backendPort: 80, pool: 'blue-web', idleTimeoutSeconds: 240, distribution: '5-tuple' },
+        { protocol: 'udp', frontendPort: 53, backendPort: 53, pool: 'blue-web', idleTimeoutSeconds: 60, distribution: '5-tuple' },
+      ],
     } as never)
   }
   return validateConfig(doc)
