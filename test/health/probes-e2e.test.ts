@@ -57,7 +57,9 @@ t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }
     ])
     const pool = (await d.api.get<any>('/v1/pools/blue-web')).body
     t.match(pool.backends[0].health, { state: 'up', probe: 'web-http', since: String, lastCheck: String, lastError: null })
-    const conns = execInNamespace(`${d.prefix}-blue-vm2`, ['ss', '-tn', 'state', 'time-wait'])
+    // Sockets of the VM's kernel in any state (a probe lasts milliseconds; polled until one is seen).
+    let conns = ''
+    await waitFor('a probe connection at blue-vm2', () => /198\.18\.0\.1:/.test((conns = execInNamespace(`${d.prefix}-blue-vm2`, ['ss', '-tan']))), 20000, 20)
     t.match(conns, /198\.18\.0\.1:/, 'the VM answered probes from 198.18.0.1, through its default route')
     const metrics = (await d.api.get<string>('/metrics')).body as unknown as string
     t.match(metrics, /nvlb_backend_up\{pool="blue-web",backend="5001\/10.1.6.21:80"\} 1/)
