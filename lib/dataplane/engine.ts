@@ -434,6 +434,8 @@ export class Engine {
     const protocol = buf[iip + 9]!
     const src = readI32(buf, iip + 12)
     const dst = readI32(buf, iip + 16)
+    // Replies to health probes belong to the probe tunnel (lib/health), not to any tenant's counters.
+    if (dst === snap.probeAddress && dst !== 0) return Verdict.CONSUMED
     if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, iip, ihl2, total2, vsid, domain)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
@@ -570,7 +572,7 @@ export class Engine {
     const backend = flows.backend(flow)
     if (backend >= snap.backendCount) return false
     const state = snap.backendState[backend]!
-    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT) return false
+    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT || snap.backendDown[backend] === 1) return false
     const rule = snap.ruleList[flows.rule(flow)]
     if (rule === null || rule === undefined || rule.pool !== snap.backendPool[backend]) return false
     if ((rule.natMode === NAT_FULLNAT) !== (flows.natPort(flow) !== 0)) return false
