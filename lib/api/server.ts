@@ -19,7 +19,7 @@ import { registerPoolRoutes } from './routes-pools'
 import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
 import { registerVipRoutes } from './routes-vips'
-import { sharedSchemas } from './schemas'
+import { requestValidatorCompiler, responseSerializerFactory, sharedSchemas } from './schemas'
 
 export interface ApiOptions<S> {
   control: AdminControl<S>
@@ -51,6 +51,8 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, allowUnionTypes: true },
     },
+    // Responses of the configuration's parts are serialized without `required` (see schemas.ts).
+    schemaController: { compilersFactory: { buildSerializer: responseSerializerFactory as never } },
   }) as unknown as FastifyInstance
 
   app.addHook('onRequest', bearerAuth(options.token))
@@ -66,6 +68,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
   })
 
   for (const schema of sharedSchemas) app.addSchema(schema)
+  app.setValidatorCompiler(requestValidatorCompiler())
 
   await app.register(swagger, {
     openapi: {

@@ -1,14 +1,17 @@
 /**
- * The configuration document of DESIGN.md §4: one JSON object, these field names.
- * After validation (config-validate.ts) every optional field below that has a
- * default is filled in, MAC addresses are lower-case colon-separated and
- * addresses are dotted quads.
+ * The configuration document: one JSON object, these field names (its schema, with
+ * ranges and meanings, is config-schema.ts). After validation (config-validate.ts)
+ * every optional field below that has a default is filled in, MAC addresses are
+ * lower-case colon-separated and addresses are dotted quads.
  */
 export type NatMode = 'dnat' | 'fullnat'
 export type Protocol = 'tcp' | 'udp'
 export type Distribution = '5-tuple' | '3-tuple' | '2-tuple'
 export type BackendState = 'active' | 'draining' | 'disabled'
-export type LookupRule = 'TranslationMethodEncap' | 'TranslationMethodNat'
+/** The only rule nvlb carries traffic for; Nat and None are refused (lookup-rules.ts). */
+export type LookupRule = 'TranslationMethodEncap'
+export type ProbeProtocol = 'tcp' | 'http'
+export type WhenAllDown = 'drop' | 'useAll'
 
 export interface NodeConfig {
   providerAddress: string
@@ -27,6 +30,8 @@ export interface NodeConfig {
   maxFlows?: number
   /** Maglev table size M, a prime; default 65537. */
   maglevTableSize?: number
+  /** Inner source address of health probes; required once a rule names a probe. */
+  probeAddress?: string
 }
 
 export interface Neighbor {
@@ -77,6 +82,27 @@ export interface VipRule {
   idleTimeoutSeconds: number
   /** Default '5-tuple'. */
   distribution: Distribution
+  /** Name of a health probe in `probes`. */
+  probe?: string
+  /** Default 'drop'. */
+  whenAllDown?: WhenAllDown
+}
+
+export interface Probe {
+  name: string
+  protocol: ProbeProtocol
+  /** Default: the rule's backendPort. */
+  port?: number
+  /** http only; default '/'. */
+  requestPath?: string
+  /** Default 5. */
+  intervalSeconds: number
+  /** Default 2. */
+  timeoutSeconds: number
+  /** Default 3. */
+  unhealthyThreshold: number
+  /** Default 2. */
+  healthyThreshold: number
 }
 
 export interface Vip {
@@ -96,4 +122,6 @@ export interface NvlbConfig {
   customerRoutes: CustomerRoute[]
   pools: Pool[]
   vips: Vip[]
+  /** Health probes; absent when none is configured. */
+  probes?: Probe[]
 }
