@@ -19,6 +19,7 @@ import {
   type CompiledRule,
   type Snapshot,
 } from '../dataplane/snapshot'
+import { ownDomain, routingDomains } from './routing-domain'
 
 /** Encapsulation overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14 (DESIGN §2). */
 export const NVGRE_OVERHEAD = 42
@@ -141,19 +142,14 @@ export class Compiler {
     const maglevSize = node.maglevTableSize ?? DEFAULT_MAGLEV_SIZE
 
     // Routing domains: a VSID belongs to its customerId's domain, or to one of its own.
-    const vsidCustomer = new Map<number, string>()
-    for (const r of config.lookupRecords) {
-      if (r.customerId !== undefined) vsidCustomer.set(r.virtualSubnetId, r.customerId)
-      else if (!vsidCustomer.has(r.virtualSubnetId)) vsidCustomer.set(r.virtualSubnetId, `vsid:${r.virtualSubnetId}`)
-    }
-    for (const r of config.customerRoutes) vsidCustomer.set(r.virtualSubnetId, r.customerId)
+    const vsidCustomer = routingDomains(config)
     const domains = createKeyTable(vsidCustomer.size)
     const domainOfVsid = new Map<number, number>()
     const domainOf = (vsid: number): number => {
       if (vsid === 0) return PUBLIC_DOMAIN
       let domain = domainOfVsid.get(vsid)
       if (domain === undefined) {
-        domain = this.domainIds.id(`c:${vsidCustomer.get(vsid) ?? `vsid:${vsid}`}`)
+        domain = this.domainIds.id(`c:${vsidCustomer.get(vsid) ?? ownDomain(vsid)}`)
         domainOfVsid.set(vsid, domain)
       }
       return domain
