@@ -1,5 +1,5 @@
 /**
- * Packet-path throughput on one core (DESIGN §8): known-flow public inbound,
+ * Packet-path throughput on one core: known-flow public inbound,
  * the public return path, CA VIP full NAT both ways, and new flows (SYNs),
  * with 1M flows in the table; memory per flow; Maglev build time.
  *

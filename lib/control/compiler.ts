@@ -21,7 +21,7 @@ import {
 } from '../dataplane/snapshot'
 import { ownDomain, routingDomains } from './routing-domain'
 
-/** Encapsulation overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14 (DESIGN §2). */
+/** Encapsulation overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
 export const NVGRE_OVERHEAD = 42
 const TCP_IP_HEADERS = 40
 export const DEFAULT_MAX_FLOWS = 1 << 20
@@ -38,7 +38,7 @@ export function protocolNumber(protocol: Protocol): number {
   return protocol === 'tcp' ? PROTO_TCP : PROTO_UDP
 }
 
-/** The DESIGN §5 backend name that seeds its Maglev permutation. */
+/** The backend name (`<vsid>/<address>:<port>`) that seeds its Maglev permutation. */
 export function backendName(vsid: number, address: string, port: number): string {
   return `${vsid}/${address}:${port}`
 }
@@ -108,7 +108,7 @@ export class Compiler {
   private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
   /** Maglev tables of the last compile by `pool|port`, with the member ids and weights they were built from. */
   private tableCache = new Map<string, CachedTable>()
-  /** Pool members seen before, by `pool|vsid|address|port`: their DESIGN §5 name and stable id. */
+  /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and stable id. */
   private readonly members = new Map<string, { name: string; id: number }>()
 
   /** Parsed IPv4 address (unsigned), or -1. */
