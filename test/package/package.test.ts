@@ -10,6 +10,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+// Packing, installing and one demo run take about a minute on an idle machine; more under load.
+t.setTimeout(600_000)
+
 const root = join(__dirname, '..', '..')
 const pkg = require(join(root, 'package.json')) as {
   version: string
