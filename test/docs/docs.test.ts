@@ -59,3 +59,19 @@ t.test('every relative link in README.md and docs/ resolves inside the repositor
   }
   t.ok(links >= 10, `${links} relative links checked`)
 })
+
+t.test('the configuration examples in docs/ are valid documents', async (t) => {
+  const { validateConfig } = await import('../../lib/control/config-validate')
+  let documents = 0
+  for (const page of ['docs/configuration.md', 'docs/deployment.md']) {
+    const text = readFileSync(join(ROOT, page), 'utf8')
+    for (const m of text.matchAll(/```json\n([\s\S]*?)\n```/g)) {
+      const doc = JSON.parse(m[1]!) as Record<string, unknown>
+      if (doc.node === undefined) continue
+      documents++
+      t.doesNotThrow(() => validateConfig(doc), `${page}: the example document is valid`)
+    }
+  }
+  t.ok(documents >= 1, `${documents} example documents checked`)
+  t.doesNotThrow(() => validateConfig(JSON.parse(readFileSync(join(ROOT, 'examples/blue-red/config.json'), 'utf8'))))
+})
