@@ -42,7 +42,7 @@ export const ConfigLimits = {
   PROBE_INTERVAL_MIN: 1,
   PROBE_INTERVAL_MAX: 3600,
   PROBE_TIMEOUT_MIN: 1,
-  PROBE_TIMEOUT_MAX: 3600,
+  PROBE_TIMEOUT_MAX: 300,
   PROBE_THRESHOLD_MIN: 1,
   PROBE_THRESHOLD_MAX: 100,
   /** Pool, VIP and probe names appear in URLs (/v1/pools/{name}) and metric labels. */
@@ -322,7 +322,11 @@ export const probeSchema = {
     name: name('The name VIP rules refer to.'),
     protocol: { type: 'string', enum: PROBE_PROTOCOLS, description: 'tcp: the handshake completes; http: GET requestPath answers 200–399.' },
     port: port("The port probed. Default: the rule's backendPort."),
-    requestPath: { type: 'string', pattern: '^/', description: 'http only: the path requested. Default `/`.' },
+    requestPath: {
+      type: 'string',
+      pattern: '^/[\\x21-\\x7e]{0,1023}$',
+      description: 'http only: the path requested, starting with `/`, without spaces. Default `/`.',
+    },
     intervalSeconds: {
       type: 'integer',
       minimum: L.PROBE_INTERVAL_MIN,
@@ -335,7 +339,7 @@ export const probeSchema = {
       minimum: L.PROBE_TIMEOUT_MIN,
       maximum: L.PROBE_TIMEOUT_MAX,
       default: L.DEFAULT_PROBE_TIMEOUT,
-      description: 'A probe not answered within this time failed.',
+      description: 'A probe not answered within this time failed; at most intervalSeconds.',
     },
     unhealthyThreshold: {
       type: 'integer',

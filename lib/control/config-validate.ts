@@ -141,6 +141,13 @@ function toNvlbError(error: ErrorObject): NvlbError {
           at,
         )
       }
+      if (field.endsWith('.requestPath')) {
+        return new NvlbError(
+          ErrorCodes.INVALID_FIELD,
+          `${describe(data)} is not a request path (it starts with '/' and has no spaces or control characters, e.g. '/health')`,
+          at,
+        )
+      }
       return new NvlbError(ErrorCodes.INVALID_FIELD, `${describe(data)} must match ${String(parent.pattern)}`, at)
     case 'minLength':
       return new NvlbError(ErrorCodes.INVALID_FIELD, parent.minLength === 1 ? 'must not be empty (leave it out instead)' : `must be at least ${String(parent.minLength)} characters`, at)
