@@ -222,7 +222,7 @@ export function errorResponses(...codes: number[]): Record<number, { $ref: strin
  * other shared schemas (SimulatedFlow) are checked as written.
  */
 export function requestValidatorCompiler(): (route: { schema: unknown; httpPart?: string }) => ValidateFunction {
-  const ajv = configAjv({ strict: false, coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false })
+  const ajv = configAjv({ strict: false, coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, verbose: true })
   for (const schema of sharedSchemas) ajv.addSchema(configSchemaIds.has(schema.$id) ? shapeOf(schema) : schema)
   return ({ schema, httpPart }) => ajv.compile((httpPart === 'body' ? shapeOf(schema) : schema) as object)
 }

@@ -79,7 +79,7 @@ t.test('npm pack installs on a fresh prefix and the installed nvlb works', async
   t.ok(JSON.stringify(summary).length > 2, 'a JSON summary')
 
   const prefixName = `pk${Math.random().toString(36).slice(2, 6)}`
-  const demo = run(['demo', '--once', '--prefix', prefixName, '--duration', '1'], 240_000)
+  const demo = run(['demo', '--once', '--prefix', prefixName, '--duration', '1'], 400_000)
   t.equal(demo.status, 0, `nvlb demo --once (${demo.stdout.slice(-800)} ${demo.stderr.slice(-800)})`)
   t.match(demo.stdout + demo.stderr, /every VIP was answered by all of its own tenant's backends/)
   const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout
