@@ -4,7 +4,8 @@
  *   (lib/control/config-schema.ts);
  * - docs/openapi.json: the admin API's OpenAPI document, as GET /docs/json serves it;
  * - docs/api.md, the route table: from that OpenAPI document;
- * - docs/cli.md: every command's --help.
+ * - docs/cli.md: every command's --help;
+ * - lib/control/config-schema-validator.ts: the schema's validator as standalone code.
  * Generated text sits between `<!-- BEGIN GENERATED name -->` and `<!-- END GENERATED name -->`;
  * the rest of each page is written by hand.
  *
@@ -21,6 +22,7 @@ import { configSchemas } from '../lib/control/config-schema'
 import { ControlPlane } from '../lib/control/control-plane'
 import { simulateFlow } from '../lib/dataplane/simulate'
 import { COMMANDS } from '../bin/command-list'
+import { VALIDATOR_PATH, validatorSource } from './gen-validator'
 
 export const ROOT = join(__dirname, '..')
 
@@ -180,6 +182,7 @@ export async function generatedFiles(): Promise<Map<string, string>> {
   files.set('docs/openapi.json', JSON.stringify(openapi, null, 2) + '\n')
   files.set('docs/api.md', replaceRegion(read('docs/api.md'), 'routes', routeTable(openapi)))
   files.set('docs/cli.md', replaceRegion(read('docs/cli.md'), 'commands', await cliReference()))
+  files.set(VALIDATOR_PATH, validatorSource())
   return files
 }
 

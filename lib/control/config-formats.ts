@@ -56,6 +56,6 @@ export const FORMAT_PROBLEMS: Record<string, (text: string) => FormatProblem | u
 }
 
 /** The same formats as ajv `addFormat` definitions. */
-export const AJV_FORMATS: Record<string, (text: string) => boolean> = Object.fromEntries(
-  Object.entries(FORMAT_PROBLEMS).map(([name, problem]) => [name, (text: string) => problem(text) === undefined]),
+export const AJV_FORMATS: Record<string, { type: 'string'; validate: (text: string) => boolean }> = Object.fromEntries(
+  Object.entries(FORMAT_PROBLEMS).map(([name, problem]) => [name, { type: 'string', validate: (text: string) => problem(text) === undefined }]),
 )

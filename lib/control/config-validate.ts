@@ -12,7 +12,8 @@
  * NVLB_ERR_* code and whose message says why in plain words. Nothing of a rejected
  * document is kept.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv'
+import type Ajv from 'ajv'
+import type { ErrorObject, Options, ValidateFunction } from 'ajv'
 import { ErrorCodes, NvlbError, type ErrorCode } from '../errors'
 import { formatMac, parseMac } from '../packet/address'
 import { AJV_FORMATS, FORMAT_PROBLEMS } from './config-formats'
@@ -45,22 +46,46 @@ function isObject(value: unknown): value is Json {
 }
 
 /** An ajv instance that knows the configuration's formats, for the validator and the admin API. */
-export function configAjv(options: ConstructorParameters<typeof Ajv>[0] = {}): Ajv {
+export function configAjv(options: Options = {}): Ajv {
+  // Loaded on first use: a process that only validates documents runs the standalone
+  // validator and never loads ajv itself.
+  const AjvClass = (require('ajv') as { default: typeof Ajv }).default
   // The schemas are checked against the JSON Schema meta-schema by a test
   // (test/control/config-schema.test.ts), not at every start: that check costs more
   // than compiling them.
-  const ajv = new Ajv({ strict: true, strictTypes: false, allowUnionTypes: true, validateSchema: false, ...options })
-  for (const [name, validate] of Object.entries(AJV_FORMATS)) ajv.addFormat(name, { type: 'string', validate })
+  const ajv = new AjvClass({ strict: true, strictTypes: false, allowUnionTypes: true, validateSchema: false, ...options })
+  for (const [name, format] of Object.entries(AJV_FORMATS)) ajv.addFormat(name, format)
   return ajv
 }
 
+/** The options of the document validator (also those of its standalone copy, scripts/gen-validator.ts). */
+export const VALIDATOR_OPTIONS = {
+  strict: true,
+  strictTypes: false,
+  allowUnionTypes: true,
+  validateSchema: false,
+  allErrors: false,
+  useDefaults: true,
+  verbose: true,
+} as const
+
 let compiled: ValidateFunction | undefined
 
+/**
+ * The schema's validator: the standalone copy generated from the schema
+ * (config-schema-validator.ts, no compile at start), or compiled here with the same
+ * options when that copy is missing.
+ */
 function schemaValidator(): ValidateFunction {
   if (compiled === undefined) {
-    const ajv = configAjv({ allErrors: false, useDefaults: true, verbose: true })
-    for (const schema of configSchemas) ajv.addSchema(schema)
-    compiled = ajv.getSchema('Config')!
+    try {
+      compiled = (require('./config-schema-validator') as { validateConfigSchema: ValidateFunction }).validateConfigSchema
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err
+      const ajv = configAjv(VALIDATOR_OPTIONS)
+      for (const schema of configSchemas) ajv.addSchema(schema)
+      compiled = ajv.getSchema('Config')!
+    }
   }
   return compiled
 }
