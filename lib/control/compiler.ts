@@ -2,7 +2,7 @@ import type { NvlbConfig, Protocol } from './config-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import { parseIPv4, parseMac } from '../packet/address'
 import { buildMaglev, DEFAULT_MAGLEV_SIZE } from '../hash/maglev'
-import { createKeyTable, keyTableGet, keyTableSet } from '../dataplane/key-table'
+import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet } from '../dataplane/key-table'
 import {
   BACKEND_ABSENT,
   BACKEND_ACTIVE,
@@ -16,6 +16,7 @@ import {
   PROTO_TCP,
   PROTO_UDP,
   PUBLIC_DOMAIN,
+  RULE_SEVERAL,
   type CompiledRule,
   type Snapshot,
 } from '../dataplane/snapshot'
@@ -27,8 +28,6 @@ export const DEFAULT_MAX_FLOWS = 1 << 20
 /** Rule ids are 16-bit in the flow table. */
 export const MAX_RULE_IDS = 4096
 export const MAX_BACKEND_IDS = 65536
-/** A rule with the same (vsid, vip, protocol, port) in two configurations. */
-const AMBIGUOUS = -2
 
 const STATE_CODE = { active: BACKEND_ACTIVE, draining: BACKEND_DRAINING, disabled: BACKEND_DISABLED } as const
 const DISTRIBUTION_CODE = { '5-tuple': DIST_5_TUPLE, '3-tuple': DIST_3_TUPLE, '2-tuple': DIST_2_TUPLE } as const
@@ -276,7 +275,7 @@ export class Compiler {
         const table = tableOf(`${rule.pool}|${backendPort}`, backendsOf(rule.pool, backendPort, `${field}.pool`))
         keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
         const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
-        keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === -1 ? id : AMBIGUOUS)
+        keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === KEY_TABLE_MISSING ? id : RULE_SEVERAL)
         ruleList[id] = {
           id,
           vipName: vip.name,

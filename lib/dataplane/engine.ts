@@ -21,8 +21,8 @@ import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED,
 import { DropReason } from './drop-reasons'
 import { FLOW_CLOSING, FLOW_DATAGRAM, FLOW_ESTABLISHED, FLOW_NEW, FLOW_RESET, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
-import { createKeyTable, keyTableGet, keyTableSet, type KeyTable } from './key-table'
-import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, NAT_FULLNAT, type CompiledRule, type Snapshot } from './snapshot'
+import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet, type KeyTable } from './key-table'
+import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
 import { statsReport } from './stats'
 import type { StatsReport } from './stats-report'
@@ -290,7 +290,7 @@ export class Engine {
       const src = readI32(buf, ip + 12)
       const dst = readI32(buf, ip + 16)
       const ports = readI32(buf, l4)
-      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1) {
+      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
         this.lookupKind = 0
         return forwardKeyHash(hash5(src, dst, ports, protocol), (vsid << 8) | protocol)
       }
@@ -442,7 +442,7 @@ export class Engine {
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) {
-      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1) {
+      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
         return this.laterFragmentToVip(buf, eth, iip, total2, vsid, protocol, src, dst)
       }
       return this.laterFragmentReply(buf, iip, total2, domain, protocol, src, dst)
@@ -456,7 +456,7 @@ export class Engine {
     // A client inside a tenant talking to a CA VIP? (The small rule table says
     // whether dst is a VIP at all before the flow table is touched.)
     const hinted = this.hintKind
-    if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1)) {
+    if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING)) {
       const keyProto = (vsid << 8) | protocol
       const fk = hinted === 0 ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
       const h5 = forwardKeyHash(fk, keyProto) // the bucket mix is its own inverse
@@ -951,7 +951,9 @@ export class Engine {
       return this.toBackend(buf, eth, ip, ihl, total, flow, false, fromSide)
     }
     const ruleId = keyTableGet(snap.rulesByAddress, dst, vsid, protocol)
-    if (ruleId < 0) return this.drop(ruleId === -1 ? (vsid === 0 ? DropReason.NOT_FOR_US : DropReason.NO_VIP_RULE) : DropReason.FRAGMENT_NO_STATE)
+    if (ruleId === KEY_TABLE_MISSING) return this.drop(vsid === 0 ? DropReason.NOT_FOR_US : DropReason.NO_VIP_RULE)
+    // With several rules only the first fragment's port tells which one.
+    if (ruleId === RULE_SEVERAL) return this.drop(DropReason.FRAGMENT_NO_STATE)
     const rule = snap.ruleList[ruleId]!
     if (rule.natMode === NAT_FULLNAT) return this.drop(DropReason.FRAGMENT_NO_STATE)
     const backend = rule.table[(hash3(src, dst, protocol) >>> 0) % rule.table.length]!
@@ -1026,7 +1028,7 @@ export class Engine {
     const flow = this.findReply(replyHash(protocol, qdst, qsrc, replyPorts), domain, protocol, qdst, qsrc, replyPorts)
     if (flow === NO_ENTRY) {
       const snap = this.snap!
-      if (keyTableGet(snap.rulesByAddress, readI32(buf, ip + 16), vsid, protocol) !== -1) {
+      if (keyTableGet(snap.rulesByAddress, readI32(buf, ip + 16), vsid, protocol) !== KEY_TABLE_MISSING) {
         return this.icmpFromClient(buf, ip, ihl, total, vsid)
       }
       return this.drop(DropReason.ICMP_NO_FLOW)

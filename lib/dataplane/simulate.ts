@@ -1,6 +1,6 @@
 import { formatIPv4, formatMac, parseIPv4 } from '../packet/address'
 import { hash2, hash3, hash5 } from './flow-hash'
-import { keyTableGet } from './key-table'
+import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
 import { DIST_2_TUPLE, DIST_3_TUPLE, NAT_FULLNAT, PROTO_TCP, PROTO_UDP, type Snapshot } from './snapshot'
 import type { SimulatedFlow, SimulationResult } from './simulate-types'
 
@@ -20,7 +20,7 @@ export function simulateFlow(snapshot: Snapshot, flow: SimulatedFlow): Simulatio
   const where = vsid === 0 ? 'from the Internet (VSID 0)' : `in VSID ${vsid}`
   const ruleId = keyTableGet(snapshot.rules, dst, vsid, (protocol << 16) | flow.destinationPort)
   if (ruleId < 0) {
-    const sameAddress = keyTableGet(snapshot.rulesByAddress, dst, vsid, protocol) !== -1
+    const sameAddress = keyTableGet(snapshot.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING
     const why = sameAddress
       ? `${flow.destination} is a VIP ${where}, but no ${flow.protocol} rule has frontend port ${flow.destinationPort}`
       : `no VIP ${flow.destination} with ${flow.protocol} rules ${where}`

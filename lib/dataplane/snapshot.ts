@@ -29,6 +29,13 @@ export const PROTO_ICMP = 1
 export const PROTO_TCP = 6
 export const PROTO_UDP = 17
 
+/**
+ * rulesByAddress value when (vip, vsid, protocol) has more than one rule: a
+ * VIP address all the same, but the port decides the rule. Key-table values
+ * are never negative (a negative value marks an empty slot).
+ */
+export const RULE_SEVERAL = 0x7fffffff
+
 /** Routing domain of VSID 0 (the public side). */
 export const PUBLIC_DOMAIN = 0
 
@@ -67,7 +74,7 @@ export interface Snapshot {
 
   /** (vipAddress, vsid, protocol << 16 | frontendPort) → rule id. */
   rules: KeyTable
-  /** (vipAddress, vsid, protocol) → rule id when exactly one rule exists for it, else -2 (ambiguous). */
+  /** (vipAddress, vsid, protocol) → rule id when exactly one rule exists for it, else RULE_SEVERAL. */
   rulesByAddress: KeyTable
   /** Indexed by rule id; null where the id is unused in this snapshot. */
   ruleList: (CompiledRule | null)[]
