@@ -636,9 +636,9 @@ export class Engine {
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(backend, total)
     if (total + ENCAP_OVERHEAD > snap.providerMtu) {
-      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.src(flow))
+      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.flowHash(flow))
     }
-    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.src(flow))
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.flowHash(flow))
   }
 
   /** Backend → client: the reverse translation, then out of the external side or NVGRE to the client's host. */
@@ -660,7 +660,7 @@ export class Engine {
     if (vsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex(flow) * 6)
     const record = keyTableGet(snap.lookup, vsid, client, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
-    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, client)
+    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, flows.flowHash(flow))
   }
 
   // The rewrites below go through a DataView (the callers have checked that the IPv4
@@ -855,7 +855,7 @@ export class Engine {
     const record = keyTableGet(snap.lookup, vsid, sender, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     if (!this.resolveNeighbor(snap.lookupHost[record]!)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
-    this.writeEncapsulation(out, slot, length, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, sender, 0)
+    this.writeEncapsulation(out, slot, length, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, hash2(sender, readI32(buf, ip + 16)), 0)
     return this.commitExtra(length + ENCAP_HEADERS, Side.PROVIDER)
   }
 
@@ -956,7 +956,8 @@ export class Engine {
     if (ruleId === RULE_SEVERAL) return this.drop(DropReason.FRAGMENT_NO_STATE)
     const rule = snap.ruleList[ruleId]!
     if (rule.natMode === NAT_FULLNAT) return this.drop(DropReason.FRAGMENT_NO_STATE)
-    const backend = rule.table[(hash3(src, dst, protocol) >>> 0) % rule.table.length]!
+    const h3 = hash3(src, dst, protocol)
+    const backend = rule.table[(h3 >>> 0) % rule.table.length]!
     if (backend < 0) return this.drop(DropReason.NO_BACKEND)
     if (total + ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
       return this.packetTooBig(buf, eth, ip, ihl, total, vsid, fromSide)
@@ -965,9 +966,9 @@ export class Engine {
     this.counters.countRule(rule.id, total)
     this.counters.countBackend(backend, total)
     if (total + ENCAP_OVERHEAD > snap.providerMtu) {
-      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, src)
+      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, h3)
     }
-    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, src)
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, h3)
   }
 
   private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
@@ -1011,7 +1012,7 @@ export class Engine {
     writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(backend, total)
-    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.src(flow))
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.flowHash(flow))
   }
 
   /**
@@ -1054,7 +1055,7 @@ export class Engine {
     if (clientVsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex(flow) * 6)
     const record = keyTableGet(snap.lookup, clientVsid, client, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
-    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, client)
+    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, flows.flowHash(flow))
   }
 
   /**

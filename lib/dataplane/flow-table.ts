@@ -268,4 +268,11 @@ export class FlowTable {
     if (next === NO_ENTRY) this.lruTail = prev
     else e[next * STRIDE + W_LRU_PREV] = prev
   }
+
+  // ---- read accessors added by the engine (NVGRE FlowID, id sweep)
+
+  /** The hash the flow's reply chain is keyed by: a per-flow constant (NVGRE FlowID entropy). */
+  flowHash(i: number): number {
+    return this.e[i * STRIDE + W_REPLY_HASH]!
+  }
 }
