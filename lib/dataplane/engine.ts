@@ -290,7 +290,7 @@ export class Engine {
       const src = readI32(buf, ip + 12)
       const dst = readI32(buf, ip + 16)
       const ports = readI32(buf, l4)
-      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
+      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING || this.isHairpinRequest(dst, protocol, ports)) {
         this.lookupKind = 0
         return forwardKeyHash(hash5(src, dst, ports, protocol), (vsid << 8) | protocol)
       }
@@ -445,6 +445,9 @@ export class Engine {
       if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
         return this.laterFragmentToVip(buf, eth, iip, total2, vsid, protocol, src, dst)
       }
+      if (dst !== snap.externalAddress && keyTableGet(snap.rulesByAddress, dst, 0, protocol) !== KEY_TABLE_MISSING) {
+        return this.laterFragmentHairpin(buf, eth, iip, total2, vsid, protocol, src, dst)
+      }
       return this.laterFragmentReply(buf, iip, total2, domain, protocol, src, dst)
     }
     const l4 = iip + ihl2
@@ -453,10 +456,11 @@ export class Engine {
     const firstFragment = (fragment & IPV4_FLAG_MF) !== 0
     const flows = this.flowTable!
 
-    // A client inside a tenant talking to a CA VIP? (The small rule table says
-    // whether dst is a VIP at all before the flow table is touched.)
+    // A client inside a tenant talking to a CA VIP, or to a public VIP (hairpin,
+    // DESIGN §3.8)? The small rule tables say whether dst is a VIP at all before
+    // the flow table is touched.
     const hinted = this.hintKind
-    if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING)) {
+    if (hinted === 0 || (hinted === 2 && (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING || this.isHairpinRequest(dst, protocol, ports)))) {
       const keyProto = (vsid << 8) | protocol
       const fk = hinted === 0 ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
       const h5 = forwardKeyHash(fk, keyProto) // the bucket mix is its own inverse
@@ -464,7 +468,13 @@ export class Engine {
       if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
       if (flow === NO_ENTRY) {
         // Full-NAT replies are addressed to the VIP too (at a NAT port, never a rule's port).
-        const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
+        let ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
+        if (ruleId < 0 && this.isHairpinRequest(dst, protocol, ports)) {
+          // Served like an Internet client, its source translated to nvlb's external address.
+          ruleId = keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff))
+          if (ruleId < 0) return this.drop(DropReason.NO_VIP_RULE)
+          if (snap.externalAddress === 0) return this.drop(DropReason.HAIRPIN_UNAVAILABLE)
+        }
         if (ruleId >= 0) {
           flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
           if (flow === NO_ENTRY) return Verdict.DROP
@@ -512,15 +522,20 @@ export class Engine {
     let natPort = 0
     let replyDst = src
     let replyPorts = (backendPort << 16) | (ports >>> 16)
-    if (rule.natMode === NAT_FULLNAT) {
-      replyDst = dst
+    // A hairpin flow (a tenant VM → a public VIP) is keyed in the VM's VSID, not the VIP's.
+    const hairpin = keyProto >>> 8 !== rule.virtualSubnetId
+    if (rule.natMode === NAT_FULLNAT || hairpin) {
+      // Source NAT to the VIP (full NAT) or to nvlb's external address (hairpin).
+      const natAddress = hairpin ? snap.externalAddress : dst
+      const natVsid = hairpin ? 0 : rule.virtualSubnetId
+      replyDst = natAddress
       const start = (h >>> 0) % this.natPortSlots
       const lane = (ports >>> 16) % this.workerCount
       for (let t = 0; t < NAT_PORT_TRIES; t++) {
         const candidate = this.natPortBase + ((start + t * 4099) % this.natPortSlots) * this.workerCount + lane
         const candidatePorts = (backendPort << 16) | candidate
-        if (keyTableGet(snap.rules, dst, rule.virtualSubnetId, (protocol << 16) | candidate) >= 0) continue
-        if (this.findReply(replyHash(protocol, dip, dst, candidatePorts), backendDomain, protocol, dip, dst, candidatePorts) === NO_ENTRY && !this.replyDomainMismatch) {
+        if (keyTableGet(snap.rules, natAddress, natVsid, (protocol << 16) | candidate) >= 0) continue
+        if (this.findReply(replyHash(protocol, dip, natAddress, candidatePorts), backendDomain, protocol, dip, natAddress, candidatePorts) === NO_ENTRY && !this.replyDomainMismatch) {
           natPort = candidate
           replyPorts = candidatePorts
           break
@@ -551,7 +566,7 @@ export class Engine {
       const backend = flows.backend(i)
       if (snap.backendAddress[backend] === src && (flows.keyProto(i) & 0xff) === protocol) {
         const natPort = flows.natPort(i)
-        const replyDst = natPort !== 0 ? flows.dst(i) : flows.src(i)
+        const replyDst = natPort === 0 ? flows.src(i) : this.natAddressOf(i)
         const replyPorts = (snap.backendPort[backend]! << 16) | (natPort !== 0 ? natPort : flows.ports(i) >>> 16)
         if (replyDst === dst && replyPorts === ports) {
           if (snap.backendDomain[backend] === domain) return i
@@ -561,6 +576,25 @@ export class Engine {
       i = flows.replyNext(i)
     }
     return NO_ENTRY
+  }
+
+  /**
+   * A tenant's packet to a public VIP's port (hairpin)? Replies to nvlb's
+   * external address come from backends, never from a tenant client: they
+   * go to the reply path even when that address is a public VIP too.
+   */
+  private isHairpinRequest(dst: number, protocol: number, ports: number): boolean {
+    const snap = this.snap!
+    if (keyTableGet(snap.rulesByAddress, dst, 0, protocol) === KEY_TABLE_MISSING) return false
+    return dst !== snap.externalAddress || keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff)) >= 0
+  }
+
+  /** The source address of a NAT flow's packets toward its backend: the VIP, or the external address for hairpin. */
+  private natAddressOf(flow: number): number {
+    const flows = this.flowTable!
+    if (flows.keyProto(flow) >>> 8 === 0) return flows.dst(flow)
+    const rule = this.snap!.ruleList[flows.rule(flow)]
+    return rule !== null && rule !== undefined && rule.virtualSubnetId === 0 ? this.snap!.externalAddress : flows.dst(flow)
   }
 
   /** Still valid under the current snapshot and not idle past its timeout. */
@@ -573,7 +607,8 @@ export class Engine {
     if (state === BACKEND_DISABLED || state === BACKEND_ABSENT) return false
     const rule = snap.ruleList[flows.rule(flow)]
     if (rule === null || rule === undefined || rule.pool !== snap.backendPool[backend]) return false
-    if ((rule.natMode === NAT_FULLNAT) !== (flows.natPort(flow) !== 0)) return false
+    const translatesSource = rule.natMode === NAT_FULLNAT || flows.keyProto(flow) >>> 8 !== rule.virtualSubnetId
+    if (translatesSource !== (flows.natPort(flow) !== 0)) return false
     return !this.isExpired(flow)
   }
 
@@ -630,7 +665,7 @@ export class Engine {
     const l4 = ip + ihl
     if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
     const natPort = flows.natPort(flow)
-    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.dst(flow), natPort)
+    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, protocol, l4Present, this.natAddressOf(flow), natPort)
     this.rewriteDestination(buf, ip, ihl, protocol, l4Present, snap.backendAddress[backend]!, snap.backendPort[backend]!)
     if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
     this.counters.countRule(flows.rule(flow), total)
@@ -980,6 +1015,14 @@ export class Engine {
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)
   }
 
+  /** A non-first fragment from a tenant VM to a public VIP: source NAT needs the flow its first fragment made. */
+  private laterFragmentHairpin(buf: Uint8Array, eth: number, ip: number, total: number, vsid: number, protocol: number, src: number, dst: number): number {
+    const flow = this.recallFragment(vsid, false, protocol, src, dst, readU16(buf, ip + 4))
+    const flows = this.flowTable!
+    if (flow === NO_ENTRY || flows.src(flow) !== src || flows.dst(flow) !== dst || !this.isUsable(flow)) return this.drop(DropReason.FRAGMENT_NO_STATE)
+    return this.toBackend(buf, eth, ip, (buf[ip]! & 0x0f) << 2, total, flow, false, Side.PROVIDER)
+  }
+
   // ---------------------------------------------------------------- ICMP errors (DESIGN §3.4)
 
   /**
@@ -1004,9 +1047,9 @@ export class Engine {
     const natPort = flows.natPort(flow)
     // Quoted: VIP:fport → client:cport becomes DIP:bport → (VIP:natPort | client:cport).
     this.rewriteQuoted(buf, quoted, qihl, protocol, 12, dip, 0, snap.backendPort[backend]!)
-    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 16, flows.dst(flow), 2, natPort)
-    // Outer: → DIP (and from the VIP for full NAT, so the backend sees its peer).
-    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, flows.dst(flow), 0)
+    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 16, this.natAddressOf(flow), 2, natPort)
+    // Outer: → DIP (and from the NAT address for full NAT and hairpin, so the backend sees its peer).
+    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, this.natAddressOf(flow), 0)
     this.rewriteDestination(buf, ip, ihl, IPPROTO_ICMP, false, dip, 0)
     writeU16(buf, icmp + 2, 0)
     writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
@@ -1029,7 +1072,8 @@ export class Engine {
     const flow = this.findReply(replyHash(protocol, qdst, qsrc, replyPorts), domain, protocol, qdst, qsrc, replyPorts)
     if (flow === NO_ENTRY) {
       const snap = this.snap!
-      if (keyTableGet(snap.rulesByAddress, readI32(buf, ip + 16), vsid, protocol) !== KEY_TABLE_MISSING) {
+      const to = readI32(buf, ip + 16)
+      if (keyTableGet(snap.rulesByAddress, to, vsid, protocol) !== KEY_TABLE_MISSING || keyTableGet(snap.rulesByAddress, to, 0, protocol) !== KEY_TABLE_MISSING) {
         return this.icmpFromClient(buf, ip, ihl, total, vsid)
       }
       return this.drop(DropReason.ICMP_NO_FLOW)

@@ -18,7 +18,10 @@ export function simulateFlow(snapshot: Snapshot, flow: SimulatedFlow): Simulatio
   if (dst < 0) return { matched: false, reason: `destination '${flow.destination}' is not an IPv4 address` }
   const vsid = flow.virtualSubnetId
   const where = vsid === 0 ? 'from the Internet (VSID 0)' : `in VSID ${vsid}`
-  const ruleId = keyTableGet(snapshot.rules, dst, vsid, (protocol << 16) | flow.destinationPort)
+  let ruleId = keyTableGet(snapshot.rules, dst, vsid, (protocol << 16) | flow.destinationPort)
+  // A tenant VM may use a public VIP (hairpin): served like an Internet client.
+  const hairpin = ruleId < 0 && vsid !== 0 && keyTableGet(snapshot.rules, dst, 0, (protocol << 16) | flow.destinationPort) >= 0
+  if (hairpin) ruleId = keyTableGet(snapshot.rules, dst, 0, (protocol << 16) | flow.destinationPort)
   if (ruleId < 0) {
     const sameAddress = keyTableGet(snapshot.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING
     const why = sameAddress
@@ -45,7 +48,9 @@ export function simulateFlow(snapshot: Snapshot, flow: SimulatedFlow): Simulatio
     (rule.distribution === DIST_3_TUPLE ? hash3(src, dst, protocol) : rule.distribution === DIST_2_TUPLE ? hash2(src, dst) : hash5(src, dst, ports, protocol)) >>> 0
   const slot = hash % rule.table.length
   const backend = rule.table[slot]!
-  const ruleText = `VIP '${rule.vipName}' ${flow.protocol}/${rule.frontendPort} (${vip.natMode}, ${ruleOut.distribution}, pool '${rule.pool}')`
+  const ruleText =
+    `VIP '${rule.vipName}' ${flow.protocol}/${rule.frontendPort} (${vip.natMode}, ${ruleOut.distribution}, pool '${rule.pool}')` +
+    (hairpin ? ` from VSID ${vsid} (hairpin: the source is translated to nvlb's external address)` : '')
   if (backend < 0) {
     return { matched: true, vip, rule: ruleOut, hash, slot, reason: `${ruleText} matched, but the pool has no active backend: a new flow is dropped` }
   }

@@ -351,6 +351,32 @@ cases.push({
   drops: ['fragment_no_state'],
 })
 
+cases.push(
+  {
+    description: 'a tenant VM to a public VIP (hairpin): source NAT to the external address, NVGRE to the backend',
+    input: () => fromAppTier({ vsid: 5002, sport: 44000, vip: '203.0.113.10' }),
+    verdict: Verdict.TX,
+    output: (t, r) => {
+      const f = parseFrame(r.out[0]!.frame)!
+      t.equal(f.gre!.vsid, 5001)
+      t.equal(f.inner!.ipv4!.src, '198.51.100.1')
+    },
+  },
+  {
+    description: 'a tenant VM to a public VIP port without a rule',
+    input: () => fromAppTier({ vsid: 5002, sport: 44001, vip: '203.0.113.10', dport: 443 }),
+    verdict: Verdict.DROP,
+    drops: ['no_vip_rule'],
+  },
+  {
+    description: 'a tenant VM to a public VIP while node.externalAddress is not set',
+    config: withConfig((c) => delete c.node.externalAddress),
+    input: () => fromAppTier({ vsid: 5002, sport: 44002, vip: '203.0.113.10' }),
+    verdict: Verdict.DROP,
+    drops: ['hairpin_unavailable'],
+  },
+)
+
 t.test('several rules per VIP: every rule carries traffic both ways, with and without prefetch', async (t) => {
   for (const shape of RULE_SHAPES) {
     for (const prefetch of [false, true]) {

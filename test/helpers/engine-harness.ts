@@ -38,10 +38,14 @@ export class Harness {
   /** Run every frame through Engine.prefetch() first, the way a port's batch loop does. */
   readonly prefetch: boolean
 
-  constructor(config: NvlbConfig = referenceConfig(), options: { maxFlows?: number; extraSlots?: number; unconfigured?: boolean; prefetch?: boolean } = {}) {
+  constructor(config: NvlbConfig = referenceConfig(), options: { maxFlows?: number; extraSlots?: number; unconfigured?: boolean; prefetch?: boolean; workerCount?: number } = {}) {
     this.prefetch = options.prefetch === true
     // A small table keeps tests fast; the bench and the flow-table tests size it themselves.
-    this.engine = new Engine({ maxFlows: options.maxFlows ?? 65536, ...(options.extraSlots === undefined ? {} : { extraSlots: options.extraSlots }) })
+    this.engine = new Engine({
+      maxFlows: options.maxFlows ?? 65536,
+      ...(options.extraSlots === undefined ? {} : { extraSlots: options.extraSlots }),
+      ...(options.workerCount === undefined ? {} : { workerCount: options.workerCount }),
+    })
     if (options.unconfigured !== true) this.load(config)
     this.engine.tick(this.now)
   }
