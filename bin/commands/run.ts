@@ -216,7 +216,8 @@ export async function main(argv: string[]): Promise<number> {
     control = await ControlPlane.open<Snapshot>({
       stateDir: options.stateDir,
       logger,
-      compile: (config, generation) => compiler.compile(config, generation),
+      // Rule and backend ids the packet path has let go of may be reused (before it starts, none is held).
+      compile: (config, generation) => compiler.compile(config, generation, packetPath === undefined ? Infinity : (packetPath.stats().sweptEpoch ?? 0)),
       initialConfig,
     })
     packetPath = options.dataplane ? await startPacketPath(control, options, logger) : startInProcessEngine(control)

@@ -11,18 +11,19 @@
  */
 import { readI32, readU16, writeU16, writeU32 } from '../packet/bytes'
 import { checksum, checksumAdjust16, checksumAdjust32, onesSum } from '../packet/checksum'
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN } from '../packet/ethernet'
-import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK } from '../packet/ipv4'
-import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_FLAGS_VERSION, VSID_MAX, VSID_MIN } from '../packet/nvgre'
-import { TCP_FLAG_ACK, TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN, TCP_OPTION_EOL, TCP_OPTION_MSS, TCP_OPTION_NOP } from '../packet/tcp'
-import { ICMP_CODE_FRAGMENTATION_NEEDED, ICMP_TYPE_DEST_UNREACHABLE, ICMP_TYPE_TIME_EXCEEDED } from '../packet/icmp'
-import { ARP_OP_REPLY, ARP_OP_REQUEST } from '../packet/arp'
-import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_TX_BYTES, G_TX_PACKETS } from './counters'
+import { ETHERNET_HEADER_LENGTH, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN, VLAN_TAG_LENGTH } from '../packet/ethernet'
+import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DEFAULT_TTL, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LENGTH, IPV4_VERSION_IHL_NO_OPTIONS } from '../packet/ipv4'
+import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEADERS, NVGRE_ENCAP_OVERHEAD, NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, VSID_MAX, VSID_MIN } from '../packet/nvgre'
+import { TCP_FLAG_ACK, TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN, TCP_HEADER_LENGTH, TCP_OPTION_EOL, TCP_OPTION_MSS, TCP_OPTION_NOP } from '../packet/tcp'
+import { UDP_HEADER_LENGTH } from '../packet/udp'
+import { ICMP_CODE_FRAGMENTATION_NEEDED, ICMP_HEADER_LENGTH, ICMP_TYPE_DEST_UNREACHABLE, ICMP_TYPE_TIME_EXCEEDED } from '../packet/icmp'
+import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LENGTH, ARP_WORD_ETHERNET_IPV4 } from '../packet/arp'
+import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
 import { FLOW_CLOSING, FLOW_DATAGRAM, FLOW_ESTABLISHED, FLOW_NEW, FLOW_RESET, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
 import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet, type KeyTable } from './key-table'
-import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
+import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, MAX_BACKEND_IDS, MAX_RULE_IDS, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
 import { statsReport } from './stats'
 import type { StatsReport } from './stats-report'
@@ -32,21 +33,6 @@ export const HEADROOM = 64
 
 export const Side = { PROVIDER: 0, EXTERNAL: 1 } as const
 export const Verdict = { DROP: 0, TX: 1, CONSUMED: 2 } as const
-
-const ETH_HLEN = 14
-const VLAN_HLEN = 4
-const IP_HLEN = 20
-const GRE_HLEN = 8
-const ARP_LEN = 28
-const ICMP_HLEN = 8
-const UDP_HLEN = 8
-const TCP_HLEN = 20
-/** Outer Ethernet + outer IPv4 + GRE + inner Ethernet, written in front of the inner IPv4 packet. */
-const ENCAP_HEADERS = ETH_HLEN + IP_HLEN + GRE_HLEN + ETH_HLEN
-/** What encapsulation adds to an IP packet (DESIGN §2). */
-const ENCAP_OVERHEAD = IP_HLEN + GRE_HLEN + ETH_HLEN
-const OUTER_TTL = 64
-const ICMP_TTL = 64
 
 /** Idle timeouts (seconds) for TCP states without a rule-given one. */
 export const TCP_SYN_TIMEOUT = 30
@@ -62,6 +48,8 @@ const DYNAMIC_NEIGHBORS = 4096
 const CLIENT_MACS = 65536
 const FRAGMENT_SLOTS = 4096
 const AGEING_PER_TICK = 256
+/** Flow-table buckets the id sweep visits per tick. */
+const SWEEP_BUCKETS_PER_TICK = 2048
 /** Frames per prefetch pass; a receive batch is usually 64. */
 const PREFETCH_MAX = 256
 
@@ -164,6 +152,18 @@ export class Engine {
   /** Keeps the prefetch reads from being optimized away. */
   prefetchSink = 0
 
+  // The id sweep: after a new snapshot, every flow whose rule or backend id the
+  // snapshot no longer has is removed, a bounded number of buckets per tick.
+  /** The epoch published in G_SWEPT_EPOCH. */
+  private sweptEpoch = 0
+  private sweeping = false
+  private sweepCursor = 0
+  /** The lowest epoch adopted since the running pass started: what it proves when it completes. */
+  private sweepEpoch = 0
+  /** Per rule and backend id: the epoch of its current owner when this engine last saw it (counters restart on a change). */
+  private readonly countedRuleSince = new Int32Array(MAX_RULE_IDS)
+  private readonly countedBackendSince = new Int32Array(MAX_BACKEND_IDS)
+
   constructor(options: EngineOptions = {}) {
     this.counters = options.counters ?? new Counters()
     this.extra = new TxQueue(options.extraSlots ?? 256)
@@ -200,6 +200,74 @@ export class Engine {
     this.gatewayMacHigh = (g[0]! << 8) | g[1]!
     this.gatewayMacLow = (g[2]! << 24) | (g[3]! << 16) | (g[4]! << 8) | g[5]!
     this.counters.values[G_GENERATION] = snapshot.generation
+    this.restartReusedCounters(snapshot)
+    this.startSweep(snapshot.epoch)
+  }
+
+  /** The sweep state after adopting a snapshot of `epoch`. */
+  private startSweep(epoch: number): void {
+    if (this.flowTable!.count === 0) {
+      // Nothing to sweep: no flow names any id.
+      this.sweptEpoch = epoch
+      this.sweeping = false
+    } else {
+      // Back to an older snapshot (a change whose write failed): ids freed after it are in use again.
+      if (epoch < this.sweptEpoch) this.sweptEpoch = epoch
+      if (this.sweeping) {
+        if (epoch < this.sweepEpoch) this.sweepEpoch = epoch
+      } else if (this.sweptEpoch < epoch) {
+        this.sweeping = true
+        this.sweepCursor = 0
+        this.sweepEpoch = epoch
+      }
+    }
+    this.counters.values[G_SWEPT_EPOCH] = this.sweptEpoch
+  }
+
+  /** Visit the next buckets of the sweep; remove flows whose rule or backend id is gone. */
+  private sweepStep(): void {
+    const flows = this.flowTable!
+    const snap = this.snap!
+    const buckets = flows.bucketCount
+    let b = this.sweepCursor
+    const end = b + SWEEP_BUCKETS_PER_TICK < buckets ? b + SWEEP_BUCKETS_PER_TICK : buckets
+    for (; b < end; b++) {
+      let i = flows.forwardHead(b)
+      while (i !== NO_ENTRY) {
+        const next = flows.forwardNext(i)
+        const rule = flows.rule(i)
+        const backend = flows.backend(i)
+        if (rule >= snap.ruleList.length || snap.ruleList[rule] === null || backend >= snap.backendCount || snap.backendState[backend] === BACKEND_ABSENT) {
+          flows.remove(i)
+        }
+        i = next
+      }
+    }
+    this.sweepCursor = b
+    if (b < buckets) return
+    this.sweptEpoch = this.sweepEpoch
+    this.sweeping = false
+    this.startSweep(snap.epoch)
+  }
+
+  /** Rule and backend ids now owned by another rule or backend than when this engine counted them start from zero. */
+  private restartReusedCounters(snapshot: Snapshot): void {
+    const rules = snapshot.ruleSince
+    const countedRules = this.countedRuleSince
+    for (let id = 0; id < rules.length; id++) {
+      const since = rules[id]!
+      if (since === 0 || since === countedRules[id]) continue
+      if (countedRules[id] !== 0) this.counters.resetRule(id)
+      countedRules[id] = since
+    }
+    const backends = snapshot.backendSince
+    const countedBackends = this.countedBackendSince
+    for (let id = 0; id < backends.length; id++) {
+      const since = backends[id]!
+      if (since === 0 || since === countedBackends[id]) continue
+      if (countedBackends[id] !== 0) this.counters.resetBackend(id)
+      countedBackends[id] = since
+    }
   }
 
   /** Coarse clock (seconds) and flow ageing; call once per batch. */
@@ -208,6 +276,7 @@ export class Engine {
     this.hintCount = 0
     const flows = this.flowTable
     if (flows === null) return
+    if (this.sweeping) this.sweepStep()
     for (let n = 0; n < AGEING_PER_TICK; n++) {
       const i = flows.oldest
       if (i === NO_ENTRY || !this.isExpired(i)) break
@@ -274,16 +343,16 @@ export class Engine {
   private lookupHashOf(buf: Uint8Array, off: number, len: number): number {
     const snap = this.snap!
     const end = off + len
-    let ip = off + ETH_HLEN
+    let ip = off + ETHERNET_HEADER_LENGTH
     this.lookupKind = 2
-    if (end > buf.length || ip + IP_HLEN > end) return 0
-    if (readU16(buf, off + 12) === ETHERTYPE_VLAN) ip += VLAN_HLEN
+    if (end > buf.length || ip + IPV4_HEADER_LENGTH > end) return 0
+    if (readU16(buf, off + 12) === ETHERTYPE_VLAN) ip += VLAN_TAG_LENGTH
     let protocol = buf[ip + 9]!
     let l4 = ip + ((buf[ip]! & 0x0f) << 2)
     if (protocol === IPPROTO_GRE && readI32(buf, ip + 16) === snap.providerAddress) {
       const vsid = readI32(buf, l4 + 4) >>> 8
-      ip = l4 + GRE_HLEN + ETH_HLEN
-      if (ip + IP_HLEN > end) return 0
+      ip = l4 + NVGRE_HEADER_LENGTH + ETHERNET_HEADER_LENGTH
+      if (ip + IPV4_HEADER_LENGTH > end) return 0
       protocol = buf[ip + 9]!
       l4 = ip + ((buf[ip]! & 0x0f) << 2)
       if (l4 + 4 > end || (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP)) return 0
@@ -335,13 +404,13 @@ export class Engine {
     c[G_RX_BYTES] += len
     const snap = this.snap
     if (snap === null) return this.drop(DropReason.NO_CONFIGURATION)
-    if (len < ETH_HLEN || off < 0 || off + len > buf.length) return this.drop(DropReason.TRUNCATED)
+    if (len < ETHERNET_HEADER_LENGTH || off < 0 || off + len > buf.length) return this.drop(DropReason.TRUNCATED)
     let ethertype = readU16(buf, off + 12)
-    let l3 = off + ETH_HLEN
+    let l3 = off + ETHERNET_HEADER_LENGTH
     if (ethertype === ETHERTYPE_VLAN) {
-      if (len < ETH_HLEN + VLAN_HLEN) return this.drop(DropReason.TRUNCATED)
+      if (len < ETHERNET_HEADER_LENGTH + VLAN_TAG_LENGTH) return this.drop(DropReason.TRUNCATED)
       ethertype = readU16(buf, off + 16)
-      l3 += VLAN_HLEN
+      l3 += VLAN_TAG_LENGTH
       if (ethertype === ETHERTYPE_VLAN || ethertype === ETHERTYPE_QINQ) return this.drop(DropReason.VLAN_DOUBLE_TAGGED)
     } else if (ethertype === ETHERTYPE_QINQ) {
       return this.drop(DropReason.VLAN_DOUBLE_TAGGED)
@@ -399,11 +468,11 @@ export class Engine {
 
   private fromProvider(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
     const snap = this.snap!
-    if ((ihl === IP_HLEN ? headerSum20(buf, ip) : onesSum(buf, ip, ihl)) !== 0xffff) return this.drop(DropReason.BAD_IP_CHECKSUM)
+    if ((ihl === IPV4_HEADER_LENGTH ? headerSum20(buf, ip) : onesSum(buf, ip, ihl)) !== 0xffff) return this.drop(DropReason.BAD_IP_CHECKSUM)
     if ((readU16(buf, ip + 6) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return this.drop(DropReason.OUTER_FRAGMENT)
     const end = ip + total
     const gre = ip + ihl
-    if (gre + GRE_HLEN > end) return this.drop(DropReason.GRE_TRUNCATED)
+    if (gre + NVGRE_HEADER_LENGTH > end) return this.drop(DropReason.GRE_TRUNCATED)
     const flags = readU16(buf, gre)
     if ((flags & GRE_FLAGS_CHECKSUM) !== 0) return this.drop(DropReason.GRE_CHECKSUM_PRESENT)
     if ((flags & GRE_FLAGS_SEQUENCE) !== 0) return this.drop(DropReason.GRE_SEQUENCE_PRESENT)
@@ -412,12 +481,12 @@ export class Engine {
     if (readU16(buf, gre + 2) !== ETHERTYPE_TEB) return this.drop(DropReason.GRE_BAD_PROTOCOL)
     const vsid = readI32(buf, gre + 4) >>> 8
     if (vsid < VSID_MIN || vsid > VSID_MAX) return this.drop(DropReason.VSID_OUT_OF_RANGE)
-    const innerEth = gre + GRE_HLEN
-    if (innerEth + ETH_HLEN > end) return this.drop(DropReason.GRE_TRUNCATED)
+    const innerEth = gre + NVGRE_HEADER_LENGTH
+    if (innerEth + ETHERNET_HEADER_LENGTH > end) return this.drop(DropReason.GRE_TRUNCATED)
     const innerType = readU16(buf, innerEth + 12)
     if (innerType === ETHERTYPE_VLAN || innerType === ETHERTYPE_QINQ) return this.drop(DropReason.INNER_TAGGED)
     if (innerType !== ETHERTYPE_IPV4) return this.drop(DropReason.INNER_NOT_IPV4)
-    const iip = innerEth + ETH_HLEN
+    const iip = innerEth + ETHERNET_HEADER_LENGTH
     const reason = this.checkIPv4(buf, iip, end)
     if (reason >= 0) return this.drop(reason)
     // Frames of a batch mostly come from a few tenants and hosts: one-entry caches in front of the tables.
@@ -657,7 +726,7 @@ export class Engine {
     const snap = this.snap!
     const flows = this.flowTable!
     const backend = flows.backend(flow)
-    if (total + ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
+    if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
       return this.packetTooBig(buf, eth, ip, ihl, total, flows.keyProto(flow) >>> 8, fromSide)
     }
     flows.touch(flow, this.now)
@@ -670,7 +739,7 @@ export class Engine {
     if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(backend, total)
-    if (total + ENCAP_OVERHEAD > snap.providerMtu) {
+    if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu) {
       return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.flowHash(flow))
     }
     return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.flowHash(flow))
@@ -740,7 +809,7 @@ export class Engine {
     if ((buf[l4 + 13]! & TCP_FLAG_SYN) === 0) return
     const headerEnd = l4 + ((buf[l4 + 12]! >>> 4) << 2)
     if (headerEnd > end) return
-    let p = l4 + TCP_HLEN
+    let p = l4 + TCP_HEADER_LENGTH
     while (p < headerEnd) {
       const kind = buf[p]!
       if (kind === TCP_OPTION_EOL) return
@@ -766,18 +835,18 @@ export class Engine {
 
   /** Write outer Ethernet, outer IPv4, GRE and inner Ethernet in front of the IPv4 packet at `ip`. */
   private encapsulate(buf: Uint8Array, ip: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number): number {
-    const start = ip - ENCAP_HEADERS
+    const start = ip - NVGRE_ENCAP_HEADERS
     if (start < 0) return this.drop(DropReason.NO_HEADROOM)
     if (!this.resolveNeighbor(host)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
     this.writeEncapsulation(buf, start, total, host, vsid, vmMac, vmMacOff, entropy, readU16(buf, ip + 6) & IPV4_FLAG_DF)
-    return this.transmit(start, total + ENCAP_HEADERS, Side.PROVIDER)
+    return this.transmit(start, total + NVGRE_ENCAP_HEADERS, Side.PROVIDER)
   }
 
   /** Needs resolveNeighbor(host) to have succeeded. */
   private writeEncapsulation(buf: Uint8Array, start: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number, df: number): void {
     const snap = this.snap!
     // 32-bit big-endian stores through a DataView: a quarter of the byte stores. The caller
-    // checked that [start, start + ENCAP_HEADERS) lies inside buf.
+    // checked that [start, start + NVGRE_ENCAP_HEADERS) lies inside buf.
     const v = this.viewOf(buf)
     const nb = this.neighborBytes
     const no = this.neighborOffset
@@ -787,25 +856,25 @@ export class Engine {
     v.setInt32(start + 8, this.providerMacLow)
     v.setUint16(start + 12, ETHERTYPE_IPV4)
     // Outer IPv4: nvlb PA → host PA, protocol 47; the checksum from the field values.
-    const oip = start + ETH_HLEN
-    const length = total + ENCAP_OVERHEAD
+    const oip = start + ETHERNET_HEADER_LENGTH
+    const length = total + NVGRE_ENCAP_OVERHEAD
     this.ipId = (this.ipId + 1) & 0xffff
-    let sum = 0x4500 + length + this.ipId + df + ((OUTER_TTL << 8) | IPPROTO_GRE)
+    let sum = (IPV4_VERSION_IHL_NO_OPTIONS << 8) + length + this.ipId + df + ((IPV4_DEFAULT_TTL << 8) | IPPROTO_GRE)
     sum += (snap.providerAddress >>> 16) + (snap.providerAddress & 0xffff) + (host >>> 16) + (host & 0xffff)
     sum = (sum & 0xffff) + (sum >>> 16)
     sum = (sum & 0xffff) + (sum >>> 16)
-    v.setInt32(oip, (0x4500 << 16) | length)
+    v.setInt32(oip, (IPV4_VERSION_IHL_NO_OPTIONS << 24) | length)
     v.setInt32(oip + 4, (this.ipId << 16) | df)
-    v.setInt32(oip + 8, (OUTER_TTL << 24) | (IPPROTO_GRE << 16) | (~sum & 0xffff))
+    v.setInt32(oip + 8, (IPV4_DEFAULT_TTL << 24) | (IPPROTO_GRE << 16) | (~sum & 0xffff))
     v.setInt32(oip + 12, snap.providerAddress)
     v.setInt32(oip + 16, host)
     // GRE: K bit, transparent Ethernet bridging, key = VSID << 8 | FlowID.
-    const gre = oip + IP_HLEN
+    const gre = oip + IPV4_HEADER_LENGTH
     v.setInt32(gre, (NVGRE_FLAGS_VERSION << 16) | ETHERTYPE_TEB)
     const flowId = (entropy ^ (entropy >>> 8) ^ (entropy >>> 16) ^ (entropy >>> 24)) & 0xff
     v.setInt32(gre + 4, (vsid << 8) | flowId)
     // Inner Ethernet: gateway → VM.
-    const ieth = gre + GRE_HLEN
+    const ieth = gre + NVGRE_HEADER_LENGTH
     v.setInt32(ieth, (vmMac[vmMacOff]! << 24) | (vmMac[vmMacOff + 1]! << 16) | (vmMac[vmMacOff + 2]! << 8) | vmMac[vmMacOff + 3]!)
     v.setInt32(ieth + 4, (vmMac[vmMacOff + 4]! << 24) | (vmMac[vmMacOff + 5]! << 16) | this.gatewayMacHigh)
     v.setInt32(ieth + 8, this.gatewayMacLow)
@@ -825,12 +894,12 @@ export class Engine {
 
   /** Plain IPv4 out of the external side, to a client-side MAC. */
   private toExternal(buf: Uint8Array, ip: number, total: number, mac: Uint8Array, macOff: number): number {
-    const start = ip - ETH_HLEN
+    const start = ip - ETHERNET_HEADER_LENGTH
     if (start < 0) return this.drop(DropReason.NO_HEADROOM)
     copyMac(mac, macOff, buf, start)
     copyMac(this.snap!.externalMac, 0, buf, start + 6)
     writeU16(buf, start + 12, ETHERTYPE_IPV4)
-    return this.transmit(start, total + ETH_HLEN, Side.EXTERNAL)
+    return this.transmit(start, total + ETHERNET_HEADER_LENGTH, Side.EXTERNAL)
   }
 
   private transmit(offset: number, length: number, side: number): number {
@@ -868,30 +937,30 @@ export class Engine {
     if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)
     const out = q.buffer
     const quoted = Math.min(total, ihl + 8)
-    const icmpLength = ICMP_HLEN + quoted
-    const oip = slot + (fromSide === Side.EXTERNAL ? ETH_HLEN : ENCAP_HEADERS)
+    const icmpLength = ICMP_HEADER_LENGTH + quoted
+    const oip = slot + (fromSide === Side.EXTERNAL ? ETHERNET_HEADER_LENGTH : NVGRE_ENCAP_HEADERS)
     const sender = readI32(buf, ip + 12)
-    writeIPv4Header(out, oip, IP_HLEN + icmpLength, (this.ipId = (this.ipId + 1) & 0xffff), ICMP_TTL, IPPROTO_ICMP, readI32(buf, ip + 16), sender)
-    const icmp = oip + IP_HLEN
+    writeIPv4Header(out, oip, IPV4_HEADER_LENGTH + icmpLength, (this.ipId = (this.ipId + 1) & 0xffff), IPV4_DEFAULT_TTL, IPPROTO_ICMP, readI32(buf, ip + 16), sender)
+    const icmp = oip + IPV4_HEADER_LENGTH
     out[icmp] = ICMP_TYPE_DEST_UNREACHABLE
     out[icmp + 1] = ICMP_CODE_FRAGMENTATION_NEEDED
     writeU16(out, icmp + 2, 0)
     writeU16(out, icmp + 4, 0)
-    writeU16(out, icmp + 6, snap.providerMtu - ENCAP_OVERHEAD)
-    copyBytes(buf, ip, out, icmp + ICMP_HLEN, quoted)
+    writeU16(out, icmp + 6, snap.providerMtu - NVGRE_ENCAP_OVERHEAD)
+    copyBytes(buf, ip, out, icmp + ICMP_HEADER_LENGTH, quoted)
     writeU16(out, icmp + 2, checksum(out, icmp, icmpLength))
-    const length = IP_HLEN + icmpLength
+    const length = IPV4_HEADER_LENGTH + icmpLength
     if (fromSide === Side.EXTERNAL) {
       copyMac(buf, eth + 6, out, slot)
       copyMac(snap.externalMac, 0, out, slot + 6)
       writeU16(out, slot + 12, ETHERTYPE_IPV4)
-      return this.commitExtra(length + ETH_HLEN, Side.EXTERNAL)
+      return this.commitExtra(length + ETHERNET_HEADER_LENGTH, Side.EXTERNAL)
     }
     const record = keyTableGet(snap.lookup, vsid, sender, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     if (!this.resolveNeighbor(snap.lookupHost[record]!)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
     this.writeEncapsulation(out, slot, length, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, hash2(sender, readI32(buf, ip + 16)), 0)
-    return this.commitExtra(length + ENCAP_HEADERS, Side.PROVIDER)
+    return this.commitExtra(length + NVGRE_ENCAP_HEADERS, Side.PROVIDER)
   }
 
   private commitExtra(length: number, side: number): number {
@@ -910,7 +979,7 @@ export class Engine {
   private fragmentAndEncapsulate(buf: Uint8Array, ip: number, ihl: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number): number {
     const snap = this.snap!
     if (!this.resolveNeighbor(host)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
-    const maxInner = snap.providerMtu - ENCAP_OVERHEAD
+    const maxInner = snap.providerMtu - NVGRE_ENCAP_OVERHEAD
     const fragmentField = readU16(buf, ip + 6)
     const baseOffset = (fragmentField & IPV4_FRAGMENT_OFFSET_MASK) << 3
     const lastHasMore = (fragmentField & IPV4_FLAG_MF) !== 0
@@ -918,14 +987,14 @@ export class Engine {
     let done = 0
     const q = this.extra
     while (done < payload) {
-      const headerLength = done === 0 ? ihl : IP_HLEN
+      const headerLength = done === 0 ? ihl : IPV4_HEADER_LENGTH
       const room = ((maxInner - headerLength) >> 3) << 3
       const size = Math.min(room, payload - done)
       const more = done + size < payload || lastHasMore
       const slot = q.reserve()
       if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)
       const out = q.buffer
-      const fip = slot + ENCAP_HEADERS
+      const fip = slot + NVGRE_ENCAP_HEADERS
       copyBytes(buf, ip, out, fip, headerLength)
       out[fip] = 0x40 | (headerLength >> 2)
       writeU16(out, fip + 2, headerLength + size)
@@ -934,7 +1003,7 @@ export class Engine {
       writeU16(out, fip + 10, checksum(out, fip, headerLength))
       copyBytes(buf, ip + ihl + done, out, fip + headerLength, size)
       this.writeEncapsulation(out, slot, headerLength + size, host, vsid, vmMac, vmMacOff, entropy, 0)
-      this.commitExtra(headerLength + size + ENCAP_HEADERS, Side.PROVIDER)
+      this.commitExtra(headerLength + size + NVGRE_ENCAP_HEADERS, Side.PROVIDER)
       done += size
     }
     return Verdict.CONSUMED
@@ -994,13 +1063,13 @@ export class Engine {
     const h3 = hash3(src, dst, protocol)
     const backend = rule.table[(h3 >>> 0) % rule.table.length]!
     if (backend < 0) return this.drop(DropReason.NO_BACKEND)
-    if (total + ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
+    if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
       return this.packetTooBig(buf, eth, ip, ihl, total, vsid, fromSide)
     }
     this.rewriteDestination(buf, ip, ihl, protocol, false, snap.backendAddress[backend]!, 0)
     this.counters.countRule(rule.id, total)
     this.counters.countBackend(backend, total)
-    if (total + ENCAP_OVERHEAD > snap.providerMtu) {
+    if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu) {
       return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, h3)
     }
     return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, h3)
@@ -1107,13 +1176,13 @@ export class Engine {
    * in quoted*), -1 when malformed, -2 when the message is not one nvlb translates.
    */
   private quotedHeader(buf: Uint8Array, icmp: number, end: number): number {
-    if (icmp + ICMP_HLEN > end) return -1
+    if (icmp + ICMP_HEADER_LENGTH > end) return -1
     const type = buf[icmp]!
     if (type !== ICMP_TYPE_DEST_UNREACHABLE && type !== ICMP_TYPE_TIME_EXCEEDED) return -2
-    const quoted = icmp + ICMP_HLEN
-    if (quoted + IP_HLEN > end || buf[quoted]! >> 4 !== 4) return -1
+    const quoted = icmp + ICMP_HEADER_LENGTH
+    if (quoted + IPV4_HEADER_LENGTH > end || buf[quoted]! >> 4 !== 4) return -1
     const qihl = (buf[quoted]! & 0x0f) << 2
-    if (qihl < IP_HLEN || quoted + qihl + 8 > end) return -1
+    if (qihl < IPV4_HEADER_LENGTH || quoted + qihl + 8 > end) return -1
     const protocol = buf[quoted + 9]!
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return -2
     const qports = readI32(buf, quoted + qihl)
@@ -1148,8 +1217,8 @@ export class Engine {
   // ---------------------------------------------------------------- ARP (DESIGN §3.7)
 
   private arp(buf: Uint8Array, eth: number, arp: number, end: number): number {
-    if (arp + ARP_LEN > end) return this.drop(DropReason.TRUNCATED)
-    if (readI32(buf, arp) !== 0x00010800 || readU16(buf, arp + 4) !== 0x0604) return this.drop(DropReason.ARP_IGNORED)
+    if (arp + ARP_PACKET_LENGTH > end) return this.drop(DropReason.TRUNCATED)
+    if (readI32(buf, arp) !== ARP_WORD_ETHERNET_IPV4 || readU16(buf, arp + 4) !== ARP_LENGTHS_ETHERNET_IPV4) return this.drop(DropReason.ARP_IGNORED)
     const snap = this.snap!
     const op = readU16(buf, arp + 6)
     const senderIp = readI32(buf, arp + 14)
@@ -1246,15 +1315,15 @@ export class Engine {
     out.fill(0xff, slot, slot + 6)
     copyMac(snap.providerMac, 0, out, slot + 6)
     writeU16(out, slot + 12, ETHERTYPE_ARP)
-    const arp = slot + ETH_HLEN
-    writeU32(out, arp, 0x00010800)
-    writeU16(out, arp + 4, 0x0604)
+    const arp = slot + ETHERNET_HEADER_LENGTH
+    writeU32(out, arp, ARP_WORD_ETHERNET_IPV4)
+    writeU16(out, arp + 4, ARP_LENGTHS_ETHERNET_IPV4)
     writeU16(out, arp + 6, ARP_OP_REQUEST)
     copyMac(snap.providerMac, 0, out, arp + 8)
     writeU32(out, arp + 14, snap.providerAddress)
     out.fill(0, arp + 18, arp + 24)
     writeU32(out, arp + 24, address)
-    this.commitExtra(ETH_HLEN + ARP_LEN, Side.PROVIDER)
+    this.commitExtra(ETHERNET_HEADER_LENGTH + ARP_PACKET_LENGTH, Side.PROVIDER)
   }
 
   private internClientMac(buf: Uint8Array, off: number): number {
@@ -1274,21 +1343,21 @@ export class Engine {
 
   /** -1 when the IPv4 header at `ip` is sound within `end`, else the drop reason. */
   private checkIPv4(buf: Uint8Array, ip: number, end: number): number {
-    if (ip + IP_HLEN > end) return DropReason.TRUNCATED
+    if (ip + IPV4_HEADER_LENGTH > end) return DropReason.TRUNCATED
     const versionIhl = buf[ip]!
     if (versionIhl >> 4 !== 4) return DropReason.BAD_IP_HEADER
     const ihl = (versionIhl & 0x0f) << 2
     const total = readU16(buf, ip + 2)
-    if (ihl < IP_HLEN || total < ihl) return DropReason.BAD_IP_HEADER
+    if (ihl < IPV4_HEADER_LENGTH || total < ihl) return DropReason.BAD_IP_HEADER
     if (ip + total > end) return DropReason.TRUNCATED
     return -1
   }
 
   private hasL4Header(buf: Uint8Array, protocol: number, l4: number, end: number): boolean {
-    if (protocol !== IPPROTO_TCP) return l4 + UDP_HLEN <= end
-    if (l4 + TCP_HLEN > end) return false
+    if (protocol !== IPPROTO_TCP) return l4 + UDP_HEADER_LENGTH <= end
+    if (l4 + TCP_HEADER_LENGTH > end) return false
     const dataOffset = (buf[l4 + 12]! >> 4) << 2
-    return dataOffset >= TCP_HLEN && l4 + dataOffset <= end
+    return dataOffset >= TCP_HEADER_LENGTH && l4 + dataOffset <= end
   }
 }
 
@@ -1323,7 +1392,7 @@ function copyBytes(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: num
 }
 
 function writeIPv4Header(buf: Uint8Array, ip: number, total: number, id: number, ttl: number, protocol: number, src: number, dst: number): void {
-  buf[ip] = 0x45
+  buf[ip] = IPV4_VERSION_IHL_NO_OPTIONS
   buf[ip + 1] = 0
   writeU16(buf, ip + 2, total)
   writeU16(buf, ip + 4, id)
@@ -1333,5 +1402,5 @@ function writeIPv4Header(buf: Uint8Array, ip: number, total: number, id: number,
   writeU16(buf, ip + 10, 0)
   writeU32(buf, ip + 12, src)
   writeU32(buf, ip + 16, dst)
-  writeU16(buf, ip + 10, checksum(buf, ip, IP_HLEN))
+  writeU16(buf, ip + 10, checksum(buf, ip, IPV4_HEADER_LENGTH))
 }

@@ -275,4 +275,17 @@ export class FlowTable {
   flowHash(i: number): number {
     return this.e[i * STRIDE + W_REPLY_HASH]!
   }
+
+  /** Number of forward buckets (walk every flow: forwardHead(b) for each b, then forwardNext). */
+  get bucketCount(): number {
+    return this.bucketMask + 1
+  }
+
+  forwardHead(bucket: number): number {
+    return this.forwardBuckets[bucket]!
+  }
+
+  forwardNext(i: number): number {
+    return this.e[i * STRIDE + W_FORWARD_NEXT]!
+  }
 }

@@ -1,3 +1,4 @@
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4'
 import type { KeyTable } from './key-table'
 
 /**
@@ -10,7 +11,9 @@ import type { KeyTable } from './key-table'
  * it to a function.
  *
  * Rules and backends have stable numeric ids across snapshots (the compiler
- * keeps a registry), so flows that name them survive a new snapshot.
+ * keeps a registry), so flows that name them survive a new snapshot. An id
+ * is given to another rule or backend only after every engine has swept its
+ * flows against a snapshot that no longer has it (lib/control/id-allocator.ts).
  */
 export const NAT_DNAT = 0
 export const NAT_FULLNAT = 1
@@ -25,9 +28,14 @@ export const BACKEND_DISABLED = 2
 /** The id is not in use in this snapshot. */
 export const BACKEND_ABSENT = 3
 
-export const PROTO_ICMP = 1
-export const PROTO_TCP = 6
-export const PROTO_UDP = 17
+/** Rule ids are 16-bit in the flow table; counters have a slot per id. */
+export const MAX_RULE_IDS = 4096
+export const MAX_BACKEND_IDS = 65536
+
+/** IP protocol numbers as the snapshot stores them (the wire's, from lib/packet). */
+export const PROTO_ICMP = IPPROTO_ICMP
+export const PROTO_TCP = IPPROTO_TCP
+export const PROTO_UDP = IPPROTO_UDP
 
 /**
  * rulesByAddress value when (vip, vsid, protocol) has more than one rule: a
@@ -60,6 +68,16 @@ export interface CompiledRule {
 
 export interface Snapshot {
   generation: number
+  /**
+   * The compiler's sequence number of this snapshot: strictly increasing
+   * (a generation repeats after a change whose write failed). Engines report
+   * the epoch their flow table has been swept against (G_SWEPT_EPOCH).
+   */
+  epoch: number
+  /** Per rule id: the epoch the id was given its current rule (counters restart when it changes). */
+  ruleSince: Int32Array
+  /** Per backend id: the epoch the id was given its current backend. */
+  backendSince: Int32Array
   providerAddress: number
   providerMac: Uint8Array
   externalAddress: number

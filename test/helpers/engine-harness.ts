@@ -6,7 +6,7 @@ import type { NvlbConfig } from '../../lib/control/config-types'
 import { Engine, HEADROOM, Verdict } from '../../lib/dataplane/engine'
 import { buildFrame, parseFrame } from '../../lib/packet/frame'
 import { DROP_REASON_NAMES } from '../../lib/dataplane/drop-reasons'
-import { DROPS_BASE } from '../../lib/dataplane/counters'
+import { DROPS_BASE, G_SWEPT_EPOCH } from '../../lib/dataplane/counters'
 
 export const REFERENCE_CONFIG_PATH = join(__dirname, '..', '..', 'examples', 'blue-red', 'config.json')
 
@@ -51,7 +51,8 @@ export class Harness {
   }
 
   load(config: NvlbConfig): void {
-    this.engine.adopt(this.compiler.compile(config, ++this.generation))
+    // Ids the engine has let go of may be reused, as the control plane does it.
+    this.engine.adopt(this.compiler.compile(config, ++this.generation, this.engine.counters.values[G_SWEPT_EPOCH]))
   }
 
   send(frame: Uint8Array): Result {
