@@ -227,7 +227,8 @@ export class Compiler {
     // Backends: one id per (pool, backend name); the name includes the port, so
     // a pool behind rules with different backend ports has one entry per port.
     const pools = new Map(config.pools.map((p) => [p.name, p]))
-    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; domain: number; record: number; name: string; pool: string }>()
+    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; domain: number; record: number; name: string; pool: string; poolId: number }>()
+    const poolIds = new Map(config.pools.map((p, i) => [p.name, i]))
     const poolPortIds = new Map<string, PoolMembers>()
     const backendsOf = (poolName: string, port: number, field: string) => {
       const key = `${poolName}|${port}`
@@ -255,6 +256,7 @@ export class Compiler {
           record,
           name,
           pool: poolName,
+          poolId: poolIndex,
         })
         entry.ids.push(id)
         entry.names.push(name)
@@ -332,6 +334,7 @@ export class Compiler {
           distribution: DISTRIBUTION_CODE[rule.distribution ?? '5-tuple'],
           idleTimeoutSeconds: rule.idleTimeoutSeconds ?? 240,
           pool: rule.pool,
+          poolId: poolIds.get(rule.pool)!,
           table,
         }
       })
@@ -354,6 +357,7 @@ export class Compiler {
     const backendNameList: string[] = new Array<string>(backendCount).fill('')
     const backendPool: string[] = new Array<string>(backendCount).fill('')
     const backendSince = new Int32Array(backendCount)
+    const backendPoolId = new Int32Array(backendCount).fill(-1)
     for (const [id, b] of backendsById) {
       backendSince[id] = this.backendIds.since(id)
       backendAddress[id] = b.address
@@ -365,6 +369,7 @@ export class Compiler {
       backendMac.set(lookupMac.subarray(b.record * 6, b.record * 6 + 6), id * 6)
       backendNameList[id] = b.name
       backendPool[id] = b.pool
+      backendPoolId[id] = b.poolId
     }
 
     const providerAddress = this.address(node.providerAddress)
@@ -407,6 +412,7 @@ export class Compiler {
       backendMac,
       backendName: backendNameList,
       backendPool,
+      backendPoolId,
       lookup,
       lookupHost,
       lookupMac,

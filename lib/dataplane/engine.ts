@@ -10,21 +10,29 @@
  * headers into the HEADROOM bytes before the received frame.
  */
 import { readI32, readU16, writeU16, writeU32 } from '../packet/bytes'
-import { checksum, checksumAdjust16, checksumAdjust32, onesSum } from '../packet/checksum'
+import { checksum, onesSum } from '../packet/checksum'
 import { ETHERNET_HEADER_LENGTH, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN, VLAN_TAG_LENGTH } from '../packet/ethernet'
 import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DEFAULT_TTL, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LENGTH, IPV4_VERSION_IHL_NO_OPTIONS } from '../packet/ipv4'
 import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEADERS, NVGRE_ENCAP_OVERHEAD, NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, VSID_MAX, VSID_MIN } from '../packet/nvgre'
-import { TCP_FLAG_ACK, TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN, TCP_HEADER_LENGTH, TCP_OPTION_EOL, TCP_OPTION_MSS, TCP_OPTION_NOP } from '../packet/tcp'
-import { UDP_HEADER_LENGTH } from '../packet/udp'
+import { TCP_FLAG_ACK, TCP_FLAG_SYN } from '../packet/tcp'
 import { ICMP_CODE_FRAGMENTATION_NEEDED, ICMP_HEADER_LENGTH, ICMP_TYPE_DEST_UNREACHABLE, ICMP_TYPE_TIME_EXCEEDED } from '../packet/icmp'
 import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LENGTH, ARP_WORD_ETHERNET_IPV4 } from '../packet/arp'
 import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
-import { FLOW_CLOSING, FLOW_DATAGRAM, FLOW_ESTABLISHED, FLOW_NEW, FLOW_RESET, FlowTable, NO_ENTRY } from './flow-table'
+import { FLOW_DATAGRAM, FLOW_NEW, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
 import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet, type KeyTable } from './key-table'
 import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, MAX_BACKEND_IDS, MAX_RULE_IDS, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
+import { ClientMacs } from './client-macs'
+import { DataViews } from './data-views'
+import { FragmentTable } from './fragment-table'
+import { idleTimeout, nextTcpState } from './flow-state'
+import { checkIPv4, HEADER_OK, hasL4Header, headerSum20 } from './header-checks'
+import { IdSweep } from './id-sweep'
+import { copyBytes, copyMac, sameMac } from './mac'
+import { NAT_PORT_TRIES, NatPorts } from './nat-ports'
+import { clampMss, rewriteDestination, rewriteQuoted, rewriteSource } from './nat-rewrite'
 import { statsReport } from './stats'
 import type { StatsReport } from './stats-report'
 
@@ -34,22 +42,11 @@ export const HEADROOM = 64
 export const Side = { PROVIDER: 0, EXTERNAL: 1 } as const
 export const Verdict = { DROP: 0, TX: 1, CONSUMED: 2 } as const
 
-/** Idle timeouts (seconds) for TCP states without a rule-given one. */
-export const TCP_SYN_TIMEOUT = 30
-export const TCP_CLOSING_TIMEOUT = 30
-export const TCP_RESET_TIMEOUT = 10
-const FRAGMENT_TIMEOUT = 30
+export { TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
 
-/** Full NAT source ports: from 1024 up. */
-const NAT_PORT_FIRST = 1024
-const NAT_PORT_TRIES = 64
 
 const DYNAMIC_NEIGHBORS = 4096
-const CLIENT_MACS = 65536
-const FRAGMENT_SLOTS = 4096
 const AGEING_PER_TICK = 256
-/** Flow-table buckets the id sweep visits per tick. */
-const SWEEP_BUCKETS_PER_TICK = 2048
 /** Frames per prefetch pass; a receive batch is usually 64. */
 const PREFETCH_MAX = 256
 
@@ -91,15 +88,10 @@ export class Engine {
   private neighborBytes: Uint8Array = this.dynamicMac
   private neighborOffset = 0
 
-  // Client-side next-hop MACs of public flows, interned to 16-bit indexes.
-  private readonly clientMacs: KeyTable = createKeyTable(CLIENT_MACS / 2)
-  private readonly clientMacBytes = new Uint8Array(CLIENT_MACS * 6)
-  private clientMacCount = 1 // index 0: unknown (broadcast is never used; all zero)
-
-  // Fragments: (direction/vsid/protocol, src, dst, IP id) → flow, direct-mapped.
-  private readonly fragmentKey = new Int32Array(FRAGMENT_SLOTS * 4)
-  private readonly fragmentFlow = new Int32Array(FRAGMENT_SLOTS).fill(NO_ENTRY)
-  private readonly fragmentTime = new Uint32Array(FRAGMENT_SLOTS)
+  private readonly clientMacs = new ClientMacs()
+  private readonly fragments = new FragmentTable()
+  private readonly views = new DataViews()
+  private readonly sweep = new IdSweep()
 
   /** Set by findReply() when a reply 5-tuple matched a flow of another routing domain. */
   private replyDomainMismatch = false
@@ -119,15 +111,8 @@ export class Engine {
   private lastDomain = -1
   private lastNeighbor = 0
   private lastNeighborIndex = 0
-  private viewBufferA: Uint8Array | null = null
-  private viewA: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
-  private viewBufferB: Uint8Array | null = null
-  private viewB: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
 
-  private readonly workerCount: number
-  /** Full-NAT ports: the first multiple of workerCount from NAT_PORT_FIRST, and how many such ports fit. */
-  private readonly natPortBase: number
-  private readonly natPortSlots: number
+  private readonly natPorts: NatPorts
 
   private readonly prefetchHashes = new Int32Array(PREFETCH_MAX)
   private readonly prefetchKinds = new Uint8Array(PREFETCH_MAX)
@@ -152,14 +137,6 @@ export class Engine {
   /** Keeps the prefetch reads from being optimized away. */
   prefetchSink = 0
 
-  // The id sweep: after a new snapshot, every flow whose rule or backend id the
-  // snapshot no longer has is removed, a bounded number of buckets per tick.
-  /** The epoch published in G_SWEPT_EPOCH. */
-  private sweptEpoch = 0
-  private sweeping = false
-  private sweepCursor = 0
-  /** The lowest epoch adopted since the running pass started: what it proves when it completes. */
-  private sweepEpoch = 0
   /** Per rule and backend id: the epoch of its current owner when this engine last saw it (counters restart on a change). */
   private readonly countedRuleSince = new Int32Array(MAX_RULE_IDS)
   private readonly countedBackendSince = new Int32Array(MAX_BACKEND_IDS)
@@ -168,9 +145,7 @@ export class Engine {
     this.counters = options.counters ?? new Counters()
     this.extra = new TxQueue(options.extraSlots ?? 256)
     this.maxFlows = options.maxFlows ?? 0
-    this.workerCount = Math.max(1, options.workerCount ?? 1)
-    this.natPortBase = Math.ceil(NAT_PORT_FIRST / this.workerCount) * this.workerCount
-    this.natPortSlots = Math.floor((65536 - this.natPortBase) / this.workerCount)
+    this.natPorts = new NatPorts(options.workerCount ?? 1)
   }
 
   get snapshot(): Snapshot | null {
@@ -201,53 +176,8 @@ export class Engine {
     this.gatewayMacLow = (g[2]! << 24) | (g[3]! << 16) | (g[4]! << 8) | g[5]!
     this.counters.values[G_GENERATION] = snapshot.generation
     this.restartReusedCounters(snapshot)
-    this.startSweep(snapshot.epoch)
-  }
-
-  /** The sweep state after adopting a snapshot of `epoch`. */
-  private startSweep(epoch: number): void {
-    if (this.flowTable!.count === 0) {
-      // Nothing to sweep: no flow names any id.
-      this.sweptEpoch = epoch
-      this.sweeping = false
-    } else {
-      // Back to an older snapshot (a change whose write failed): ids freed after it are in use again.
-      if (epoch < this.sweptEpoch) this.sweptEpoch = epoch
-      if (this.sweeping) {
-        if (epoch < this.sweepEpoch) this.sweepEpoch = epoch
-      } else if (this.sweptEpoch < epoch) {
-        this.sweeping = true
-        this.sweepCursor = 0
-        this.sweepEpoch = epoch
-      }
-    }
-    this.counters.values[G_SWEPT_EPOCH] = this.sweptEpoch
-  }
-
-  /** Visit the next buckets of the sweep; remove flows whose rule or backend id is gone. */
-  private sweepStep(): void {
-    const flows = this.flowTable!
-    const snap = this.snap!
-    const buckets = flows.bucketCount
-    let b = this.sweepCursor
-    const end = b + SWEEP_BUCKETS_PER_TICK < buckets ? b + SWEEP_BUCKETS_PER_TICK : buckets
-    for (; b < end; b++) {
-      let i = flows.forwardHead(b)
-      while (i !== NO_ENTRY) {
-        const next = flows.forwardNext(i)
-        const rule = flows.rule(i)
-        const backend = flows.backend(i)
-        if (rule >= snap.ruleList.length || snap.ruleList[rule] === null || backend >= snap.backendCount || snap.backendState[backend] === BACKEND_ABSENT) {
-          flows.remove(i)
-        }
-        i = next
-      }
-    }
-    this.sweepCursor = b
-    if (b < buckets) return
-    this.sweptEpoch = this.sweepEpoch
-    this.sweeping = false
-    this.startSweep(snap.epoch)
+    this.sweep.adopted(snapshot.epoch, this.flowTable.count)
+    this.counters.values[G_SWEPT_EPOCH] = this.sweep.swept
   }
 
   /** Rule and backend ids now owned by another rule or backend than when this engine counted them start from zero. */
@@ -276,7 +206,10 @@ export class Engine {
     this.hintCount = 0
     const flows = this.flowTable
     if (flows === null) return
-    if (this.sweeping) this.sweepStep()
+    if (this.sweep.active) {
+      this.sweep.step(flows, this.snap!)
+      this.counters.values[G_SWEPT_EPOCH] = this.sweep.swept
+    }
     for (let n = 0; n < AGEING_PER_TICK; n++) {
       const i = flows.oldest
       if (i === NO_ENTRY || !this.isExpired(i)) break
@@ -418,8 +351,8 @@ export class Engine {
     const end = off + len
     if (ethertype === ETHERTYPE_ARP) return this.arp(buf, off, l3, end)
     if (ethertype !== ETHERTYPE_IPV4) return this.drop(DropReason.NOT_IPV4)
-    const reason = this.checkIPv4(buf, l3, end)
-    if (reason >= 0) return this.drop(reason)
+    const reason = checkIPv4(buf, l3, end)
+    if (reason !== HEADER_OK) return this.drop(reason)
     const ihl = (buf[l3]! & 0x0f) << 2
     const total = readU16(buf, l3 + 2)
     if (buf[l3 + 9] === IPPROTO_GRE && readI32(buf, l3 + 16) === snap.providerAddress) {
@@ -442,7 +375,7 @@ export class Engine {
     const fragment = readU16(buf, ip + 6)
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) return this.laterFragmentToVip(buf, eth, ip, total, 0, protocol, src, dst)
     const l4 = ip + ihl
-    if (!this.hasL4Header(buf, protocol, l4, ip + total)) return this.drop(DropReason.BAD_L4_HEADER)
+    if (!hasL4Header(buf, protocol, l4, ip + total)) return this.drop(DropReason.BAD_L4_HEADER)
     const ports = readI32(buf, l4)
     // From the public side the key word is just the protocol, so the bucket hash is the 5-tuple hash.
     const h5 = this.hintKind === 0 ? this.hintHash : hash5(src, dst, ports, protocol)
@@ -458,9 +391,9 @@ export class Engine {
       }
       flow = this.newFlow(snap.ruleList[ruleId]!, protocol, protocol, src, dst, ports, h5, fk, firstFragment)
       if (flow === NO_ENTRY) return Verdict.DROP
-      flows.setMacIndex(flow, this.internClientMac(buf, eth + 6))
+      flows.setMacIndex(flow, this.clientMacs.intern(buf, eth + 6))
     }
-    if (firstFragment) this.rememberFragment(0, false, protocol, src, dst, readU16(buf, ip + 4), flow)
+    if (firstFragment) this.fragments.remember(0, false, protocol, src, dst, readU16(buf, ip + 4), flow, this.now)
     return this.toBackend(buf, eth, ip, ihl, total, flow, true, Side.EXTERNAL)
   }
 
@@ -487,8 +420,8 @@ export class Engine {
     if (innerType === ETHERTYPE_VLAN || innerType === ETHERTYPE_QINQ) return this.drop(DropReason.INNER_TAGGED)
     if (innerType !== ETHERTYPE_IPV4) return this.drop(DropReason.INNER_NOT_IPV4)
     const iip = innerEth + ETHERNET_HEADER_LENGTH
-    const reason = this.checkIPv4(buf, iip, end)
-    if (reason >= 0) return this.drop(reason)
+    const reason = checkIPv4(buf, iip, end)
+    if (reason !== HEADER_OK) return this.drop(reason)
     // Frames of a batch mostly come from a few tenants and hosts: one-entry caches in front of the tables.
     let domain = this.lastDomain
     if (vsid !== this.lastVsid) {
@@ -520,7 +453,7 @@ export class Engine {
       return this.laterFragmentReply(buf, iip, total2, domain, protocol, src, dst)
     }
     const l4 = iip + ihl2
-    if (!this.hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
+    if (!hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
     const ports = readI32(buf, l4)
     const firstFragment = (fragment & IPV4_FLAG_MF) !== 0
     const flows = this.flowTable!
@@ -550,7 +483,7 @@ export class Engine {
         }
       }
       if (flow !== NO_ENTRY) {
-        if (firstFragment) this.rememberFragment(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow)
+        if (firstFragment) this.fragments.remember(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
         return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
       }
     }
@@ -562,7 +495,7 @@ export class Engine {
       this.discard(flow, -1)
       return this.drop(DropReason.NO_FLOW)
     }
-    if (firstFragment) this.rememberFragment(domain, true, protocol, src, dst, readU16(buf, iip + 4), flow)
+    if (firstFragment) this.fragments.remember(domain, true, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
     return this.toClient(buf, iip, ihl2, total2, flow, true)
   }
 
@@ -598,10 +531,8 @@ export class Engine {
       const natAddress = hairpin ? snap.externalAddress : dst
       const natVsid = hairpin ? 0 : rule.virtualSubnetId
       replyDst = natAddress
-      const start = (h >>> 0) % this.natPortSlots
-      const lane = (ports >>> 16) % this.workerCount
       for (let t = 0; t < NAT_PORT_TRIES; t++) {
-        const candidate = this.natPortBase + ((start + t * 4099) % this.natPortSlots) * this.workerCount + lane
+        const candidate = this.natPorts.candidate(h, ports >>> 16, t)
         const candidatePorts = (backendPort << 16) | candidate
         if (keyTableGet(snap.rules, natAddress, natVsid, (protocol << 16) | candidate) >= 0) continue
         if (this.findReply(replyHash(protocol, dip, natAddress, candidatePorts), backendDomain, protocol, dip, natAddress, candidatePorts) === NO_ENTRY && !this.replyDomainMismatch) {
@@ -675,7 +606,7 @@ export class Engine {
     const state = snap.backendState[backend]!
     if (state === BACKEND_DISABLED || state === BACKEND_ABSENT) return false
     const rule = snap.ruleList[flows.rule(flow)]
-    if (rule === null || rule === undefined || rule.pool !== snap.backendPool[backend]) return false
+    if (rule === null || rule === undefined || rule.poolId !== snap.backendPoolId[backend]) return false
     const translatesSource = rule.natMode === NAT_FULLNAT || flows.keyProto(flow) >>> 8 !== rule.virtualSubnetId
     if (translatesSource !== (flows.natPort(flow) !== 0)) return false
     return !this.isExpired(flow)
@@ -683,16 +614,8 @@ export class Engine {
 
   private isExpired(flow: number): boolean {
     const flows = this.flowTable!
-    const idle = (this.now - flows.lastSeen(flow)) | 0
-    const state = flows.state(flow)
-    let timeout: number
-    if (state === FLOW_ESTABLISHED || state === FLOW_DATAGRAM) {
-      const rule = this.snap!.ruleList[flows.rule(flow)]
-      timeout = rule === null || rule === undefined ? TCP_SYN_TIMEOUT : rule.idleTimeoutSeconds
-    } else if (state === FLOW_NEW) timeout = TCP_SYN_TIMEOUT
-    else if (state === FLOW_CLOSING) timeout = TCP_CLOSING_TIMEOUT
-    else timeout = TCP_RESET_TIMEOUT
-    return idle > timeout
+    const rule = this.snap!.ruleList[flows.rule(flow)]
+    return ((this.now - flows.lastSeen(flow)) | 0) > idleTimeout(flows.state(flow), rule === null || rule === undefined ? -1 : rule.idleTimeoutSeconds)
   }
 
   /** Remove an unusable flow; returns NO_ENTRY for the caller's "not found" path. */
@@ -706,14 +629,9 @@ export class Engine {
 
   private trackTcp(flow: number, buf: Uint8Array, l4: number): void {
     const flows = this.flowTable!
-    const flags = buf[l4 + 13]!
     const state = flows.state(flow)
-    if ((flags & TCP_FLAG_RST) !== 0) flows.setState(flow, FLOW_RESET)
-    else if ((flags & TCP_FLAG_FIN) !== 0) {
-      if (state !== FLOW_RESET) flows.setState(flow, FLOW_CLOSING)
-    } else if (state === FLOW_NEW && (flags & (TCP_FLAG_ACK | TCP_FLAG_SYN)) === TCP_FLAG_ACK) {
-      flows.setState(flow, FLOW_ESTABLISHED)
-    }
+    const next = nextTcpState(state, buf[l4 + 13]!)
+    if (next !== state) flows.setState(flow, next)
   }
 
   // ---------------------------------------------------------------- NAT and output
@@ -734,9 +652,9 @@ export class Engine {
     const l4 = ip + ihl
     if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
     const natPort = flows.natPort(flow)
-    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, protocol, l4Present, this.natAddressOf(flow), natPort)
-    this.rewriteDestination(buf, ip, ihl, protocol, l4Present, snap.backendAddress[backend]!, snap.backendPort[backend]!)
-    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
+    if (natPort !== 0) rewriteSource(this.views.of(buf), ip, ihl, protocol, l4Present, this.natAddressOf(flow), natPort)
+    rewriteDestination(this.views.of(buf), ip, ihl, protocol, l4Present, snap.backendAddress[backend]!, snap.backendPort[backend]!)
+    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) clampMss(buf, l4, ip + total, snap.clampedMss)
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(backend, total)
     if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu) {
@@ -755,82 +673,16 @@ export class Engine {
     if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
     const client = flows.src(flow)
     const ports = flows.ports(flow)
-    this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.dst(flow), ports & 0xffff)
-    if (flows.natPort(flow) !== 0) this.rewriteDestination(buf, ip, ihl, protocol, l4Present, client, ports >>> 16)
-    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
+    rewriteSource(this.views.of(buf), ip, ihl, protocol, l4Present, flows.dst(flow), ports & 0xffff)
+    if (flows.natPort(flow) !== 0) rewriteDestination(this.views.of(buf), ip, ihl, protocol, l4Present, client, ports >>> 16)
+    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) clampMss(buf, l4, ip + total, snap.clampedMss)
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(flows.backend(flow), total)
     const vsid = flows.keyProto(flow) >>> 8
-    if (vsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex(flow) * 6)
+    if (vsid === 0) return this.toExternal(buf, ip, total, this.clientMacs.bytes, flows.macIndex(flow) * 6)
     const record = keyTableGet(snap.lookup, vsid, client, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, flows.flowHash(flow))
-  }
-
-  // The rewrites below go through a DataView (the callers have checked that the IPv4
-  // header, and the TCP/UDP header when l4Present, lie inside buf).
-
-  private rewriteSource(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
-    const v = this.viewOf(buf)
-    const old = v.getInt32(ip + 12)
-    v.setInt32(ip + 12, address)
-    v.setUint16(ip + 10, checksumAdjust32(v.getUint16(ip + 10), old, address))
-    if (!l4Present) return
-    const l4 = ip + ihl
-    const oldPort = v.getUint16(l4)
-    v.setUint16(l4, port)
-    this.adjustL4(v, l4, protocol, old, address, oldPort, port)
-  }
-
-  private rewriteDestination(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
-    const v = this.viewOf(buf)
-    const old = v.getInt32(ip + 16)
-    v.setInt32(ip + 16, address)
-    v.setUint16(ip + 10, checksumAdjust32(v.getUint16(ip + 10), old, address))
-    if (!l4Present) return
-    const l4 = ip + ihl
-    const oldPort = v.getUint16(l4 + 2)
-    v.setUint16(l4 + 2, port)
-    this.adjustL4(v, l4, protocol, old, address, oldPort, port)
-  }
-
-  /** TCP/UDP checksum after an address (pseudo-header) and a port change. UDP checksum 0 means none. */
-  private adjustL4(v: DataView<ArrayBufferLike>, l4: number, protocol: number, oldAddress: number, newAddress: number, oldPort: number, newPort: number): void {
-    const at = protocol === IPPROTO_TCP ? l4 + 16 : l4 + 6
-    let sum = v.getUint16(at)
-    if (protocol === IPPROTO_UDP && sum === 0) return
-    sum = checksumAdjust16(checksumAdjust32(sum, oldAddress, newAddress), oldPort, newPort)
-    if (protocol === IPPROTO_UDP && sum === 0) sum = 0xffff
-    v.setUint16(at, sum)
-  }
-
-  /** Lower the MSS option of a SYN to what fits the provider MTU after encapsulation. */
-  private clampMss(buf: Uint8Array, l4: number, end: number): void {
-    if ((buf[l4 + 13]! & TCP_FLAG_SYN) === 0) return
-    const headerEnd = l4 + ((buf[l4 + 12]! >>> 4) << 2)
-    if (headerEnd > end) return
-    let p = l4 + TCP_HEADER_LENGTH
-    while (p < headerEnd) {
-      const kind = buf[p]!
-      if (kind === TCP_OPTION_EOL) return
-      if (kind === TCP_OPTION_NOP) {
-        p++
-        continue
-      }
-      if (p + 1 >= headerEnd) return
-      const length = buf[p + 1]!
-      if (length < 2 || p + length > headerEnd) return
-      if (kind === TCP_OPTION_MSS && length === 4) {
-        const mss = readU16(buf, p + 2)
-        const clamped = this.snap!.clampedMss
-        if (mss > clamped) {
-          writeU16(buf, p + 2, clamped)
-          writeU16(buf, l4 + 16, checksumAdjust16(readU16(buf, l4 + 16), mss, clamped))
-        }
-        return
-      }
-      p += length
-    }
   }
 
   /** Write outer Ethernet, outer IPv4, GRE and inner Ethernet in front of the IPv4 packet at `ip`. */
@@ -847,7 +699,7 @@ export class Engine {
     const snap = this.snap!
     // 32-bit big-endian stores through a DataView: a quarter of the byte stores. The caller
     // checked that [start, start + NVGRE_ENCAP_HEADERS) lies inside buf.
-    const v = this.viewOf(buf)
+    const v = this.views.of(buf)
     const nb = this.neighborBytes
     const no = this.neighborOffset
     // Outer Ethernet: nvlb → next hop of the host's PA.
@@ -879,17 +731,6 @@ export class Engine {
     v.setInt32(ieth + 4, (vmMac[vmMacOff + 4]! << 24) | (vmMac[vmMacOff + 5]! << 16) | this.gatewayMacHigh)
     v.setInt32(ieth + 8, this.gatewayMacLow)
     v.setUint16(ieth + 12, ETHERTYPE_IPV4)
-  }
-
-  /** A DataView of buf, kept for the last two buffers seen (a port's receive buffer and the transmit queue). */
-  private viewOf(buf: Uint8Array): DataView<ArrayBufferLike> {
-    if (buf === this.viewBufferA) return this.viewA
-    if (buf === this.viewBufferB) return this.viewB
-    this.viewBufferB = this.viewBufferA
-    this.viewB = this.viewA
-    this.viewBufferA = buf
-    this.viewA = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-    return this.viewA
   }
 
   /** Plain IPv4 out of the external side, to a client-side MAC. */
@@ -1010,37 +851,6 @@ export class Engine {
   }
 
   /**
-   * Fragment state is keyed by (scope << 8 | protocol, src, dst, direction << 16 | IP id):
-   * scope is the VSID toward a VIP (0 from the Internet) and the routing domain for replies.
-   */
-  private fragmentSlot(key0: number, src: number, dst: number, key3: number): number {
-    return (Math.imul(key0 ^ src ^ Math.imul(dst, 31) ^ Math.imul(key3, 0x9e3779b1), 0x85ebca6b) >>> 20) & (FRAGMENT_SLOTS - 1)
-  }
-
-  private rememberFragment(scope: number, reply: boolean, protocol: number, src: number, dst: number, id: number, flow: number): void {
-    const key0 = (scope << 8) | protocol
-    const key3 = ((reply ? 1 : 0) << 16) | id
-    const slot = this.fragmentSlot(key0, src, dst, key3)
-    const k = slot * 4
-    this.fragmentKey[k] = key0
-    this.fragmentKey[k + 1] = src
-    this.fragmentKey[k + 2] = dst
-    this.fragmentKey[k + 3] = key3
-    this.fragmentFlow[slot] = flow
-    this.fragmentTime[slot] = this.now
-  }
-
-  private recallFragment(scope: number, reply: boolean, protocol: number, src: number, dst: number, id: number): number {
-    const key0 = (scope << 8) | protocol
-    const key3 = ((reply ? 1 : 0) << 16) | id
-    const slot = this.fragmentSlot(key0, src, dst, key3)
-    const k = slot * 4
-    if (this.fragmentKey[k] !== key0 || this.fragmentKey[k + 1] !== src || this.fragmentKey[k + 2] !== dst || this.fragmentKey[k + 3] !== key3) return NO_ENTRY
-    if (((this.now - this.fragmentTime[slot]!) | 0) > FRAGMENT_TIMEOUT) return NO_ENTRY
-    return this.fragmentFlow[slot]!
-  }
-
-  /**
    * A non-first fragment toward a VIP: the flow its first fragment created,
    * or — for destination NAT, where no port is needed — the backend the
    * 3-tuple picks, which is the one the first fragment gets too (DESIGN §3.6).
@@ -1049,7 +859,7 @@ export class Engine {
     const snap = this.snap!
     const ihl = (buf[ip]! & 0x0f) << 2
     const fromSide = vsid === 0 ? Side.EXTERNAL : Side.PROVIDER
-    const flow = this.recallFragment(vsid, false, protocol, src, dst, readU16(buf, ip + 4))
+    const flow = this.fragments.recall(vsid, false, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
     if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && this.isUsable(flow)) {
       return this.toBackend(buf, eth, ip, ihl, total, flow, false, fromSide)
@@ -1066,7 +876,7 @@ export class Engine {
     if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
       return this.packetTooBig(buf, eth, ip, ihl, total, vsid, fromSide)
     }
-    this.rewriteDestination(buf, ip, ihl, protocol, false, snap.backendAddress[backend]!, 0)
+    rewriteDestination(this.views.of(buf), ip, ihl, protocol, false, snap.backendAddress[backend]!, 0)
     this.counters.countRule(rule.id, total)
     this.counters.countBackend(backend, total)
     if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu) {
@@ -1076,7 +886,7 @@ export class Engine {
   }
 
   private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
-    const flow = this.recallFragment(domain, true, protocol, src, dst, readU16(buf, ip + 4))
+    const flow = this.fragments.recall(domain, true, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
     if (flow === NO_ENTRY || this.snap!.backendAddress[flows.backend(flow)] !== src || !this.isUsable(flow)) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
@@ -1086,7 +896,7 @@ export class Engine {
 
   /** A non-first fragment from a tenant VM to a public VIP: source NAT needs the flow its first fragment made. */
   private laterFragmentHairpin(buf: Uint8Array, eth: number, ip: number, total: number, vsid: number, protocol: number, src: number, dst: number): number {
-    const flow = this.recallFragment(vsid, false, protocol, src, dst, readU16(buf, ip + 4))
+    const flow = this.fragments.recall(vsid, false, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
     if (flow === NO_ENTRY || flows.src(flow) !== src || flows.dst(flow) !== dst || !this.isUsable(flow)) return this.drop(DropReason.FRAGMENT_NO_STATE)
     return this.toBackend(buf, eth, ip, (buf[ip]! & 0x0f) << 2, total, flow, false, Side.PROVIDER)
@@ -1115,11 +925,11 @@ export class Engine {
     const dip = snap.backendAddress[backend]!
     const natPort = flows.natPort(flow)
     // Quoted: VIP:fport → client:cport becomes DIP:bport → (VIP:natPort | client:cport).
-    this.rewriteQuoted(buf, quoted, qihl, protocol, 12, dip, 0, snap.backendPort[backend]!)
-    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 16, this.natAddressOf(flow), 2, natPort)
+    rewriteQuoted(buf, this.views.of(buf), quoted, qihl, protocol, 12, dip, 0, snap.backendPort[backend]!)
+    if (natPort !== 0) rewriteQuoted(buf, this.views.of(buf), quoted, qihl, protocol, 16, this.natAddressOf(flow), 2, natPort)
     // Outer: → DIP (and from the NAT address for full NAT and hairpin, so the backend sees its peer).
-    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, this.natAddressOf(flow), 0)
-    this.rewriteDestination(buf, ip, ihl, IPPROTO_ICMP, false, dip, 0)
+    if (natPort !== 0) rewriteSource(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, this.natAddressOf(flow), 0)
+    rewriteDestination(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, dip, 0)
     writeU16(buf, icmp + 2, 0)
     writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
     this.counters.countRule(flows.rule(flow), total)
@@ -1155,17 +965,17 @@ export class Engine {
     const client = flows.src(flow)
     const natPort = flows.natPort(flow)
     // Quoted: (client|VIP:natPort) → DIP:bport becomes client:cport → VIP:fport.
-    this.rewriteQuoted(buf, quoted, qihl, protocol, 16, vip, 2, ports & 0xffff)
-    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 12, client, 0, ports >>> 16)
+    rewriteQuoted(buf, this.views.of(buf), quoted, qihl, protocol, 16, vip, 2, ports & 0xffff)
+    if (natPort !== 0) rewriteQuoted(buf, this.views.of(buf), quoted, qihl, protocol, 12, client, 0, ports >>> 16)
     // Outer: from the VIP (tenant addresses never leak to the client), to the client.
-    this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, vip, 0)
-    if (natPort !== 0) this.rewriteDestination(buf, ip, ihl, IPPROTO_ICMP, false, client, 0)
+    rewriteSource(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, vip, 0)
+    if (natPort !== 0) rewriteDestination(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, client, 0)
     writeU16(buf, icmp + 2, 0)
     writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(flows.backend(flow), total)
     const clientVsid = flows.keyProto(flow) >>> 8
-    if (clientVsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex(flow) * 6)
+    if (clientVsid === 0) return this.toExternal(buf, ip, total, this.clientMacs.bytes, flows.macIndex(flow) * 6)
     const record = keyTableGet(snap.lookup, clientVsid, client, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, flows.flowHash(flow))
@@ -1201,18 +1011,6 @@ export class Engine {
   private quotedDst = 0
   /** The quoted ports the other way round: (dport << 16 | sport). */
   private quotedPortsSwapped = 0
-
-  /** Rewrite an address (at ip+addressAt) and a port (at l4+portAt) of a quoted header, keeping its checksums right. */
-  private rewriteQuoted(buf: Uint8Array, ip: number, ihl: number, protocol: number, addressAt: number, address: number, portAt: number, port: number): void {
-    const old = readI32(buf, ip + addressAt)
-    writeU32(buf, ip + addressAt, address)
-    writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
-    const l4 = ip + ihl
-    const oldPort = readU16(buf, l4 + portAt)
-    writeU16(buf, l4 + portAt, port)
-    // Only the UDP checksum lies within the 8 quoted bytes.
-    if (protocol === IPPROTO_UDP) this.adjustL4(this.viewOf(buf), l4, protocol, old, address, oldPort, port)
-  }
 
   // ---------------------------------------------------------------- ARP (DESIGN §3.7)
 
@@ -1326,69 +1124,7 @@ export class Engine {
     this.commitExtra(ETHERNET_HEADER_LENGTH + ARP_PACKET_LENGTH, Side.PROVIDER)
   }
 
-  private internClientMac(buf: Uint8Array, off: number): number {
-    const high = readU16(buf, off)
-    const low = readI32(buf, off + 2)
-    const known = keyTableGet(this.clientMacs, high, low, 0)
-    if (known >= 0) return known
-    if (this.clientMacCount >= CLIENT_MACS) return 0
-    const index = this.clientMacCount
-    if (!keyTableSet(this.clientMacs, high, low, 0, index)) return 0
-    this.clientMacCount++
-    copyMac(buf, off, this.clientMacBytes, index * 6)
-    return index
-  }
 
-  // ---------------------------------------------------------------- header checks
-
-  /** -1 when the IPv4 header at `ip` is sound within `end`, else the drop reason. */
-  private checkIPv4(buf: Uint8Array, ip: number, end: number): number {
-    if (ip + IPV4_HEADER_LENGTH > end) return DropReason.TRUNCATED
-    const versionIhl = buf[ip]!
-    if (versionIhl >> 4 !== 4) return DropReason.BAD_IP_HEADER
-    const ihl = (versionIhl & 0x0f) << 2
-    const total = readU16(buf, ip + 2)
-    if (ihl < IPV4_HEADER_LENGTH || total < ihl) return DropReason.BAD_IP_HEADER
-    if (ip + total > end) return DropReason.TRUNCATED
-    return -1
-  }
-
-  private hasL4Header(buf: Uint8Array, protocol: number, l4: number, end: number): boolean {
-    if (protocol !== IPPROTO_TCP) return l4 + UDP_HEADER_LENGTH <= end
-    if (l4 + TCP_HEADER_LENGTH > end) return false
-    const dataOffset = (buf[l4 + 12]! >> 4) << 2
-    return dataOffset >= TCP_HEADER_LENGTH && l4 + dataOffset <= end
-  }
-}
-
-/** One's-complement sum of a 20-byte IPv4 header, unrolled. */
-function headerSum20(buf: Uint8Array, ip: number): number {
-  let sum =
-    readU16(buf, ip) + readU16(buf, ip + 2) + readU16(buf, ip + 4) + readU16(buf, ip + 6) + readU16(buf, ip + 8) +
-    readU16(buf, ip + 10) + readU16(buf, ip + 12) + readU16(buf, ip + 14) + readU16(buf, ip + 16) + readU16(buf, ip + 18)
-  sum = (sum & 0xffff) + (sum >>> 16)
-  return (sum & 0xffff) + (sum >>> 16)
-}
-
-function sameMac(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boolean {
-  return a[aOff] === b[bOff] && a[aOff + 1] === b[bOff + 1] && a[aOff + 2] === b[bOff + 2] && a[aOff + 3] === b[bOff + 3] && a[aOff + 4] === b[bOff + 4] && a[aOff + 5] === b[bOff + 5]
-}
-
-function copyMac(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number): void {
-  to[toOff] = from[fromOff]!
-  to[toOff + 1] = from[fromOff + 1]!
-  to[toOff + 2] = from[fromOff + 2]!
-  to[toOff + 3] = from[fromOff + 3]!
-  to[toOff + 4] = from[fromOff + 4]!
-  to[toOff + 5] = from[fromOff + 5]!
-}
-
-function copyBytes(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number, length: number): void {
-  if (from === to && toOff > fromOff) {
-    for (let i = length - 1; i >= 0; i--) to[toOff + i] = from[fromOff + i]!
-    return
-  }
-  for (let i = 0; i < length; i++) to[toOff + i] = from[fromOff + i]!
 }
 
 function writeIPv4Header(buf: Uint8Array, ip: number, total: number, id: number, ttl: number, protocol: number, src: number, dst: number): void {

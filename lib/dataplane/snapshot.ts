@@ -62,6 +62,8 @@ export interface CompiledRule {
   distribution: number
   idleTimeoutSeconds: number
   pool: string
+  /** The pool's number in this snapshot (backendPoolId has the same numbers): compared per packet instead of the name. */
+  poolId: number
   /** Maglev lookup table: slot → backend id, -1 when the pool has no active backend. */
   table: Int32Array
 }
@@ -111,6 +113,8 @@ export interface Snapshot {
   backendMac: Uint8Array
   backendName: string[]
   backendPool: string[]
+  /** Per backend id: its pool's number in this snapshot (CompiledRule.poolId), -1 where the id is unused. */
+  backendPoolId: Int32Array
 
   /** (vsid, customerAddress, 0) → lookup record index. */
   lookup: KeyTable
