@@ -9,19 +9,18 @@
  * The frame may grow at the front only: encapsulation writes the outer
  * headers into the HEADROOM bytes before the received frame.
  */
-import { readI32, readU16, writeU16, writeU32 } from '../packet/bytes'
-import { checksum, onesSum } from '../packet/checksum'
+import { readI32, readU16, writeU16 } from '../packet/bytes'
+import { onesSum } from '../packet/checksum'
 import { ETHERNET_HEADER_LENGTH, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN, VLAN_TAG_LENGTH } from '../packet/ethernet'
-import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DEFAULT_TTL, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LENGTH, IPV4_VERSION_IHL_NO_OPTIONS } from '../packet/ipv4'
+import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LENGTH } from '../packet/ipv4'
 import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEADERS, NVGRE_ENCAP_OVERHEAD, NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, VSID_MAX, VSID_MIN } from '../packet/nvgre'
 import { TCP_FLAG_ACK, TCP_FLAG_SYN } from '../packet/tcp'
-import { ICMP_CODE_FRAGMENTATION_NEEDED, ICMP_HEADER_LENGTH, ICMP_TYPE_DEST_UNREACHABLE, ICMP_TYPE_TIME_EXCEEDED } from '../packet/icmp'
 import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LENGTH, ARP_WORD_ETHERNET_IPV4 } from '../packet/arp'
 import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
 import { FLOW_DATAGRAM, FLOW_NEW, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
-import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet, type KeyTable } from './key-table'
+import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
 import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, MAX_BACKEND_IDS, MAX_RULE_IDS, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
 import { ClientMacs } from './client-macs'
@@ -30,9 +29,14 @@ import { FragmentTable } from './fragment-table'
 import { idleTimeout, nextTcpState } from './flow-state'
 import { checkIPv4, HEADER_OK, hasL4Header, headerSum20 } from './header-checks'
 import { IdSweep } from './id-sweep'
-import { copyBytes, copyMac, sameMac } from './mac'
+import { copyMac } from './mac'
 import { NAT_PORT_TRIES, NatPorts } from './nat-ports'
 import { clampMss, rewriteDestination, rewriteQuoted, rewriteSource } from './nat-rewrite'
+import { ARP_FRAME_LENGTH, writeArpReply, writeArpRequest } from './arp-frames'
+import { finishIcmp, QUOTE_UNSUPPORTED, QuotedHeader } from './icmp-translate'
+import { NeighborTable } from './neighbor-table'
+import { NvgreEncap } from './nvgre-encap'
+import { fragmentRoom, writeFragment, writeFragmentationNeeded } from './path-mtu'
 import { statsReport } from './stats'
 import type { StatsReport } from './stats-report'
 
@@ -45,7 +49,6 @@ export const Verdict = { DROP: 0, TX: 1, CONSUMED: 2 } as const
 export { TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
 
 
-const DYNAMIC_NEIGHBORS = 4096
 const AGEING_PER_TICK = 256
 /** Frames per prefetch pass; a receive batch is usually 64. */
 const PREFETCH_MAX = 256
@@ -75,19 +78,10 @@ export class Engine {
   private flowTable: FlowTable | null = null
   private readonly maxFlows: number
   private now = 0
-  private ipId = 0
 
-  // Neighbors learned from ARP and from NVGRE senders, and ARP requests in flight.
-  private readonly dynamicNeighbors: KeyTable = createKeyTable(DYNAMIC_NEIGHBORS)
-  private readonly dynamicMac = new Uint8Array(DYNAMIC_NEIGHBORS * 2 * 6)
-  private dynamicCount = 0
-  private readonly arpRequested: KeyTable = createKeyTable(DYNAMIC_NEIGHBORS)
-  private readonly arpRequestedAt = new Uint32Array(DYNAMIC_NEIGHBORS * 2)
-  private arpRequestedCount = 0
-  /** Result of resolveNeighbor(). */
-  private neighborBytes: Uint8Array = this.dynamicMac
-  private neighborOffset = 0
-
+  private readonly neighbors = new NeighborTable()
+  private readonly encap = new NvgreEncap()
+  private readonly quoted = new QuotedHeader()
   private readonly clientMacs = new ClientMacs()
   private readonly fragments = new FragmentTable()
   private readonly views = new DataViews()
@@ -96,21 +90,9 @@ export class Engine {
   /** Set by findReply() when a reply 5-tuple matched a flow of another routing domain. */
   private replyDomainMismatch = false
 
-  // MACs of the adopted snapshot as 16 + 32 bits, for 32-bit header stores.
-  private providerMacHigh = 0
-  private providerMacLow = 0
-  private gatewayMacHigh = 0
-  private gatewayMacLow = 0
-  /** One-entry cache of resolveNeighbor(); reset by adopt(). */
-  private resolvedAddress = 0
-  private resolvedValid = false
-  private resolvedBytes: Uint8Array = this.dynamicMac
-  private resolvedOffset = 0
   /** One-entry caches of fromProvider(); reset by adopt(). */
   private lastVsid = -1
   private lastDomain = -1
-  private lastNeighbor = 0
-  private lastNeighborIndex = 0
 
   private readonly natPorts: NatPorts
 
@@ -166,14 +148,9 @@ export class Engine {
     if (this.flowTable === null) this.flowTable = new FlowTable(this.maxFlows > 0 ? this.maxFlows : snapshot.maxFlows)
     this.snap = snapshot
     this.lastVsid = -1
-    this.resolvedValid = false
+    this.neighbors.reset()
+    this.encap.adopt(snapshot)
     this.hintCount = 0
-    const p = snapshot.providerMac
-    const g = snapshot.gatewayMac
-    this.providerMacHigh = (p[0]! << 8) | p[1]!
-    this.providerMacLow = (p[2]! << 24) | (p[3]! << 16) | (p[4]! << 8) | p[5]!
-    this.gatewayMacHigh = (g[0]! << 8) | g[1]!
-    this.gatewayMacLow = (g[2]! << 24) | (g[3]! << 16) | (g[4]! << 8) | g[5]!
     this.counters.values[G_GENERATION] = snapshot.generation
     this.restartReusedCounters(snapshot)
     this.sweep.adopted(snapshot.epoch, this.flowTable.count)
@@ -430,10 +407,7 @@ export class Engine {
       this.lastVsid = vsid
       this.lastDomain = domain
     }
-    const outerSrc = readI32(buf, ip + 12)
-    if (outerSrc !== this.lastNeighbor || !sameMac(buf, eth + 6, this.dynamicMac, this.lastNeighborIndex * 6)) {
-      this.learnNeighbor(outerSrc, buf, eth + 6)
-    }
+    this.neighbors.seen(readI32(buf, ip + 12), buf, eth + 6)
 
     const ihl2 = (buf[iip]! & 0x0f) << 2
     const total2 = readU16(buf, iip + 2)
@@ -690,47 +664,9 @@ export class Engine {
     const start = ip - NVGRE_ENCAP_HEADERS
     if (start < 0) return this.drop(DropReason.NO_HEADROOM)
     if (!this.resolveNeighbor(host)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
-    this.writeEncapsulation(buf, start, total, host, vsid, vmMac, vmMacOff, entropy, readU16(buf, ip + 6) & IPV4_FLAG_DF)
+    const n = this.neighbors
+    this.encap.write(this.views.of(buf), start, total, n.bytes, n.offset, host, vsid, vmMac, vmMacOff, entropy, readU16(buf, ip + 6) & IPV4_FLAG_DF)
     return this.transmit(start, total + NVGRE_ENCAP_HEADERS, Side.PROVIDER)
-  }
-
-  /** Needs resolveNeighbor(host) to have succeeded. */
-  private writeEncapsulation(buf: Uint8Array, start: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number, df: number): void {
-    const snap = this.snap!
-    // 32-bit big-endian stores through a DataView: a quarter of the byte stores. The caller
-    // checked that [start, start + NVGRE_ENCAP_HEADERS) lies inside buf.
-    const v = this.views.of(buf)
-    const nb = this.neighborBytes
-    const no = this.neighborOffset
-    // Outer Ethernet: nvlb → next hop of the host's PA.
-    v.setInt32(start, (nb[no]! << 24) | (nb[no + 1]! << 16) | (nb[no + 2]! << 8) | nb[no + 3]!)
-    v.setInt32(start + 4, (nb[no + 4]! << 24) | (nb[no + 5]! << 16) | this.providerMacHigh)
-    v.setInt32(start + 8, this.providerMacLow)
-    v.setUint16(start + 12, ETHERTYPE_IPV4)
-    // Outer IPv4: nvlb PA → host PA, protocol 47; the checksum from the field values.
-    const oip = start + ETHERNET_HEADER_LENGTH
-    const length = total + NVGRE_ENCAP_OVERHEAD
-    this.ipId = (this.ipId + 1) & 0xffff
-    let sum = (IPV4_VERSION_IHL_NO_OPTIONS << 8) + length + this.ipId + df + ((IPV4_DEFAULT_TTL << 8) | IPPROTO_GRE)
-    sum += (snap.providerAddress >>> 16) + (snap.providerAddress & 0xffff) + (host >>> 16) + (host & 0xffff)
-    sum = (sum & 0xffff) + (sum >>> 16)
-    sum = (sum & 0xffff) + (sum >>> 16)
-    v.setInt32(oip, (IPV4_VERSION_IHL_NO_OPTIONS << 24) | length)
-    v.setInt32(oip + 4, (this.ipId << 16) | df)
-    v.setInt32(oip + 8, (IPV4_DEFAULT_TTL << 24) | (IPPROTO_GRE << 16) | (~sum & 0xffff))
-    v.setInt32(oip + 12, snap.providerAddress)
-    v.setInt32(oip + 16, host)
-    // GRE: K bit, transparent Ethernet bridging, key = VSID << 8 | FlowID.
-    const gre = oip + IPV4_HEADER_LENGTH
-    v.setInt32(gre, (NVGRE_FLAGS_VERSION << 16) | ETHERTYPE_TEB)
-    const flowId = (entropy ^ (entropy >>> 8) ^ (entropy >>> 16) ^ (entropy >>> 24)) & 0xff
-    v.setInt32(gre + 4, (vsid << 8) | flowId)
-    // Inner Ethernet: gateway → VM.
-    const ieth = gre + NVGRE_HEADER_LENGTH
-    v.setInt32(ieth, (vmMac[vmMacOff]! << 24) | (vmMac[vmMacOff + 1]! << 16) | (vmMac[vmMacOff + 2]! << 8) | vmMac[vmMacOff + 3]!)
-    v.setInt32(ieth + 4, (vmMac[vmMacOff + 4]! << 24) | (vmMac[vmMacOff + 5]! << 16) | this.gatewayMacHigh)
-    v.setInt32(ieth + 8, this.gatewayMacLow)
-    v.setUint16(ieth + 12, ETHERTYPE_IPV4)
   }
 
   /** Plain IPv4 out of the external side, to a client-side MAC. */
@@ -777,20 +713,9 @@ export class Engine {
     const slot = q.reserve()
     if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)
     const out = q.buffer
-    const quoted = Math.min(total, ihl + 8)
-    const icmpLength = ICMP_HEADER_LENGTH + quoted
     const oip = slot + (fromSide === Side.EXTERNAL ? ETHERNET_HEADER_LENGTH : NVGRE_ENCAP_HEADERS)
     const sender = readI32(buf, ip + 12)
-    writeIPv4Header(out, oip, IPV4_HEADER_LENGTH + icmpLength, (this.ipId = (this.ipId + 1) & 0xffff), IPV4_DEFAULT_TTL, IPPROTO_ICMP, readI32(buf, ip + 16), sender)
-    const icmp = oip + IPV4_HEADER_LENGTH
-    out[icmp] = ICMP_TYPE_DEST_UNREACHABLE
-    out[icmp + 1] = ICMP_CODE_FRAGMENTATION_NEEDED
-    writeU16(out, icmp + 2, 0)
-    writeU16(out, icmp + 4, 0)
-    writeU16(out, icmp + 6, snap.providerMtu - NVGRE_ENCAP_OVERHEAD)
-    copyBytes(buf, ip, out, icmp + ICMP_HEADER_LENGTH, quoted)
-    writeU16(out, icmp + 2, checksum(out, icmp, icmpLength))
-    const length = IPV4_HEADER_LENGTH + icmpLength
+    const length = writeFragmentationNeeded(out, oip, buf, ip, ihl, total, this.encap.nextIpId(), snap.providerMtu)
     if (fromSide === Side.EXTERNAL) {
       copyMac(buf, eth + 6, out, slot)
       copyMac(snap.externalMac, 0, out, slot + 6)
@@ -800,7 +725,8 @@ export class Engine {
     const record = keyTableGet(snap.lookup, vsid, sender, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     if (!this.resolveNeighbor(snap.lookupHost[record]!)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
-    this.writeEncapsulation(out, slot, length, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, hash2(sender, readI32(buf, ip + 16)), 0)
+    const n = this.neighbors
+    this.encap.write(this.views.of(out), slot, length, n.bytes, n.offset, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, hash2(sender, readI32(buf, ip + 16)), 0)
     return this.commitExtra(length + NVGRE_ENCAP_HEADERS, Side.PROVIDER)
   }
 
@@ -820,7 +746,6 @@ export class Engine {
   private fragmentAndEncapsulate(buf: Uint8Array, ip: number, ihl: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number): number {
     const snap = this.snap!
     if (!this.resolveNeighbor(host)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
-    const maxInner = snap.providerMtu - NVGRE_ENCAP_OVERHEAD
     const fragmentField = readU16(buf, ip + 6)
     const baseOffset = (fragmentField & IPV4_FRAGMENT_OFFSET_MASK) << 3
     const lastHasMore = (fragmentField & IPV4_FLAG_MF) !== 0
@@ -829,21 +754,15 @@ export class Engine {
     const q = this.extra
     while (done < payload) {
       const headerLength = done === 0 ? ihl : IPV4_HEADER_LENGTH
-      const room = ((maxInner - headerLength) >> 3) << 3
-      const size = Math.min(room, payload - done)
+      const room = fragmentRoom(snap.providerMtu, headerLength)
+      const size = room < payload - done ? room : payload - done
       const more = done + size < payload || lastHasMore
       const slot = q.reserve()
       if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)
       const out = q.buffer
-      const fip = slot + NVGRE_ENCAP_HEADERS
-      copyBytes(buf, ip, out, fip, headerLength)
-      out[fip] = 0x40 | (headerLength >> 2)
-      writeU16(out, fip + 2, headerLength + size)
-      writeU16(out, fip + 6, (more ? IPV4_FLAG_MF : 0) | ((baseOffset + done) >> 3))
-      writeU16(out, fip + 10, 0)
-      writeU16(out, fip + 10, checksum(out, fip, headerLength))
-      copyBytes(buf, ip + ihl + done, out, fip + headerLength, size)
-      this.writeEncapsulation(out, slot, headerLength + size, host, vsid, vmMac, vmMacOff, entropy, 0)
+      writeFragment(out, slot + NVGRE_ENCAP_HEADERS, buf, ip, ihl, headerLength, baseOffset, done, size, more)
+      const n = this.neighbors
+      this.encap.write(this.views.of(out), slot, headerLength + size, n.bytes, n.offset, host, vsid, vmMac, vmMacOff, entropy, 0)
       this.commitExtra(headerLength + size + NVGRE_ENCAP_HEADERS, Side.PROVIDER)
       done += size
     }
@@ -911,9 +830,14 @@ export class Engine {
    */
   private icmpFromClient(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number): number {
     const icmp = ip + ihl
-    const quoted = this.quotedHeader(buf, icmp, ip + total)
-    if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
-    const { quotedIhl: qihl, quotedProtocol: protocol, quotedSrc: qsrc, quotedDst: qdst, quotedPortsSwapped: ports } = this
+    const q = this.quoted
+    const quoted = q.parse(buf, icmp, ip + total)
+    if (quoted < 0) return this.drop(quoted === QUOTE_UNSUPPORTED ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
+    const qihl = q.ihl
+    const protocol = q.protocol
+    const qsrc = q.src
+    const qdst = q.dst
+    const ports = q.portsSwapped
     // The quoted packet went VIP → client; its flow's forward key is client → VIP.
     const keyProto = (vsid << 8) | protocol
     const fk = forwardKeyHash(hash5(qdst, qsrc, ports, protocol), keyProto)
@@ -930,8 +854,7 @@ export class Engine {
     // Outer: → DIP (and from the NAT address for full NAT and hairpin, so the backend sees its peer).
     if (natPort !== 0) rewriteSource(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, this.natAddressOf(flow), 0)
     rewriteDestination(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, dip, 0)
-    writeU16(buf, icmp + 2, 0)
-    writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
+    finishIcmp(buf, icmp, total - ihl)
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(backend, total)
     return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.flowHash(flow))
@@ -944,9 +867,14 @@ export class Engine {
    */
   private icmpFromTenant(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number, domain: number): number {
     const icmp = ip + ihl
-    const quoted = this.quotedHeader(buf, icmp, ip + total)
-    if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
-    const { quotedIhl: qihl, quotedProtocol: protocol, quotedSrc: qsrc, quotedDst: qdst, quotedPortsSwapped: replyPorts } = this
+    const q = this.quoted
+    const quoted = q.parse(buf, icmp, ip + total)
+    if (quoted < 0) return this.drop(quoted === QUOTE_UNSUPPORTED ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
+    const qihl = q.ihl
+    const protocol = q.protocol
+    const qsrc = q.src
+    const qdst = q.dst
+    const replyPorts = q.portsSwapped
     // Quoted packet was client/VIP → DIP; its reply 5-tuple is DIP → client/VIP.
     const flow = this.findReply(replyHash(protocol, qdst, qsrc, replyPorts), domain, protocol, qdst, qsrc, replyPorts)
     if (flow === NO_ENTRY) {
@@ -970,8 +898,7 @@ export class Engine {
     // Outer: from the VIP (tenant addresses never leak to the client), to the client.
     rewriteSource(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, vip, 0)
     if (natPort !== 0) rewriteDestination(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, client, 0)
-    writeU16(buf, icmp + 2, 0)
-    writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
+    finishIcmp(buf, icmp, total - ihl)
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(flows.backend(flow), total)
     const clientVsid = flows.keyProto(flow) >>> 8
@@ -980,37 +907,6 @@ export class Engine {
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, flows.flowHash(flow))
   }
-
-  /**
-   * Offset of the quoted IPv4 header of a translatable ICMP error (its fields
-   * in quoted*), -1 when malformed, -2 when the message is not one nvlb translates.
-   */
-  private quotedHeader(buf: Uint8Array, icmp: number, end: number): number {
-    if (icmp + ICMP_HEADER_LENGTH > end) return -1
-    const type = buf[icmp]!
-    if (type !== ICMP_TYPE_DEST_UNREACHABLE && type !== ICMP_TYPE_TIME_EXCEEDED) return -2
-    const quoted = icmp + ICMP_HEADER_LENGTH
-    if (quoted + IPV4_HEADER_LENGTH > end || buf[quoted]! >> 4 !== 4) return -1
-    const qihl = (buf[quoted]! & 0x0f) << 2
-    if (qihl < IPV4_HEADER_LENGTH || quoted + qihl + 8 > end) return -1
-    const protocol = buf[quoted + 9]!
-    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return -2
-    const qports = readI32(buf, quoted + qihl)
-    this.quotedIhl = qihl
-    this.quotedProtocol = protocol
-    this.quotedSrc = readI32(buf, quoted + 12)
-    this.quotedDst = readI32(buf, quoted + 16)
-    this.quotedPortsSwapped = (qports << 16) | (qports >>> 16)
-    return quoted
-  }
-
-  // The quoted header's fields, set by quotedHeader().
-  private quotedIhl = 0
-  private quotedProtocol = 0
-  private quotedSrc = 0
-  private quotedDst = 0
-  /** The quoted ports the other way round: (dport << 16 | sport). */
-  private quotedPortsSwapped = 0
 
   // ---------------------------------------------------------------- ARP (DESIGN §3.7)
 
@@ -1025,118 +921,32 @@ export class Engine {
     if (targetIp === snap.providerAddress) side = Side.PROVIDER
     else if (snap.externalAddress !== 0 && targetIp === snap.externalAddress) side = Side.EXTERNAL
     else if (keyTableGet(snap.publicVips, targetIp, 0, 0) >= 0) side = Side.EXTERNAL
-    if (senderIp !== 0 && (side >= 0 || keyTableGet(this.arpRequested, senderIp, 0, 0) >= 0)) this.learnNeighbor(senderIp, buf, arp + 8)
-    if (op === ARP_OP_REPLY) return side >= 0 || keyTableGet(this.arpRequested, senderIp, 0, 0) >= 0 ? Verdict.CONSUMED : this.drop(DropReason.ARP_IGNORED)
+    const asked = side < 0 && this.neighbors.isRequested(senderIp)
+    if (senderIp !== 0 && (side >= 0 || asked)) this.neighbors.learn(senderIp, buf, arp + 8)
+    if (op === ARP_OP_REPLY) return side >= 0 || asked ? Verdict.CONSUMED : this.drop(DropReason.ARP_IGNORED)
     if (op !== ARP_OP_REQUEST || side < 0) return this.drop(DropReason.ARP_IGNORED)
     const ourMac = side === Side.PROVIDER ? snap.providerMac : snap.externalMac
-    // Reply in place: Ethernet to the asker, ARP sender/target swapped.
-    copyMac(buf, arp + 8, buf, eth)
-    copyMac(ourMac, 0, buf, eth + 6)
-    writeU16(buf, arp + 6, ARP_OP_REPLY)
-    copyMac(buf, arp + 8, buf, arp + 18)
-    writeU32(buf, arp + 24, senderIp)
-    copyMac(ourMac, 0, buf, arp + 8)
-    writeU32(buf, arp + 14, targetIp)
+    writeArpReply(buf, eth, arp, ourMac, senderIp, targetIp)
     return this.transmit(eth, end - eth, side)
   }
 
-  /** Point neighborBytes/neighborOffset at the MAC of a provider address; ARP for it when unknown. */
+  /** Point neighbors.bytes/offset at the MAC of a provider address; ARP for it when unknown. */
   private resolveNeighbor(address: number): boolean {
-    // The last answer stands until the next snapshot: entries are never removed, and a
-    // learned MAC changes in place.
-    if (address === this.resolvedAddress && this.resolvedValid) {
-      this.neighborBytes = this.resolvedBytes
-      this.neighborOffset = this.resolvedOffset
-      return true
-    }
-    const snap = this.snap!
-    const staticIndex = keyTableGet(snap.neighbors, address, 0, 0)
-    if (staticIndex >= 0) {
-      this.neighborBytes = snap.neighborMac
-      this.neighborOffset = staticIndex * 6
-      return this.rememberResolved(address)
-    }
-    const learned = keyTableGet(this.dynamicNeighbors, address, 0, 0)
-    if (learned >= 0) {
-      this.neighborBytes = this.dynamicMac
-      this.neighborOffset = learned * 6
-      return this.rememberResolved(address)
-    }
+    if (this.neighbors.resolve(address, this.snap!)) return true
     this.requestArp(address)
     return false
   }
 
-  private rememberResolved(address: number): boolean {
-    this.resolvedAddress = address
-    this.resolvedBytes = this.neighborBytes
-    this.resolvedOffset = this.neighborOffset
-    this.resolvedValid = true
-    return true
-  }
-
-  private learnNeighbor(address: number, mac: Uint8Array, macOff: number): void {
-    let index = keyTableGet(this.dynamicNeighbors, address, 0, 0)
-    if (index >= 0) {
-      this.lastNeighbor = address
-      this.lastNeighborIndex = index
-      if (sameMac(mac, macOff, this.dynamicMac, index * 6)) return
-    } else {
-      if (this.dynamicCount >= DYNAMIC_NEIGHBORS) return
-      index = this.dynamicCount
-      if (!keyTableSet(this.dynamicNeighbors, address, 0, 0, index)) return
-      this.dynamicCount++
-      this.lastNeighbor = address
-      this.lastNeighborIndex = index
-    }
-    copyMac(mac, macOff, this.dynamicMac, index * 6)
-  }
-
   /** Broadcast an ARP request for a provider address, at most once a second per address. */
   private requestArp(address: number): void {
-    let index = keyTableGet(this.arpRequested, address, 0, 0)
-    if (index >= 0) {
-      if (this.arpRequestedAt[index] === this.now) return
-    } else {
-      if (this.arpRequestedCount >= DYNAMIC_NEIGHBORS) return
-      index = this.arpRequestedCount
-      if (!keyTableSet(this.arpRequested, address, 0, 0, index)) return
-      this.arpRequestedCount++
-    }
-    this.arpRequestedAt[index] = this.now
+    if (!this.neighbors.shouldRequest(address, this.now)) return
     const slot = this.extra.reserve()
     if (slot < 0) {
       this.drop(DropReason.TX_QUEUE_FULL)
       return
     }
     const snap = this.snap!
-    const out = this.extra.buffer
-    out.fill(0xff, slot, slot + 6)
-    copyMac(snap.providerMac, 0, out, slot + 6)
-    writeU16(out, slot + 12, ETHERTYPE_ARP)
-    const arp = slot + ETHERNET_HEADER_LENGTH
-    writeU32(out, arp, ARP_WORD_ETHERNET_IPV4)
-    writeU16(out, arp + 4, ARP_LENGTHS_ETHERNET_IPV4)
-    writeU16(out, arp + 6, ARP_OP_REQUEST)
-    copyMac(snap.providerMac, 0, out, arp + 8)
-    writeU32(out, arp + 14, snap.providerAddress)
-    out.fill(0, arp + 18, arp + 24)
-    writeU32(out, arp + 24, address)
-    this.commitExtra(ETHERNET_HEADER_LENGTH + ARP_PACKET_LENGTH, Side.PROVIDER)
+    writeArpRequest(this.extra.buffer, slot, snap.providerMac, snap.providerAddress, address)
+    this.commitExtra(ARP_FRAME_LENGTH, Side.PROVIDER)
   }
-
-
-}
-
-function writeIPv4Header(buf: Uint8Array, ip: number, total: number, id: number, ttl: number, protocol: number, src: number, dst: number): void {
-  buf[ip] = IPV4_VERSION_IHL_NO_OPTIONS
-  buf[ip + 1] = 0
-  writeU16(buf, ip + 2, total)
-  writeU16(buf, ip + 4, id)
-  writeU16(buf, ip + 6, 0)
-  buf[ip + 8] = ttl
-  buf[ip + 9] = protocol
-  writeU16(buf, ip + 10, 0)
-  writeU32(buf, ip + 12, src)
-  writeU32(buf, ip + 16, dst)
-  writeU16(buf, ip + 10, checksum(buf, ip, IPV4_HEADER_LENGTH))
 }
