@@ -50,6 +50,10 @@ export { TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-
 
 
 const AGEING_PER_TICK = 256
+/** log2 of the public VIP filter's bits. */
+const PUBLIC_VIP_FILTER_BITS = 13
+/** Prefetch kind of a hairpin request: walks the forward chain like kind 0. */
+const KIND_HAIRPIN = 3
 /** Frames per prefetch pass; a receive batch is usually 64. */
 const PREFETCH_MAX = 256
 
@@ -95,6 +99,8 @@ export class Engine {
   private lastDomain = -1
 
   private readonly natPorts: NatPorts
+  /** One bit per hash of a public VIP address: a cheap "not a public VIP" in front of the hairpin check. */
+  private readonly publicVipFilter = new Int32Array(1 << (PUBLIC_VIP_FILTER_BITS - 5))
 
   private readonly prefetchHashes = new Int32Array(PREFETCH_MAX)
   private readonly prefetchKinds = new Uint8Array(PREFETCH_MAX)
@@ -150,6 +156,13 @@ export class Engine {
     this.lastVsid = -1
     this.neighbors.reset()
     this.encap.adopt(snapshot)
+    const filter = this.publicVipFilter
+    filter.fill(0)
+    for (const rule of snapshot.ruleList) {
+      if (rule === null || rule.virtualSubnetId !== 0) continue
+      const bit = Math.imul(rule.vipAddress, 0x9e3779b1) >>> (32 - PUBLIC_VIP_FILTER_BITS)
+      filter[bit >>> 5]! |= 1 << (bit & 31)
+    }
     this.hintCount = 0
     this.counters.values[G_GENERATION] = snapshot.generation
     this.restartReusedCounters(snapshot)
@@ -233,7 +246,7 @@ export class Engine {
       replyKinds[i] = this.lookupReplyKind
     }
     for (let i = 0; i < n; i++) {
-      heads[i] = flows.headOf(kinds[i]!, hashes[i]!)
+      heads[i] = flows.headOf(kinds[i] === KIND_HAIRPIN ? 0 : kinds[i]!, hashes[i]!)
       replyHeads[i] = flows.headOf(replyKinds[i]!, replyHashes[i]!)
     }
     let sink = 0
@@ -269,8 +282,12 @@ export class Engine {
       const src = readI32(buf, ip + 12)
       const dst = readI32(buf, ip + 16)
       const ports = readI32(buf, l4)
-      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING || this.isHairpinRequest(dst, protocol, ports)) {
+      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
         this.lookupKind = 0
+        return forwardKeyHash(hash5(src, dst, ports, protocol), (vsid << 8) | protocol)
+      }
+      if (this.isHairpinRequest(dst, protocol, ports)) {
+        this.lookupKind = KIND_HAIRPIN
         return forwardKeyHash(hash5(src, dst, ports, protocol), (vsid << 8) | protocol)
       }
       this.lookupKind = 1
@@ -432,11 +449,10 @@ export class Engine {
     const firstFragment = (fragment & IPV4_FLAG_MF) !== 0
     const flows = this.flowTable!
 
-    // A client inside a tenant talking to a CA VIP, or to a public VIP (hairpin,
-    // DESIGN §3.8)? The small rule tables say whether dst is a VIP at all before
-    // the flow table is touched.
+    // A client inside a tenant talking to a CA VIP? (The small rule table says
+    // whether dst is a VIP at all before the flow table is touched.)
     const hinted = this.hintKind
-    if (hinted === 0 || (hinted === 2 && (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING || this.isHairpinRequest(dst, protocol, ports)))) {
+    if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING)) {
       const keyProto = (vsid << 8) | protocol
       const fk = hinted === 0 ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
       const h5 = forwardKeyHash(fk, keyProto) // the bucket mix is its own inverse
@@ -444,13 +460,7 @@ export class Engine {
       if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
       if (flow === NO_ENTRY) {
         // Full-NAT replies are addressed to the VIP too (at a NAT port, never a rule's port).
-        let ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
-        if (ruleId < 0 && this.isHairpinRequest(dst, protocol, ports)) {
-          // Served like an Internet client, its source translated to nvlb's external address.
-          ruleId = keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff))
-          if (ruleId < 0) return this.drop(DropReason.NO_VIP_RULE)
-          if (snap.externalAddress === 0) return this.drop(DropReason.HAIRPIN_UNAVAILABLE)
-        }
+        const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
         if (ruleId >= 0) {
           flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
           if (flow === NO_ENTRY) return Verdict.DROP
@@ -460,6 +470,23 @@ export class Engine {
         if (firstFragment) this.fragments.remember(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
         return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
       }
+    } else if (hinted === KIND_HAIRPIN || (hinted === 2 && this.isHairpinRequest(dst, protocol, ports))) {
+      // Hairpin (DESIGN §3.8): a tenant VM using a public VIP is served like an
+      // Internet client, its source translated to nvlb's external address.
+      const keyProto = (vsid << 8) | protocol
+      const fk = hinted === KIND_HAIRPIN ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
+      const h5 = forwardKeyHash(fk, keyProto)
+      let flow = flows.findForward(fk, keyProto, src, dst, ports)
+      if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
+      if (flow === NO_ENTRY) {
+        const ruleId = keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff))
+        if (ruleId < 0) return this.drop(DropReason.NO_VIP_RULE)
+        if (snap.externalAddress === 0) return this.drop(DropReason.HAIRPIN_UNAVAILABLE)
+        flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
+        if (flow === NO_ENTRY) return Verdict.DROP
+      }
+      if (firstFragment) this.fragments.remember(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
+      return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
     }
 
     // A backend answering a flow.
@@ -558,17 +585,27 @@ export class Engine {
    * go to the reply path even when that address is a public VIP too.
    */
   private isHairpinRequest(dst: number, protocol: number, ports: number): boolean {
+    // Most NVGRE that gets here is a reply to an Internet client: one bit says "no public VIP" for nearly all.
+    if (!this.maybePublicVip(dst)) return false
     const snap = this.snap!
     if (keyTableGet(snap.rulesByAddress, dst, 0, protocol) === KEY_TABLE_MISSING) return false
     return dst !== snap.externalAddress || keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff)) >= 0
   }
 
+  /** False when `address` is surely no public VIP of the snapshot (the filter built by adopt()). */
+  private maybePublicVip(address: number): boolean {
+    const bit = Math.imul(address, 0x9e3779b1) >>> (32 - PUBLIC_VIP_FILTER_BITS)
+    return (this.publicVipFilter[bit >>> 5]! & (1 << (bit & 31))) !== 0
+  }
+
   /** The source address of a NAT flow's packets toward its backend: the VIP, or the external address for hairpin. */
   private natAddressOf(flow: number): number {
     const flows = this.flowTable!
-    if (flows.keyProto(flow) >>> 8 === 0) return flows.dst(flow)
+    const dst = flows.dst(flow)
+    // Only a flow keyed in a tenant's VSID toward a public VIP is a hairpin flow.
+    if (flows.keyProto(flow) >>> 8 === 0 || !this.maybePublicVip(dst)) return dst
     const rule = this.snap!.ruleList[flows.rule(flow)]
-    return rule !== null && rule !== undefined && rule.virtualSubnetId === 0 ? this.snap!.externalAddress : flows.dst(flow)
+    return rule !== null && rule !== undefined && rule.virtualSubnetId === 0 ? this.snap!.externalAddress : dst
   }
 
   /** Still valid under the current snapshot and not idle past its timeout. */
@@ -581,8 +618,9 @@ export class Engine {
     if (state === BACKEND_DISABLED || state === BACKEND_ABSENT) return false
     const rule = snap.ruleList[flows.rule(flow)]
     if (rule === null || rule === undefined || rule.poolId !== snap.backendPoolId[backend]) return false
-    const translatesSource = rule.natMode === NAT_FULLNAT || flows.keyProto(flow) >>> 8 !== rule.virtualSubnetId
-    if (translatesSource !== (flows.natPort(flow) !== 0)) return false
+    const nat = flows.natPort(flow) !== 0
+    // A NAT port for full NAT and for hairpin (keyed in the VM's VSID, not the public VIP's 0).
+    if ((rule.natMode === NAT_FULLNAT) !== nat && !(nat && flows.keyProto(flow) >>> 8 !== rule.virtualSubnetId)) return false
     return !this.isExpired(flow)
   }
 
