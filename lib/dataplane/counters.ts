@@ -15,14 +15,18 @@ export const G_FLOWS_EVICTED = 5
 export const G_FLOWS_EXPIRED = 6
 export const G_ACTIVE_FLOWS = 7
 export const G_GENERATION = 8
+/** Evictions by the class of the flow evicted, in the flow table's order (EVICT_HALF_OPEN, EVICT_ESTABLISHED, EVICT_CLOSING). */
+export const G_FLOWS_EVICTED_HALF_OPEN = 9
+export const G_FLOWS_EVICTED_ESTABLISHED = 10
+export const G_FLOWS_EVICTED_CLOSING = 11
 /**
  * Gauge: the snapshot epoch this engine's flow table has been swept against.
  * No flow refers to a rule or backend id freed at or before it, and the engine
  * runs no snapshot that has such an id: the compiler may give it to another
  * rule or backend once every engine's gauge has reached the epoch it was freed at.
  */
-export const G_SWEPT_EPOCH = 9
-const GLOBAL_COUNT = 10
+export const G_SWEPT_EPOCH = 12
+const GLOBAL_COUNT = 13
 
 /** Per rule and per backend: packets, bytes, flows created. */
 export const PER_PACKETS = 0

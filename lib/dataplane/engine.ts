@@ -16,7 +16,7 @@ import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4
 import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEADERS, NVGRE_ENCAP_OVERHEAD, NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, VSID_MAX, VSID_MIN } from '../packet/nvgre'
 import { TCP_FLAG_ACK, TCP_FLAG_SYN } from '../packet/tcp'
 import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LENGTH, ARP_WORD_ETHERNET_IPV4 } from '../packet/arp'
-import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
+import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
 import { FLOW_DATAGRAM, FLOW_NEW, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
@@ -26,7 +26,7 @@ import { TxQueue } from './tx-queue'
 import { ClientMacs } from './client-macs'
 import { DataViews } from './data-views'
 import { FragmentTable } from './fragment-table'
-import { idleTimeout, nextTcpState } from './flow-state'
+import { idleTimeout, nextTcpState, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
 import { checkIPv4, HEADER_OK, hasL4Header, headerSum20 } from './header-checks'
 import { IdSweep } from './id-sweep'
 import { copyMac } from './mac'
@@ -46,7 +46,7 @@ export const HEADROOM = 64
 export const Side = { PROVIDER: 0, EXTERNAL: 1 } as const
 export const Verdict = { DROP: 0, TX: 1, CONSUMED: 2 } as const
 
-export { TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
+export { TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT }
 
 
 const AGEING_PER_TICK = 256
@@ -152,6 +152,7 @@ export class Engine {
   /** Adopt a new snapshot; call between batches. Existing flows stay. */
   adopt(snapshot: Snapshot): void {
     if (this.flowTable === null) this.flowTable = new FlowTable(this.maxFlows > 0 ? this.maxFlows : snapshot.maxFlows)
+    this.flowTable.setTimeouts(TCP_SYN_TIMEOUT, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, snapshot.ruleList)
     this.snap = snapshot
     this.lastVsid = -1
     this.neighbors.reset()
@@ -200,12 +201,7 @@ export class Engine {
       this.sweep.step(flows, this.snap!)
       this.counters.values[G_SWEPT_EPOCH] = this.sweep.swept
     }
-    for (let n = 0; n < AGEING_PER_TICK; n++) {
-      const i = flows.oldest
-      if (i === NO_ENTRY || !this.isExpired(i)) break
-      flows.remove(i)
-      this.counters.values[G_FLOWS_EXPIRED]++
-    }
+    this.counters.values[G_FLOWS_EXPIRED] += flows.expire(this.now, AGEING_PER_TICK)
     this.counters.values[G_ACTIVE_FLOWS] = flows.count
   }
 
@@ -431,6 +427,8 @@ export class Engine {
     const protocol = buf[iip + 9]!
     const src = readI32(buf, iip + 12)
     const dst = readI32(buf, iip + 16)
+    // Replies to health probes belong to the probe tunnel (lib/health), not to any tenant's counters.
+    if (dst === snap.probeAddress && dst !== 0) return Verdict.CONSUMED
     if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, iip, ihl2, total2, vsid, domain)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
@@ -549,7 +547,11 @@ export class Engine {
     const flows = this.flowTable!
     const state = protocol === IPPROTO_TCP ? FLOW_NEW : FLOW_DATAGRAM
     const flow = flows.insert(fk, replyHash(protocol, dip, replyDst, replyPorts), keyProto, src, dst, ports, backend, rule.id, natPort, state, this.now)
-    if (flows.evicted) this.counters.values[G_FLOWS_EVICTED]++
+    if (flows.evicted) {
+      this.counters.values[G_FLOWS_EVICTED]++
+      this.counters.values[G_FLOWS_EVICTED_HALF_OPEN + flows.evictedClass]++
+    }
+    this.counters.values[G_FLOWS_EXPIRED] += flows.reclaimed
     this.counters.countNewFlow(rule.id, backend)
     return flow
   }
@@ -615,7 +617,7 @@ export class Engine {
     const backend = flows.backend(flow)
     if (backend >= snap.backendCount) return false
     const state = snap.backendState[backend]!
-    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT) return false
+    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT || snap.backendDown[backend] === 1) return false
     const rule = snap.ruleList[flows.rule(flow)]
     if (rule === null || rule === undefined || rule.poolId !== snap.backendPoolId[backend]) return false
     const nat = flows.natPort(flow) !== 0

@@ -55,7 +55,7 @@ t.test(`${CYCLES} create/delete cycles of VIPs and backends through the control 
   const plane = await ControlPlane.open<Snapshot>({
     stateDir: stateDir(t),
     logger: pino({ level: 'silent' }),
-    compile: (config, generation) => compiler.compile(config, generation, engine.counters.values[G_SWEPT_EPOCH]),
+    compile: (config, generation) => compiler.compile(config, generation, undefined, engine.counters.values[G_SWEPT_EPOCH]),
     initialConfig: base,
   })
   t.teardown(() => plane.close())

@@ -52,7 +52,7 @@ export class Harness {
 
   load(config: NvlbConfig): void {
     // Ids the engine has let go of may be reused, as the control plane does it.
-    this.engine.adopt(this.compiler.compile(config, ++this.generation, this.engine.counters.values[G_SWEPT_EPOCH]))
+    this.engine.adopt(this.compiler.compile(config, ++this.generation, undefined, this.engine.counters.values[G_SWEPT_EPOCH]))
   }
 
   send(frame: Uint8Array): Result {
