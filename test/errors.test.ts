@@ -1,5 +1,5 @@
 /**
- * All error codes live in lib/errors.ts (DESIGN §10): each one is unique,
+ * All error codes live in lib/errors.ts: each one is unique,
  * spelled NVLB_ERR_<KEY>, and used somewhere in lib/ or bin/.
  */
 import t from 'tap'

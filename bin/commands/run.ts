@@ -230,7 +230,9 @@ export async function main(argv: string[]): Promise<number> {
       compile: (config, generation) => {
         compiled.set(generation, config)
         if (compiled.size > 4) compiled.delete(compiled.keys().next().value!)
-        return compiler.compile(config, generation, health?.compileInput())
+        // Rule and backend ids the packet path has let go of may be reused (before it starts, none is held).
+        const swept = packetPath === undefined ? Infinity : (packetPath.stats().sweptEpoch ?? 0)
+        return compiler.compile(config, generation, health?.compileInput(), swept)
       },
       initialConfig,
     })

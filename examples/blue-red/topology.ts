@@ -34,14 +34,13 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'n
 import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
+import { NVGRE_ENCAP_OVERHEAD } from '../../lib/packet/nvgre'
 import { pathToFileURL } from 'node:url'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { disableOffloads } from '../../lib/host/link-offload'
 import { canonicalMac } from '../../lib/packet/address'
 import referenceDocument from './config.json'
 
-/** NVGRE overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
-const NVGRE_OVERHEAD = 42
 const NETNS_DIR = '/run/netns'
 const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,7}$/
 
@@ -182,7 +181,7 @@ export function describeTopology(prefix: string, configPath = CONFIG_PATH): Omit
     configPath === CONFIG_PATH ? referenceConfig() : (JSON.parse(readFileSync(configPath, 'utf8')) as NvlbConfig)
   checkPrefix(prefix)
   const ns = (node: string): string => `${prefix}-${node}`
-  const mtu = config.node.providerMtu - NVGRE_OVERHEAD
+  const mtu = config.node.providerMtu - NVGRE_ENCAP_OVERHEAD
   const vms: VmNode[] = VM_PLACEMENT.map((p) => {
     const record = config.lookupRecords.find((r) => r.virtualSubnetId === p.virtualSubnetId && r.customerAddress === p.address)
     if (record === undefined) throw new Error(`config has no lookup record for ${p.name} (${p.virtualSubnetId}, ${p.address})`)

@@ -1,13 +1,19 @@
 import type { NvlbConfig, Protocol } from './config-types'
 import { ErrorCodes, NvlbError } from '../errors'
+import { IdAllocator } from './id-allocator'
 import { parseIPv4, parseMac } from '../packet/address'
+import { IPV4_HEADER_LENGTH } from '../packet/ipv4'
+import { NVGRE_ENCAP_OVERHEAD } from '../packet/nvgre'
+import { TCP_HEADER_LENGTH } from '../packet/tcp'
 import { buildMaglev, DEFAULT_MAGLEV_SIZE } from '../hash/maglev'
-import { createKeyTable, keyTableGet, keyTableSet } from '../dataplane/key-table'
+import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet } from '../dataplane/key-table'
 import {
   BACKEND_ABSENT,
   BACKEND_ACTIVE,
   BACKEND_DISABLED,
   BACKEND_DRAINING,
+  MAX_BACKEND_IDS,
+  MAX_RULE_IDS,
   DIST_2_TUPLE,
   DIST_3_TUPLE,
   DIST_5_TUPLE,
@@ -16,20 +22,18 @@ import {
   PROTO_TCP,
   PROTO_UDP,
   PUBLIC_DOMAIN,
+  RULE_SEVERAL,
   type CompiledRule,
   type Snapshot,
 } from '../dataplane/snapshot'
 import { ownDomain, routingDomains } from './routing-domain'
 
-/** Encapsulation overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
-export const NVGRE_OVERHEAD = 42
-const TCP_IP_HEADERS = 40
+/** IPv4 and TCP headers without options: the MSS is what remains of the packet. */
+const TCP_IP_HEADERS = IPV4_HEADER_LENGTH + TCP_HEADER_LENGTH
 export const DEFAULT_MAX_FLOWS = 1 << 20
-/** Rule ids are 16-bit in the flow table. */
-export const MAX_RULE_IDS = 4096
-export const MAX_BACKEND_IDS = 65536
-/** A rule with the same (vsid, vip, protocol, port) in two configurations. */
-const AMBIGUOUS = -2
+export { MAX_BACKEND_IDS, MAX_RULE_IDS } from '../dataplane/snapshot'
+/** Names of pool members are cached up to this many; then the cache starts over. */
+const MEMBER_CACHE_LIMIT = 1 << 18
 
 const STATE_CODE = { active: BACKEND_ACTIVE, draining: BACKEND_DRAINING, disabled: BACKEND_DISABLED } as const
 const DISTRIBUTION_CODE = { '5-tuple': DIST_5_TUPLE, '3-tuple': DIST_3_TUPLE, '2-tuple': DIST_2_TUPLE } as const
@@ -63,17 +67,18 @@ export interface CompileHealth {
 interface CachedTable {
   size: number
   ids: number[]
+  names: string[]
   weights: number[]
   table: Int32Array
 }
 
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
 
-/** Stable small integers for names, so ids survive recompilation. */
+/** Stable small integers for names that are never reused (routing domains: 2^24 of them). */
 class IdRegistry {
   private readonly ids = new Map<string, number>()
   constructor(
@@ -112,13 +117,15 @@ function badMac(text: string | undefined, field: string): NvlbError {
  * snapshots, and caches Maglev tables of unchanged pools.
  */
 export class Compiler {
-  private readonly ruleIds = new IdRegistry(MAX_RULE_IDS, 'VIP rules')
-  private readonly backendIds = new IdRegistry(MAX_BACKEND_IDS, 'pool backends')
+  private readonly ruleIds = new IdAllocator(MAX_RULE_IDS, 'VIP rules')
+  private readonly backendIds = new IdAllocator(MAX_BACKEND_IDS, 'pool backends')
+  /** Sequence number of the last compile (the snapshot's epoch); strictly increasing, unlike generations. */
+  private epoch = 0
   private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
   /** Maglev tables of the last compile by `pool|port`, with the member ids and weights they were built from. */
   private tableCache = new Map<string, CachedTable>()
-  /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and stable id. */
-  private readonly members = new Map<string, { name: string; id: number }>()
+  /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and id key. */
+  private readonly members = new Map<string, { name: string; key: string }>()
 
   /** Parsed IPv4 address (unsigned), or -1. */
   private address(text: string | undefined): number {
@@ -135,17 +142,46 @@ export class Compiler {
     let member = this.members.get(key)
     if (member === undefined) {
       const name = backendName(vsid, address, port)
-      member = { name, id: this.backendIds.id(`${pool}|${name}`) }
+      member = { name, key: `${pool}|${name}` }
+      if (this.members.size >= MEMBER_CACHE_LIMIT) this.members.clear()
       this.members.set(key, member)
     }
-    return member
+    return { name: member.name, id: this.backendIds.id(member.key) }
   }
 
   constructor() {
     this.domainIds.id('') // PUBLIC_DOMAIN = 0
   }
 
-  compile(config: NvlbConfig, generation: number, health?: CompileHealth): Snapshot {
+  /**
+   * `swept`: the lowest epoch every packet engine has swept its flow table
+   * against (Counters G_SWEPT_EPOCH, the minimum over all engines; 0 = reuse
+   * no id). Rule and backend ids freed at or before it may be given to new
+   * keys. A compile that throws leaves the ids as they were. `health`: the
+   * backends probes see down (lib/health).
+   */
+  compile(config: NvlbConfig, generation: number, health?: CompileHealth, swept = 0): Snapshot {
+    const epoch = ++this.epoch
+    this.ruleIds.begin(epoch, swept)
+    this.backendIds.begin(epoch, swept)
+    try {
+      const snapshot = this.build(config, generation, epoch, health)
+      this.ruleIds.commit()
+      this.backendIds.commit()
+      return snapshot
+    } catch (err) {
+      this.ruleIds.rollback()
+      this.backendIds.rollback()
+      throw err
+    }
+  }
+
+  /** Ids freed and not yet reused (for tests and diagnostics). */
+  get quarantinedIds(): { rules: number; backends: number } {
+    return { rules: this.ruleIds.quarantined, backends: this.backendIds.quarantined }
+  }
+
+  private build(config: NvlbConfig, generation: number, epoch: number, health: CompileHealth | undefined): Snapshot {
     const node = config.node
     const providerMtu = node.providerMtu ?? 1500
     const maglevSize = node.maglevTableSize ?? DEFAULT_MAGLEV_SIZE
@@ -197,7 +233,8 @@ export class Compiler {
     // Backends: one id per (pool, backend name); the name includes the port, so
     // a pool behind rules with different backend ports has one entry per port.
     const pools = new Map(config.pools.map((p) => [p.name, p]))
-    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; down: boolean; domain: number; record: number; name: string; pool: string }>()
+    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; down: boolean; domain: number; record: number; name: string; pool: string; poolId: number }>()
+    const poolIds = new Map(config.pools.map((p, i) => [p.name, i]))
     const poolPortIds = new Map<string, PoolMembers>()
     const backendsOf = (poolName: string, port: number, field: string) => {
       const key = `${poolName}|${port}`
@@ -227,6 +264,7 @@ export class Compiler {
           record,
           name,
           pool: poolName,
+          poolId: poolIndex,
         })
         entry.ids.push(id)
         entry.names.push(name)
@@ -252,7 +290,13 @@ export class Compiler {
       if (members.table !== undefined) return members.table
       const cached = this.tableCache.get(key)
       let table: Int32Array
-      if (cached !== undefined && cached.size === maglevSize && sameNumbers(cached.ids, members.ids) && sameNumbers(cached.weights, members.weights)) {
+      if (
+        cached !== undefined &&
+        cached.size === maglevSize &&
+        sameItems(cached.ids, members.ids) &&
+        sameItems(cached.names, members.names) &&
+        sameItems(cached.weights, members.weights)
+      ) {
         table = cached.table
       } else {
         const picks = buildMaglev(
@@ -265,7 +309,7 @@ export class Compiler {
           table[s] = pick < 0 ? -1 : members.ids[pick]!
         }
       }
-      newCache.set(key, { size: maglevSize, ids: members.ids, weights: members.weights, table })
+      newCache.set(key, { size: maglevSize, ids: members.ids, names: members.names, weights: members.weights, table })
       members.table = table
       return table
     }
@@ -295,7 +339,7 @@ export class Compiler {
         const table = tableOf(tableKey, members)
         keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
         const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
-        keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === -1 ? id : AMBIGUOUS)
+        keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === KEY_TABLE_MISSING ? id : RULE_SEVERAL)
         ruleList[id] = {
           id,
           vipName: vip.name,
@@ -310,12 +354,16 @@ export class Compiler {
           distribution: DISTRIBUTION_CODE[rule.distribution ?? '5-tuple'],
           idleTimeoutSeconds: rule.idleTimeoutSeconds ?? 240,
           pool: rule.pool,
+          poolId: poolIds.get(rule.pool)!,
           table,
         }
       })
     })
-    this.tableCache = newCache
-    for (let i = 0; i < this.ruleIds.count; i++) if (ruleList[i] === undefined) ruleList[i] = null
+    const ruleSince = new Int32Array(this.ruleIds.count)
+    for (let i = 0; i < this.ruleIds.count; i++) {
+      if (ruleList[i] === undefined) ruleList[i] = null
+      else ruleSince[i] = this.ruleIds.since(i)
+    }
 
     // A backend's name needs a port, which only a rule gives: pools no rule uses have no entries.
     const backendCount = this.backendIds.count
@@ -329,7 +377,10 @@ export class Compiler {
     const backendMac = new Uint8Array(backendCount * 6)
     const backendNameList: string[] = new Array<string>(backendCount).fill('')
     const backendPool: string[] = new Array<string>(backendCount).fill('')
+    const backendSince = new Int32Array(backendCount)
+    const backendPoolId = new Int32Array(backendCount).fill(-1)
     for (const [id, b] of backendsById) {
+      backendSince[id] = this.backendIds.since(id)
       backendAddress[id] = b.address
       backendVsid[id] = b.vsid
       backendPort[id] = b.port
@@ -340,6 +391,7 @@ export class Compiler {
       backendMac.set(lookupMac.subarray(b.record * 6, b.record * 6 + 6), id * 6)
       backendNameList[id] = b.name
       backendPool[id] = b.pool
+      backendPoolId[id] = b.poolId
     }
 
     const providerAddress = this.address(node.providerAddress)
@@ -352,8 +404,12 @@ export class Compiler {
     if (externalMac === null) throw badMac(node.externalMac, 'node.externalMac')
     const gatewayMac = this.mac(node.gatewayMac)
     if (gatewayMac === null) throw badMac(node.gatewayMac, 'node.gatewayMac')
+    this.tableCache = newCache
     return {
       generation,
+      epoch,
+      ruleSince,
+      backendSince,
       providerAddress: providerAddress | 0,
       providerMac,
       externalAddress: externalAddress | 0,
@@ -362,7 +418,7 @@ export class Compiler {
       providerMtu,
       probeAddress: node.probeAddress === undefined ? 0 : this.address(node.probeAddress) | 0,
       mssClamp: node.mssClamp === true,
-      clampedMss: providerMtu - NVGRE_OVERHEAD - TCP_IP_HEADERS,
+      clampedMss: providerMtu - NVGRE_ENCAP_OVERHEAD - TCP_IP_HEADERS,
       maxFlows: node.maxFlows ?? DEFAULT_MAX_FLOWS,
       maglevSize,
       rules,
@@ -380,6 +436,7 @@ export class Compiler {
       backendMac,
       backendName: backendNameList,
       backendPool,
+      backendPoolId,
       lookup,
       lookupHost,
       lookupMac,

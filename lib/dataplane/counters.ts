@@ -1,5 +1,5 @@
 import { DROP_REASON_COUNT } from './drop-reasons'
-import { MAX_BACKEND_IDS, MAX_RULE_IDS } from '../control/compiler'
+import { MAX_BACKEND_IDS, MAX_RULE_IDS } from './snapshot'
 
 /**
  * The packet path's counters in one Float64Array with a fixed layout, so a
@@ -19,7 +19,14 @@ export const G_GENERATION = 8
 export const G_FLOWS_EVICTED_HALF_OPEN = 9
 export const G_FLOWS_EVICTED_ESTABLISHED = 10
 export const G_FLOWS_EVICTED_CLOSING = 11
-const GLOBAL_COUNT = 12
+/**
+ * Gauge: the snapshot epoch this engine's flow table has been swept against.
+ * No flow refers to a rule or backend id freed at or before it, and the engine
+ * runs no snapshot that has such an id: the compiler may give it to another
+ * rule or backend once every engine's gauge has reached the epoch it was freed at.
+ */
+export const G_SWEPT_EPOCH = 12
+const GLOBAL_COUNT = 13
 
 /** Per rule and per backend: packets, bytes, flows created. */
 export const PER_PACKETS = 0
@@ -66,6 +73,15 @@ export class Counters {
     const i = BACKENDS_BASE + id * PER_STRIDE
     this.values[i + PER_PACKETS]++
     this.values[i + PER_BYTES] += bytes
+  }
+
+  /** A rule id given to another rule: its counts start again. */
+  resetRule(id: number): void {
+    this.values.fill(0, RULES_BASE + id * PER_STRIDE, RULES_BASE + (id + 1) * PER_STRIDE)
+  }
+
+  resetBackend(id: number): void {
+    this.values.fill(0, BACKENDS_BASE + id * PER_STRIDE, BACKENDS_BASE + (id + 1) * PER_STRIDE)
   }
 
   countNewFlow(ruleId: number, backendId: number): void {

@@ -37,6 +37,7 @@ export const DropReason = {
   BAD_L4_HEADER: 31,
   OUTER_FRAGMENT: 32,
   NO_HEADROOM: 33,
+  HAIRPIN_UNAVAILABLE: 34,
 } as const
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason]
@@ -86,4 +87,5 @@ export const DROP_REASON_HELP: Readonly<Record<string, string>> = {
   bad_l4_header: 'TCP/UDP/ICMP header truncated or malformed',
   outer_fragment: 'a fragmented outer (provider) IPv4 packet; NVGRE is not reassembled',
   no_headroom: 'the receive buffer has no room in front of the frame for the outer headers',
+  hairpin_unavailable: 'a tenant VM addressed a public VIP, but node.externalAddress (its source NAT address) is not set',
 }

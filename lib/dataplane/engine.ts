@@ -9,21 +9,34 @@
  * The frame may grow at the front only: encapsulation writes the outer
  * headers into the HEADROOM bytes before the received frame.
  */
-import { readI32, readU16, writeU16, writeU32 } from '../packet/bytes'
-import { checksum, checksumAdjust16, checksumAdjust32, onesSum } from '../packet/checksum'
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN } from '../packet/ethernet'
-import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK } from '../packet/ipv4'
-import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_FLAGS_VERSION, VSID_MAX, VSID_MIN } from '../packet/nvgre'
-import { TCP_FLAG_ACK, TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN, TCP_OPTION_EOL, TCP_OPTION_MSS, TCP_OPTION_NOP } from '../packet/tcp'
-import { ICMP_CODE_FRAGMENTATION_NEEDED, ICMP_TYPE_DEST_UNREACHABLE, ICMP_TYPE_TIME_EXCEEDED } from '../packet/icmp'
-import { ARP_OP_REPLY, ARP_OP_REQUEST } from '../packet/arp'
-import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_TX_BYTES, G_TX_PACKETS } from './counters'
+import { readI32, readU16, writeU16 } from '../packet/bytes'
+import { onesSum } from '../packet/checksum'
+import { ETHERNET_HEADER_LENGTH, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN, VLAN_TAG_LENGTH } from '../packet/ethernet'
+import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LENGTH } from '../packet/ipv4'
+import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEADERS, NVGRE_ENCAP_OVERHEAD, NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, VSID_MAX, VSID_MIN } from '../packet/nvgre'
+import { TCP_FLAG_ACK, TCP_FLAG_SYN } from '../packet/tcp'
+import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LENGTH, ARP_WORD_ETHERNET_IPV4 } from '../packet/arp'
+import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
-import { FLOW_CLOSING, FLOW_DATAGRAM, FLOW_ESTABLISHED, FLOW_NEW, FLOW_RESET, FlowTable, NO_ENTRY } from './flow-table'
+import { FLOW_DATAGRAM, FLOW_NEW, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
-import { createKeyTable, keyTableGet, keyTableSet, type KeyTable } from './key-table'
-import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, NAT_FULLNAT, type CompiledRule, type Snapshot } from './snapshot'
+import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
+import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, MAX_BACKEND_IDS, MAX_RULE_IDS, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
+import { ClientMacs } from './client-macs'
+import { DataViews } from './data-views'
+import { FragmentTable } from './fragment-table'
+import { idleTimeout, nextTcpState, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
+import { checkIPv4, HEADER_OK, hasL4Header, headerSum20 } from './header-checks'
+import { IdSweep } from './id-sweep'
+import { copyMac } from './mac'
+import { NAT_PORT_TRIES, NatPorts } from './nat-ports'
+import { clampMss, rewriteDestination, rewriteQuoted, rewriteSource } from './nat-rewrite'
+import { ARP_FRAME_LENGTH, writeArpReply, writeArpRequest } from './arp-frames'
+import { finishIcmp, QUOTE_UNSUPPORTED, QuotedHeader } from './icmp-translate'
+import { NeighborTable } from './neighbor-table'
+import { NvgreEncap } from './nvgre-encap'
+import { fragmentRoom, writeFragment, writeFragmentationNeeded } from './path-mtu'
 import { statsReport } from './stats'
 import type { StatsReport } from './stats-report'
 
@@ -33,35 +46,14 @@ export const HEADROOM = 64
 export const Side = { PROVIDER: 0, EXTERNAL: 1 } as const
 export const Verdict = { DROP: 0, TX: 1, CONSUMED: 2 } as const
 
-const ETH_HLEN = 14
-const VLAN_HLEN = 4
-const IP_HLEN = 20
-const GRE_HLEN = 8
-const ARP_LEN = 28
-const ICMP_HLEN = 8
-const UDP_HLEN = 8
-const TCP_HLEN = 20
-/** Outer Ethernet + outer IPv4 + GRE + inner Ethernet, written in front of the inner IPv4 packet. */
-const ENCAP_HEADERS = ETH_HLEN + IP_HLEN + GRE_HLEN + ETH_HLEN
-/** What encapsulation adds to an IP packet: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
-const ENCAP_OVERHEAD = IP_HLEN + GRE_HLEN + ETH_HLEN
-const OUTER_TTL = 64
-const ICMP_TTL = 64
+export { TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT }
 
-/** Idle timeouts (seconds) for TCP states without a rule-given one. */
-export const TCP_SYN_TIMEOUT = 30
-export const TCP_CLOSING_TIMEOUT = 30
-export const TCP_RESET_TIMEOUT = 10
-const FRAGMENT_TIMEOUT = 30
 
-/** Full NAT source ports: from 1024 up. */
-const NAT_PORT_FIRST = 1024
-const NAT_PORT_TRIES = 64
-
-const DYNAMIC_NEIGHBORS = 4096
-const CLIENT_MACS = 65536
-const FRAGMENT_SLOTS = 4096
 const AGEING_PER_TICK = 256
+/** log2 of the public VIP filter's bits. */
+const PUBLIC_VIP_FILTER_BITS = 13
+/** Prefetch kind of a hairpin request: walks the forward chain like kind 0. */
+const KIND_HAIRPIN = 3
 /** Frames per prefetch pass; a receive batch is usually 64. */
 const PREFETCH_MAX = 256
 
@@ -90,56 +82,25 @@ export class Engine {
   private flowTable: FlowTable | null = null
   private readonly maxFlows: number
   private now = 0
-  private ipId = 0
 
-  // Neighbors learned from ARP and from NVGRE senders, and ARP requests in flight.
-  private readonly dynamicNeighbors: KeyTable = createKeyTable(DYNAMIC_NEIGHBORS)
-  private readonly dynamicMac = new Uint8Array(DYNAMIC_NEIGHBORS * 2 * 6)
-  private dynamicCount = 0
-  private readonly arpRequested: KeyTable = createKeyTable(DYNAMIC_NEIGHBORS)
-  private readonly arpRequestedAt = new Uint32Array(DYNAMIC_NEIGHBORS * 2)
-  private arpRequestedCount = 0
-  /** Result of resolveNeighbor(). */
-  private neighborBytes: Uint8Array = this.dynamicMac
-  private neighborOffset = 0
-
-  // Client-side next-hop MACs of public flows, interned to 16-bit indexes.
-  private readonly clientMacs: KeyTable = createKeyTable(CLIENT_MACS / 2)
-  private readonly clientMacBytes = new Uint8Array(CLIENT_MACS * 6)
-  private clientMacCount = 1 // index 0: unknown (broadcast is never used; all zero)
-
-  // Fragments: (direction/vsid/protocol, src, dst, IP id) → flow, direct-mapped.
-  private readonly fragmentKey = new Int32Array(FRAGMENT_SLOTS * 4)
-  private readonly fragmentFlow = new Int32Array(FRAGMENT_SLOTS).fill(NO_ENTRY)
-  private readonly fragmentTime = new Uint32Array(FRAGMENT_SLOTS)
+  private readonly neighbors = new NeighborTable()
+  private readonly encap = new NvgreEncap()
+  private readonly quoted = new QuotedHeader()
+  private readonly clientMacs = new ClientMacs()
+  private readonly fragments = new FragmentTable()
+  private readonly views = new DataViews()
+  private readonly sweep = new IdSweep()
 
   /** Set by findReply() when a reply 5-tuple matched a flow of another routing domain. */
   private replyDomainMismatch = false
 
-  // MACs of the adopted snapshot as 16 + 32 bits, for 32-bit header stores.
-  private providerMacHigh = 0
-  private providerMacLow = 0
-  private gatewayMacHigh = 0
-  private gatewayMacLow = 0
-  /** One-entry cache of resolveNeighbor(); reset by adopt(). */
-  private resolvedAddress = 0
-  private resolvedValid = false
-  private resolvedBytes: Uint8Array = this.dynamicMac
-  private resolvedOffset = 0
   /** One-entry caches of fromProvider(); reset by adopt(). */
   private lastVsid = -1
   private lastDomain = -1
-  private lastNeighbor = 0
-  private lastNeighborIndex = 0
-  private viewBufferA: Uint8Array | null = null
-  private viewA: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
-  private viewBufferB: Uint8Array | null = null
-  private viewB: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
 
-  private readonly workerCount: number
-  /** Full-NAT ports: the first multiple of workerCount from NAT_PORT_FIRST, and how many such ports fit. */
-  private readonly natPortBase: number
-  private readonly natPortSlots: number
+  private readonly natPorts: NatPorts
+  /** One bit per hash of a public VIP address: a cheap "not a public VIP" in front of the hairpin check. */
+  private readonly publicVipFilter = new Int32Array(1 << (PUBLIC_VIP_FILTER_BITS - 5))
 
   private readonly prefetchHashes = new Int32Array(PREFETCH_MAX)
   private readonly prefetchKinds = new Uint8Array(PREFETCH_MAX)
@@ -164,13 +125,15 @@ export class Engine {
   /** Keeps the prefetch reads from being optimized away. */
   prefetchSink = 0
 
+  /** Per rule and backend id: the epoch of its current owner when this engine last saw it (counters restart on a change). */
+  private readonly countedRuleSince = new Int32Array(MAX_RULE_IDS)
+  private readonly countedBackendSince = new Int32Array(MAX_BACKEND_IDS)
+
   constructor(options: EngineOptions = {}) {
     this.counters = options.counters ?? new Counters()
     this.extra = new TxQueue(options.extraSlots ?? 256)
     this.maxFlows = options.maxFlows ?? 0
-    this.workerCount = Math.max(1, options.workerCount ?? 1)
-    this.natPortBase = Math.ceil(NAT_PORT_FIRST / this.workerCount) * this.workerCount
-    this.natPortSlots = Math.floor((65536 - this.natPortBase) / this.workerCount)
+    this.natPorts = new NatPorts(options.workerCount ?? 1)
   }
 
   get snapshot(): Snapshot | null {
@@ -192,15 +155,40 @@ export class Engine {
     this.flowTable.setTimeouts(TCP_SYN_TIMEOUT, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, snapshot.ruleList)
     this.snap = snapshot
     this.lastVsid = -1
-    this.resolvedValid = false
+    this.neighbors.reset()
+    this.encap.adopt(snapshot)
+    const filter = this.publicVipFilter
+    filter.fill(0)
+    for (const rule of snapshot.ruleList) {
+      if (rule === null || rule.virtualSubnetId !== 0) continue
+      const bit = Math.imul(rule.vipAddress, 0x9e3779b1) >>> (32 - PUBLIC_VIP_FILTER_BITS)
+      filter[bit >>> 5]! |= 1 << (bit & 31)
+    }
     this.hintCount = 0
-    const p = snapshot.providerMac
-    const g = snapshot.gatewayMac
-    this.providerMacHigh = (p[0]! << 8) | p[1]!
-    this.providerMacLow = (p[2]! << 24) | (p[3]! << 16) | (p[4]! << 8) | p[5]!
-    this.gatewayMacHigh = (g[0]! << 8) | g[1]!
-    this.gatewayMacLow = (g[2]! << 24) | (g[3]! << 16) | (g[4]! << 8) | g[5]!
     this.counters.values[G_GENERATION] = snapshot.generation
+    this.restartReusedCounters(snapshot)
+    this.sweep.adopted(snapshot.epoch, this.flowTable.count)
+    this.counters.values[G_SWEPT_EPOCH] = this.sweep.swept
+  }
+
+  /** Rule and backend ids now owned by another rule or backend than when this engine counted them start from zero. */
+  private restartReusedCounters(snapshot: Snapshot): void {
+    const rules = snapshot.ruleSince
+    const countedRules = this.countedRuleSince
+    for (let id = 0; id < rules.length; id++) {
+      const since = rules[id]!
+      if (since === 0 || since === countedRules[id]) continue
+      if (countedRules[id] !== 0) this.counters.resetRule(id)
+      countedRules[id] = since
+    }
+    const backends = snapshot.backendSince
+    const countedBackends = this.countedBackendSince
+    for (let id = 0; id < backends.length; id++) {
+      const since = backends[id]!
+      if (since === 0 || since === countedBackends[id]) continue
+      if (countedBackends[id] !== 0) this.counters.resetBackend(id)
+      countedBackends[id] = since
+    }
   }
 
   /** Coarse clock (seconds) and flow ageing; call once per batch. */
@@ -209,6 +197,10 @@ export class Engine {
     this.hintCount = 0
     const flows = this.flowTable
     if (flows === null) return
+    if (this.sweep.active) {
+      this.sweep.step(flows, this.snap!)
+      this.counters.values[G_SWEPT_EPOCH] = this.sweep.swept
+    }
     this.counters.values[G_FLOWS_EXPIRED] += flows.expire(this.now, AGEING_PER_TICK)
     this.counters.values[G_ACTIVE_FLOWS] = flows.count
   }
@@ -250,7 +242,7 @@ export class Engine {
       replyKinds[i] = this.lookupReplyKind
     }
     for (let i = 0; i < n; i++) {
-      heads[i] = flows.headOf(kinds[i]!, hashes[i]!)
+      heads[i] = flows.headOf(kinds[i] === KIND_HAIRPIN ? 0 : kinds[i]!, hashes[i]!)
       replyHeads[i] = flows.headOf(replyKinds[i]!, replyHashes[i]!)
     }
     let sink = 0
@@ -270,24 +262,28 @@ export class Engine {
   private lookupHashOf(buf: Uint8Array, off: number, len: number): number {
     const snap = this.snap!
     const end = off + len
-    let ip = off + ETH_HLEN
+    let ip = off + ETHERNET_HEADER_LENGTH
     this.lookupKind = 2
-    if (end > buf.length || ip + IP_HLEN > end) return 0
-    if (readU16(buf, off + 12) === ETHERTYPE_VLAN) ip += VLAN_HLEN
+    if (end > buf.length || ip + IPV4_HEADER_LENGTH > end) return 0
+    if (readU16(buf, off + 12) === ETHERTYPE_VLAN) ip += VLAN_TAG_LENGTH
     let protocol = buf[ip + 9]!
     let l4 = ip + ((buf[ip]! & 0x0f) << 2)
     if (protocol === IPPROTO_GRE && readI32(buf, ip + 16) === snap.providerAddress) {
       const vsid = readI32(buf, l4 + 4) >>> 8
-      ip = l4 + GRE_HLEN + ETH_HLEN
-      if (ip + IP_HLEN > end) return 0
+      ip = l4 + NVGRE_HEADER_LENGTH + ETHERNET_HEADER_LENGTH
+      if (ip + IPV4_HEADER_LENGTH > end) return 0
       protocol = buf[ip + 9]!
       l4 = ip + ((buf[ip]! & 0x0f) << 2)
       if (l4 + 4 > end || (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP)) return 0
       const src = readI32(buf, ip + 12)
       const dst = readI32(buf, ip + 16)
       const ports = readI32(buf, l4)
-      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1) {
+      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
         this.lookupKind = 0
+        return forwardKeyHash(hash5(src, dst, ports, protocol), (vsid << 8) | protocol)
+      }
+      if (this.isHairpinRequest(dst, protocol, ports)) {
+        this.lookupKind = KIND_HAIRPIN
         return forwardKeyHash(hash5(src, dst, ports, protocol), (vsid << 8) | protocol)
       }
       this.lookupKind = 1
@@ -331,13 +327,13 @@ export class Engine {
     c[G_RX_BYTES] += len
     const snap = this.snap
     if (snap === null) return this.drop(DropReason.NO_CONFIGURATION)
-    if (len < ETH_HLEN || off < 0 || off + len > buf.length) return this.drop(DropReason.TRUNCATED)
+    if (len < ETHERNET_HEADER_LENGTH || off < 0 || off + len > buf.length) return this.drop(DropReason.TRUNCATED)
     let ethertype = readU16(buf, off + 12)
-    let l3 = off + ETH_HLEN
+    let l3 = off + ETHERNET_HEADER_LENGTH
     if (ethertype === ETHERTYPE_VLAN) {
-      if (len < ETH_HLEN + VLAN_HLEN) return this.drop(DropReason.TRUNCATED)
+      if (len < ETHERNET_HEADER_LENGTH + VLAN_TAG_LENGTH) return this.drop(DropReason.TRUNCATED)
       ethertype = readU16(buf, off + 16)
-      l3 += VLAN_HLEN
+      l3 += VLAN_TAG_LENGTH
       if (ethertype === ETHERTYPE_VLAN || ethertype === ETHERTYPE_QINQ) return this.drop(DropReason.VLAN_DOUBLE_TAGGED)
     } else if (ethertype === ETHERTYPE_QINQ) {
       return this.drop(DropReason.VLAN_DOUBLE_TAGGED)
@@ -345,8 +341,8 @@ export class Engine {
     const end = off + len
     if (ethertype === ETHERTYPE_ARP) return this.arp(buf, off, l3, end)
     if (ethertype !== ETHERTYPE_IPV4) return this.drop(DropReason.NOT_IPV4)
-    const reason = this.checkIPv4(buf, l3, end)
-    if (reason >= 0) return this.drop(reason)
+    const reason = checkIPv4(buf, l3, end)
+    if (reason !== HEADER_OK) return this.drop(reason)
     const ihl = (buf[l3]! & 0x0f) << 2
     const total = readU16(buf, l3 + 2)
     if (buf[l3 + 9] === IPPROTO_GRE && readI32(buf, l3 + 16) === snap.providerAddress) {
@@ -369,7 +365,7 @@ export class Engine {
     const fragment = readU16(buf, ip + 6)
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) return this.laterFragmentToVip(buf, eth, ip, total, 0, protocol, src, dst)
     const l4 = ip + ihl
-    if (!this.hasL4Header(buf, protocol, l4, ip + total)) return this.drop(DropReason.BAD_L4_HEADER)
+    if (!hasL4Header(buf, protocol, l4, ip + total)) return this.drop(DropReason.BAD_L4_HEADER)
     const ports = readI32(buf, l4)
     // From the public side the key word is just the protocol, so the bucket hash is the 5-tuple hash.
     const h5 = this.hintKind === 0 ? this.hintHash : hash5(src, dst, ports, protocol)
@@ -385,9 +381,9 @@ export class Engine {
       }
       flow = this.newFlow(snap.ruleList[ruleId]!, protocol, protocol, src, dst, ports, h5, fk, firstFragment)
       if (flow === NO_ENTRY) return Verdict.DROP
-      flows.setMacIndex(flow, this.internClientMac(buf, eth + 6))
+      flows.setMacIndex(flow, this.clientMacs.intern(buf, eth + 6))
     }
-    if (firstFragment) this.rememberFragment(0, false, protocol, src, dst, readU16(buf, ip + 4), flow)
+    if (firstFragment) this.fragments.remember(0, false, protocol, src, dst, readU16(buf, ip + 4), flow, this.now)
     return this.toBackend(buf, eth, ip, ihl, total, flow, true, Side.EXTERNAL)
   }
 
@@ -395,11 +391,11 @@ export class Engine {
 
   private fromProvider(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
     const snap = this.snap!
-    if ((ihl === IP_HLEN ? headerSum20(buf, ip) : onesSum(buf, ip, ihl)) !== 0xffff) return this.drop(DropReason.BAD_IP_CHECKSUM)
+    if ((ihl === IPV4_HEADER_LENGTH ? headerSum20(buf, ip) : onesSum(buf, ip, ihl)) !== 0xffff) return this.drop(DropReason.BAD_IP_CHECKSUM)
     if ((readU16(buf, ip + 6) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return this.drop(DropReason.OUTER_FRAGMENT)
     const end = ip + total
     const gre = ip + ihl
-    if (gre + GRE_HLEN > end) return this.drop(DropReason.GRE_TRUNCATED)
+    if (gre + NVGRE_HEADER_LENGTH > end) return this.drop(DropReason.GRE_TRUNCATED)
     const flags = readU16(buf, gre)
     if ((flags & GRE_FLAGS_CHECKSUM) !== 0) return this.drop(DropReason.GRE_CHECKSUM_PRESENT)
     if ((flags & GRE_FLAGS_SEQUENCE) !== 0) return this.drop(DropReason.GRE_SEQUENCE_PRESENT)
@@ -408,14 +404,14 @@ export class Engine {
     if (readU16(buf, gre + 2) !== ETHERTYPE_TEB) return this.drop(DropReason.GRE_BAD_PROTOCOL)
     const vsid = readI32(buf, gre + 4) >>> 8
     if (vsid < VSID_MIN || vsid > VSID_MAX) return this.drop(DropReason.VSID_OUT_OF_RANGE)
-    const innerEth = gre + GRE_HLEN
-    if (innerEth + ETH_HLEN > end) return this.drop(DropReason.GRE_TRUNCATED)
+    const innerEth = gre + NVGRE_HEADER_LENGTH
+    if (innerEth + ETHERNET_HEADER_LENGTH > end) return this.drop(DropReason.GRE_TRUNCATED)
     const innerType = readU16(buf, innerEth + 12)
     if (innerType === ETHERTYPE_VLAN || innerType === ETHERTYPE_QINQ) return this.drop(DropReason.INNER_TAGGED)
     if (innerType !== ETHERTYPE_IPV4) return this.drop(DropReason.INNER_NOT_IPV4)
-    const iip = innerEth + ETH_HLEN
-    const reason = this.checkIPv4(buf, iip, end)
-    if (reason >= 0) return this.drop(reason)
+    const iip = innerEth + ETHERNET_HEADER_LENGTH
+    const reason = checkIPv4(buf, iip, end)
+    if (reason !== HEADER_OK) return this.drop(reason)
     // Frames of a batch mostly come from a few tenants and hosts: one-entry caches in front of the tables.
     let domain = this.lastDomain
     if (vsid !== this.lastVsid) {
@@ -424,10 +420,7 @@ export class Engine {
       this.lastVsid = vsid
       this.lastDomain = domain
     }
-    const outerSrc = readI32(buf, ip + 12)
-    if (outerSrc !== this.lastNeighbor || !sameMac(buf, eth + 6, this.dynamicMac, this.lastNeighborIndex * 6)) {
-      this.learnNeighbor(outerSrc, buf, eth + 6)
-    }
+    this.neighbors.seen(readI32(buf, ip + 12), buf, eth + 6)
 
     const ihl2 = (buf[iip]! & 0x0f) << 2
     const total2 = readU16(buf, iip + 2)
@@ -440,13 +433,16 @@ export class Engine {
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) {
-      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1) {
+      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
         return this.laterFragmentToVip(buf, eth, iip, total2, vsid, protocol, src, dst)
+      }
+      if (dst !== snap.externalAddress && keyTableGet(snap.rulesByAddress, dst, 0, protocol) !== KEY_TABLE_MISSING) {
+        return this.laterFragmentHairpin(buf, eth, iip, total2, vsid, protocol, src, dst)
       }
       return this.laterFragmentReply(buf, iip, total2, domain, protocol, src, dst)
     }
     const l4 = iip + ihl2
-    if (!this.hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
+    if (!hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
     const ports = readI32(buf, l4)
     const firstFragment = (fragment & IPV4_FLAG_MF) !== 0
     const flows = this.flowTable!
@@ -454,7 +450,7 @@ export class Engine {
     // A client inside a tenant talking to a CA VIP? (The small rule table says
     // whether dst is a VIP at all before the flow table is touched.)
     const hinted = this.hintKind
-    if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== -1)) {
+    if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING)) {
       const keyProto = (vsid << 8) | protocol
       const fk = hinted === 0 ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
       const h5 = forwardKeyHash(fk, keyProto) // the bucket mix is its own inverse
@@ -469,9 +465,26 @@ export class Engine {
         }
       }
       if (flow !== NO_ENTRY) {
-        if (firstFragment) this.rememberFragment(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow)
+        if (firstFragment) this.fragments.remember(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
         return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
       }
+    } else if (hinted === KIND_HAIRPIN || (hinted === 2 && this.isHairpinRequest(dst, protocol, ports))) {
+      // Hairpin: a tenant VM using a public VIP is served like an
+      // Internet client, its source translated to nvlb's external address.
+      const keyProto = (vsid << 8) | protocol
+      const fk = hinted === KIND_HAIRPIN ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
+      const h5 = forwardKeyHash(fk, keyProto)
+      let flow = flows.findForward(fk, keyProto, src, dst, ports)
+      if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
+      if (flow === NO_ENTRY) {
+        const ruleId = keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff))
+        if (ruleId < 0) return this.drop(DropReason.NO_VIP_RULE)
+        if (snap.externalAddress === 0) return this.drop(DropReason.HAIRPIN_UNAVAILABLE)
+        flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
+        if (flow === NO_ENTRY) return Verdict.DROP
+      }
+      if (firstFragment) this.fragments.remember(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
+      return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
     }
 
     // A backend answering a flow.
@@ -481,7 +494,7 @@ export class Engine {
       this.discard(flow, -1)
       return this.drop(DropReason.NO_FLOW)
     }
-    if (firstFragment) this.rememberFragment(domain, true, protocol, src, dst, readU16(buf, iip + 4), flow)
+    if (firstFragment) this.fragments.remember(domain, true, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
     return this.toClient(buf, iip, ihl2, total2, flow, true)
   }
 
@@ -510,15 +523,18 @@ export class Engine {
     let natPort = 0
     let replyDst = src
     let replyPorts = (backendPort << 16) | (ports >>> 16)
-    if (rule.natMode === NAT_FULLNAT) {
-      replyDst = dst
-      const start = (h >>> 0) % this.natPortSlots
-      const lane = (ports >>> 16) % this.workerCount
+    // A hairpin flow (a tenant VM → a public VIP) is keyed in the VM's VSID, not the VIP's.
+    const hairpin = keyProto >>> 8 !== rule.virtualSubnetId
+    if (rule.natMode === NAT_FULLNAT || hairpin) {
+      // Source NAT to the VIP (full NAT) or to nvlb's external address (hairpin).
+      const natAddress = hairpin ? snap.externalAddress : dst
+      const natVsid = hairpin ? 0 : rule.virtualSubnetId
+      replyDst = natAddress
       for (let t = 0; t < NAT_PORT_TRIES; t++) {
-        const candidate = this.natPortBase + ((start + t * 4099) % this.natPortSlots) * this.workerCount + lane
+        const candidate = this.natPorts.candidate(h, ports >>> 16, t)
         const candidatePorts = (backendPort << 16) | candidate
-        if (keyTableGet(snap.rules, dst, rule.virtualSubnetId, (protocol << 16) | candidate) >= 0) continue
-        if (this.findReply(replyHash(protocol, dip, dst, candidatePorts), backendDomain, protocol, dip, dst, candidatePorts) === NO_ENTRY && !this.replyDomainMismatch) {
+        if (keyTableGet(snap.rules, natAddress, natVsid, (protocol << 16) | candidate) >= 0) continue
+        if (this.findReply(replyHash(protocol, dip, natAddress, candidatePorts), backendDomain, protocol, dip, natAddress, candidatePorts) === NO_ENTRY && !this.replyDomainMismatch) {
           natPort = candidate
           replyPorts = candidatePorts
           break
@@ -553,7 +569,7 @@ export class Engine {
       const backend = flows.backend(i)
       if (snap.backendAddress[backend] === src && (flows.keyProto(i) & 0xff) === protocol) {
         const natPort = flows.natPort(i)
-        const replyDst = natPort !== 0 ? flows.dst(i) : flows.src(i)
+        const replyDst = natPort === 0 ? flows.src(i) : this.natAddressOf(i)
         const replyPorts = (snap.backendPort[backend]! << 16) | (natPort !== 0 ? natPort : flows.ports(i) >>> 16)
         if (replyDst === dst && replyPorts === ports) {
           if (snap.backendDomain[backend] === domain) return i
@@ -565,6 +581,35 @@ export class Engine {
     return NO_ENTRY
   }
 
+  /**
+   * A tenant's packet to a public VIP's port (hairpin)? Replies to nvlb's
+   * external address come from backends, never from a tenant client: they
+   * go to the reply path even when that address is a public VIP too.
+   */
+  private isHairpinRequest(dst: number, protocol: number, ports: number): boolean {
+    // Most NVGRE that gets here is a reply to an Internet client: one bit says "no public VIP" for nearly all.
+    if (!this.maybePublicVip(dst)) return false
+    const snap = this.snap!
+    if (keyTableGet(snap.rulesByAddress, dst, 0, protocol) === KEY_TABLE_MISSING) return false
+    return dst !== snap.externalAddress || keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff)) >= 0
+  }
+
+  /** False when `address` is surely no public VIP of the snapshot (the filter built by adopt()). */
+  private maybePublicVip(address: number): boolean {
+    const bit = Math.imul(address, 0x9e3779b1) >>> (32 - PUBLIC_VIP_FILTER_BITS)
+    return (this.publicVipFilter[bit >>> 5]! & (1 << (bit & 31))) !== 0
+  }
+
+  /** The source address of a NAT flow's packets toward its backend: the VIP, or the external address for hairpin. */
+  private natAddressOf(flow: number): number {
+    const flows = this.flowTable!
+    const dst = flows.dst(flow)
+    // Only a flow keyed in a tenant's VSID toward a public VIP is a hairpin flow.
+    if (flows.keyProto(flow) >>> 8 === 0 || !this.maybePublicVip(dst)) return dst
+    const rule = this.snap!.ruleList[flows.rule(flow)]
+    return rule !== null && rule !== undefined && rule.virtualSubnetId === 0 ? this.snap!.externalAddress : dst
+  }
+
   /** Still valid under the current snapshot and not idle past its timeout. */
   private isUsable(flow: number): boolean {
     const snap = this.snap!
@@ -574,23 +619,17 @@ export class Engine {
     const state = snap.backendState[backend]!
     if (state === BACKEND_DISABLED || state === BACKEND_ABSENT || snap.backendDown[backend] === 1) return false
     const rule = snap.ruleList[flows.rule(flow)]
-    if (rule === null || rule === undefined || rule.pool !== snap.backendPool[backend]) return false
-    if ((rule.natMode === NAT_FULLNAT) !== (flows.natPort(flow) !== 0)) return false
+    if (rule === null || rule === undefined || rule.poolId !== snap.backendPoolId[backend]) return false
+    const nat = flows.natPort(flow) !== 0
+    // A NAT port for full NAT and for hairpin (keyed in the VM's VSID, not the public VIP's 0).
+    if ((rule.natMode === NAT_FULLNAT) !== nat && !(nat && flows.keyProto(flow) >>> 8 !== rule.virtualSubnetId)) return false
     return !this.isExpired(flow)
   }
 
   private isExpired(flow: number): boolean {
     const flows = this.flowTable!
-    const idle = (this.now - flows.lastSeen(flow)) | 0
-    const state = flows.state(flow)
-    let timeout: number
-    if (state === FLOW_ESTABLISHED || state === FLOW_DATAGRAM) {
-      const rule = this.snap!.ruleList[flows.rule(flow)]
-      timeout = rule === null || rule === undefined ? TCP_SYN_TIMEOUT : rule.idleTimeoutSeconds
-    } else if (state === FLOW_NEW) timeout = TCP_SYN_TIMEOUT
-    else if (state === FLOW_CLOSING) timeout = TCP_CLOSING_TIMEOUT
-    else timeout = TCP_RESET_TIMEOUT
-    return idle > timeout
+    const rule = this.snap!.ruleList[flows.rule(flow)]
+    return ((this.now - flows.lastSeen(flow)) | 0) > idleTimeout(flows.state(flow), rule === null || rule === undefined ? -1 : rule.idleTimeoutSeconds)
   }
 
   /** Remove an unusable flow; returns NO_ENTRY for the caller's "not found" path. */
@@ -604,14 +643,9 @@ export class Engine {
 
   private trackTcp(flow: number, buf: Uint8Array, l4: number): void {
     const flows = this.flowTable!
-    const flags = buf[l4 + 13]!
     const state = flows.state(flow)
-    if ((flags & TCP_FLAG_RST) !== 0) flows.setState(flow, FLOW_RESET)
-    else if ((flags & TCP_FLAG_FIN) !== 0) {
-      if (state !== FLOW_RESET) flows.setState(flow, FLOW_CLOSING)
-    } else if (state === FLOW_NEW && (flags & (TCP_FLAG_ACK | TCP_FLAG_SYN)) === TCP_FLAG_ACK) {
-      flows.setState(flow, FLOW_ESTABLISHED)
-    }
+    const next = nextTcpState(state, buf[l4 + 13]!)
+    if (next !== state) flows.setState(flow, next)
   }
 
   // ---------------------------------------------------------------- NAT and output
@@ -624,7 +658,7 @@ export class Engine {
     const snap = this.snap!
     const flows = this.flowTable!
     const backend = flows.backend(flow)
-    if (total + ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
+    if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
       return this.packetTooBig(buf, eth, ip, ihl, total, flows.keyProto(flow) >>> 8, fromSide)
     }
     flows.touch(flow, this.now)
@@ -632,15 +666,15 @@ export class Engine {
     const l4 = ip + ihl
     if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
     const natPort = flows.natPort(flow)
-    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.dst(flow), natPort)
-    this.rewriteDestination(buf, ip, ihl, protocol, l4Present, snap.backendAddress[backend]!, snap.backendPort[backend]!)
-    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
+    if (natPort !== 0) rewriteSource(this.views.of(buf), ip, ihl, protocol, l4Present, this.natAddressOf(flow), natPort)
+    rewriteDestination(this.views.of(buf), ip, ihl, protocol, l4Present, snap.backendAddress[backend]!, snap.backendPort[backend]!)
+    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) clampMss(buf, l4, ip + total, snap.clampedMss)
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(backend, total)
-    if (total + ENCAP_OVERHEAD > snap.providerMtu) {
-      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.src(flow))
+    if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu) {
+      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.flowHash(flow))
     }
-    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.src(flow))
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.flowHash(flow))
   }
 
   /** Backend → client: the reverse translation, then out of the external side or NVGRE to the client's host. */
@@ -653,151 +687,36 @@ export class Engine {
     if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
     const client = flows.src(flow)
     const ports = flows.ports(flow)
-    this.rewriteSource(buf, ip, ihl, protocol, l4Present, flows.dst(flow), ports & 0xffff)
-    if (flows.natPort(flow) !== 0) this.rewriteDestination(buf, ip, ihl, protocol, l4Present, client, ports >>> 16)
-    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) this.clampMss(buf, l4, ip + total)
+    rewriteSource(this.views.of(buf), ip, ihl, protocol, l4Present, flows.dst(flow), ports & 0xffff)
+    if (flows.natPort(flow) !== 0) rewriteDestination(this.views.of(buf), ip, ihl, protocol, l4Present, client, ports >>> 16)
+    if (l4Present && protocol === IPPROTO_TCP && snap.mssClamp) clampMss(buf, l4, ip + total, snap.clampedMss)
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(flows.backend(flow), total)
     const vsid = flows.keyProto(flow) >>> 8
-    if (vsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex(flow) * 6)
+    if (vsid === 0) return this.toExternal(buf, ip, total, this.clientMacs.bytes, flows.macIndex(flow) * 6)
     const record = keyTableGet(snap.lookup, vsid, client, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
-    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, client)
-  }
-
-  // The rewrites below go through a DataView (the callers have checked that the IPv4
-  // header, and the TCP/UDP header when l4Present, lie inside buf).
-
-  private rewriteSource(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
-    const v = this.viewOf(buf)
-    const old = v.getInt32(ip + 12)
-    v.setInt32(ip + 12, address)
-    v.setUint16(ip + 10, checksumAdjust32(v.getUint16(ip + 10), old, address))
-    if (!l4Present) return
-    const l4 = ip + ihl
-    const oldPort = v.getUint16(l4)
-    v.setUint16(l4, port)
-    this.adjustL4(v, l4, protocol, old, address, oldPort, port)
-  }
-
-  private rewriteDestination(buf: Uint8Array, ip: number, ihl: number, protocol: number, l4Present: boolean, address: number, port: number): void {
-    const v = this.viewOf(buf)
-    const old = v.getInt32(ip + 16)
-    v.setInt32(ip + 16, address)
-    v.setUint16(ip + 10, checksumAdjust32(v.getUint16(ip + 10), old, address))
-    if (!l4Present) return
-    const l4 = ip + ihl
-    const oldPort = v.getUint16(l4 + 2)
-    v.setUint16(l4 + 2, port)
-    this.adjustL4(v, l4, protocol, old, address, oldPort, port)
-  }
-
-  /** TCP/UDP checksum after an address (pseudo-header) and a port change. UDP checksum 0 means none. */
-  private adjustL4(v: DataView<ArrayBufferLike>, l4: number, protocol: number, oldAddress: number, newAddress: number, oldPort: number, newPort: number): void {
-    const at = protocol === IPPROTO_TCP ? l4 + 16 : l4 + 6
-    let sum = v.getUint16(at)
-    if (protocol === IPPROTO_UDP && sum === 0) return
-    sum = checksumAdjust16(checksumAdjust32(sum, oldAddress, newAddress), oldPort, newPort)
-    if (protocol === IPPROTO_UDP && sum === 0) sum = 0xffff
-    v.setUint16(at, sum)
-  }
-
-  /** Lower the MSS option of a SYN to what fits the provider MTU after encapsulation. */
-  private clampMss(buf: Uint8Array, l4: number, end: number): void {
-    if ((buf[l4 + 13]! & TCP_FLAG_SYN) === 0) return
-    const headerEnd = l4 + ((buf[l4 + 12]! >>> 4) << 2)
-    if (headerEnd > end) return
-    let p = l4 + TCP_HLEN
-    while (p < headerEnd) {
-      const kind = buf[p]!
-      if (kind === TCP_OPTION_EOL) return
-      if (kind === TCP_OPTION_NOP) {
-        p++
-        continue
-      }
-      if (p + 1 >= headerEnd) return
-      const length = buf[p + 1]!
-      if (length < 2 || p + length > headerEnd) return
-      if (kind === TCP_OPTION_MSS && length === 4) {
-        const mss = readU16(buf, p + 2)
-        const clamped = this.snap!.clampedMss
-        if (mss > clamped) {
-          writeU16(buf, p + 2, clamped)
-          writeU16(buf, l4 + 16, checksumAdjust16(readU16(buf, l4 + 16), mss, clamped))
-        }
-        return
-      }
-      p += length
-    }
+    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, flows.flowHash(flow))
   }
 
   /** Write outer Ethernet, outer IPv4, GRE and inner Ethernet in front of the IPv4 packet at `ip`. */
   private encapsulate(buf: Uint8Array, ip: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number): number {
-    const start = ip - ENCAP_HEADERS
+    const start = ip - NVGRE_ENCAP_HEADERS
     if (start < 0) return this.drop(DropReason.NO_HEADROOM)
     if (!this.resolveNeighbor(host)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
-    this.writeEncapsulation(buf, start, total, host, vsid, vmMac, vmMacOff, entropy, readU16(buf, ip + 6) & IPV4_FLAG_DF)
-    return this.transmit(start, total + ENCAP_HEADERS, Side.PROVIDER)
-  }
-
-  /** Needs resolveNeighbor(host) to have succeeded. */
-  private writeEncapsulation(buf: Uint8Array, start: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number, df: number): void {
-    const snap = this.snap!
-    // 32-bit big-endian stores through a DataView: a quarter of the byte stores. The caller
-    // checked that [start, start + ENCAP_HEADERS) lies inside buf.
-    const v = this.viewOf(buf)
-    const nb = this.neighborBytes
-    const no = this.neighborOffset
-    // Outer Ethernet: nvlb → next hop of the host's PA.
-    v.setInt32(start, (nb[no]! << 24) | (nb[no + 1]! << 16) | (nb[no + 2]! << 8) | nb[no + 3]!)
-    v.setInt32(start + 4, (nb[no + 4]! << 24) | (nb[no + 5]! << 16) | this.providerMacHigh)
-    v.setInt32(start + 8, this.providerMacLow)
-    v.setUint16(start + 12, ETHERTYPE_IPV4)
-    // Outer IPv4: nvlb PA → host PA, protocol 47; the checksum from the field values.
-    const oip = start + ETH_HLEN
-    const length = total + ENCAP_OVERHEAD
-    this.ipId = (this.ipId + 1) & 0xffff
-    let sum = 0x4500 + length + this.ipId + df + ((OUTER_TTL << 8) | IPPROTO_GRE)
-    sum += (snap.providerAddress >>> 16) + (snap.providerAddress & 0xffff) + (host >>> 16) + (host & 0xffff)
-    sum = (sum & 0xffff) + (sum >>> 16)
-    sum = (sum & 0xffff) + (sum >>> 16)
-    v.setInt32(oip, (0x4500 << 16) | length)
-    v.setInt32(oip + 4, (this.ipId << 16) | df)
-    v.setInt32(oip + 8, (OUTER_TTL << 24) | (IPPROTO_GRE << 16) | (~sum & 0xffff))
-    v.setInt32(oip + 12, snap.providerAddress)
-    v.setInt32(oip + 16, host)
-    // GRE: K bit, transparent Ethernet bridging, key = VSID << 8 | FlowID.
-    const gre = oip + IP_HLEN
-    v.setInt32(gre, (NVGRE_FLAGS_VERSION << 16) | ETHERTYPE_TEB)
-    const flowId = (entropy ^ (entropy >>> 8) ^ (entropy >>> 16) ^ (entropy >>> 24)) & 0xff
-    v.setInt32(gre + 4, (vsid << 8) | flowId)
-    // Inner Ethernet: gateway → VM.
-    const ieth = gre + GRE_HLEN
-    v.setInt32(ieth, (vmMac[vmMacOff]! << 24) | (vmMac[vmMacOff + 1]! << 16) | (vmMac[vmMacOff + 2]! << 8) | vmMac[vmMacOff + 3]!)
-    v.setInt32(ieth + 4, (vmMac[vmMacOff + 4]! << 24) | (vmMac[vmMacOff + 5]! << 16) | this.gatewayMacHigh)
-    v.setInt32(ieth + 8, this.gatewayMacLow)
-    v.setUint16(ieth + 12, ETHERTYPE_IPV4)
-  }
-
-  /** A DataView of buf, kept for the last two buffers seen (a port's receive buffer and the transmit queue). */
-  private viewOf(buf: Uint8Array): DataView<ArrayBufferLike> {
-    if (buf === this.viewBufferA) return this.viewA
-    if (buf === this.viewBufferB) return this.viewB
-    this.viewBufferB = this.viewBufferA
-    this.viewB = this.viewA
-    this.viewBufferA = buf
-    this.viewA = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-    return this.viewA
+    const n = this.neighbors
+    this.encap.write(this.views.of(buf), start, total, n.bytes, n.offset, host, vsid, vmMac, vmMacOff, entropy, readU16(buf, ip + 6) & IPV4_FLAG_DF)
+    return this.transmit(start, total + NVGRE_ENCAP_HEADERS, Side.PROVIDER)
   }
 
   /** Plain IPv4 out of the external side, to a client-side MAC. */
   private toExternal(buf: Uint8Array, ip: number, total: number, mac: Uint8Array, macOff: number): number {
-    const start = ip - ETH_HLEN
+    const start = ip - ETHERNET_HEADER_LENGTH
     if (start < 0) return this.drop(DropReason.NO_HEADROOM)
     copyMac(mac, macOff, buf, start)
     copyMac(this.snap!.externalMac, 0, buf, start + 6)
     writeU16(buf, start + 12, ETHERTYPE_IPV4)
-    return this.transmit(start, total + ETH_HLEN, Side.EXTERNAL)
+    return this.transmit(start, total + ETHERNET_HEADER_LENGTH, Side.EXTERNAL)
   }
 
   private transmit(offset: number, length: number, side: number): number {
@@ -834,31 +753,21 @@ export class Engine {
     const slot = q.reserve()
     if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)
     const out = q.buffer
-    const quoted = Math.min(total, ihl + 8)
-    const icmpLength = ICMP_HLEN + quoted
-    const oip = slot + (fromSide === Side.EXTERNAL ? ETH_HLEN : ENCAP_HEADERS)
+    const oip = slot + (fromSide === Side.EXTERNAL ? ETHERNET_HEADER_LENGTH : NVGRE_ENCAP_HEADERS)
     const sender = readI32(buf, ip + 12)
-    writeIPv4Header(out, oip, IP_HLEN + icmpLength, (this.ipId = (this.ipId + 1) & 0xffff), ICMP_TTL, IPPROTO_ICMP, readI32(buf, ip + 16), sender)
-    const icmp = oip + IP_HLEN
-    out[icmp] = ICMP_TYPE_DEST_UNREACHABLE
-    out[icmp + 1] = ICMP_CODE_FRAGMENTATION_NEEDED
-    writeU16(out, icmp + 2, 0)
-    writeU16(out, icmp + 4, 0)
-    writeU16(out, icmp + 6, snap.providerMtu - ENCAP_OVERHEAD)
-    copyBytes(buf, ip, out, icmp + ICMP_HLEN, quoted)
-    writeU16(out, icmp + 2, checksum(out, icmp, icmpLength))
-    const length = IP_HLEN + icmpLength
+    const length = writeFragmentationNeeded(out, oip, buf, ip, ihl, total, this.encap.nextIpId(), snap.providerMtu)
     if (fromSide === Side.EXTERNAL) {
       copyMac(buf, eth + 6, out, slot)
       copyMac(snap.externalMac, 0, out, slot + 6)
       writeU16(out, slot + 12, ETHERTYPE_IPV4)
-      return this.commitExtra(length + ETH_HLEN, Side.EXTERNAL)
+      return this.commitExtra(length + ETHERNET_HEADER_LENGTH, Side.EXTERNAL)
     }
     const record = keyTableGet(snap.lookup, vsid, sender, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     if (!this.resolveNeighbor(snap.lookupHost[record]!)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
-    this.writeEncapsulation(out, slot, length, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, sender, 0)
-    return this.commitExtra(length + ENCAP_HEADERS, Side.PROVIDER)
+    const n = this.neighbors
+    this.encap.write(this.views.of(out), slot, length, n.bytes, n.offset, snap.lookupHost[record]!, vsid, snap.lookupMac, record * 6, hash2(sender, readI32(buf, ip + 16)), 0)
+    return this.commitExtra(length + NVGRE_ENCAP_HEADERS, Side.PROVIDER)
   }
 
   private commitExtra(length: number, side: number): number {
@@ -877,7 +786,6 @@ export class Engine {
   private fragmentAndEncapsulate(buf: Uint8Array, ip: number, ihl: number, total: number, host: number, vsid: number, vmMac: Uint8Array, vmMacOff: number, entropy: number): number {
     const snap = this.snap!
     if (!this.resolveNeighbor(host)) return this.drop(DropReason.NEIGHBOR_UNRESOLVED)
-    const maxInner = snap.providerMtu - ENCAP_OVERHEAD
     const fragmentField = readU16(buf, ip + 6)
     const baseOffset = (fragmentField & IPV4_FRAGMENT_OFFSET_MASK) << 3
     const lastHasMore = (fragmentField & IPV4_FLAG_MF) !== 0
@@ -885,57 +793,20 @@ export class Engine {
     let done = 0
     const q = this.extra
     while (done < payload) {
-      const headerLength = done === 0 ? ihl : IP_HLEN
-      const room = ((maxInner - headerLength) >> 3) << 3
-      const size = Math.min(room, payload - done)
+      const headerLength = done === 0 ? ihl : IPV4_HEADER_LENGTH
+      const room = fragmentRoom(snap.providerMtu, headerLength)
+      const size = room < payload - done ? room : payload - done
       const more = done + size < payload || lastHasMore
       const slot = q.reserve()
       if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)
       const out = q.buffer
-      const fip = slot + ENCAP_HEADERS
-      copyBytes(buf, ip, out, fip, headerLength)
-      out[fip] = 0x40 | (headerLength >> 2)
-      writeU16(out, fip + 2, headerLength + size)
-      writeU16(out, fip + 6, (more ? IPV4_FLAG_MF : 0) | ((baseOffset + done) >> 3))
-      writeU16(out, fip + 10, 0)
-      writeU16(out, fip + 10, checksum(out, fip, headerLength))
-      copyBytes(buf, ip + ihl + done, out, fip + headerLength, size)
-      this.writeEncapsulation(out, slot, headerLength + size, host, vsid, vmMac, vmMacOff, entropy, 0)
-      this.commitExtra(headerLength + size + ENCAP_HEADERS, Side.PROVIDER)
+      writeFragment(out, slot + NVGRE_ENCAP_HEADERS, buf, ip, ihl, headerLength, baseOffset, done, size, more)
+      const n = this.neighbors
+      this.encap.write(this.views.of(out), slot, headerLength + size, n.bytes, n.offset, host, vsid, vmMac, vmMacOff, entropy, 0)
+      this.commitExtra(headerLength + size + NVGRE_ENCAP_HEADERS, Side.PROVIDER)
       done += size
     }
     return Verdict.CONSUMED
-  }
-
-  /**
-   * Fragment state is keyed by (scope << 8 | protocol, src, dst, direction << 16 | IP id):
-   * scope is the VSID toward a VIP (0 from the Internet) and the routing domain for replies.
-   */
-  private fragmentSlot(key0: number, src: number, dst: number, key3: number): number {
-    return (Math.imul(key0 ^ src ^ Math.imul(dst, 31) ^ Math.imul(key3, 0x9e3779b1), 0x85ebca6b) >>> 20) & (FRAGMENT_SLOTS - 1)
-  }
-
-  private rememberFragment(scope: number, reply: boolean, protocol: number, src: number, dst: number, id: number, flow: number): void {
-    const key0 = (scope << 8) | protocol
-    const key3 = ((reply ? 1 : 0) << 16) | id
-    const slot = this.fragmentSlot(key0, src, dst, key3)
-    const k = slot * 4
-    this.fragmentKey[k] = key0
-    this.fragmentKey[k + 1] = src
-    this.fragmentKey[k + 2] = dst
-    this.fragmentKey[k + 3] = key3
-    this.fragmentFlow[slot] = flow
-    this.fragmentTime[slot] = this.now
-  }
-
-  private recallFragment(scope: number, reply: boolean, protocol: number, src: number, dst: number, id: number): number {
-    const key0 = (scope << 8) | protocol
-    const key3 = ((reply ? 1 : 0) << 16) | id
-    const slot = this.fragmentSlot(key0, src, dst, key3)
-    const k = slot * 4
-    if (this.fragmentKey[k] !== key0 || this.fragmentKey[k + 1] !== src || this.fragmentKey[k + 2] !== dst || this.fragmentKey[k + 3] !== key3) return NO_ENTRY
-    if (((this.now - this.fragmentTime[slot]!) | 0) > FRAGMENT_TIMEOUT) return NO_ENTRY
-    return this.fragmentFlow[slot]!
   }
 
   /**
@@ -947,36 +818,47 @@ export class Engine {
     const snap = this.snap!
     const ihl = (buf[ip]! & 0x0f) << 2
     const fromSide = vsid === 0 ? Side.EXTERNAL : Side.PROVIDER
-    const flow = this.recallFragment(vsid, false, protocol, src, dst, readU16(buf, ip + 4))
+    const flow = this.fragments.recall(vsid, false, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
     if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && this.isUsable(flow)) {
       return this.toBackend(buf, eth, ip, ihl, total, flow, false, fromSide)
     }
     const ruleId = keyTableGet(snap.rulesByAddress, dst, vsid, protocol)
-    if (ruleId < 0) return this.drop(ruleId === -1 ? (vsid === 0 ? DropReason.NOT_FOR_US : DropReason.NO_VIP_RULE) : DropReason.FRAGMENT_NO_STATE)
+    if (ruleId === KEY_TABLE_MISSING) return this.drop(vsid === 0 ? DropReason.NOT_FOR_US : DropReason.NO_VIP_RULE)
+    // With several rules only the first fragment's port tells which one.
+    if (ruleId === RULE_SEVERAL) return this.drop(DropReason.FRAGMENT_NO_STATE)
     const rule = snap.ruleList[ruleId]!
     if (rule.natMode === NAT_FULLNAT) return this.drop(DropReason.FRAGMENT_NO_STATE)
-    const backend = rule.table[(hash3(src, dst, protocol) >>> 0) % rule.table.length]!
+    const h3 = hash3(src, dst, protocol)
+    const backend = rule.table[(h3 >>> 0) % rule.table.length]!
     if (backend < 0) return this.drop(DropReason.NO_BACKEND)
-    if (total + ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
+    if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
       return this.packetTooBig(buf, eth, ip, ihl, total, vsid, fromSide)
     }
-    this.rewriteDestination(buf, ip, ihl, protocol, false, snap.backendAddress[backend]!, 0)
+    rewriteDestination(this.views.of(buf), ip, ihl, protocol, false, snap.backendAddress[backend]!, 0)
     this.counters.countRule(rule.id, total)
     this.counters.countBackend(backend, total)
-    if (total + ENCAP_OVERHEAD > snap.providerMtu) {
-      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, src)
+    if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu) {
+      return this.fragmentAndEncapsulate(buf, ip, ihl, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, h3)
     }
-    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, src)
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, h3)
   }
 
   private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
-    const flow = this.recallFragment(domain, true, protocol, src, dst, readU16(buf, ip + 4))
+    const flow = this.fragments.recall(domain, true, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
     if (flow === NO_ENTRY || this.snap!.backendAddress[flows.backend(flow)] !== src || !this.isUsable(flow)) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
     }
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)
+  }
+
+  /** A non-first fragment from a tenant VM to a public VIP: source NAT needs the flow its first fragment made. */
+  private laterFragmentHairpin(buf: Uint8Array, eth: number, ip: number, total: number, vsid: number, protocol: number, src: number, dst: number): number {
+    const flow = this.fragments.recall(vsid, false, protocol, src, dst, readU16(buf, ip + 4), this.now)
+    const flows = this.flowTable!
+    if (flow === NO_ENTRY || flows.src(flow) !== src || flows.dst(flow) !== dst || !this.isUsable(flow)) return this.drop(DropReason.FRAGMENT_NO_STATE)
+    return this.toBackend(buf, eth, ip, (buf[ip]! & 0x0f) << 2, total, flow, false, Side.PROVIDER)
   }
 
   // ---------------------------------------------------------------- ICMP errors
@@ -988,9 +870,14 @@ export class Engine {
    */
   private icmpFromClient(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number): number {
     const icmp = ip + ihl
-    const quoted = this.quotedHeader(buf, icmp, ip + total)
-    if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
-    const { quotedIhl: qihl, quotedProtocol: protocol, quotedSrc: qsrc, quotedDst: qdst, quotedPortsSwapped: ports } = this
+    const q = this.quoted
+    const quoted = q.parse(buf, icmp, ip + total)
+    if (quoted < 0) return this.drop(quoted === QUOTE_UNSUPPORTED ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
+    const qihl = q.ihl
+    const protocol = q.protocol
+    const qsrc = q.src
+    const qdst = q.dst
+    const ports = q.portsSwapped
     // The quoted packet went VIP → client; its flow's forward key is client → VIP.
     const keyProto = (vsid << 8) | protocol
     const fk = forwardKeyHash(hash5(qdst, qsrc, ports, protocol), keyProto)
@@ -1002,16 +889,15 @@ export class Engine {
     const dip = snap.backendAddress[backend]!
     const natPort = flows.natPort(flow)
     // Quoted: VIP:fport → client:cport becomes DIP:bport → (VIP:natPort | client:cport).
-    this.rewriteQuoted(buf, quoted, qihl, protocol, 12, dip, 0, snap.backendPort[backend]!)
-    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 16, flows.dst(flow), 2, natPort)
-    // Outer: → DIP (and from the VIP for full NAT, so the backend sees its peer).
-    if (natPort !== 0) this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, flows.dst(flow), 0)
-    this.rewriteDestination(buf, ip, ihl, IPPROTO_ICMP, false, dip, 0)
-    writeU16(buf, icmp + 2, 0)
-    writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
+    rewriteQuoted(buf, this.views.of(buf), quoted, qihl, protocol, 12, dip, 0, snap.backendPort[backend]!)
+    if (natPort !== 0) rewriteQuoted(buf, this.views.of(buf), quoted, qihl, protocol, 16, this.natAddressOf(flow), 2, natPort)
+    // Outer: → DIP (and from the NAT address for full NAT and hairpin, so the backend sees its peer).
+    if (natPort !== 0) rewriteSource(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, this.natAddressOf(flow), 0)
+    rewriteDestination(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, dip, 0)
+    finishIcmp(buf, icmp, total - ihl)
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(backend, total)
-    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.src(flow))
+    return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, flows.flowHash(flow))
   }
 
   /**
@@ -1021,14 +907,20 @@ export class Engine {
    */
   private icmpFromTenant(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number, domain: number): number {
     const icmp = ip + ihl
-    const quoted = this.quotedHeader(buf, icmp, ip + total)
-    if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
-    const { quotedIhl: qihl, quotedProtocol: protocol, quotedSrc: qsrc, quotedDst: qdst, quotedPortsSwapped: replyPorts } = this
+    const q = this.quoted
+    const quoted = q.parse(buf, icmp, ip + total)
+    if (quoted < 0) return this.drop(quoted === QUOTE_UNSUPPORTED ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
+    const qihl = q.ihl
+    const protocol = q.protocol
+    const qsrc = q.src
+    const qdst = q.dst
+    const replyPorts = q.portsSwapped
     // Quoted packet was client/VIP → DIP; its reply 5-tuple is DIP → client/VIP.
     const flow = this.findReply(replyHash(protocol, qdst, qsrc, replyPorts), domain, protocol, qdst, qsrc, replyPorts)
     if (flow === NO_ENTRY) {
       const snap = this.snap!
-      if (keyTableGet(snap.rulesByAddress, readI32(buf, ip + 16), vsid, protocol) !== -1) {
+      const to = readI32(buf, ip + 16)
+      if (keyTableGet(snap.rulesByAddress, to, vsid, protocol) !== KEY_TABLE_MISSING || keyTableGet(snap.rulesByAddress, to, 0, protocol) !== KEY_TABLE_MISSING) {
         return this.icmpFromClient(buf, ip, ihl, total, vsid)
       }
       return this.drop(DropReason.ICMP_NO_FLOW)
@@ -1041,70 +933,26 @@ export class Engine {
     const client = flows.src(flow)
     const natPort = flows.natPort(flow)
     // Quoted: (client|VIP:natPort) → DIP:bport becomes client:cport → VIP:fport.
-    this.rewriteQuoted(buf, quoted, qihl, protocol, 16, vip, 2, ports & 0xffff)
-    if (natPort !== 0) this.rewriteQuoted(buf, quoted, qihl, protocol, 12, client, 0, ports >>> 16)
+    rewriteQuoted(buf, this.views.of(buf), quoted, qihl, protocol, 16, vip, 2, ports & 0xffff)
+    if (natPort !== 0) rewriteQuoted(buf, this.views.of(buf), quoted, qihl, protocol, 12, client, 0, ports >>> 16)
     // Outer: from the VIP (tenant addresses never leak to the client), to the client.
-    this.rewriteSource(buf, ip, ihl, IPPROTO_ICMP, false, vip, 0)
-    if (natPort !== 0) this.rewriteDestination(buf, ip, ihl, IPPROTO_ICMP, false, client, 0)
-    writeU16(buf, icmp + 2, 0)
-    writeU16(buf, icmp + 2, checksum(buf, icmp, total - ihl))
+    rewriteSource(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, vip, 0)
+    if (natPort !== 0) rewriteDestination(this.views.of(buf), ip, ihl, IPPROTO_ICMP, false, client, 0)
+    finishIcmp(buf, icmp, total - ihl)
     this.counters.countRule(flows.rule(flow), total)
     this.counters.countBackend(flows.backend(flow), total)
     const clientVsid = flows.keyProto(flow) >>> 8
-    if (clientVsid === 0) return this.toExternal(buf, ip, total, this.clientMacBytes, flows.macIndex(flow) * 6)
+    if (clientVsid === 0) return this.toExternal(buf, ip, total, this.clientMacs.bytes, flows.macIndex(flow) * 6)
     const record = keyTableGet(snap.lookup, clientVsid, client, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
-    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, client)
-  }
-
-  /**
-   * Offset of the quoted IPv4 header of a translatable ICMP error (its fields
-   * in quoted*), -1 when malformed, -2 when the message is not one nvlb translates.
-   */
-  private quotedHeader(buf: Uint8Array, icmp: number, end: number): number {
-    if (icmp + ICMP_HLEN > end) return -1
-    const type = buf[icmp]!
-    if (type !== ICMP_TYPE_DEST_UNREACHABLE && type !== ICMP_TYPE_TIME_EXCEEDED) return -2
-    const quoted = icmp + ICMP_HLEN
-    if (quoted + IP_HLEN > end || buf[quoted]! >> 4 !== 4) return -1
-    const qihl = (buf[quoted]! & 0x0f) << 2
-    if (qihl < IP_HLEN || quoted + qihl + 8 > end) return -1
-    const protocol = buf[quoted + 9]!
-    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return -2
-    const qports = readI32(buf, quoted + qihl)
-    this.quotedIhl = qihl
-    this.quotedProtocol = protocol
-    this.quotedSrc = readI32(buf, quoted + 12)
-    this.quotedDst = readI32(buf, quoted + 16)
-    this.quotedPortsSwapped = (qports << 16) | (qports >>> 16)
-    return quoted
-  }
-
-  // The quoted header's fields, set by quotedHeader().
-  private quotedIhl = 0
-  private quotedProtocol = 0
-  private quotedSrc = 0
-  private quotedDst = 0
-  /** The quoted ports the other way round: (dport << 16 | sport). */
-  private quotedPortsSwapped = 0
-
-  /** Rewrite an address (at ip+addressAt) and a port (at l4+portAt) of a quoted header, keeping its checksums right. */
-  private rewriteQuoted(buf: Uint8Array, ip: number, ihl: number, protocol: number, addressAt: number, address: number, portAt: number, port: number): void {
-    const old = readI32(buf, ip + addressAt)
-    writeU32(buf, ip + addressAt, address)
-    writeU16(buf, ip + 10, checksumAdjust32(readU16(buf, ip + 10), old, address))
-    const l4 = ip + ihl
-    const oldPort = readU16(buf, l4 + portAt)
-    writeU16(buf, l4 + portAt, port)
-    // Only the UDP checksum lies within the 8 quoted bytes.
-    if (protocol === IPPROTO_UDP) this.adjustL4(this.viewOf(buf), l4, protocol, old, address, oldPort, port)
+    return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, flows.flowHash(flow))
   }
 
   // ---------------------------------------------------------------- ARP
 
   private arp(buf: Uint8Array, eth: number, arp: number, end: number): number {
-    if (arp + ARP_LEN > end) return this.drop(DropReason.TRUNCATED)
-    if (readI32(buf, arp) !== 0x00010800 || readU16(buf, arp + 4) !== 0x0604) return this.drop(DropReason.ARP_IGNORED)
+    if (arp + ARP_PACKET_LENGTH > end) return this.drop(DropReason.TRUNCATED)
+    if (readI32(buf, arp) !== ARP_WORD_ETHERNET_IPV4 || readU16(buf, arp + 4) !== ARP_LENGTHS_ETHERNET_IPV4) return this.drop(DropReason.ARP_IGNORED)
     const snap = this.snap!
     const op = readU16(buf, arp + 6)
     const senderIp = readI32(buf, arp + 14)
@@ -1113,180 +961,32 @@ export class Engine {
     if (targetIp === snap.providerAddress) side = Side.PROVIDER
     else if (snap.externalAddress !== 0 && targetIp === snap.externalAddress) side = Side.EXTERNAL
     else if (keyTableGet(snap.publicVips, targetIp, 0, 0) >= 0) side = Side.EXTERNAL
-    if (senderIp !== 0 && (side >= 0 || keyTableGet(this.arpRequested, senderIp, 0, 0) >= 0)) this.learnNeighbor(senderIp, buf, arp + 8)
-    if (op === ARP_OP_REPLY) return side >= 0 || keyTableGet(this.arpRequested, senderIp, 0, 0) >= 0 ? Verdict.CONSUMED : this.drop(DropReason.ARP_IGNORED)
+    const asked = side < 0 && this.neighbors.isRequested(senderIp)
+    if (senderIp !== 0 && (side >= 0 || asked)) this.neighbors.learn(senderIp, buf, arp + 8)
+    if (op === ARP_OP_REPLY) return side >= 0 || asked ? Verdict.CONSUMED : this.drop(DropReason.ARP_IGNORED)
     if (op !== ARP_OP_REQUEST || side < 0) return this.drop(DropReason.ARP_IGNORED)
     const ourMac = side === Side.PROVIDER ? snap.providerMac : snap.externalMac
-    // Reply in place: Ethernet to the asker, ARP sender/target swapped.
-    copyMac(buf, arp + 8, buf, eth)
-    copyMac(ourMac, 0, buf, eth + 6)
-    writeU16(buf, arp + 6, ARP_OP_REPLY)
-    copyMac(buf, arp + 8, buf, arp + 18)
-    writeU32(buf, arp + 24, senderIp)
-    copyMac(ourMac, 0, buf, arp + 8)
-    writeU32(buf, arp + 14, targetIp)
+    writeArpReply(buf, eth, arp, ourMac, senderIp, targetIp)
     return this.transmit(eth, end - eth, side)
   }
 
-  /** Point neighborBytes/neighborOffset at the MAC of a provider address; ARP for it when unknown. */
+  /** Point neighbors.bytes/offset at the MAC of a provider address; ARP for it when unknown. */
   private resolveNeighbor(address: number): boolean {
-    // The last answer stands until the next snapshot: entries are never removed, and a
-    // learned MAC changes in place.
-    if (address === this.resolvedAddress && this.resolvedValid) {
-      this.neighborBytes = this.resolvedBytes
-      this.neighborOffset = this.resolvedOffset
-      return true
-    }
-    const snap = this.snap!
-    const staticIndex = keyTableGet(snap.neighbors, address, 0, 0)
-    if (staticIndex >= 0) {
-      this.neighborBytes = snap.neighborMac
-      this.neighborOffset = staticIndex * 6
-      return this.rememberResolved(address)
-    }
-    const learned = keyTableGet(this.dynamicNeighbors, address, 0, 0)
-    if (learned >= 0) {
-      this.neighborBytes = this.dynamicMac
-      this.neighborOffset = learned * 6
-      return this.rememberResolved(address)
-    }
+    if (this.neighbors.resolve(address, this.snap!)) return true
     this.requestArp(address)
     return false
   }
 
-  private rememberResolved(address: number): boolean {
-    this.resolvedAddress = address
-    this.resolvedBytes = this.neighborBytes
-    this.resolvedOffset = this.neighborOffset
-    this.resolvedValid = true
-    return true
-  }
-
-  private learnNeighbor(address: number, mac: Uint8Array, macOff: number): void {
-    let index = keyTableGet(this.dynamicNeighbors, address, 0, 0)
-    if (index >= 0) {
-      this.lastNeighbor = address
-      this.lastNeighborIndex = index
-      if (sameMac(mac, macOff, this.dynamicMac, index * 6)) return
-    } else {
-      if (this.dynamicCount >= DYNAMIC_NEIGHBORS) return
-      index = this.dynamicCount
-      if (!keyTableSet(this.dynamicNeighbors, address, 0, 0, index)) return
-      this.dynamicCount++
-      this.lastNeighbor = address
-      this.lastNeighborIndex = index
-    }
-    copyMac(mac, macOff, this.dynamicMac, index * 6)
-  }
-
   /** Broadcast an ARP request for a provider address, at most once a second per address. */
   private requestArp(address: number): void {
-    let index = keyTableGet(this.arpRequested, address, 0, 0)
-    if (index >= 0) {
-      if (this.arpRequestedAt[index] === this.now) return
-    } else {
-      if (this.arpRequestedCount >= DYNAMIC_NEIGHBORS) return
-      index = this.arpRequestedCount
-      if (!keyTableSet(this.arpRequested, address, 0, 0, index)) return
-      this.arpRequestedCount++
-    }
-    this.arpRequestedAt[index] = this.now
+    if (!this.neighbors.shouldRequest(address, this.now)) return
     const slot = this.extra.reserve()
     if (slot < 0) {
       this.drop(DropReason.TX_QUEUE_FULL)
       return
     }
     const snap = this.snap!
-    const out = this.extra.buffer
-    out.fill(0xff, slot, slot + 6)
-    copyMac(snap.providerMac, 0, out, slot + 6)
-    writeU16(out, slot + 12, ETHERTYPE_ARP)
-    const arp = slot + ETH_HLEN
-    writeU32(out, arp, 0x00010800)
-    writeU16(out, arp + 4, 0x0604)
-    writeU16(out, arp + 6, ARP_OP_REQUEST)
-    copyMac(snap.providerMac, 0, out, arp + 8)
-    writeU32(out, arp + 14, snap.providerAddress)
-    out.fill(0, arp + 18, arp + 24)
-    writeU32(out, arp + 24, address)
-    this.commitExtra(ETH_HLEN + ARP_LEN, Side.PROVIDER)
+    writeArpRequest(this.extra.buffer, slot, snap.providerMac, snap.providerAddress, address)
+    this.commitExtra(ARP_FRAME_LENGTH, Side.PROVIDER)
   }
-
-  private internClientMac(buf: Uint8Array, off: number): number {
-    const high = readU16(buf, off)
-    const low = readI32(buf, off + 2)
-    const known = keyTableGet(this.clientMacs, high, low, 0)
-    if (known >= 0) return known
-    if (this.clientMacCount >= CLIENT_MACS) return 0
-    const index = this.clientMacCount
-    if (!keyTableSet(this.clientMacs, high, low, 0, index)) return 0
-    this.clientMacCount++
-    copyMac(buf, off, this.clientMacBytes, index * 6)
-    return index
-  }
-
-  // ---------------------------------------------------------------- header checks
-
-  /** -1 when the IPv4 header at `ip` is sound within `end`, else the drop reason. */
-  private checkIPv4(buf: Uint8Array, ip: number, end: number): number {
-    if (ip + IP_HLEN > end) return DropReason.TRUNCATED
-    const versionIhl = buf[ip]!
-    if (versionIhl >> 4 !== 4) return DropReason.BAD_IP_HEADER
-    const ihl = (versionIhl & 0x0f) << 2
-    const total = readU16(buf, ip + 2)
-    if (ihl < IP_HLEN || total < ihl) return DropReason.BAD_IP_HEADER
-    if (ip + total > end) return DropReason.TRUNCATED
-    return -1
-  }
-
-  private hasL4Header(buf: Uint8Array, protocol: number, l4: number, end: number): boolean {
-    if (protocol !== IPPROTO_TCP) return l4 + UDP_HLEN <= end
-    if (l4 + TCP_HLEN > end) return false
-    const dataOffset = (buf[l4 + 12]! >> 4) << 2
-    return dataOffset >= TCP_HLEN && l4 + dataOffset <= end
-  }
-}
-
-/** One's-complement sum of a 20-byte IPv4 header, unrolled. */
-function headerSum20(buf: Uint8Array, ip: number): number {
-  let sum =
-    readU16(buf, ip) + readU16(buf, ip + 2) + readU16(buf, ip + 4) + readU16(buf, ip + 6) + readU16(buf, ip + 8) +
-    readU16(buf, ip + 10) + readU16(buf, ip + 12) + readU16(buf, ip + 14) + readU16(buf, ip + 16) + readU16(buf, ip + 18)
-  sum = (sum & 0xffff) + (sum >>> 16)
-  return (sum & 0xffff) + (sum >>> 16)
-}
-
-function sameMac(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boolean {
-  return a[aOff] === b[bOff] && a[aOff + 1] === b[bOff + 1] && a[aOff + 2] === b[bOff + 2] && a[aOff + 3] === b[bOff + 3] && a[aOff + 4] === b[bOff + 4] && a[aOff + 5] === b[bOff + 5]
-}
-
-function copyMac(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number): void {
-  to[toOff] = from[fromOff]!
-  to[toOff + 1] = from[fromOff + 1]!
-  to[toOff + 2] = from[fromOff + 2]!
-  to[toOff + 3] = from[fromOff + 3]!
-  to[toOff + 4] = from[fromOff + 4]!
-  to[toOff + 5] = from[fromOff + 5]!
-}
-
-function copyBytes(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number, length: number): void {
-  if (from === to && toOff > fromOff) {
-    for (let i = length - 1; i >= 0; i--) to[toOff + i] = from[fromOff + i]!
-    return
-  }
-  for (let i = 0; i < length; i++) to[toOff + i] = from[fromOff + i]!
-}
-
-function writeIPv4Header(buf: Uint8Array, ip: number, total: number, id: number, ttl: number, protocol: number, src: number, dst: number): void {
-  buf[ip] = 0x45
-  buf[ip + 1] = 0
-  writeU16(buf, ip + 2, total)
-  writeU16(buf, ip + 4, id)
-  writeU16(buf, ip + 6, 0)
-  buf[ip + 8] = ttl
-  buf[ip + 9] = protocol
-  writeU16(buf, ip + 10, 0)
-  writeU32(buf, ip + 12, src)
-  writeU32(buf, ip + 16, dst)
-  writeU16(buf, ip + 10, checksum(buf, ip, IP_HLEN))
 }

@@ -506,4 +506,24 @@ export class FlowTable {
     else e[next * STRIDE + W_LRU_PREV] = prev
     this.listCount[l]--
   }
+
+  // ---- read accessors added by the engine (NVGRE FlowID, id sweep)
+
+  /** The hash the flow's reply chain is keyed by: a per-flow constant (NVGRE FlowID entropy). */
+  flowHash(i: number): number {
+    return this.e[i * STRIDE + W_REPLY_HASH]!
+  }
+
+  /** Number of forward buckets (walk every flow: forwardHead(b) for each b, then forwardNext). */
+  get bucketCount(): number {
+    return this.bucketMask + 1
+  }
+
+  forwardHead(bucket: number): number {
+    return this.forwardBuckets[bucket]!
+  }
+
+  forwardNext(i: number): number {
+    return this.e[i * STRIDE + W_FORWARD_NEXT]!
+  }
 }

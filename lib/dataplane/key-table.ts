@@ -46,9 +46,11 @@ export function keyTableGet(t: KeyTable, a: number, b: number, c: number): numbe
 
 /**
  * Insert or overwrite. Returns false when the table is full (a fixed-capacity
- * table on the packet path reports that instead of growing).
+ * table on the packet path reports that instead of growing) and for a
+ * negative value (it would read as an empty slot).
  */
 export function keyTableSet(t: KeyTable, a: number, b: number, c: number, value: number): boolean {
+  if (value < 0) return false
   const keys = t.keys
   const values = t.values
   const mask = t.mask

@@ -1,6 +1,6 @@
 import { formatIPv4, formatMac, parseIPv4 } from '../packet/address'
 import { hash2, hash3, hash5 } from './flow-hash'
-import { keyTableGet } from './key-table'
+import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
 import { DIST_2_TUPLE, DIST_3_TUPLE, NAT_FULLNAT, PROTO_TCP, PROTO_UDP, type Snapshot } from './snapshot'
 import type { SimulatedFlow, SimulationResult } from './simulate-types'
 
@@ -18,9 +18,12 @@ export function simulateFlow(snapshot: Snapshot, flow: SimulatedFlow): Simulatio
   if (dst < 0) return { matched: false, reason: `destination '${flow.destination}' is not an IPv4 address` }
   const vsid = flow.virtualSubnetId
   const where = vsid === 0 ? 'from the Internet (VSID 0)' : `in VSID ${vsid}`
-  const ruleId = keyTableGet(snapshot.rules, dst, vsid, (protocol << 16) | flow.destinationPort)
+  let ruleId = keyTableGet(snapshot.rules, dst, vsid, (protocol << 16) | flow.destinationPort)
+  // A tenant VM may use a public VIP (hairpin): served like an Internet client.
+  const hairpin = ruleId < 0 && vsid !== 0 && keyTableGet(snapshot.rules, dst, 0, (protocol << 16) | flow.destinationPort) >= 0
+  if (hairpin) ruleId = keyTableGet(snapshot.rules, dst, 0, (protocol << 16) | flow.destinationPort)
   if (ruleId < 0) {
-    const sameAddress = keyTableGet(snapshot.rulesByAddress, dst, vsid, protocol) !== -1
+    const sameAddress = keyTableGet(snapshot.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING
     const why = sameAddress
       ? `${flow.destination} is a VIP ${where}, but no ${flow.protocol} rule has frontend port ${flow.destinationPort}`
       : `no VIP ${flow.destination} with ${flow.protocol} rules ${where}`
@@ -45,7 +48,9 @@ export function simulateFlow(snapshot: Snapshot, flow: SimulatedFlow): Simulatio
     (rule.distribution === DIST_3_TUPLE ? hash3(src, dst, protocol) : rule.distribution === DIST_2_TUPLE ? hash2(src, dst) : hash5(src, dst, ports, protocol)) >>> 0
   const slot = hash % rule.table.length
   const backend = rule.table[slot]!
-  const ruleText = `VIP '${rule.vipName}' ${flow.protocol}/${rule.frontendPort} (${vip.natMode}, ${ruleOut.distribution}, pool '${rule.pool}')`
+  const ruleText =
+    `VIP '${rule.vipName}' ${flow.protocol}/${rule.frontendPort} (${vip.natMode}, ${ruleOut.distribution}, pool '${rule.pool}')` +
+    (hairpin ? ` from VSID ${vsid} (hairpin: the source is translated to nvlb's external address)` : '')
   if (backend < 0) {
     return { matched: true, vip, rule: ruleOut, hash, slot, reason: `${ruleText} matched, but the pool has no active backend: a new flow is dropped` }
   }

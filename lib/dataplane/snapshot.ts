@@ -1,3 +1,4 @@
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4'
 import type { KeyTable } from './key-table'
 
 /**
@@ -10,7 +11,9 @@ import type { KeyTable } from './key-table'
  * it to a function.
  *
  * Rules and backends have stable numeric ids across snapshots (the compiler
- * keeps a registry), so flows that name them survive a new snapshot.
+ * keeps a registry), so flows that name them survive a new snapshot. An id
+ * is given to another rule or backend only after every engine has swept its
+ * flows against a snapshot that no longer has it (lib/control/id-allocator.ts).
  */
 export const NAT_DNAT = 0
 export const NAT_FULLNAT = 1
@@ -25,9 +28,21 @@ export const BACKEND_DISABLED = 2
 /** The id is not in use in this snapshot. */
 export const BACKEND_ABSENT = 3
 
-export const PROTO_ICMP = 1
-export const PROTO_TCP = 6
-export const PROTO_UDP = 17
+/** Rule ids are 16-bit in the flow table; counters have a slot per id. */
+export const MAX_RULE_IDS = 4096
+export const MAX_BACKEND_IDS = 65536
+
+/** IP protocol numbers as the snapshot stores them (the wire's, from lib/packet). */
+export const PROTO_ICMP = IPPROTO_ICMP
+export const PROTO_TCP = IPPROTO_TCP
+export const PROTO_UDP = IPPROTO_UDP
+
+/**
+ * rulesByAddress value when (vip, vsid, protocol) has more than one rule: a
+ * VIP address all the same, but the port decides the rule. Key-table values
+ * are never negative (a negative value marks an empty slot).
+ */
+export const RULE_SEVERAL = 0x7fffffff
 
 /** Routing domain of VSID 0 (the public side). */
 export const PUBLIC_DOMAIN = 0
@@ -47,12 +62,24 @@ export interface CompiledRule {
   distribution: number
   idleTimeoutSeconds: number
   pool: string
+  /** The pool's number in this snapshot (backendPoolId has the same numbers): compared per packet instead of the name. */
+  poolId: number
   /** Maglev lookup table: slot → backend id, -1 when the pool has no active backend. */
   table: Int32Array
 }
 
 export interface Snapshot {
   generation: number
+  /**
+   * The compiler's sequence number of this snapshot: strictly increasing
+   * (a generation repeats after a change whose write failed). Engines report
+   * the epoch their flow table has been swept against (G_SWEPT_EPOCH).
+   */
+  epoch: number
+  /** Per rule id: the epoch the id was given its current rule (counters restart when it changes). */
+  ruleSince: Int32Array
+  /** Per backend id: the epoch the id was given its current backend. */
+  backendSince: Int32Array
   providerAddress: number
   providerMac: Uint8Array
   externalAddress: number
@@ -69,7 +96,7 @@ export interface Snapshot {
 
   /** (vipAddress, vsid, protocol << 16 | frontendPort) → rule id. */
   rules: KeyTable
-  /** (vipAddress, vsid, protocol) → rule id when exactly one rule exists for it, else -2 (ambiguous). */
+  /** (vipAddress, vsid, protocol) → rule id when exactly one rule exists for it, else RULE_SEVERAL. */
   rulesByAddress: KeyTable
   /** Indexed by rule id; null where the id is unused in this snapshot. */
   ruleList: (CompiledRule | null)[]
@@ -90,6 +117,8 @@ export interface Snapshot {
   backendMac: Uint8Array
   backendName: string[]
   backendPool: string[]
+  /** Per backend id: its pool's number in this snapshot (CompiledRule.poolId), -1 where the id is unused. */
+  backendPoolId: Int32Array
 
   /** (vsid, customerAddress, 0) → lookup record index. */
   lookup: KeyTable

@@ -31,6 +31,12 @@ export interface BackendStats {
 export interface StatsReport {
   /** Generation of the snapshot the packet path runs. */
   generation: number
+  /**
+   * The lowest snapshot epoch every engine has swept its flows against: the
+   * compiler's `swept` argument (rule and backend ids freed at or before it
+   * may be reused). Internal: not part of the /v1/stats document.
+   */
+  sweptEpoch?: number
   /** Flows in the flow table now. */
   activeFlows: number
   flowsCreated: number

@@ -11,6 +11,7 @@ import {
   G_FLOWS_EXPIRED,
   G_RX_BYTES,
   G_RX_PACKETS,
+  G_SWEPT_EPOCH,
   G_TX_BYTES,
   G_TX_PACKETS,
   PER_BYTES,
@@ -67,8 +68,11 @@ export function statsReport(snapshot: Snapshot | null, counters: readonly Counte
       })
     }
   }
+  let swept = counters.length === 0 ? 0 : Infinity
+  for (const c of counters) swept = Math.min(swept, c.values[G_SWEPT_EPOCH]!)
   return {
     generation: snapshot === null ? 0 : snapshot.generation,
+    sweptEpoch: swept,
     activeFlows,
     flowsCreated: sum(G_FLOWS_CREATED),
     flowsEvicted: sum(G_FLOWS_EVICTED),

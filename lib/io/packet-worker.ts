@@ -57,11 +57,15 @@ const KERNEL_STATS_INTERVAL_MS = 1000
 const ERROR_BACKOFF_MS = 10
 const LISTENER_BATCH = 8
 
-/** CA VIP frontends: NVGRE frames addressed to them are requests (see fanout-program). */
+/**
+ * VIP frontends: NVGRE frames addressed to them are requests (see fanout-program) — to a CA VIP,
+ * or to a public VIP from a tenant VM (hairpin), whose reply comes back to the external address at a
+ * NAT port congruent to the VM's port.
+ */
 export function frontendsOf(snapshot: Snapshot): Frontend[] {
   const frontends: Frontend[] = []
   for (const rule of snapshot.ruleList) {
-    if (rule !== null && rule.virtualSubnetId !== 0) frontends.push({ address: rule.vipAddress, port: rule.frontendPort })
+    if (rule !== null) frontends.push({ address: rule.vipAddress, port: rule.frontendPort })
   }
   return frontends
 }

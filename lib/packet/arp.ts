@@ -10,6 +10,10 @@ export const ARP_HTYPE_ETHERNET = 1
 export const ARP_PTYPE_IPV4 = 0x0800
 export const ARP_HLEN_ETHERNET = 6
 export const ARP_PLEN_IPV4 = 4
+/** The first word of an Ethernet/IPv4 ARP packet (hardware type << 16 | protocol type). */
+export const ARP_WORD_ETHERNET_IPV4 = (ARP_HTYPE_ETHERNET << 16) | ARP_PTYPE_IPV4
+/** Its address lengths (hardware << 8 | protocol). */
+export const ARP_LENGTHS_ETHERNET_IPV4 = (ARP_HLEN_ETHERNET << 8) | ARP_PLEN_IPV4
 export const ARP_OP_REQUEST = 1
 export const ARP_OP_REPLY = 2
 

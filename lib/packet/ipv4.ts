@@ -13,6 +13,8 @@ import { readU16, readU32, writeU16, writeU32 } from './bytes'
 export const IPV4_VERSION = 4
 export const IPV4_HEADER_LENGTH = 20
 export const IPV4_MAX_HEADER_LENGTH = 60
+/** First byte of a header without options: version 4, IHL 5. */
+export const IPV4_VERSION_IHL_NO_OPTIONS = 0x45
 export const IPV4_MAX_OPTIONS_LENGTH = 40
 export const IPV4_MAX_TOTAL_LENGTH = 65535
 export const IPV4_DEFAULT_TTL = 64

@@ -12,6 +12,8 @@ import { ETHERTYPE_TEB } from './ethernet'
 export const NVGRE_HEADER_LENGTH = 8
 /** Outer IPv4 (20) + GRE (8) + inner Ethernet (14) in front of the inner IP packet. */
 export const NVGRE_ENCAP_OVERHEAD = 42
+/** Outer Ethernet (14) + outer IPv4 (20) + GRE (8) + inner Ethernet (14): what encapsulation writes in front of the inner IP packet. */
+export const NVGRE_ENCAP_HEADERS = 56
 
 export const GRE_FLAGS_CHECKSUM = 0x8000
 export const GRE_FLAGS_ROUTING = 0x4000

@@ -26,3 +26,22 @@ t.test('full NAT source ports: unique per (backend, VIP), never a rule port, and
   t.ok(drops.nat_ports_exhausted! > 0, 'exhaustion is counted')
   t.equal(forwarded + drops.nat_ports_exhausted!, 65535)
 })
+
+t.test('NatPorts: candidates are from 1024 up, below 65536, and congruent to the client port modulo the workers', async (t) => {
+  const { NatPorts, NAT_PORT_FIRST, NAT_PORT_TRIES } = await import('../../lib/dataplane/nat-ports')
+  for (const workers of [1, 2, 3, 7, 64]) {
+    const p = new NatPorts(workers)
+    for (const hash of [0, 1, -1, 0x7fffffff, -0x80000000, 123456789]) {
+      for (const clientPort of [0, 1, 1023, 40000, 65535]) {
+        const seen = new Set<number>()
+        for (let a = 0; a < NAT_PORT_TRIES; a++) {
+          const c = p.candidate(hash, clientPort, a)
+          if (c < NAT_PORT_FIRST || c > 65535 || c % workers !== clientPort % workers) t.fail(`${workers} workers: ${c} for ${clientPort}`)
+          seen.add(c)
+        }
+        if (seen.size !== NAT_PORT_TRIES) t.fail(`${workers} workers: repeated candidates`)
+      }
+    }
+  }
+  t.pass('all candidates in range and in the residue class')
+})

@@ -273,6 +273,142 @@ const cases: Case[] = [
   },
 ]
 
+// ------------------------------------------------------------ several rules on one VIP
+// Any number of rules per VIP, protocol and port: CA and public VIPs, TCP and UDP mixed.
+type RuleShape = Array<{ protocol: 'tcp' | 'udp'; frontendPort: number; backendPort: number }>
+const RULE_SHAPES: Array<{ name: string; rules: RuleShape }> = [
+  { name: 'two TCP rules', rules: [{ protocol: 'tcp', frontendPort: 80, backendPort: 80 }, { protocol: 'tcp', frontendPort: 5201, backendPort: 5201 }] },
+  {
+    name: 'three TCP rules',
+    rules: [
+      { protocol: 'tcp', frontendPort: 80, backendPort: 80 },
+      { protocol: 'tcp', frontendPort: 5201, backendPort: 5201 },
+      { protocol: 'tcp', frontendPort: 8080, backendPort: 8081 },
+    ],
+  },
+  {
+    name: 'TCP and UDP rules mixed',
+    rules: [
+      { protocol: 'tcp', frontendPort: 80, backendPort: 80 },
+      { protocol: 'udp', frontendPort: 53, backendPort: 5353 },
+      { protocol: 'tcp', frontendPort: 5201, backendPort: 5202 },
+      { protocol: 'udp', frontendPort: 5201, backendPort: 5201 },
+      { protocol: 'udp', frontendPort: 4789, backendPort: 4789 },
+    ],
+  },
+]
+
+/** The reference configuration with these rules on blue-ca and blue-public. */
+function withRules(rules: RuleShape): () => NvlbConfig {
+  return withConfig((c) => {
+    for (const name of ['blue-ca', 'blue-public']) {
+      c.vips.find((v) => v.name === name)!.rules = rules.map((r) => ({ ...r, pool: 'blue-web', idleTimeoutSeconds: 240, distribution: '5-tuple' as const }))
+    }
+  })
+}
+
+for (const shape of RULE_SHAPES) {
+  for (const [i, rule] of shape.rules.entries()) {
+    const udp = rule.protocol === 'udp'
+    cases.push(
+      {
+        description: `CA VIP with ${shape.name}: ${rule.protocol}:${rule.frontendPort} is balanced`,
+        config: withRules(shape.rules),
+        input: () => fromAppTier({ vsid: 5002, sport: 35000 + i, dport: rule.frontendPort, udp }),
+        verdict: Verdict.TX,
+        output: (t, r) => {
+          const inner = parseFrame(r.out[0]!.frame)!.inner!
+          t.equal(inner.ipv4!.src, '10.1.5.100', 'full NAT')
+          t.equal((udp ? inner.udp : inner.tcp)!.dstPort, rule.backendPort, "the rule's backend port")
+          t.equal((udp ? inner.udp : inner.tcp)!.checksumValid, true)
+        },
+      },
+      {
+        description: `public VIP with ${shape.name}: ${rule.protocol}:${rule.frontendPort} is balanced`,
+        config: withRules(shape.rules),
+        input: () => fromClient({ sport: 36000 + i, dport: rule.frontendPort, udp }),
+        verdict: Verdict.TX,
+        output: (t, r) => {
+          const inner = parseFrame(r.out[0]!.frame)!.inner!
+          t.equal(inner.ipv4!.src, '198.51.100.10', 'client address kept')
+          t.equal((udp ? inner.udp : inner.tcp)!.dstPort, rule.backendPort, "the rule's backend port")
+        },
+      },
+    )
+  }
+}
+
+cases.push({
+  description: 'a non-first fragment to a VIP with several rules of its protocol, first fragment unseen',
+  config: withRules(RULE_SHAPES[0]!.rules),
+  input: () =>
+    buildFrame({
+      eth: { src: MAC.client, dst: MAC.external },
+      ipv4: { src: '198.51.100.10', dst: '203.0.113.10', fragmentOffset: 100, protocol: 6, id: 77 },
+      payload: Buffer.alloc(40),
+    }),
+  verdict: Verdict.DROP,
+  drops: ['fragment_no_state'],
+})
+
+cases.push(
+  {
+    description: 'a tenant VM to a public VIP (hairpin): source NAT to the external address, NVGRE to the backend',
+    input: () => fromAppTier({ vsid: 5002, sport: 44000, vip: '203.0.113.10' }),
+    verdict: Verdict.TX,
+    output: (t, r) => {
+      const f = parseFrame(r.out[0]!.frame)!
+      t.equal(f.gre!.vsid, 5001)
+      t.equal(f.inner!.ipv4!.src, '198.51.100.1')
+    },
+  },
+  {
+    description: 'a tenant VM to a public VIP port without a rule',
+    input: () => fromAppTier({ vsid: 5002, sport: 44001, vip: '203.0.113.10', dport: 443 }),
+    verdict: Verdict.DROP,
+    drops: ['no_vip_rule'],
+  },
+  {
+    description: 'a tenant VM to a public VIP while node.externalAddress is not set',
+    config: withConfig((c) => delete c.node.externalAddress),
+    input: () => fromAppTier({ vsid: 5002, sport: 44002, vip: '203.0.113.10' }),
+    verdict: Verdict.DROP,
+    drops: ['hairpin_unavailable'],
+  },
+)
+
+t.test('several rules per VIP: every rule carries traffic both ways, with and without prefetch', async (t) => {
+  for (const shape of RULE_SHAPES) {
+    for (const prefetch of [false, true]) {
+      const h = new Harness(withRules(shape.rules)(), { prefetch })
+      for (const [i, rule] of shape.rules.entries()) {
+        const udp = rule.protocol === 'udp'
+        const what = `${shape.name}, ${rule.protocol}:${rule.frontendPort}${prefetch ? ', prefetched' : ''}`
+        // CA VIP: request, then the backend's reply with the VIP's VSID.
+        const ca = h.send(fromAppTier({ vsid: 5002, sport: 37000 + i, dport: rule.frontendPort, udp }))
+        t.equal(ca.verdict, Verdict.TX, `${what}: CA request (${ca.drops.join(',')})`)
+        if (ca.verdict !== Verdict.TX) continue
+        const caBack = h.send(replyTo(ca.out[0]!.frame, { vsid: 5002 }))
+        t.equal(caBack.verdict, Verdict.TX, `${what}: CA reply (${caBack.drops.join(',')})`)
+        const rev = parseFrame(caBack.out[0]!.frame)!.inner!
+        t.equal(rev.ipv4!.dst, '10.1.5.20')
+        t.equal((udp ? rev.udp : rev.tcp)!.srcPort, rule.frontendPort, `${what}: reply from the frontend port`)
+        t.equal((udp ? rev.udp : rev.tcp)!.dstPort, 37000 + i)
+        // Public VIP.
+        const pub = h.send(fromClient({ sport: 38000 + i, dport: rule.frontendPort, udp }))
+        t.equal(pub.verdict, Verdict.TX, `${what}: public request (${pub.drops.join(',')})`)
+        const pubBack = h.send(replyTo(pub.out[0]!.frame))
+        t.equal(pubBack.verdict, Verdict.TX, `${what}: public reply (${pubBack.drops.join(',')})`)
+        const plain = parseFrame(pubBack.out[0]!.frame)!
+        t.equal(plain.ipv4!.src, '203.0.113.10')
+        t.equal((udp ? plain.udp : plain.tcp)!.srcPort, rule.frontendPort)
+      }
+      // A port no rule has is still refused.
+      t.same(h.send(fromClient({ sport: 39000, dport: 9999 })).drops, ['no_vip_rule'])
+    }
+  }
+})
+
 for (const c of cases) {
   t.test(c.description, async (t) => {
     const h = new Harness(c.config?.() ?? referenceConfig(), { ...(c.extraSlots === undefined ? {} : { extraSlots: c.extraSlots }), unconfigured: c.unconfigured === true })

@@ -29,3 +29,15 @@ t.test('a flow that matches nothing says why', async (t) => {
   const tenant = simulateFlow(snap, { virtualSubnetId: 7001, protocol: 'udp', source: '10.0.0.1', sourcePort: 1, destination: '10.1.5.100', destinationPort: 80 })
   t.match(tenant.reason, /no VIP 10\.1\.5\.100 with udp rules in VSID 7001/)
 })
+
+t.test('a tenant VM using a public VIP (hairpin) is simulated like the engine balances it', async (t) => {
+  const h = new Harness()
+  const snap = h.engine.snapshot!
+  for (let sport = 30100; sport < 30120; sport++) {
+    const sim = simulateFlow(snap, { virtualSubnetId: 5002, protocol: 'tcp', source: '10.1.5.20', sourcePort: sport, destination: '203.0.113.10', destinationPort: 80 })
+    const f = parseFrame(h.send(fromAppTier({ vsid: 5002, sport, vip: '203.0.113.10' })).out[0]!.frame)!
+    t.equal(sim.vip!.name, 'blue-public')
+    t.equal(sim.backend!.address, f.inner!.ipv4!.dst)
+    t.match(sim.reason, /hairpin/)
+  }
+})

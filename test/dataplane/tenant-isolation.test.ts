@@ -3,7 +3,7 @@ import { parseFrame } from '../../lib/packet/frame'
 import { Verdict } from '../../lib/dataplane/engine'
 import { Harness, fromAppTier, fromClient } from '../helpers/engine-harness'
 
-// Blue and Red share the CA VIP address 10.1.5.100 and backend CAs 10.1.6.21/.22 (DESIGN §7).
+// Blue and Red share the CA VIP address 10.1.5.100 and backend CAs 10.1.6.21/.22.
 const BLUE_WEB = new Set(['5001/10.1.6.20', '5001/10.1.6.21', '5001/10.1.6.22', '5001/10.1.6.23'])
 const RED_WEB = new Set(['6001/10.1.6.21', '6001/10.1.6.22'])
 const HOST_OF: Record<string, string> = {

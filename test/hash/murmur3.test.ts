@@ -1,6 +1,6 @@
 /**
  * lib/hash/murmur3.ts must return exactly what murmurhash3js-revisited's x86.hash32 returns
- * (DESIGN §5), for bytes at any offset, UTF-8 strings, and 32-bit words.
+ *, for bytes at any offset, UTF-8 strings, and 32-bit words.
  */
 import t from 'tap'
 import fc from 'fast-check'

@@ -6,11 +6,11 @@ import type { NvlbConfig } from '../../lib/control/config-types'
 import { Engine, HEADROOM, Verdict } from '../../lib/dataplane/engine'
 import { buildFrame, parseFrame } from '../../lib/packet/frame'
 import { DROP_REASON_NAMES } from '../../lib/dataplane/drop-reasons'
-import { DROPS_BASE } from '../../lib/dataplane/counters'
+import { DROPS_BASE, G_SWEPT_EPOCH } from '../../lib/dataplane/counters'
 
 export const REFERENCE_CONFIG_PATH = join(__dirname, '..', '..', 'examples', 'blue-red', 'config.json')
 
-/** The reference deployment's configuration (DESIGN §7), validated. */
+/** The reference deployment's configuration, validated. */
 export function referenceConfig(): NvlbConfig {
   return validateConfig(JSON.parse(readFileSync(REFERENCE_CONFIG_PATH, 'utf8')))
 }
@@ -35,21 +35,31 @@ export class Harness {
   private generation = 0
   now = 1000
 
-  constructor(config: NvlbConfig = referenceConfig(), options: { maxFlows?: number; extraSlots?: number; unconfigured?: boolean } = {}) {
+  /** Run every frame through Engine.prefetch() first, the way a port's batch loop does. */
+  readonly prefetch: boolean
+
+  constructor(config: NvlbConfig = referenceConfig(), options: { maxFlows?: number; extraSlots?: number; unconfigured?: boolean; prefetch?: boolean; workerCount?: number } = {}) {
+    this.prefetch = options.prefetch === true
     // A small table keeps tests fast; the bench and the flow-table tests size it themselves.
-    this.engine = new Engine({ maxFlows: options.maxFlows ?? 65536, ...(options.extraSlots === undefined ? {} : { extraSlots: options.extraSlots }) })
+    this.engine = new Engine({
+      maxFlows: options.maxFlows ?? 65536,
+      ...(options.extraSlots === undefined ? {} : { extraSlots: options.extraSlots }),
+      ...(options.workerCount === undefined ? {} : { workerCount: options.workerCount }),
+    })
     if (options.unconfigured !== true) this.load(config)
     this.engine.tick(this.now)
   }
 
   load(config: NvlbConfig): void {
-    this.engine.adopt(this.compiler.compile(config, ++this.generation))
+    // Ids the engine has let go of may be reused, as the control plane does it.
+    this.engine.adopt(this.compiler.compile(config, ++this.generation, undefined, this.engine.counters.values[G_SWEPT_EPOCH]))
   }
 
   send(frame: Uint8Array): Result {
     const buf = Buffer.alloc(HEADROOM + frame.length + 64)
     buf.set(frame, HEADROOM)
     const before = Array.from(this.engine.counters.values.subarray(DROPS_BASE, DROPS_BASE + DROP_REASON_NAMES.length))
+    if (this.prefetch) this.engine.prefetch(buf, Int32Array.of(HEADROOM), Int32Array.of(frame.length), 1)
     const verdict = this.engine.process(buf, HEADROOM, frame.length)
     const out: Emitted[] = []
     if (verdict === Verdict.TX) {
@@ -85,10 +95,10 @@ export const MAC = {
 type Flag = 'syn' | 'ack' | 'fin' | 'rst' | 'psh'
 
 /** A client on the Internet → a public VIP. */
-export function fromClient(opts: { vip?: string; sport: number; dport?: number; flags?: Flag[]; payload?: string; client?: string; df?: boolean; udp?: boolean; mss?: number }): Buffer {
+export function fromClient(opts: { vip?: string; sport: number; dport?: number; flags?: Flag[]; payload?: string; client?: string; df?: boolean; udp?: boolean; mss?: number; srcMac?: string }): Buffer {
   const l4 = { srcPort: opts.sport, dstPort: opts.dport ?? 80 }
   return buildFrame({
-    eth: { src: MAC.client, dst: MAC.external },
+    eth: { src: opts.srcMac ?? MAC.client, dst: MAC.external },
     ipv4: { src: opts.client ?? '198.51.100.10', dst: opts.vip ?? '203.0.113.10', df: opts.df ?? true },
     ...(opts.udp === true ? { udp: l4 } : { tcp: { ...l4, seq: 1000, flags: opts.flags ?? ['syn'], ...(opts.mss === undefined ? {} : { mss: opts.mss }) } }),
     ...(opts.payload === undefined ? {} : { payload: opts.payload }),
@@ -96,7 +106,8 @@ export function fromClient(opts: { vip?: string; sport: number; dport?: number; 
 }
 
 /** A tenant VM on host4 (blue-vm11 / red-vm11, CA 10.1.5.20) → a CA VIP, as its host encapsulates it. */
-export function fromAppTier(opts: { vsid: number; sport: number; vip?: string; dport?: number; flags?: Flag[]; src?: string; vmMac?: string }): Buffer {
+export function fromAppTier(opts: { vsid: number; sport: number; vip?: string; dport?: number; flags?: Flag[]; src?: string; vmMac?: string; udp?: boolean; payload?: string }): Buffer {
+  const l4 = { srcPort: opts.sport, dstPort: opts.dport ?? 80 }
   return buildFrame({
     eth: { src: MAC.host4, dst: MAC.provider },
     ipv4: { src: '192.168.6.7', dst: '192.168.6.2' },
@@ -105,7 +116,8 @@ export function fromAppTier(opts: { vsid: number; sport: number; vip?: string; d
       inner: {
         eth: { src: opts.vmMac ?? '00:15:5d:01:05:20', dst: MAC.gateway },
         ipv4: { src: opts.src ?? '10.1.5.20', dst: opts.vip ?? '10.1.5.100', df: true },
-        tcp: { srcPort: opts.sport, dstPort: opts.dport ?? 80, seq: 500, flags: opts.flags ?? ['syn'] },
+        ...(opts.udp === true ? { udp: l4 } : { tcp: { ...l4, seq: 500, flags: opts.flags ?? ['syn'] } }),
+        ...(opts.payload === undefined ? {} : { payload: opts.payload }),
       },
     },
   })
@@ -119,6 +131,7 @@ export function fromAppTier(opts: { vsid: number; sport: number; vip?: string; d
 export function replyTo(sent: Buffer, opts: { vsid?: number; flags?: Flag[]; payload?: string; src?: string } = {}): Buffer {
   const f = parseFrame(sent)!
   const inner = f.inner!
+  const udp = inner.udp
   return buildFrame({
     eth: { src: f.eth.dst, dst: MAC.provider },
     ipv4: { src: f.ipv4!.dst, dst: '192.168.6.2' },
@@ -127,7 +140,9 @@ export function replyTo(sent: Buffer, opts: { vsid?: number; flags?: Flag[]; pay
       inner: {
         eth: { src: inner.eth.dst, dst: MAC.gateway },
         ipv4: { src: opts.src ?? inner.ipv4!.dst, dst: inner.ipv4!.src, df: true },
-        tcp: { srcPort: inner.tcp!.dstPort, dstPort: inner.tcp!.srcPort, seq: 9000, ack: inner.tcp!.seq + 1, flags: opts.flags ?? ['syn', 'ack'] },
+        ...(udp !== null
+          ? { udp: { srcPort: udp.dstPort, dstPort: udp.srcPort } }
+          : { tcp: { srcPort: inner.tcp!.dstPort, dstPort: inner.tcp!.srcPort, seq: 9000, ack: inner.tcp!.seq + 1, flags: opts.flags ?? ['syn', 'ack'] } }),
         ...(opts.payload === undefined ? {} : { payload: opts.payload }),
       },
     },

@@ -1,5 +1,5 @@
 /**
- * The seed's example (DESIGN §2): a connection from ClientIP to the Blue public VIP,
+ * The seed's example: a connection from ClientIP to the Blue public VIP,
  * balanced to Blue VM2 (VSID BlueVSID1 = 5001 in the reference deployment, CA 10.1.6.21,
  * host PA 192.168.6.4), leaves nvlb (PA 192.168.6.2) as
  *   MAC_LB→MAC_H1 | 192.168.6.2→192.168.6.4 | key BlueVSID1 | MAC_gw→MAC_VM2 | ClientIP→10.1.6.21
@@ -7,7 +7,7 @@
 import t from 'tap'
 import { buildFrame, parseFrame } from '../../lib/packet/frame'
 
-const MAC_LB = '02:00:c0:a8:06:02' // nvlb's providerMac (DESIGN §4)
+const MAC_LB = '02:00:c0:a8:06:02' // nvlb's providerMac
 const MAC_H1 = '02:00:c0:a8:06:04' // neighbour 192.168.6.4
 const MAC_GW = '02:00:00:00:00:01' // gatewayMac
 const MAC_VM2 = '00-15-5D-01-06-21' // lookup record of 10.1.6.21 in VSID 5001
