@@ -3,7 +3,7 @@
  * nvlb policy import FILE: HNV policy through the admin API.
  */
 import type { CustomerRoute, LookupRecord } from '../../lib/control/config-types'
-import { apiPath } from '../../lib/api/client'
+import { apiPath } from '../../lib/cli/client'
 import {
   IF_MATCH_HELP,
   IF_MATCH_OPTION,
@@ -15,8 +15,8 @@ import {
   runCommand,
   stringOption,
   type CliContext,
-} from '../../lib/api/cli-common'
-import { formatTable } from '../../lib/api/cli-table'
+} from '../../lib/cli/common'
+import { formatTable } from '../../lib/cli/table'
 
 const USAGE = `usage: nvlb policy <lookup|route|import> <action> [options]
 
