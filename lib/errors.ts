@@ -45,6 +45,8 @@ export const ErrorCodes = {
   ROUTING_DOMAIN_MISMATCH: 'NVLB_ERR_ROUTING_DOMAIN_MISMATCH',
   /** A network interface named in the configuration does not exist. */
   INTERFACE_NOT_FOUND: 'NVLB_ERR_INTERFACE_NOT_FOUND',
+  /** A change asks for another value of a field the running packet path took at start (interfaces, flow table size, receive slots). */
+  FIXED_AT_START: 'NVLB_ERR_FIXED_AT_START',
   /** Opening or configuring a packet socket failed (not root, interface down, kernel refused an option). */
   SOCKET_SETUP: 'NVLB_ERR_SOCKET_SETUP',
 } as const

@@ -13,10 +13,14 @@ import { resolveServerToken } from '../../lib/api/token'
 import { Compiler } from '../../lib/control/compiler'
 import { validateConfig } from '../../lib/control/config-validate'
 import { ControlPlane } from '../../lib/control/control-plane'
+import { flowTableField, interfaceFields, providerMtuField } from '../../lib/control/fixed-fields'
 import { Engine } from '../../lib/dataplane/engine'
 import { simulateFlow } from '../../lib/dataplane/simulate'
 import type { Snapshot } from '../../lib/dataplane/snapshot'
+import type { FlowTable } from '../../lib/dataplane/flow-table'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
+import { RX_HEADROOM, slotSizeForMtu } from '../../lib/io/frame-port'
+import { ETHERNET_HEADER_LENGTH, VLAN_TAG_LENGTH } from '../../lib/packet/ethernet'
 
 export const DEFAULT_API_LISTEN = '127.0.0.1:8573'
 
@@ -131,7 +135,13 @@ interface PacketPath {
 /** --no-dataplane: one in-process engine adopts every snapshot and reports the counters. */
 function startInProcessEngine(control: ControlPlane<Snapshot>): PacketPath {
   const engine = new Engine({ maxFlows: control.config.node?.maxFlows })
-  const unsubscribe = control.subscribe((snapshot) => engine.adopt(snapshot))
+  const unsubscribe = control.subscribe((snapshot) => {
+    const first = engine.flows === null
+    engine.adopt(snapshot)
+    // The flow table is created by the first snapshot and keeps its size.
+    const flows = engine.flows as FlowTable | null
+    if (first && flows !== null) control.fixFields([flowTableField(flows.capacity)])
+  })
   return {
     stats: () => engine.statsReport(),
     stop: async () => unsubscribe(),
@@ -163,6 +173,12 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     maxFlows: node.maxFlows,
     logger: logger.child({ component: 'dataplane' }),
   })
+  // What the workers took at start: their sockets' interfaces, the flow table size, the receive slot size.
+  control.fixFields([
+    ...interfaceFields(node.providerInterface, node.externalInterface),
+    flowTableField(node.maxFlows ?? snapshot.maxFlows),
+    providerMtuField(slotSizeForMtu(snapshot.providerMtu) - RX_HEADROOM - ETHERNET_HEADER_LENGTH - VLAN_TAG_LENGTH),
+  ])
   const unsubscribe = control.subscribe((next) => dataplane.adopt(next))
   return {
     stats: () => dataplane.stats(),

@@ -25,6 +25,7 @@ import type { NvlbConfig } from './config-types'
 import { jsonClone, validateConfig } from './config-validate'
 import { jsonEqual, summarizeChanges } from './config-diff'
 import { Store } from './store'
+import { checkFixedFields, type FixedField } from './fixed-fields'
 
 export interface Applied {
   generation: number
@@ -71,6 +72,8 @@ export class ControlPlane<S = unknown> {
   /** Tail of the chain of pending changes; each change starts when the previous one settled. */
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
+  /** Fields the running packet path took at start, by JSON path. */
+  private readonly fixed = new Map<string, FixedField>()
 
   private constructor(
     private readonly store: Store,
@@ -148,6 +151,15 @@ export class ControlPlane<S = unknown> {
     })
   }
 
+  /**
+   * Declares fields the running packet path took at start: from now on a change
+   * that asks for another value is refused with NVLB_ERR_FIXED_AT_START (409)
+   * naming the field. A later declaration of the same field replaces the earlier.
+   */
+  fixFields(fields: readonly FixedField[]): void {
+    for (const field of fields) this.fixed.set(field.field, field)
+  }
+
   /** Called synchronously after every successful change, and once right away if ready. */
   subscribe(listener: SnapshotListener<S>): () => void {
     this.listeners.add(listener)
@@ -181,6 +193,7 @@ export class ControlPlane<S = unknown> {
       )
     }
     const config = deepFreeze(validateConfig(produce()))
+    if (this.fixed.size > 0) checkFixedFields(config, [...this.fixed.values()])
     const generation = this._generation + 1
     const snapshot = this.compileSnapshot(config, generation)
     const previous = this._generation === 0 ? undefined : this._config

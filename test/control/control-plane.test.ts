@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
 import { ControlPlane } from '../../lib/control/control-plane'
 import { STATE_FILE_NAME } from '../../lib/control/store'
+import { flowTableField, interfaceFields, providerMtuField } from '../../lib/control/fixed-fields'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { minimalConfig, referenceConfig } from './reference-config'
 import { documentOf, invalidConfigs } from './invalid-configs'
@@ -466,4 +467,53 @@ t.test('writing the same document again is still a change with a new generation'
   const again = await plane.replace(referenceConfig())
   t.equal(again.generation, 2)
   t.equal(again.summary, 'no change')
+})
+
+t.test('a field the packet path fixed at start: a change of it is refused naming the field, nothing changes', async (t) => {
+  const dir = tempDir(t)
+  const { plane, lines } = await openPlane(t, dir)
+  const start = referenceConfig()
+  start.node.providerInterface = 'eth0'
+  await plane.replace(start)
+  plane.fixFields([flowTableField(1048576), ...interfaceFields('eth0', undefined), providerMtuField(1966)])
+  const bytes = readFileSync(join(dir, STATE_FILE_NAME))
+  const seen: number[] = []
+  plane.subscribe((_s, g) => seen.push(g))
+  const refused: Array<[string, (d: NvlbConfig) => void]> = [
+    ['node.maxFlows', (d) => void (d.node.maxFlows = 2000)],
+    ['node.providerInterface', (d) => void (d.node.providerInterface = 'eth1')],
+    ['node.externalInterface', (d) => void (d.node.externalInterface = 'eth1')],
+    ['node.providerMtu', (d) => void (d.node.providerMtu = 9000)],
+  ]
+  for (const [field, edit] of refused) {
+    const err = await plane.update(edit).then(
+      () => undefined,
+      (e: NvlbError) => e,
+    )
+    t.ok(err instanceof NvlbError, `${field}: refused`)
+    t.equal(err?.code, ErrorCodes.FIXED_AT_START, `${field}: code`)
+    t.equal(err?.field, field, `${field}: names the field`)
+    t.equal(err?.statusCode, 409, `${field}: 409`)
+    t.match(err?.message, /cannot change while nvlb runs/, `${field}: says why`)
+  }
+  t.equal(plane.generation, 1, 'no generation was used up')
+  t.same(seen, [1], 'the packet path saw no refused change')
+  t.same(readFileSync(join(dir, STATE_FILE_NAME)), bytes, 'state file unchanged')
+  t.equal(changes(lines).length, 1)
+
+  // The same values, the defaults spelled out, and a smaller MTU all apply.
+  await plane.update((d) => {
+    d.node.maxFlows = 1048576
+    d.node.providerInterface = 'eth0'
+    d.node.externalInterface = 'eth0'
+  })
+  await plane.update((d) => void (d.node.providerMtu = 1400))
+  await plane.update((d) => void (d.node.providerMtu = 1966))
+  t.equal(plane.generation, 4)
+  t.equal(plane.config.node.providerMtu, 1966)
+  // A whole-document replace is checked the same way.
+  await t.rejects(plane.replace({ ...start, node: { ...start.node, maxFlows: 10 } }), {
+    code: ErrorCodes.FIXED_AT_START,
+    field: 'node.maxFlows',
+  })
 })
