@@ -47,6 +47,8 @@ export const ErrorCodes = {
   INTERFACE_NOT_FOUND: 'NVLB_ERR_INTERFACE_NOT_FOUND',
   /** A change asks for another value of a field the running packet path took at start (interfaces, flow table size, receive slots). */
   FIXED_AT_START: 'NVLB_ERR_FIXED_AT_START',
+  /** A change was stored, but the packet workers did not all run it in time (the API answers 503). */
+  NOT_RUNNING: 'NVLB_ERR_NOT_RUNNING',
   /** Opening or configuring a packet socket failed (not root, interface down, kernel refused an option). */
   SOCKET_SETUP: 'NVLB_ERR_SOCKET_SETUP',
 } as const

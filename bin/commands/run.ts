@@ -129,6 +129,8 @@ function loadConfigFile(path: string): unknown {
 
 interface PacketPath {
   stats: StatsSource
+  /** Resolves once every packet worker runs this generation (absent: adoption is synchronous). */
+  whenRunning?(generation: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -180,8 +182,11 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     providerMtuField(slotSizeForMtu(snapshot.providerMtu) - RX_HEADROOM - ETHERNET_HEADER_LENGTH - VLAN_TAG_LENGTH),
   ])
   const unsubscribe = control.subscribe((next) => dataplane.adopt(next))
+  // The worker pool's whenAdopted (absent in pools that predate it: then adoption is not awaited).
+  const pool = dataplane as typeof dataplane & { whenAdopted?(generation: number): Promise<void> }
   return {
     stats: () => dataplane.stats(),
+    whenRunning: typeof pool.whenAdopted === 'function' ? (generation) => pool.whenAdopted!(generation) : undefined,
     stop: async () => {
       unsubscribe()
       await dataplane.stop()
@@ -234,6 +239,8 @@ export async function main(argv: string[]): Promise<number> {
       logger,
       compile: (config, generation) => compiler.compile(config, generation),
       initialConfig,
+      // A change is answered once every packet worker runs it.
+      awaitRunning: (generation) => packetPath?.whenRunning?.(generation) ?? Promise.resolve(),
     })
     packetPath = options.dataplane ? await startPacketPath(control, options, logger) : startInProcessEngine(control)
 

@@ -2,13 +2,15 @@
  * The control plane's state machine: the running configuration, its generation,
  * the snapshot compiled from it, and the only way to change them.
  *
- * A change runs validate → compile → publish to the packet path → persist →
- * commit (→ summarize and log), one change at a time in arrival order. A
- * change is acknowledged only once it is on disk. Any failure leaves
- * generation, config, snapshot and the state file exactly as they were; a
- * failed write also hands the packet path its previous snapshot back. Every successful change
- * increments the generation by one (also when the new document equals the old
- * one, so an ETag always identifies one write) and is logged once with a summary.
+ * A change runs validate → compile → persist → commit → publish to the packet
+ * path → wait until every packet worker runs it (→ summarize and log), one change
+ * at a time in arrival order. "Acknowledged" means durable and running: the
+ * answer comes only after the write (fsync) and after `awaitRunning` resolved.
+ * Any failure before the write is done leaves generation, config, snapshot and
+ * the state file exactly as they were, and the packet path never sees the
+ * change. Every successful change increments the generation by one (also when
+ * the new document equals the old one, so an ETag always identifies one write)
+ * and is logged once with a summary.
  *
  * Before any configuration exists the generation is 0, `ready` is false and
  * `config` is the empty document `{ node: {}, neighbors: [], … }` (which does not
@@ -41,7 +43,17 @@ export interface ControlPlaneOptions<S> {
   compile: Compile<S>
   /** A document to start from instead of the stored one (nvlb run --config FILE); validated, persisted. */
   initialConfig?: unknown
+  /**
+   * Resolves once every packet worker runs `generation` (or a later one); a change
+   * is answered only then. Without it a change counts as running once the
+   * listeners returned (an in-process engine adopts synchronously).
+   */
+  awaitRunning?(generation: number): Promise<void>
+  /** How long a change waits for awaitRunning before it is answered NVLB_ERR_NOT_RUNNING (503); default 10 s. */
+  runningTimeoutMs?: number
 }
+
+const DEFAULT_RUNNING_TIMEOUT_MS = 10_000
 
 export type SnapshotListener<S> = (snapshot: S, generation: number) => void
 
@@ -79,11 +91,19 @@ export class ControlPlane<S = unknown> {
     private readonly store: Store,
     private readonly logger: Logger,
     private readonly compileSnapshot: Compile<S>,
+    private readonly awaitRunning: ((generation: number) => Promise<void>) | undefined,
+    private readonly runningTimeoutMs: number,
   ) {}
 
   static async open<S>(opts: ControlPlaneOptions<S>): Promise<ControlPlane<S>> {
     const store = await Store.open(opts.stateDir)
-    const plane = new ControlPlane<S>(store, opts.logger, opts.compile)
+    const plane = new ControlPlane<S>(
+      store,
+      opts.logger,
+      opts.compile,
+      opts.awaitRunning === undefined ? undefined : (generation) => opts.awaitRunning!(generation),
+      opts.runningTimeoutMs ?? DEFAULT_RUNNING_TIMEOUT_MS,
+    )
     const stored = await store.load()
 
     if (opts.initialConfig !== undefined) {
@@ -180,7 +200,37 @@ export class ControlPlane<S = unknown> {
     if (this.closed) return Promise.reject(new Error('the control plane is closed'))
     const run = this.queue.then(() => this.apply(ifMatch, produce))
     this.queue = run.catch(() => undefined)
-    return run
+    // The next change may be validated, compiled and written while the workers
+    // adopt this one; a worker that runs a later generation runs this one too.
+    return run.then((applied) => this.running(applied))
+  }
+
+  /** Resolves with `applied` once the packet workers run its generation. */
+  private async running(applied: Applied): Promise<Applied> {
+    const wait = this.awaitRunning
+    if (wait === undefined) return applied
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`not all packet workers run it after ${this.runningTimeoutMs} ms`)),
+        this.runningTimeoutMs,
+      )
+    })
+    try {
+      await Promise.race([wait(applied.generation), timeout])
+      return applied
+    } catch (err) {
+      const reason = (err as Error).message
+      this.logger.error({ generation: applied.generation, reason }, 'the packet workers did not run a stored change')
+      throw new NvlbError(
+        ErrorCodes.NOT_RUNNING,
+        `the change is stored as generation ${applied.generation}, but ${reason}; the packet path adopts it when it can (see nvlb stats)`,
+        undefined,
+        503,
+      )
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   private async apply(ifMatch: number | undefined, produce: () => unknown): Promise<Applied> {
@@ -197,18 +247,10 @@ export class ControlPlane<S = unknown> {
     const generation = this._generation + 1
     const snapshot = this.compileSnapshot(config, generation)
     const previous = this._generation === 0 ? undefined : this._config
-    // The packet path takes the new snapshot while the state file is written
-    // (the write and its fsync are most of a change's time); if the write
-    // fails it gets the previous snapshot back, and nothing else changed.
-    const listeners = [...this.listeners]
-    for (const listener of listeners) this.notify(listener, snapshot, generation)
-    try {
-      await this.store.save({ generation, config })
-    } catch (err) {
-      if (this._snapshot !== undefined) for (const listener of listeners) this.notify(listener, this._snapshot, this._generation)
-      throw err
-    }
+    // Durable first: the packet path never runs a configuration that is not on disk.
+    await this.store.save({ generation, config })
     this.adopt(generation, config, snapshot)
+    for (const listener of [...this.listeners]) this.notify(listener, snapshot, generation)
     const summary = summarizeChanges(previous, config)
     this.logger.info({ generation, summary }, 'configuration changed')
     return { generation, config: this._config, summary }

@@ -239,26 +239,76 @@ t.test('a failing disk write changes nothing in memory', async (t) => {
   t.equal(plane.snapshot!.generation, 1)
 })
 
-t.test('the packet path gets a change before the write and the previous snapshot back when the write fails', async (t) => {
+t.test('the packet path gets a change only once it is written; a failing write leaves it on the old snapshot', async (t) => {
   const dir = tempDir(t)
   const stateDir = join(dir, 'state')
   const { plane } = await openPlane(t, stateDir)
   await plane.replace(referenceConfig())
   const seen: number[] = []
-  const committedAtPublish: number[] = []
+  const storedAtPublish: number[] = []
   plane.subscribe((_snapshot, generation) => {
     seen.push(generation)
-    committedAtPublish.push(plane.generation)
+    storedAtPublish.push(JSON.parse(readFileSync(join(stateDir, STATE_FILE_NAME), 'utf8')).generation)
   })
   await plane.update((d) => void (d.vips = d.vips.slice(1)))
   t.same(seen, [1, 2])
-  t.same(committedAtPublish, [1, 1], 'generation 2 was published while generation 1 was still the committed one')
+  t.same(storedAtPublish, [1, 2], 'generation 2 was on disk when the packet path got it')
   t.equal(plane.generation, 2)
   rmSync(stateDir, { recursive: true })
   writeFileSync(stateDir, 'not a directory')
   await t.rejects(plane.update((d) => void (d.vips = [])))
-  t.same(seen, [1, 2, 3, 2], 'generation 3 published, then generation 2 handed back')
+  t.same(seen, [1, 2], 'the packet path never saw generation 3')
   t.equal(plane.snapshot!.generation, 2)
+  t.equal(plane.generation, 2)
+})
+
+t.test('a change is answered only once the packet workers run it (awaitRunning)', async (t) => {
+  const dir = tempDir(t)
+  const { logger } = captureLogger()
+  const waits: Array<{ generation: number; stored: number; published: number; resolve: () => void }> = []
+  let published = 0
+  const plane = await ControlPlane.open<TestSnapshot>({
+    stateDir: dir,
+    logger,
+    compile,
+    awaitRunning: (generation) =>
+      new Promise<void>((resolve) => {
+        const stored = JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8')).generation
+        waits.push({ generation, stored, published, resolve })
+      }),
+  })
+  t.teardown(() => plane.close())
+  plane.subscribe((_s, g) => void (published = g))
+  let answered = false
+  const change = plane.replace(referenceConfig()).then((a) => {
+    answered = true
+    return a
+  })
+  while (waits.length === 0) await new Promise((r) => setImmediate(r))
+  t.match(waits[0], { generation: 1, stored: 1, published: 1 }, 'asked after the write and the publication')
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+  t.equal(answered, false, 'not answered while the workers have not run it')
+  t.equal(plane.generation, 1, 'committed: later changes build on it')
+  waits[0]!.resolve()
+  t.equal((await change).generation, 1)
+  t.equal(answered, true)
+})
+
+t.test('workers that do not run a change in time: 503 NVLB_ERR_NOT_RUNNING, the change stays stored', async (t) => {
+  const dir = tempDir(t)
+  const { logger, lines } = captureLogger()
+  const plane = await ControlPlane.open<TestSnapshot>({
+    stateDir: dir,
+    logger,
+    compile,
+    awaitRunning: () => new Promise<void>(() => undefined),
+    runningTimeoutMs: 50,
+  })
+  t.teardown(() => plane.close())
+  await t.rejects(plane.replace(referenceConfig()), { code: ErrorCodes.NOT_RUNNING, statusCode: 503, message: /stored as generation 1, but/ })
+  t.equal(plane.generation, 1)
+  t.equal(JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8')).generation, 1)
+  t.ok(lines.some((l) => l.level === 50 && /did not run/.test(l.msg)), 'logged as an error')
 })
 
 t.test('If-Match: the running generation passes, any other gets 412', async (t) => {
