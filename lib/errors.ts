@@ -33,6 +33,8 @@ export const ErrorCodes = {
   BAD_REQUEST: 'NVLB_ERR_BAD_REQUEST',
   /** The state file on disk cannot be read back. */
   STATE_CORRUPT: 'NVLB_ERR_STATE_CORRUPT',
+  /** Another nvlb holds the state dir's lock. */
+  STATE_LOCKED: 'NVLB_ERR_STATE_LOCKED',
   /** A capture file is not classic pcap with Ethernet frames. */
   PCAP_FORMAT: 'NVLB_ERR_PCAP_FORMAT',
   /** An unexpected failure inside nvlb (a bug); the admin API answers 500. */

@@ -104,6 +104,17 @@ export class ControlPlane<S = unknown> {
       opts.awaitRunning === undefined ? undefined : (generation) => opts.awaitRunning!(generation),
       opts.runningTimeoutMs ?? DEFAULT_RUNNING_TIMEOUT_MS,
     )
+    try {
+      await plane.start(store, opts)
+    } catch (err) {
+      store.close()
+      throw err
+    }
+    return plane
+  }
+
+  private async start(store: Store, opts: ControlPlaneOptions<S>): Promise<void> {
+    const plane = this
     const stored = await store.load()
 
     if (opts.initialConfig !== undefined) {
@@ -130,7 +141,6 @@ export class ControlPlane<S = unknown> {
     } else {
       opts.logger.info({ stateFile: store.file }, 'no stored configuration; waiting for one')
     }
-    return plane
   }
 
   /** 0 before any configuration; each successful change adds 1. */
@@ -194,6 +204,7 @@ export class ControlPlane<S = unknown> {
     this.closed = true
     await this.queue.catch(() => undefined)
     this.listeners.clear()
+    this.store.close()
   }
 
   private enqueue(ifMatch: number | undefined, produce: () => unknown): Promise<Applied> {

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
 import { validateConfig } from './config-validate'
+import { StateLock } from './state-lock'
 
 export const STATE_FILE_NAME = 'config.json'
 const TEMP_PREFIX = `${STATE_FILE_NAME}.tmp-`
@@ -27,15 +28,22 @@ export class Store {
   readonly dir: string
   readonly file: string
 
-  private constructor(dir: string) {
+  private constructor(
+    dir: string,
+    private readonly lock: StateLock,
+  ) {
     this.dir = dir
     this.file = join(dir, STATE_FILE_NAME)
   }
 
-  /** Creates the directory (mode 0700) when missing and removes temporary files a crash left behind. */
+  /**
+   * Creates the directory (mode 0700) when missing, takes its lock (one nvlb per
+   * state dir: NVLB_ERR_STATE_LOCKED otherwise, with nothing touched) and removes
+   * temporary files a crash left behind.
+   */
   static async open(dir: string): Promise<Store> {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 })
-    const store = new Store(dir)
+    const store = new Store(dir, StateLock.acquire(dir))
     for (const name of await fs.readdir(dir)) {
       if (name.startsWith(TEMP_PREFIX)) await fs.rm(join(dir, name), { force: true })
     }
@@ -93,6 +101,11 @@ export class Store {
       throw err
     }
     await syncDirectory(this.dir)
+  }
+
+  /** Releases the state dir's lock; the store is not used afterwards. */
+  close(): void {
+    this.lock.release()
   }
 
   private corrupt(reason: string): NvlbError {

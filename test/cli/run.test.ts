@@ -4,7 +4,7 @@
  * kill -9, SIGTERM.
  */
 import t from 'tap'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
@@ -269,4 +269,35 @@ t.test('the AF_PACKET packet path: interfaces, maxFlows and an MTU beyond the re
   t.equal(fine.status, 200, fine.status === 200 ? 'applied' : JSON.stringify(fine.body))
   child.kill('SIGTERM')
   t.equal((await exited).code, 0)
+})
+
+t.test('two nvlb on one state dir: the second exits 2 with one line and touches nothing; a dead holder is taken over', async (t) => {
+  const dir = tmp(t)
+  const stateDir = join(dir, 'state')
+  const configFile = join(dir, 'nvlb.json')
+  writeFileSync(configFile, JSON.stringify(referenceConfig()))
+  const env = cleanEnv({ NVLB_TOKEN: 'lock-test-token' })
+  const first = await run(t, ['--config', configFile, '--state-dir', stateDir], env)
+  // What the first one's write in flight would look like.
+  const inFlight = join(stateDir, 'config.json.tmp-1-abcd')
+  writeFileSync(inFlight, '{"generation": 2')
+  const listing = readdirSync(stateDir).sort()
+
+  const second = await nvlb(['run', '--state-dir', stateDir, '--no-dataplane', '--api-listen', '127.0.0.1:0'], env)
+  t.equal(second.code, 2, 'exit 2')
+  t.equal(second.stderr, `nvlb: NVLB_ERR_STATE_LOCKED state dir ${stateDir} is in use by another nvlb (pid ${first.child.pid}); stop that one first or give another --state-dir\n`)
+  t.equal(second.stdout, '', 'nothing logged')
+  t.same(readdirSync(stateDir).sort(), listing, 'the state dir is as it was')
+  t.ok(existsSync(inFlight), "the first one's temporary file is still there")
+  t.equal((await get(`${first.url}/v1/config`, 'lock-test-token')).status, 200, 'the first one still serves')
+
+  // kill -9 leaves the lock file with a dead pid: the next start takes it over.
+  first.child.kill('SIGKILL')
+  await first.exited
+  t.equal(readFileSync(join(stateDir, 'lock'), 'utf8').trim(), String(first.child.pid))
+  const third = await run(t, ['--state-dir', stateDir], env)
+  t.equal(readFileSync(join(stateDir, 'lock'), 'utf8').trim(), String(third.child.pid), 'the lock names the new holder')
+  t.notOk(existsSync(inFlight), "the dead one's temporary file is cleaned up")
+  t.equal((await get(`${third.url}/v1/config`, 'lock-test-token')).etag, '"1"')
+  t.equal((await stop(third)).code, 0)
 })

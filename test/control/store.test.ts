@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
 import { STATE_FILE_NAME, Store } from '../../lib/control/store'
+import { LOCK_FILE_NAME } from '../../lib/control/state-lock'
 import { validateConfig } from '../../lib/control/config-validate'
 import { referenceConfig } from './reference-config'
 
@@ -36,9 +37,10 @@ t.test('save then load returns the same generation and document', async (t) => {
   t.type(onDisk.savedAt, 'string')
   t.same(onDisk.config, config)
   t.equal(statSync(store.file).mode & 0o777, 0o600, 'state file is private')
-  t.same(readdirSync(dir), [STATE_FILE_NAME], 'no temporary file is left behind')
+  t.same(readdirSync(dir).sort(), [STATE_FILE_NAME, LOCK_FILE_NAME].sort(), 'no temporary file is left behind')
 
   await store.save({ generation: 4, config: validateConfig({ ...referenceConfig(), vips: [] }) })
+  store.close()
   t.equal((await (await Store.open(dir)).load())?.generation, 4, 'a second save replaces the first')
 })
 
@@ -47,7 +49,7 @@ t.test('open removes temporary files a crash left behind, and nothing else', asy
   writeFileSync(join(dir, `${STATE_FILE_NAME}.tmp-123-abcd`), '{"gener')
   writeFileSync(join(dir, 'token'), 'secret')
   await Store.open(dir)
-  t.same(readdirSync(dir).sort(), ['token'])
+  t.same(readdirSync(dir).sort(), [LOCK_FILE_NAME, 'token'])
 })
 
 const corruptFiles: Array<[string, string]> = [
@@ -102,7 +104,7 @@ t.test('a failed save leaves the previous state file as it was', async (t) => {
   const broken = { ...validateConfig(referenceConfig()), extra: 1n } as any
   await t.rejects(store.save({ generation: 2, config: broken }))
   t.same(readFileSync(store.file), before)
-  t.same(readdirSync(dir), [STATE_FILE_NAME])
+  t.same(readdirSync(dir).sort(), [STATE_FILE_NAME, LOCK_FILE_NAME].sort())
 })
 
 /** Reads `saved N` lines from a child until `count` saves have been reported. */
@@ -151,10 +153,11 @@ t.test('kill -9 during a stream of writes never leaves a state file that fails t
     child.kill('SIGKILL')
     t.equal(await exited, 'SIGKILL', `round ${round}: the writer was killed`)
 
-    if (readdirSync(dir).some((name) => name !== STATE_FILE_NAME)) tornWrites++
+    if (readdirSync(dir).some((name) => name !== STATE_FILE_NAME && name !== LOCK_FILE_NAME)) tornWrites++
     const store = await Store.open(dir)
+    t.teardown(() => store.close())
     t.same(
-      readdirSync(dir).filter((name) => name !== STATE_FILE_NAME),
+      readdirSync(dir).filter((name) => name !== STATE_FILE_NAME && name !== LOCK_FILE_NAME),
       [],
       `round ${round}: open removed any half-written temporary file`,
     )
@@ -163,6 +166,7 @@ t.test('kill -9 during a stream of writes never leaves a state file that fails t
     t.ok(state!.generation >= confirmed, `round ${round}: every confirmed save survived (${state!.generation} ≥ ${confirmed})`)
     t.ok(state!.generation > lastConfirmed, `round ${round}: progress since the previous round`)
     t.ok(existsSync(store.file))
+    store.close()
     lastConfirmed = confirmed
   }
   t.comment(`${tornWrites} of ${rounds} kills interrupted a save (a temporary file was left)`)
