@@ -26,7 +26,8 @@ import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
 import { jsonClone, validateConfig } from './config-validate'
 import { jsonEqual, summarizeChanges } from './config-diff'
-import { Store } from './store'
+import { changesBetween, type ConfigStore } from './store'
+import { JournalStore } from './journal-store'
 import { checkFixedFields, type FixedField } from './fixed-fields'
 
 export interface Applied {
@@ -39,6 +40,8 @@ export type Compile<S> = (config: NvlbConfig, generation: number) => S
 
 export interface ControlPlaneOptions<S> {
   stateDir: string
+  /** Where the document is stored; default: the state dir's journal store (which also locks the dir). */
+  store?: ConfigStore
   logger: Logger
   compile: Compile<S>
   /** A document to start from instead of the stored one (nvlb run --config FILE); validated, persisted. */
@@ -88,7 +91,7 @@ export class ControlPlane<S = unknown> {
   private readonly fixed = new Map<string, FixedField>()
 
   private constructor(
-    private readonly store: Store,
+    private readonly store: ConfigStore,
     private readonly logger: Logger,
     private readonly compileSnapshot: Compile<S>,
     private readonly awaitRunning: ((generation: number) => Promise<void>) | undefined,
@@ -96,7 +99,7 @@ export class ControlPlane<S = unknown> {
   ) {}
 
   static async open<S>(opts: ControlPlaneOptions<S>): Promise<ControlPlane<S>> {
-    const store = await Store.open(opts.stateDir)
+    const store = opts.store ?? (await JournalStore.open(opts.stateDir))
     const plane = new ControlPlane<S>(
       store,
       opts.logger,
@@ -113,33 +116,33 @@ export class ControlPlane<S = unknown> {
     return plane
   }
 
-  private async start(store: Store, opts: ControlPlaneOptions<S>): Promise<void> {
+  private async start(store: ConfigStore, opts: ControlPlaneOptions<S>): Promise<void> {
     const plane = this
     const stored = await store.load()
 
     if (opts.initialConfig !== undefined) {
       const config = deepFreeze(validateConfig(opts.initialConfig))
       if (stored !== null && jsonEqual(stored.config, config)) {
-        plane.adopt(stored.generation, config, opts.compile(config, stored.generation))
+        plane.adopt(stored.revision, config, opts.compile(config, stored.revision))
         opts.logger.info(
-          { generation: stored.generation, stateFile: store.file },
+          { generation: stored.revision, stateFile: store.location },
           'configuration from --config equals the stored one; keeping its generation',
         )
       } else {
-        const generation = (stored?.generation ?? 0) + 1
+        const generation = (stored?.revision ?? 0) + 1
         const snapshot = opts.compile(config, generation)
-        await store.save({ generation, config })
+        await store.apply(changesBetween(stored?.config, config), stored?.revision ?? 0)
         plane.adopt(generation, config, snapshot)
         opts.logger.info(
-          { generation, summary: summarizeChanges(stored?.config, config), stateFile: store.file },
+          { generation, summary: summarizeChanges(stored?.config, config), stateFile: store.location },
           'configuration loaded from --config',
         )
       }
     } else if (stored !== null) {
-      plane.adopt(stored.generation, stored.config, opts.compile(stored.config, stored.generation))
-      opts.logger.info({ generation: stored.generation, stateFile: store.file }, 'configuration restored from the state directory')
+      plane.adopt(stored.revision, stored.config, opts.compile(stored.config, stored.revision))
+      opts.logger.info({ generation: stored.revision, stateFile: store.location }, 'configuration restored from the state directory')
     } else {
-      opts.logger.info({ stateFile: store.file }, 'no stored configuration; waiting for one')
+      opts.logger.info({ stateFile: store.location }, 'no stored configuration; waiting for one')
     }
   }
 
@@ -164,7 +167,7 @@ export class ControlPlane<S = unknown> {
 
   /** The state file, for messages. */
   get stateFile(): string {
-    return this.store.file
+    return this.store.location
   }
 
   /** Replace the whole document. */
@@ -259,7 +262,8 @@ export class ControlPlane<S = unknown> {
     const snapshot = this.compileSnapshot(config, generation)
     const previous = this._generation === 0 ? undefined : this._config
     // Durable first: the packet path never runs a configuration that is not on disk.
-    await this.store.save({ generation, config })
+    // Only what changed is written (one journal line).
+    await this.store.apply(changesBetween(previous, config), this._generation)
     this.adopt(generation, config, snapshot)
     for (const listener of [...this.listeners]) this.notify(listener, snapshot, generation)
     const summary = summarizeChanges(previous, config)

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
 import { ControlPlane } from '../../lib/control/control-plane'
-import { STATE_FILE_NAME } from '../../lib/control/store'
+import { STATE_FILE_NAME, JOURNAL_FILE_NAME, stateBytes, storedState } from './helpers/stored-state'
 import { flowTableField, interfaceFields, providerMtuField } from '../../lib/control/fixed-fields'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { minimalConfig, referenceConfig } from './reference-config'
@@ -56,6 +56,7 @@ t.test('a first start has generation 0, an empty document and is not ready', asy
   plane.subscribe(() => calls++)
   t.equal(calls, 0, 'no snapshot to announce yet')
   t.notOk(existsSync(join(dir, STATE_FILE_NAME)), 'nothing written before the first change')
+  t.notOk(existsSync(join(dir, JOURNAL_FILE_NAME)), 'no journal either')
 })
 
 t.test('replace validates, compiles, persists, publishes and logs once', async (t) => {
@@ -80,7 +81,7 @@ t.test('replace validates, compiles, persists, publishes and logs once', async (
   t.equal(logged[0].summary, applied.summary)
   t.equal(logged[0].level, 30, 'info')
 
-  const onDisk = JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8'))
+  const onDisk = storedState(dir)
   t.equal(onDisk.generation, 1)
   t.same(onDisk.config, plane.config)
 
@@ -141,8 +142,7 @@ t.test(`each of ${invalidConfigs.length} invalid documents is refused; config, s
   const dir = tempDir(t)
   const { plane, lines } = await openPlane(t, dir)
   await plane.replace(referenceConfig())
-  const file = join(dir, STATE_FILE_NAME)
-  const bytes = readFileSync(file)
+  const bytes = stateBytes(dir)
   const config = JSON.stringify(plane.config)
   const snapshot = plane.snapshot
   let published = 0
@@ -161,7 +161,7 @@ t.test(`each of ${invalidConfigs.length} invalid documents is refused; config, s
   }
   t.equal(JSON.stringify(plane.config), config, 'running document unchanged')
   t.equal(plane.snapshot, snapshot, 'snapshot unchanged')
-  t.same(readFileSync(file), bytes, 'state file byte for byte unchanged')
+  t.same(stateBytes(dir), bytes, 'state files byte for byte unchanged')
   t.equal(published, 0, 'nothing published')
   t.equal(changes(lines).length, 1, 'only the first, valid change was logged')
 })
@@ -170,8 +170,7 @@ t.test('invalid edits through update are refused the same way', async (t) => {
   const dir = tempDir(t)
   const { plane } = await openPlane(t, dir)
   await plane.replace(referenceConfig())
-  const file = join(dir, STATE_FILE_NAME)
-  const bytes = readFileSync(file)
+  const bytes = stateBytes(dir)
   const config = JSON.stringify(plane.config)
 
   await t.rejects(
@@ -204,7 +203,7 @@ t.test('invalid edits through update are refused the same way', async (t) => {
   )
   t.equal(plane.generation, 1)
   t.equal(JSON.stringify(plane.config), config)
-  t.same(readFileSync(file), bytes)
+  t.same(stateBytes(dir), bytes)
 })
 
 t.test('a failing compile changes nothing', async (t) => {
@@ -217,13 +216,13 @@ t.test('a failing compile changes nothing', async (t) => {
     },
   })
   await plane.replace(referenceConfig())
-  const bytes = readFileSync(join(dir, STATE_FILE_NAME))
+  const bytes = stateBytes(dir)
   fail = true
   await t.rejects(plane.update((d) => void (d.vips = [])), { code: ErrorCodes.INVALID_CONFIG, field: 'vips' })
   t.equal(plane.generation, 1)
   t.equal(plane.config.vips.length, 4)
   t.equal(plane.snapshot!.generation, 1)
-  t.same(readFileSync(join(dir, STATE_FILE_NAME)), bytes)
+  t.same(stateBytes(dir), bytes)
 })
 
 t.test('a failing disk write changes nothing in memory', async (t) => {
@@ -248,7 +247,7 @@ t.test('the packet path gets a change only once it is written; a failing write l
   const storedAtPublish: number[] = []
   plane.subscribe((_snapshot, generation) => {
     seen.push(generation)
-    storedAtPublish.push(JSON.parse(readFileSync(join(stateDir, STATE_FILE_NAME), 'utf8')).generation)
+    storedAtPublish.push(storedState(stateDir).generation)
   })
   await plane.update((d) => void (d.vips = d.vips.slice(1)))
   t.same(seen, [1, 2])
@@ -273,7 +272,7 @@ t.test('a change is answered only once the packet workers run it (awaitRunning)'
     compile,
     awaitRunning: (generation) =>
       new Promise<void>((resolve) => {
-        const stored = JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8')).generation
+        const stored = storedState(dir).generation
         waits.push({ generation, stored, published, resolve })
       }),
   })
@@ -307,7 +306,7 @@ t.test('workers that do not run a change in time: 503 NVLB_ERR_NOT_RUNNING, the 
   t.teardown(() => plane.close())
   await t.rejects(plane.replace(referenceConfig()), { code: ErrorCodes.NOT_RUNNING, statusCode: 503, message: /stored as generation 1, but/ })
   t.equal(plane.generation, 1)
-  t.equal(JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8')).generation, 1)
+  t.equal(storedState(dir).generation, 1)
   t.ok(lines.some((l) => l.level === 50 && /did not run/.test(l.msg)), 'logged as an error')
 })
 
@@ -383,7 +382,7 @@ t.test('many parallel updates: all applied in arrival order, generations strictl
   )
   t.equal((plane.config as any).touchedBy, count - 1)
   t.equal(changes(lines).length, count + 1, 'every change logged once')
-  const onDisk = JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8'))
+  const onDisk = storedState(dir)
   t.equal(onDisk.generation, count + 1)
   t.same(onDisk.config, plane.config)
 })
@@ -450,13 +449,13 @@ t.test('initialConfig replaces the stored document as the next generation', asyn
   const logged = second.lines.find((l) => l.msg === 'configuration loaded from --config')
   t.equal(logged?.generation, 3)
   t.match(logged?.summary, /vips: \+blue-public/)
-  t.equal(JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8')).generation, 3, 'persisted')
+  t.equal(storedState(dir).generation, 3, 'persisted')
   await second.plane.close()
 
-  const bytes = readFileSync(join(dir, STATE_FILE_NAME))
+  const bytes = stateBytes(dir)
   const third = await openPlane(t, dir, { initialConfig: initial })
   t.equal(third.plane.generation, 3, 'the same document again keeps the generation')
-  t.same(readFileSync(join(dir, STATE_FILE_NAME)), bytes, 'and does not rewrite the file')
+  t.same(stateBytes(dir), bytes, 'and does not rewrite the file')
 })
 
 t.test('initialConfig on a first start is generation 1', async (t) => {
@@ -472,7 +471,7 @@ t.test('an invalid initialConfig refuses to start and writes nothing', async (t)
   const first = await openPlane(t, dir)
   await first.plane.replace(referenceConfig())
   await first.plane.close()
-  const bytes = readFileSync(join(dir, STATE_FILE_NAME))
+  const bytes = stateBytes(dir)
   const bad = referenceConfig()
   bad.vips[0].rules[0].pool = 'nope'
   const { logger } = captureLogger()
@@ -480,7 +479,7 @@ t.test('an invalid initialConfig refuses to start and writes nothing', async (t)
     code: ErrorCodes.UNKNOWN_POOL,
     field: 'vips[0].rules[0].pool',
   })
-  t.same(readFileSync(join(dir, STATE_FILE_NAME)), bytes)
+  t.same(stateBytes(dir), bytes)
 })
 
 t.test('a corrupt state file refuses the start, also with initialConfig, and stays untouched', async (t) => {
@@ -526,7 +525,7 @@ t.test('a field the packet path fixed at start: a change of it is refused naming
   start.node.providerInterface = 'eth0'
   await plane.replace(start)
   plane.fixFields([flowTableField(1048576), ...interfaceFields('eth0', undefined), providerMtuField(1966)])
-  const bytes = readFileSync(join(dir, STATE_FILE_NAME))
+  const bytes = stateBytes(dir)
   const seen: number[] = []
   plane.subscribe((_s, g) => seen.push(g))
   const refused: Array<[string, (d: NvlbConfig) => void]> = [
@@ -548,7 +547,7 @@ t.test('a field the packet path fixed at start: a change of it is refused naming
   }
   t.equal(plane.generation, 1, 'no generation was used up')
   t.same(seen, [1], 'the packet path saw no refused change')
-  t.same(readFileSync(join(dir, STATE_FILE_NAME)), bytes, 'state file unchanged')
+  t.same(stateBytes(dir), bytes, 'state file unchanged')
   t.equal(changes(lines).length, 1)
 
   // The same values, the defaults spelled out, and a smaller MTU all apply.
