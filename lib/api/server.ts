@@ -15,6 +15,7 @@ import { Metrics, type StatsSource } from './metrics'
 import { registerConfigRoutes } from './routes-config'
 import { registerHealthRoutes } from './routes-health'
 import { registerPolicyRoutes } from './routes-policy'
+import { registerLookupBulkRoute } from './routes-lookup-bulk'
 import { registerPoolRoutes } from './routes-pools'
 import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
@@ -111,6 +112,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
   registerVipRoutes(app, control)
   registerPoolRoutes(app, control)
   registerPolicyRoutes(app, control)
+  registerLookupBulkRoute(app, control)
   registerSimulateRoutes(app, control, options.simulate)
   registerStatsRoutes(app, options.stats, metrics)
 

@@ -72,7 +72,7 @@ t.test('lookup records: pages cover every record exactly once; filters', async (
 t.test('changes between pages: every record present throughout is returned exactly once', async (t) => {
   const doc = manyRecords(600)
   const api = await startApi(t, { config: doc })
-  const original = new Set(doc.lookupRecords.map(recordKey))
+  const original = new Set<string>(doc.lookupRecords.map(recordKey))
   const added: string[] = []
   const { seen } = await allPages(api, '/v1/policy/lookup-records?limit=50', async (page) => {
     // Add one record at the front of the order and one at the end.
