@@ -25,7 +25,7 @@ actions:
   delete NAME                   delete a pool no VIP uses
 
 options:
-  --file FILE         the pool as JSON (DESIGN §4 'pools' entry)
+  --file FILE         the pool as JSON (one entry of the configuration's 'pools')
   --backend B         VSID/ADDRESS[*WEIGHT], e.g. 5001/10.1.6.21 or 5001/10.1.6.22*2 (repeatable)
 ${IF_MATCH_HELP}
 
