@@ -10,7 +10,7 @@ const COMMANDS: Record<string, string> = {
   replay: 'feed a pcap through one engine: replay --config CONFIG.json IN.pcap OUT.pcap',
   demo: 'bring up the reference deployment (DESIGN §7) and drive traffic through it',
   host: 'run the NVGRE host emulator (the Hyper-V host role)',
-  bench: 'run a benchmark: bench pipeline|api|e2e|wire [--json]',
+  bench: 'run a benchmark: bench pipeline|api|e2e|wire|health [--json]',
   config: 'show or replace the whole configuration through the admin API',
   vip: 'list, show, create, update or delete VIPs through the admin API',
   pool: 'list, show, create, update or delete pools through the admin API',
@@ -18,6 +18,7 @@ const COMMANDS: Record<string, string> = {
   policy: 'lookup records and customer routes; import PowerShell exports',
   simulate: 'which VIP rule and backend would take a flow, and why',
   stats: 'packet, flow and drop counters',
+  health: "backends' health as probes see it: state, since, last error, latency",
 }
 
 function usage(): string {

@@ -15,6 +15,8 @@ export const ErrorCodes = {
   VSID_RANGE: 'NVLB_ERR_VSID_RANGE',
   /** A VIP rule names a pool that does not exist. */
   UNKNOWN_POOL: 'NVLB_ERR_UNKNOWN_POOL',
+  /** A VIP rule names a health probe that does not exist. */
+  UNKNOWN_PROBE: 'NVLB_ERR_UNKNOWN_PROBE',
   /** Two VIP rules share (VSID, VIP, protocol, port). */
   DUPLICATE_VIP_RULE: 'NVLB_ERR_DUPLICATE_VIP_RULE',
   /** Two objects of one kind share a name or key. */
@@ -29,6 +31,10 @@ export const ErrorCodes = {
   PRECONDITION_FAILED: 'NVLB_ERR_PRECONDITION_FAILED',
   /** Missing or wrong bearer token. */
   UNAUTHORIZED: 'NVLB_ERR_UNAUTHORIZED',
+  /** A change made with a console session lacks its CSRF token or comes from another origin. */
+  CSRF_REJECTED: 'NVLB_ERR_CSRF_REJECTED',
+  /** Too many failed console logins from one address; wait and try again. */
+  LOGIN_THROTTLED: 'NVLB_ERR_LOGIN_THROTTLED',
   /** The request body or parameters are malformed. */
   BAD_REQUEST: 'NVLB_ERR_BAD_REQUEST',
   /** The state file on disk cannot be read back. */

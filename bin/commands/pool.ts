@@ -62,7 +62,7 @@ async function run(ctx: CliContext): Promise<number> {
       const [name] = need(ctx, 1, 'NAME')
       const { body } = await ctx.client.get<Pool>(apiPath('v1', 'pools', name!))
       if (ctx.json) ctx.printJson(body)
-      else ctx.io.out(`pool ${body.name}: ${body.backends.length} backends\n\n` + backendTable(body.backends))
+      else ctx.io.out(`pool ${body.name}: ${body.backends.length} backends\n\n` + backendTable(body.backends, { health: true }))
       return 0
     }
     case 'create':

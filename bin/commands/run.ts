@@ -21,6 +21,8 @@ import type { FlowTable } from '../../lib/dataplane/flow-table'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
 import { RX_HEADROOM, slotSizeForMtu } from '../../lib/io/frame-port'
 import { ETHERNET_HEADER_LENGTH, VLAN_TAG_LENGTH } from '../../lib/packet/ethernet'
+import { HealthService } from '../../lib/health/health-service'
+import type { NvlbConfig } from '../../lib/control/config-types'
 
 export const DEFAULT_API_LISTEN = '127.0.0.1:8573'
 
@@ -129,8 +131,8 @@ function loadConfigFile(path: string): unknown {
 
 interface PacketPath {
   stats: StatsSource
-  /** Resolves once every packet worker runs this generation (absent: adoption is synchronous). */
-  whenRunning?(generation: number): Promise<void>
+  /** Resolves once every packet worker runs `generation` or a later one. */
+  whenAdopted(generation: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -146,6 +148,8 @@ function startInProcessEngine(control: ControlPlane<Snapshot>): PacketPath {
   })
   return {
     stats: () => engine.statsReport(),
+    // The engine adopts each snapshot synchronously in subscribe().
+    whenAdopted: async () => undefined,
     stop: async () => unsubscribe(),
   }
 }
@@ -166,8 +170,8 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     )
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { startDataplane } = require('../../lib/io/dataplane') as typeof import('../../lib/io/dataplane')
-  const dataplane = await startDataplane({
+  const { startWorkerPool } = require('../../lib/io/worker-pool') as typeof import('../../lib/io/worker-pool')
+  const pool = await startWorkerPool({
     snapshot,
     workers: options.workers,
     providerInterface: node.providerInterface,
@@ -181,15 +185,13 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     flowTableField(node.maxFlows ?? snapshot.maxFlows),
     providerMtuField(slotSizeForMtu(snapshot.providerMtu) - RX_HEADROOM - ETHERNET_HEADER_LENGTH - VLAN_TAG_LENGTH),
   ])
-  const unsubscribe = control.subscribe((next) => dataplane.adopt(next))
-  // The worker pool's whenAdopted (absent in pools that predate it: then adoption is not awaited).
-  const pool = dataplane as typeof dataplane & { whenAdopted?(generation: number): Promise<void> }
+  const unsubscribe = control.subscribe((next) => pool.adopt(next))
   return {
-    stats: () => dataplane.stats(),
-    whenRunning: typeof pool.whenAdopted === 'function' ? (generation) => pool.whenAdopted!(generation) : undefined,
+    stats: () => pool.stats(),
+    whenAdopted: (generation) => pool.whenAdopted(generation),
     stop: async () => {
       unsubscribe()
-      await dataplane.stop()
+      await pool.stop()
     },
   }
 }
@@ -226,23 +228,44 @@ export async function main(argv: string[]): Promise<number> {
   let control: ControlPlane<Snapshot> | undefined
   let packetPath: PacketPath | undefined
   let app: FastifyInstance | undefined
+  let health: HealthService | undefined
   const shutdown = async () => {
     await app?.close()
+    await health?.stop()
     await packetPath?.stop()
     await control?.close()
   }
 
   try {
     const compiler = new Compiler()
+    // The document each generation was compiled from, for health probes (listeners see the snapshot first).
+    const compiled = new Map<number, NvlbConfig>()
     control = await ControlPlane.open<Snapshot>({
       stateDir: options.stateDir,
       logger,
-      compile: (config, generation) => compiler.compile(config, generation),
+      compile: (config, generation) => {
+        compiled.set(generation, config)
+        if (compiled.size > 4) compiled.delete(compiled.keys().next().value!)
+        return compiler.compile(config, generation, health?.compileInput())
+      },
       initialConfig,
       // A change is answered once every packet worker runs it.
-      awaitRunning: (generation) => packetPath?.whenRunning?.(generation) ?? Promise.resolve(),
+      awaitRunning: (generation) => packetPath?.whenAdopted(generation) ?? Promise.resolve(),
     })
     packetPath = options.dataplane ? await startPacketPath(control, options, logger) : startInProcessEngine(control)
+    if (options.dataplane) {
+      // Probes go through the overlay from the provider interface: they need the AF_PACKET data plane.
+      const plane = control
+      const service = new HealthService({ logger: logger.child({ component: 'health' }), republish: () => plane.republish() })
+      health = service
+      let seen = -1
+      control.subscribe((_snapshot, generation) => {
+        const config = compiled.get(generation)
+        if (generation === seen || config === undefined) return
+        seen = generation
+        void service.update(config)
+      })
+    }
 
     const token = resolveServerToken(options.stateDir)
     if (token.path === undefined) logger.info('admin API token from NVLB_TOKEN')
@@ -254,6 +277,7 @@ export async function main(argv: string[]): Promise<number> {
       stats: packetPath.stats,
       simulate: simulateFlow,
       logger,
+      health,
       token: token.token,
     })
     await app.listen({ host: options.host, port: options.port })

@@ -10,6 +10,8 @@
  */
 import { parseArgs } from 'node:util'
 import { formatTable } from '../../lib/cli/table'
+import type { HealthEntry } from '../../lib/health/health-monitor'
+import { healthTable } from '../../lib/health/health-table'
 import { deploy, type Deployment, type VipTarget } from './deploy'
 import { startLoad, type LoadResult, type LoadRun } from './load'
 import { removeManagementLink } from './management-link'
@@ -46,6 +48,8 @@ export interface VipOutcome {
   shares: Record<string, number>
   /** Empty when the VIP behaved; otherwise why not. */
   problems: string[]
+  /** Backend VM → its health as nvlb's probes see it (up, down, unknown). */
+  health?: Record<string, string>
 }
 
 /** Judge one VIP's run: only its own tenant's backends answered, and every one of them. */
@@ -163,11 +167,12 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
   }
 }
 
-function usageInfo(d: Deployment): string {
+export function usageInfo(d: Pick<Deployment, 'prefix' | 'apiUrl' | 'token'>): string {
   const api = `--api ${d.apiUrl} --token ${d.token}`
   return [
     '',
     `The deployment '${d.prefix}' stays up until Ctrl-C. nvlb's admin API (from this machine's root namespace):`,
+    `  console: ${d.apiUrl}/console/   (a browser on this machine; log in with the token)`,
     `  API:    ${d.apiUrl}   (OpenAPI: ${d.apiUrl}/docs)`,
     `  token:  ${d.token}`,
     '  try:',
@@ -270,9 +275,25 @@ export async function main(argv: string[]): Promise<number> {
     }
     progress.done()
 
+    // Each backend's health as nvlb's probes (HTTP through the overlay) see it; a down backend is a problem.
+    const d = deployment
+    const health = (await d.api.get<{ backends: HealthEntry[] }>('/v1/health')).body.backends
+    const vmOf = (e: HealthEntry) => d.vmName(e.virtualSubnetId, e.address)
+    for (const o of outcomes) {
+      const target = d.vips.find((v) => v.name === o.vip)
+      const mine = health.filter((e) => e.pool === target?.pool)
+      o.health = Object.fromEntries(mine.map((e) => [vmOf(e), e.state]))
+      const down = mine.filter((e) => e.state === 'down').map((e) => `${vmOf(e)} (${e.lastError ?? 'down'})`)
+      if (down.length > 0) o.problems.push(`backends down by health probes: ${down.join(', ')}`)
+    }
+
     if (interrupted === undefined) {
       if (opts.json) for (const o of outcomes) process.stdout.write(JSON.stringify(o) + '\n')
-      else process.stdout.write(formatOutcomes(outcomes))
+      else {
+        process.stdout.write(formatOutcomes(outcomes))
+        process.stdout.write('\nbackend health (HTTP probes through the overlay):\n')
+        process.stdout.write(health.length === 0 ? 'no probed backends\n' : healthTable(health.map((e) => ({ ...e, backend: `${e.backend} ${vmOf(e)}` }))))
+      }
     }
     const problems = outcomes.flatMap((o) => o.problems.map((p) => `${o.vip}: ${p}`))
     const errors = outcomes.filter((o) => o.errors + o.non2xx > 0).map((o) => `${o.vip}: ${o.errors} errors, ${o.non2xx} non-2xx`)

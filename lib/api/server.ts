@@ -9,10 +9,10 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { Logger } from 'pino'
 import { ErrorCodes } from '../errors'
 import type { AdminControl } from './admin-control'
-import { bearerAuth } from './auth'
 import { errorBody, toErrorBody } from './http-errors'
 import { Metrics, type StatsSource } from './metrics'
 import { registerConfigRoutes } from './routes-config'
+import { registerConsoleRoutes } from './routes-console'
 import { registerHealthRoutes } from './routes-health'
 import { registerPolicyRoutes } from './routes-policy'
 import { registerLookupBulkRoute } from './routes-lookup-bulk'
@@ -21,6 +21,9 @@ import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
 import { registerVipRoutes } from './routes-vips'
 import { sharedSchemas } from './schemas'
+import { registerHealthApi } from '../health/health-api'
+import type { HealthSource } from '../health/health-service'
+import { LoginThrottle, SWAGGER_SESSION_SCRIPT, SessionStore, sessionOrBearerAuth } from './session'
 
 export interface ApiOptions<S> {
   control: AdminControl<S>
@@ -33,6 +36,11 @@ export interface ApiOptions<S> {
   bodyLimit?: number
   /** Node.js process metrics in /metrics; default true. */
   processMetrics?: boolean
+  /** Backend health from probes (GET /v1/health, pools' `health`, nvlb_backend_up). */
+  health?: HealthSource
+  /** Console sessions and the failed-login throttle (defaults: 8 h sessions, waits after 3 failures). */
+  sessions?: SessionStore
+  loginThrottle?: LoginThrottle
 }
 
 export const API_VERSION = '0.1.0'
@@ -54,7 +62,8 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
     },
   }) as unknown as FastifyInstance
 
-  app.addHook('onRequest', bearerAuth(options.token))
+  const sessions = options.sessions ?? new SessionStore()
+  app.addHook('onRequest', sessionOrBearerAuth(options.token, sessions))
 
   app.setErrorHandler((err, request, reply) => {
     const body = toErrorBody(err)
@@ -90,6 +99,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
         { name: 'simulate', description: 'Which backend gets a flow' },
         { name: 'stats', description: 'Counters' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'session', description: 'Console login: the token for a session cookie' },
       ],
     },
     refResolver: {
@@ -98,7 +108,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
       },
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(swaggerUi, { routePrefix: '/docs', theme: { js: [SWAGGER_SESSION_SCRIPT] } })
 
   const metrics = new Metrics({
     stats: options.stats,
@@ -110,11 +120,23 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
   registerHealthRoutes(app, control)
   registerConfigRoutes(app, control)
   registerVipRoutes(app, control)
-  registerPoolRoutes(app, control)
+  registerPoolRoutes(app, control, options.health)
+  if (options.health !== undefined) {
+    registerHealthApi(app, options.health)
+    options.health.registerMetrics(metrics.registry)
+  }
   registerPolicyRoutes(app, control)
   registerLookupBulkRoute(app, control)
   registerSimulateRoutes(app, control, options.simulate)
   registerStatsRoutes(app, options.stats, metrics)
+  await registerConsoleRoutes(app, {
+    control: control as AdminControl<unknown>,
+    stats: options.stats,
+    token: options.token,
+    sessions,
+    throttle: options.loginThrottle ?? new LoginThrottle(),
+    version: API_VERSION,
+  })
 
   await app.ready()
   return app

@@ -32,10 +32,22 @@ export function vipDetails(v: Vip): string {
   )
 }
 
-export function backendTable(backends: PoolBackend[]): string {
+/**
+ * HEALTH is what probes saw (GET /v1/pools/NAME adds it; '-' where no probe judges the backend):
+ * shown when asked for (pool show) or when any backend has it.
+ */
+export function backendTable(backends: PoolBackend[], options: { health?: boolean } = {}): string {
+  const healthOf = (b: PoolBackend) => (b as { health?: { state: string } }).health?.state
+  const withHealth = options.health ?? backends.some((b) => healthOf(b) !== undefined)
+  if (!withHealth) {
+    return formatTable(
+      ['VSID', 'ADDRESS', 'WEIGHT', 'STATE'],
+      backends.map((b) => [b.virtualSubnetId, b.address, b.weight, b.state]),
+    )
+  }
   return formatTable(
-    ['VSID', 'ADDRESS', 'WEIGHT', 'STATE'],
-    backends.map((b) => [b.virtualSubnetId, b.address, b.weight, b.state]),
+    ['VSID', 'ADDRESS', 'WEIGHT', 'STATE', 'HEALTH'],
+    backends.map((b) => [b.virtualSubnetId, b.address, b.weight, b.state, healthOf(b) ?? '-']),
   )
 }
 
@@ -74,7 +86,7 @@ export function statsText(s: StatsReport): string {
   const totals = formatFields([
     ['generation', s.generation],
     ['active flows', formatCount(s.activeFlows)],
-    ['flows', `${formatCount(s.flowsCreated)} created, ${formatCount(s.flowsExpired)} expired, ${formatCount(s.flowsEvicted)} evicted`],
+    ['flows', `${formatCount(s.flowsCreated)} created, ${formatCount(s.flowsExpired)} expired, ${formatCount(s.flowsEvicted)} evicted (${formatCount(s.flowsEvictedByClass.halfOpen)} half-open, ${formatCount(s.flowsEvictedByClass.established)} established, ${formatCount(s.flowsEvictedByClass.closing)} closing)`],
     ['rx', `${formatCount(s.rxPackets)} packets, ${formatCount(s.rxBytes)} bytes`],
     ['tx', `${formatCount(s.txPackets)} packets, ${formatCount(s.txBytes)} bytes`],
   ])

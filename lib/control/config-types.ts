@@ -1,3 +1,4 @@
+import type { ProbeConfig } from '../health/probe-config'
 /**
  * The configuration document of DESIGN.md §4: one JSON object, these field names.
  * After validation (config-validate.ts) every optional field below that has a
@@ -27,6 +28,8 @@ export interface NodeConfig {
   maxFlows?: number
   /** Maglev table size M, a prime; default 65537. */
   maglevTableSize?: number
+  /** Inner source address of health probes; required once a rule names a probe. */
+  probeAddress?: string
 }
 
 export interface Neighbor {
@@ -77,6 +80,10 @@ export interface VipRule {
   idleTimeoutSeconds: number
   /** Default '5-tuple'. */
   distribution: Distribution
+  /** Name of a health probe (top-level `probes`). */
+  probe?: string
+  /** When every backend is down: 'drop' new flows (default) or 'useAll'. */
+  whenAllDown?: 'drop' | 'useAll'
 }
 
 export interface Vip {
@@ -96,4 +103,6 @@ export interface NvlbConfig {
   customerRoutes: CustomerRoute[]
   pools: Pool[]
   vips: Vip[]
+  /** Health probes rules may name; default []. */
+  probes?: ProbeConfig[]
 }

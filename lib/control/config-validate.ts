@@ -14,6 +14,7 @@
  * of its own (`vsid:<n>`). Two different customerIds for one VSID are an error.
  */
 import { ErrorCodes, NvlbError, type ErrorCode } from '../errors'
+import { validateProbes } from '../health/probe-config'
 import { formatMac, parseIPv4, parseMac, parsePrefix } from '../packet/address'
 import type {
   BackendState,
@@ -574,6 +575,7 @@ export function validateConfig(doc: unknown): NvlbConfig {
   const tableSize = (node.maglevTableSize as number | undefined) ?? ConfigLimits.DEFAULT_MAGLEV_TABLE_SIZE
   const pools = validatePools(root, records, tableSize)
   validateVips(root, pools, records, routeVsids, domainOf)
+  validateProbes(root)
   return root as unknown as NvlbConfig
 }
 

@@ -17,7 +17,7 @@ import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_FLAGS_VERS
 import { TCP_FLAG_ACK, TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN, TCP_OPTION_EOL, TCP_OPTION_MSS, TCP_OPTION_NOP } from '../packet/tcp'
 import { ICMP_CODE_FRAGMENTATION_NEEDED, ICMP_TYPE_DEST_UNREACHABLE, ICMP_TYPE_TIME_EXCEEDED } from '../packet/icmp'
 import { ARP_OP_REPLY, ARP_OP_REQUEST } from '../packet/arp'
-import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_TX_BYTES, G_TX_PACKETS } from './counters'
+import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
 import { FLOW_CLOSING, FLOW_DATAGRAM, FLOW_ESTABLISHED, FLOW_NEW, FLOW_RESET, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
@@ -189,6 +189,7 @@ export class Engine {
   /** Adopt a new snapshot; call between batches. Existing flows stay. */
   adopt(snapshot: Snapshot): void {
     if (this.flowTable === null) this.flowTable = new FlowTable(this.maxFlows > 0 ? this.maxFlows : snapshot.maxFlows)
+    this.flowTable.setTimeouts(TCP_SYN_TIMEOUT, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, snapshot.ruleList)
     this.snap = snapshot
     this.lastVsid = -1
     this.resolvedValid = false
@@ -208,12 +209,7 @@ export class Engine {
     this.hintCount = 0
     const flows = this.flowTable
     if (flows === null) return
-    for (let n = 0; n < AGEING_PER_TICK; n++) {
-      const i = flows.oldest
-      if (i === NO_ENTRY || !this.isExpired(i)) break
-      flows.remove(i)
-      this.counters.values[G_FLOWS_EXPIRED]++
-    }
+    this.counters.values[G_FLOWS_EXPIRED] += flows.expire(this.now, AGEING_PER_TICK)
     this.counters.values[G_ACTIVE_FLOWS] = flows.count
   }
 
@@ -438,6 +434,8 @@ export class Engine {
     const protocol = buf[iip + 9]!
     const src = readI32(buf, iip + 12)
     const dst = readI32(buf, iip + 16)
+    // Replies to health probes belong to the probe tunnel (lib/health), not to any tenant's counters.
+    if (dst === snap.probeAddress && dst !== 0) return Verdict.CONSUMED
     if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, iip, ihl2, total2, vsid, domain)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
@@ -533,7 +531,11 @@ export class Engine {
     const flows = this.flowTable!
     const state = protocol === IPPROTO_TCP ? FLOW_NEW : FLOW_DATAGRAM
     const flow = flows.insert(fk, replyHash(protocol, dip, replyDst, replyPorts), keyProto, src, dst, ports, backend, rule.id, natPort, state, this.now)
-    if (flows.evicted) this.counters.values[G_FLOWS_EVICTED]++
+    if (flows.evicted) {
+      this.counters.values[G_FLOWS_EVICTED]++
+      this.counters.values[G_FLOWS_EVICTED_HALF_OPEN + flows.evictedClass]++
+    }
+    this.counters.values[G_FLOWS_EXPIRED] += flows.reclaimed
     this.counters.countNewFlow(rule.id, backend)
     return flow
   }
@@ -570,7 +572,7 @@ export class Engine {
     const backend = flows.backend(flow)
     if (backend >= snap.backendCount) return false
     const state = snap.backendState[backend]!
-    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT) return false
+    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT || snap.backendDown[backend] === 1) return false
     const rule = snap.ruleList[flows.rule(flow)]
     if (rule === null || rule === undefined || rule.pool !== snap.backendPool[backend]) return false
     if ((rule.natMode === NAT_FULLNAT) !== (flows.natPort(flow) !== 0)) return false
