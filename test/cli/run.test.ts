@@ -267,6 +267,8 @@ t.test('the AF_PACKET packet path: interfaces, maxFlows and an MTU beyond the re
   // Within the receive slots the MTU applies live, and the external side may be named as the provider interface.
   const fine = await put(url, token, { ...config, node: { ...config.node, providerMtu: 1400, externalInterface: veth.a } })
   t.equal(fine.status, 200, fine.status === 200 ? 'applied' : JSON.stringify(fine.body))
+  // Answered only once every packet worker runs it.
+  t.equal((await get(`${url}/v1/stats`, token)).body.generation, 2, 'the workers run generation 2 when the answer arrives')
   child.kill('SIGTERM')
   t.equal((await exited).code, 0)
 })
