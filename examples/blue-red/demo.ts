@@ -1,5 +1,5 @@
 /**
- * `nvlb demo`: the reference deployment (DESIGN §7) brought up with deploy.ts, HTTP load
+ * `nvlb demo`: the reference deployment (two tenants in network namespaces) brought up with deploy.ts, HTTP load
  * through all four VIPs — the Blue and Red public VIPs from the client, the Blue and Red
  * CA VIPs from blue-vm11 and red-vm11 — and per VIP: requests/s, latency p50/p99, errors
  * and the share of requests each backend answered.

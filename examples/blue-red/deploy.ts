@@ -1,5 +1,5 @@
 /**
- * The reference deployment (DESIGN §7) brought up and down as one unit, for the demo,
+ * The reference deployment (two tenants in network namespaces) brought up and down as one unit, for the demo,
  * the end-to-end tests and the benchmarks:
  *
  *  1. the namespaces and links (topology.ts) plus a management link into `<prefix>-nvlb`

@@ -20,7 +20,7 @@ import { registerPoolRoutes } from './routes-pools'
 import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
 import { registerVipRoutes } from './routes-vips'
-import { sharedSchemas } from './schemas'
+import { requestValidatorCompiler, responseSerializerFactory, sharedSchemas } from './schemas'
 import { registerHealthApi } from '../health/health-api'
 import type { HealthSource } from '../health/health-service'
 import { LoginThrottle, SWAGGER_SESSION_SCRIPT, SessionStore, sessionOrBearerAuth } from './session'
@@ -60,6 +60,8 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, allowUnionTypes: true },
     },
+    // Responses of the configuration's parts are serialized without `required` (see schemas.ts).
+    schemaController: { compilersFactory: { buildSerializer: responseSerializerFactory as never } },
   }) as unknown as FastifyInstance
 
   const sessions = options.sessions ?? new SessionStore()
@@ -76,6 +78,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
   })
 
   for (const schema of sharedSchemas) app.addSchema(schema)
+  app.setValidatorCompiler(requestValidatorCompiler())
 
   await app.register(swagger, {
     openapi: {

@@ -19,8 +19,9 @@ import {
   type CompiledRule,
   type Snapshot,
 } from '../dataplane/snapshot'
+import { ownDomain, routingDomains } from './routing-domain'
 
-/** Encapsulation overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14 (DESIGN §2). */
+/** Encapsulation overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
 export const NVGRE_OVERHEAD = 42
 const TCP_IP_HEADERS = 40
 export const DEFAULT_MAX_FLOWS = 1 << 20
@@ -37,7 +38,7 @@ export function protocolNumber(protocol: Protocol): number {
   return protocol === 'tcp' ? PROTO_TCP : PROTO_UDP
 }
 
-/** The DESIGN §5 backend name that seeds its Maglev permutation. */
+/** The backend name (`<vsid>/<address>:<port>`) that seeds its Maglev permutation. */
 export function backendName(vsid: number, address: string, port: number): string {
   return `${vsid}/${address}:${port}`
 }
@@ -116,7 +117,7 @@ export class Compiler {
   private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
   /** Maglev tables of the last compile by `pool|port`, with the member ids and weights they were built from. */
   private tableCache = new Map<string, CachedTable>()
-  /** Pool members seen before, by `pool|vsid|address|port`: their DESIGN §5 name and stable id. */
+  /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and stable id. */
   private readonly members = new Map<string, { name: string; id: number }>()
 
   /** Parsed IPv4 address (unsigned), or -1. */
@@ -150,19 +151,14 @@ export class Compiler {
     const maglevSize = node.maglevTableSize ?? DEFAULT_MAGLEV_SIZE
 
     // Routing domains: a VSID belongs to its customerId's domain, or to one of its own.
-    const vsidCustomer = new Map<number, string>()
-    for (const r of config.lookupRecords) {
-      if (r.customerId !== undefined) vsidCustomer.set(r.virtualSubnetId, r.customerId)
-      else if (!vsidCustomer.has(r.virtualSubnetId)) vsidCustomer.set(r.virtualSubnetId, `vsid:${r.virtualSubnetId}`)
-    }
-    for (const r of config.customerRoutes) vsidCustomer.set(r.virtualSubnetId, r.customerId)
+    const vsidCustomer = routingDomains(config)
     const domains = createKeyTable(vsidCustomer.size)
     const domainOfVsid = new Map<number, number>()
     const domainOf = (vsid: number): number => {
       if (vsid === 0) return PUBLIC_DOMAIN
       let domain = domainOfVsid.get(vsid)
       if (domain === undefined) {
-        domain = this.domainIds.id(`c:${vsidCustomer.get(vsid) ?? `vsid:${vsid}`}`)
+        domain = this.domainIds.id(`c:${vsidCustomer.get(vsid) ?? ownDomain(vsid)}`)
         domainOfVsid.set(vsid, domain)
       }
       return domain

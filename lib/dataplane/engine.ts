@@ -1,5 +1,5 @@
 /**
- * The per-packet pipeline (DESIGN §3): one frame in, a verdict out.
+ * The per-packet pipeline: one frame in, a verdict out.
  *
  * Synchronous, allocation-free and exception-free: every path ends in
  * Verdict.TX (the frame was rewritten in place, send buf[outOffset,
@@ -43,7 +43,7 @@ const UDP_HLEN = 8
 const TCP_HLEN = 20
 /** Outer Ethernet + outer IPv4 + GRE + inner Ethernet, written in front of the inner IPv4 packet. */
 const ENCAP_HEADERS = ETH_HLEN + IP_HLEN + GRE_HLEN + ETH_HLEN
-/** What encapsulation adds to an IP packet (DESIGN §2). */
+/** What encapsulation adds to an IP packet: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
 const ENCAP_OVERHEAD = IP_HLEN + GRE_HLEN + ETH_HLEN
 const OUTER_TTL = 64
 const ICMP_TTL = 64
@@ -941,7 +941,7 @@ export class Engine {
   /**
    * A non-first fragment toward a VIP: the flow its first fragment created,
    * or — for destination NAT, where no port is needed — the backend the
-   * 3-tuple picks, which is the one the first fragment gets too (DESIGN §3.6).
+   * 3-tuple picks, which is the one the first fragment gets too.
    */
   private laterFragmentToVip(buf: Uint8Array, eth: number, ip: number, total: number, vsid: number, protocol: number, src: number, dst: number): number {
     const snap = this.snap!
@@ -979,7 +979,7 @@ export class Engine {
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)
   }
 
-  // ---------------------------------------------------------------- ICMP errors (DESIGN §3.4)
+  // ---------------------------------------------------------------- ICMP errors
 
   /**
    * An ICMP error from a client's side (the Internet, vsid 0, or a tenant VM)
@@ -1100,7 +1100,7 @@ export class Engine {
     if (protocol === IPPROTO_UDP) this.adjustL4(this.viewOf(buf), l4, protocol, old, address, oldPort, port)
   }
 
-  // ---------------------------------------------------------------- ARP (DESIGN §3.7)
+  // ---------------------------------------------------------------- ARP
 
   private arp(buf: Uint8Array, eth: number, arp: number, end: number): number {
     if (arp + ARP_LEN > end) return this.drop(DropReason.TRUNCATED)

@@ -1,7 +1,7 @@
 import type { KeyTable } from './key-table'
 
 /**
- * The compiled, immutable configuration the packet path runs (DESIGN §6).
+ * The compiled, immutable configuration the packet path runs.
  * Plain data only (numbers, strings, typed arrays, arrays of plain objects)
  * so that it can be posted to worker threads as it is.
  *
