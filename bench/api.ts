@@ -27,7 +27,7 @@ import { Engine } from '../lib/dataplane/engine'
 import { simulateFlow } from '../lib/dataplane/simulate'
 import type { Snapshot } from '../lib/dataplane/snapshot'
 import type { SimulatedFlow } from '../lib/dataplane/simulate-types'
-import { formatTable } from '../lib/api/cli-table'
+import { formatTable } from '../lib/cli/table'
 import { printMetrics, progress, type Metric } from './report'
 
 const TOKEN = 'bench-token-0123456789abcdef'

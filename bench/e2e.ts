@@ -21,7 +21,7 @@ import { CpuMeter, machineBusySeconds } from '../examples/blue-red/cpu-usage'
 import { answeredBy, deploy, type Deployment } from '../examples/blue-red/deploy'
 import { startLoad, type LoadResult } from '../examples/blue-red/load'
 import { httpGetInNamespace } from '../examples/blue-red/topology'
-import { formatTable } from '../lib/api/cli-table'
+import { formatTable } from '../lib/cli/table'
 import { printMetrics, progress, type Metric } from './report'
 
 const USAGE = `usage: nvlb bench e2e [--json] [--duration S] [--connections N] [--workers N] [--prefix P]

@@ -24,7 +24,7 @@ import { addNftLoadBalancer, NFT_NODE } from '../examples/blue-red/baselines'
 import { CpuMeter, machineBusySeconds } from '../examples/blue-red/cpu-usage'
 import { deploy, type Deployment } from '../examples/blue-red/deploy'
 import type { VmNode } from '../examples/blue-red/topology'
-import { formatTable } from '../lib/api/cli-table'
+import { formatTable } from '../lib/cli/table'
 import { printMetrics, progress, type Metric } from './report'
 
 const USAGE = `usage: nvlb bench wire [--json] [--duration S] [--workers N] [--prefix P]

@@ -39,6 +39,8 @@ export const ErrorCodes = {
   BAD_REQUEST: 'NVLB_ERR_BAD_REQUEST',
   /** The state file on disk cannot be read back. */
   STATE_CORRUPT: 'NVLB_ERR_STATE_CORRUPT',
+  /** Another nvlb holds the state dir's lock. */
+  STATE_LOCKED: 'NVLB_ERR_STATE_LOCKED',
   /** A capture file is not classic pcap with Ethernet frames. */
   PCAP_FORMAT: 'NVLB_ERR_PCAP_FORMAT',
   /** An unexpected failure inside nvlb (a bug); the admin API answers 500. */
@@ -51,6 +53,10 @@ export const ErrorCodes = {
   ROUTING_DOMAIN_MISMATCH: 'NVLB_ERR_ROUTING_DOMAIN_MISMATCH',
   /** A network interface named in the configuration does not exist. */
   INTERFACE_NOT_FOUND: 'NVLB_ERR_INTERFACE_NOT_FOUND',
+  /** A change asks for another value of a field the running packet path took at start (interfaces, flow table size, receive slots). */
+  FIXED_AT_START: 'NVLB_ERR_FIXED_AT_START',
+  /** A change was stored, but the packet workers did not all run it in time (the API answers 503). */
+  NOT_RUNNING: 'NVLB_ERR_NOT_RUNNING',
   /** Opening or configuring a packet socket failed (not root, interface down, kernel refused an option). */
   SOCKET_SETUP: 'NVLB_ERR_SOCKET_SETUP',
 } as const

@@ -1,6 +1,6 @@
 /** nvlb backend list|show|add|set|remove: one pool's backends through the admin API. */
 import type { PoolBackend } from '../../lib/control/config-types'
-import { apiPath } from '../../lib/api/client'
+import { apiPath } from '../../lib/cli/client'
 import {
   IF_MATCH_HELP,
   IF_MATCH_OPTION,
@@ -11,8 +11,8 @@ import {
   runCommand,
   stringOption,
   type CliContext,
-} from '../../lib/api/cli-common'
-import { backendTable } from '../../lib/api/cli-format'
+} from '../../lib/cli/common'
+import { backendTable } from '../../lib/cli/format'
 
 const USAGE = `usage: nvlb backend <action> POOL [...] [options]
 

@@ -10,7 +10,7 @@ import {
   readJsonText,
   runCommand,
   type CliContext,
-} from '../../lib/api/cli-common'
+} from '../../lib/cli/common'
 
 const USAGE = `usage: nvlb config <get|put> [FILE] [options]
 

@@ -1,5 +1,5 @@
 /** nvlb health: every probed backend with its health, since when, the last error and the probe latency. */
-import { UsageError, runCommand, type CliContext } from '../../lib/api/cli-common'
+import { UsageError, runCommand, type CliContext } from '../../lib/cli/common'
 import { healthTable } from '../../lib/health/health-table'
 import type { HealthEntry } from '../../lib/health/health-monitor'
 

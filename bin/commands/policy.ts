@@ -3,7 +3,7 @@
  * nvlb policy import FILE: HNV policy through the admin API.
  */
 import type { CustomerRoute, LookupRecord } from '../../lib/control/config-types'
-import { apiPath } from '../../lib/api/client'
+import { apiPath } from '../../lib/cli/client'
 import {
   IF_MATCH_HELP,
   IF_MATCH_OPTION,
@@ -15,8 +15,10 @@ import {
   runCommand,
   stringOption,
   type CliContext,
-} from '../../lib/api/cli-common'
-import { formatTable } from '../../lib/api/cli-table'
+} from '../../lib/cli/common'
+import { formatTable } from '../../lib/cli/table'
+import { importLookupRecordsReport } from '../../lib/control/powershell-import'
+import { parseIPv4 } from '../../lib/packet/address'
 
 const USAGE = `usage: nvlb policy <lookup|route|import> <action> [options]
 
@@ -212,19 +214,50 @@ async function route(ctx: CliContext, action: string | undefined): Promise<numbe
   }
 }
 
+/** Imports at least this many records print their progress on stderr. */
+const PROGRESS_FROM = 1000
+
+/**
+ * Converted here (the same conversion the API's /v1/policy/import does), sent
+ * as one atomic bulk change; --replace also removes the records the export
+ * does not hold, from the list read just before (If-Match keeps it atomic).
+ */
 async function importFile(ctx: CliContext): Promise<number> {
   const rest = ctx.positionals.slice(1)
   if (rest.length !== 1) throw new UsageError('import needs FILE.json')
-  const text = readJsonText(rest[0]!)
-  const res = await ctx.client.request<ImportResult>('POST', '/v1/policy/import', undefined, {
-    rawBody: text,
-    ifMatch: ifMatchOption(ctx),
-    query: {
-      mode: ctx.values.replace === true ? 'replace' : undefined,
-      skipUnsupported: ctx.values['skip-unsupported'] === true ? 'true' : undefined,
-    },
-  })
-  const r = res.body
+  const file = rest[0]!
+  const started = Date.now()
+  const text = readJsonText(file)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON: ${(err as Error).message}`)
+  }
+  const { records, skipped } = importLookupRecordsReport(parsed, { skipUnsupported: ctx.values['skip-unsupported'] === true })
+  const progress = !ctx.json && records.length >= PROGRESS_FROM
+  const seconds = () => ((Date.now() - started) / 1000).toFixed(1)
+  if (progress) ctx.io.err(`nvlb: ${file}: ${records.length} lookup records read${skipped.length > 0 ? `, ${skipped.length} skipped` : ''} (${seconds()} s)\n`)
+  let ifMatch = ifMatchOption(ctx)
+  const remove: Array<{ virtualSubnetId: number; customerAddress: string }> = []
+  if (ctx.values.replace === true) {
+    const current = await ctx.client.get<LookupRecord[]>('/v1/policy/lookup-records')
+    ifMatch ??= current.generation
+    const keep = new Set(records.map((r) => `${r.virtualSubnetId}/${parseIPv4(r.customerAddress)}`))
+    for (const r of current.body) {
+      if (!keep.has(`${r.virtualSubnetId}/${parseIPv4(r.customerAddress)}`)) remove.push({ virtualSubnetId: r.virtualSubnetId, customerAddress: r.customerAddress })
+    }
+  }
+  // Several exports may name one (VSID, CA): the later one wins, as on a host.
+  const byKey = new Map<string, LookupRecord>()
+  for (const r of records) byKey.set(`${r.virtualSubnetId}/${parseIPv4(r.customerAddress)}`, r)
+  const body = JSON.stringify({ add: [...byKey.values()], remove })
+  if (progress) {
+    ctx.io.err(`nvlb: sending ${byKey.size} records${remove.length > 0 ? ` and ${remove.length} removals` : ''} (${(body.length / 1e6).toFixed(1)} MB) as one change …\n`)
+  }
+  const res = await ctx.client.request<Omit<ImportResult, 'skipped'>>('POST', '/v1/policy/lookup-records/bulk', undefined, { rawBody: body, ifMatch })
+  if (progress) ctx.io.err(`nvlb: applied as generation ${res.body.generation} (${seconds()} s)\n`)
+  const r: ImportResult = { ...res.body, skipped }
   if (ctx.json) {
     ctx.printJson(r)
     return 0
@@ -232,7 +265,7 @@ async function importFile(ctx: CliContext): Promise<number> {
   const parts = [`${r.added} added`, `${r.updated} updated`, `${r.unchanged} unchanged`]
   if (ctx.values.replace === true) parts.push(`${r.removed} removed`)
   if (r.skipped.length > 0) parts.push(`${r.skipped.length} skipped`)
-  ctx.io.out(`imported ${rest[0]}: ${parts.join(', ')}; ${r.total} lookup records (generation ${r.generation})\n`)
+  ctx.io.out(`imported ${file}: ${parts.join(', ')}; ${r.total} lookup records (generation ${r.generation})\n`)
   for (const s of r.skipped) ctx.io.out(`  skipped record ${s.index}: ${s.reason}\n`)
   return 0
 }

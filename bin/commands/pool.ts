@@ -1,6 +1,6 @@
 /** nvlb pool list|show|create|replace|delete: backend pools through the admin API. */
 import type { Pool, PoolBackend, Vip } from '../../lib/control/config-types'
-import { apiPath } from '../../lib/api/client'
+import { apiPath } from '../../lib/cli/client'
 import {
   IF_MATCH_HELP,
   IF_MATCH_OPTION,
@@ -12,8 +12,8 @@ import {
   runCommand,
   stringOption,
   type CliContext,
-} from '../../lib/api/cli-common'
-import { backendTable, poolTable } from '../../lib/api/cli-format'
+} from '../../lib/cli/common'
+import { backendTable, poolTable } from '../../lib/cli/format'
 
 const USAGE = `usage: nvlb pool <action> [options]
 

@@ -8,15 +8,19 @@ import pino, { type Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from '../../lib/api/server'
 import type { StatsSource } from '../../lib/api/metrics'
-import { readJsonText, DEFAULT_STATE_DIR } from '../../lib/api/cli-common'
+import { readJsonText, DEFAULT_STATE_DIR } from '../../lib/cli/common'
 import { resolveServerToken } from '../../lib/api/token'
 import { Compiler } from '../../lib/control/compiler'
 import { validateConfig } from '../../lib/control/config-validate'
 import { ControlPlane } from '../../lib/control/control-plane'
+import { flowTableField, interfaceFields, providerMtuField } from '../../lib/control/fixed-fields'
 import { Engine } from '../../lib/dataplane/engine'
 import { simulateFlow } from '../../lib/dataplane/simulate'
 import type { Snapshot } from '../../lib/dataplane/snapshot'
+import type { FlowTable } from '../../lib/dataplane/flow-table'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
+import { RX_HEADROOM, slotSizeForMtu } from '../../lib/io/frame-port'
+import { ETHERNET_HEADER_LENGTH, VLAN_TAG_LENGTH } from '../../lib/packet/ethernet'
 import { HealthService } from '../../lib/health/health-service'
 import type { NvlbConfig } from '../../lib/control/config-types'
 
@@ -135,7 +139,13 @@ interface PacketPath {
 /** --no-dataplane: one in-process engine adopts every snapshot and reports the counters. */
 function startInProcessEngine(control: ControlPlane<Snapshot>): PacketPath {
   const engine = new Engine({ maxFlows: control.config.node?.maxFlows })
-  const unsubscribe = control.subscribe((snapshot) => engine.adopt(snapshot))
+  const unsubscribe = control.subscribe((snapshot) => {
+    const first = engine.flows === null
+    engine.adopt(snapshot)
+    // The flow table is created by the first snapshot and keeps its size.
+    const flows = engine.flows as FlowTable | null
+    if (first && flows !== null) control.fixFields([flowTableField(flows.capacity)])
+  })
   return {
     stats: () => engine.statsReport(),
     // The engine adopts each snapshot synchronously in subscribe().
@@ -169,6 +179,12 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     maxFlows: node.maxFlows,
     logger: logger.child({ component: 'dataplane' }),
   })
+  // What the workers took at start: their sockets' interfaces, the flow table size, the receive slot size.
+  control.fixFields([
+    ...interfaceFields(node.providerInterface, node.externalInterface),
+    flowTableField(node.maxFlows ?? snapshot.maxFlows),
+    providerMtuField(slotSizeForMtu(snapshot.providerMtu) - RX_HEADROOM - ETHERNET_HEADER_LENGTH - VLAN_TAG_LENGTH),
+  ])
   const unsubscribe = control.subscribe((next) => pool.adopt(next))
   return {
     stats: () => pool.stats(),
@@ -235,6 +251,8 @@ export async function main(argv: string[]): Promise<number> {
         return compiler.compile(config, generation, health?.compileInput(), swept)
       },
       initialConfig,
+      // A change is answered once every packet worker runs it.
+      awaitRunning: (generation) => packetPath?.whenAdopted(generation) ?? Promise.resolve(),
     })
     packetPath = options.dataplane ? await startPacketPath(control, options, logger) : startInProcessEngine(control)
     if (options.dataplane) {

@@ -1,7 +1,7 @@
 /** nvlb simulate: which VIP rule and backend would take a flow, and why. */
 import type { SimulationResult } from '../../lib/dataplane/simulate-types'
-import { UsageError, intOption, parseEndpoint, runCommand, stringOption, type CliContext } from '../../lib/api/cli-common'
-import { simulationText } from '../../lib/api/cli-format'
+import { UsageError, intOption, parseEndpoint, runCommand, stringOption, type CliContext } from '../../lib/cli/common'
+import { simulationText } from '../../lib/cli/format'
 
 const USAGE = `usage: nvlb simulate [--vsid VSID] [--protocol tcp|udp] --source ADDRESS:PORT --destination ADDRESS:PORT
 

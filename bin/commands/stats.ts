@@ -1,7 +1,7 @@
 /** nvlb stats: packet, flow and drop counters of the running nvlb. */
 import type { StatsReport } from '../../lib/dataplane/stats-report'
-import { UsageError, runCommand, type CliContext } from '../../lib/api/cli-common'
-import { statsText } from '../../lib/api/cli-format'
+import { UsageError, runCommand, type CliContext } from '../../lib/cli/common'
+import { statsText } from '../../lib/cli/format'
 
 const USAGE = `usage: nvlb stats [--json]
 

@@ -1,6 +1,6 @@
 /** nvlb vip list|show|create|replace|set|delete: VIPs through the admin API. */
 import type { Vip, VipRule } from '../../lib/control/config-types'
-import { apiPath } from '../../lib/api/client'
+import { apiPath } from '../../lib/cli/client'
 import {
   IF_MATCH_HELP,
   IF_MATCH_OPTION,
@@ -13,8 +13,8 @@ import {
   runCommand,
   stringOption,
   type CliContext,
-} from '../../lib/api/cli-common'
-import { vipDetails, vipTable } from '../../lib/api/cli-format'
+} from '../../lib/cli/common'
+import { vipDetails, vipTable } from '../../lib/cli/format'
 
 const USAGE = `usage: nvlb vip <action> [options]
 

@@ -9,7 +9,7 @@
  * stays up, admin API reachable, until Ctrl-C (or SIGTERM), which tears it down (exit 0).
  */
 import { parseArgs } from 'node:util'
-import { formatTable } from '../../lib/api/cli-table'
+import { formatTable } from '../../lib/cli/table'
 import type { HealthEntry } from '../../lib/health/health-monitor'
 import { healthTable } from '../../lib/health/health-table'
 import { deploy, type Deployment, type VipTarget } from './deploy'

@@ -22,7 +22,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ApiClient, apiPath } from '../../lib/api/client'
+import { ApiClient, apiPath } from '../../lib/cli/client'
 import { readTokenFile } from '../../lib/api/token'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { createManagementLink, removeManagementLink, type ManagementLink } from './management-link'

@@ -14,6 +14,28 @@ export interface ApiErrorBody {
   error: string
   message: string
   field?: string
+  /** Requests of many items (bulk changes): the first offending items. */
+  items?: ItemProblem[]
+}
+
+/** One offending item of a bulk request: its index in its list, the field (`add[3].macAddress`) and why. */
+export interface ItemProblem {
+  index: number
+  field: string
+  message: string
+  code?: ErrorCode
+}
+
+/** A bulk request refused as a whole because of these items (the first few of `count`). */
+export class BulkError extends NvlbError {
+  constructor(
+    readonly items: ItemProblem[],
+    readonly count: number,
+  ) {
+    const first = items[0]!
+    const more = count > 1 ? ` (and ${count - 1} more offending item${count > 2 ? 's' : ''}${count > items.length ? `, the first ${items.length} in items` : ', in items'})` : ''
+    super(first.code ?? ErrorCodes.INVALID_FIELD, `${first.message}${more}; nothing was applied`, first.field, 400)
+  }
 }
 
 interface AjvError {
@@ -73,6 +95,7 @@ function fromValidation(error: FastifyLikeError): ApiErrorBody {
 
 /** Any error a route or fastify throws → the status and body to send. */
 export function toErrorBody(err: unknown): ApiErrorBody {
+  if (err instanceof BulkError) return { ...errorBody(err.statusCode, err.code, err.message, err.field), items: err.items }
   if (err instanceof NvlbError) return errorBody(err.statusCode, err.code, err.message, err.field)
   const error = err as FastifyLikeError
   if (error !== null && typeof error === 'object' && Array.isArray(error.validation) && error.validation.length > 0) {

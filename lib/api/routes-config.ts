@@ -28,7 +28,7 @@ export function registerConfigRoutes(app: FastifyInstance, control: AdminControl
         summary: 'Replace the whole document (validated whole, applied atomically)',
         description: 'Send If-Match: "<generation>" to refuse the change when someone else changed the configuration first.',
         body: ref('Config'),
-        response: { 200: ref('Config'), ...errorResponses(400, 412) },
+        response: { 200: ref('Config'), ...errorResponses(400, 409, 412) },
       },
     },
     async (request, reply) => {

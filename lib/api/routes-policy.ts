@@ -16,6 +16,7 @@ import { ErrorCodes, NvlbError } from '../errors'
 import { canonicalMac, parseIPv4, parsePrefix } from '../packet/address'
 import type { AdminControl } from './admin-control'
 import { addressParam, alreadyExists, answerCached, etag, ifMatch, location, notFound, sameAddress, vsidParam } from './route-helpers'
+import { listPage, pageQueryProperties } from './list-query'
 import { addressParam as addressParamSchema, arrayOf, errorResponses, nameParam, ref, vsidParam as vsidParamSchema } from './schemas'
 
 interface RecordParams {
@@ -127,12 +128,38 @@ export function registerPolicyRoutes(app: FastifyInstance, control: AdminControl
       schema: {
         tags: ['policy'],
         summary: 'Lookup records: (VSID, CA) → (PA, MAC)',
-        response: { 200: arrayOf('LookupRecord'), ...errorResponses() },
+        description: 'Filter by virtualSubnetId, customerId or providerAddress; page with limit and cursor (pages are ordered by VSID, then CA).',
+        querystring: {
+          type: 'object',
+          properties: {
+            virtualSubnetId: vsidParamSchema,
+            customerId: nameParam,
+            providerAddress: addressParamSchema,
+            ...pageQueryProperties,
+          },
+          additionalProperties: false,
+        },
+        response: { 200: arrayOf('LookupRecord'), ...errorResponses(400) },
       },
     },
     async (request, reply) => {
       if (answerCached(request, reply, control.generation)) return reply
-      return control.config.lookupRecords ?? []
+      const q = request.query as { virtualSubnetId?: string; customerId?: string; providerAddress?: string }
+      const vsid = q.virtualSubnetId === undefined ? undefined : Number(q.virtualSubnetId)
+      const pa = q.providerAddress === undefined ? undefined : addressParam(q.providerAddress, 'providerAddress')
+      const filtered = vsid !== undefined || q.customerId !== undefined || pa !== undefined
+      return listPage(
+        request,
+        reply,
+        control.config.lookupRecords ?? [],
+        filtered
+          ? (r: LookupRecord) =>
+              (vsid === undefined || r.virtualSubnetId === vsid) &&
+              (q.customerId === undefined || r.customerId === q.customerId) &&
+              (pa === undefined || sameAddress(r.providerAddress, pa))
+          : undefined,
+        (r) => [r.virtualSubnetId, parseIPv4(r.customerAddress)],
+      )
     },
   )
 
@@ -283,12 +310,32 @@ export function registerPolicyRoutes(app: FastifyInstance, control: AdminControl
       schema: {
         tags: ['policy'],
         summary: 'Customer routes: (routing domain, VSID, prefix) → next hop',
-        response: { 200: arrayOf('CustomerRoute'), ...errorResponses() },
+        description: 'Filter by virtualSubnetId or customerId; page with limit and cursor (pages are ordered by routing domain, VSID, prefix).',
+        querystring: {
+          type: 'object',
+          properties: { virtualSubnetId: vsidParamSchema, customerId: nameParam, ...pageQueryProperties },
+          additionalProperties: false,
+        },
+        response: { 200: arrayOf('CustomerRoute'), ...errorResponses(400) },
       },
     },
     async (request, reply) => {
       if (answerCached(request, reply, control.generation)) return reply
-      return control.config.customerRoutes ?? []
+      const q = request.query as { virtualSubnetId?: string; customerId?: string }
+      const vsid = q.virtualSubnetId === undefined ? undefined : Number(q.virtualSubnetId)
+      const filtered = vsid !== undefined || q.customerId !== undefined
+      return listPage(
+        request,
+        reply,
+        control.config.customerRoutes ?? [],
+        filtered
+          ? (r: CustomerRoute) => (vsid === undefined || r.virtualSubnetId === vsid) && (q.customerId === undefined || r.customerId === q.customerId)
+          : undefined,
+        (r) => {
+          const p = parsePrefix(r.destinationPrefix)
+          return [r.customerId, r.virtualSubnetId, p?.address ?? 0, p?.length ?? 0]
+        },
+      )
     },
   )
 

@@ -20,6 +20,7 @@ import {
   sameAddress,
   vsidParam,
 } from './route-helpers'
+import { listPage, pageQueryProperties } from './list-query'
 import { addressParam as addressParamSchema, arrayOf, errorResponses, nameParam, ref, vsidParam as vsidParamSchema } from './schemas'
 
 interface PoolParams {
@@ -74,11 +75,29 @@ export function registerPoolRoutes(app: FastifyInstance, control: AdminControl, 
   app.get(
     '/v1/pools',
     {
-      schema: { tags: ['pools'], summary: 'Every pool with its backends', response: { 200: arrayOf('Pool'), ...errorResponses() } },
+      schema: {
+        tags: ['pools'],
+        summary: 'Every pool with its backends',
+        description: 'Filter by virtualSubnetId (pools with a backend in that VSID); page with limit and cursor (pages are ordered by name).',
+        querystring: {
+          type: 'object',
+          properties: { virtualSubnetId: vsidParamSchema, ...pageQueryProperties },
+          additionalProperties: false,
+        },
+        response: { 200: arrayOf('Pool'), ...errorResponses(400) },
+      },
     },
     async (request, reply) => {
       if (answerCached(request, reply, control.generation)) return reply
-      return control.config.pools ?? []
+      const q = request.query as { virtualSubnetId?: string }
+      const vsid = q.virtualSubnetId === undefined ? undefined : Number(q.virtualSubnetId)
+      return listPage(
+        request,
+        reply,
+        control.config.pools ?? [],
+        vsid === undefined ? undefined : (p: Pool) => p.backends.some((b) => b.virtualSubnetId === vsid),
+        (p) => [p.name],
+      )
     },
   )
 

@@ -6,8 +6,9 @@ import type { FastifyInstance } from 'fastify'
 import type { NvlbConfig, Vip } from '../control/config-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { AdminControl } from './admin-control'
-import { alreadyExists, answerCached, etag, ifMatch, location, notFound } from './route-helpers'
-import { arrayOf, errorResponses, nameParam, ref, vipSchema } from './schemas'
+import { addressParam, alreadyExists, answerCached, etag, ifMatch, location, notFound, sameAddress } from './route-helpers'
+import { listPage, pageQueryProperties } from './list-query'
+import { addressParam as addressParamSchema, arrayOf, errorResponses, nameParam, ref, vipSchema, vsidParam as vsidParamSchema } from './schemas'
 
 interface NameParams {
   name: string
@@ -52,12 +53,35 @@ export function registerVipRoutes(app: FastifyInstance, control: AdminControl): 
       schema: {
         tags: ['vips'],
         summary: 'Every VIP with its rules',
-        response: { 200: arrayOf('Vip'), ...errorResponses() },
+        description: 'Filter by virtualSubnetId (0: public VIPs) or address; page with limit and cursor (pages are ordered by name).',
+        querystring: {
+          type: 'object',
+          properties: { virtualSubnetId: vsidParamSchema, address: addressParamSchema, ...pageQueryProperties },
+          additionalProperties: false,
+        },
+        response: { 200: arrayOf('Vip'), ...errorResponses(400) },
       },
     },
     (request, reply) => {
       if (answerCached(request, reply, control.generation)) return reply
       const config = control.config
+      const q = request.query as { virtualSubnetId?: string; address?: string; limit?: string; cursor?: string }
+      if (q.virtualSubnetId !== undefined || q.address !== undefined || q.limit !== undefined || q.cursor !== undefined) {
+        const vsid = q.virtualSubnetId === undefined ? undefined : Number(q.virtualSubnetId)
+        const address = q.address === undefined ? undefined : addressParam(q.address)
+        return reply.send(
+          listPage(
+            request,
+            reply,
+            config.vips ?? [],
+            vsid === undefined && address === undefined
+              ? undefined
+              : (v: Vip) => (vsid === undefined || v.virtualSubnetId === vsid) && (address === undefined || sameAddress(v.address, address)),
+            (v) => [v.name],
+          ),
+        )
+      }
+      reply.header('x-total-count', String((config.vips ?? []).length))
       if (config !== listFor) {
         listJson = JSON.stringify(config.vips ?? [])
         listFor = config

@@ -191,6 +191,14 @@ export const errorSchema = {
     error: { type: 'string' },
     message: { type: 'string' },
     field: { type: 'string', description: 'JSON path of the field at fault' },
+    items: {
+      type: 'array',
+      description: 'Bulk requests: the first offending items, by index and field',
+      items: {
+        type: 'object',
+        properties: { index: { type: 'integer' }, field: { type: 'string' }, message: { type: 'string' }, code: { type: 'string' } },
+      },
+    },
   },
 } as const
 

@@ -15,6 +15,7 @@ import { registerConfigRoutes } from './routes-config'
 import { registerConsoleRoutes } from './routes-console'
 import { registerHealthRoutes } from './routes-health'
 import { registerPolicyRoutes } from './routes-policy'
+import { registerLookupBulkRoute } from './routes-lookup-bulk'
 import { registerPoolRoutes } from './routes-pools'
 import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
@@ -128,6 +129,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
     options.health.registerMetrics(metrics.registry)
   }
   registerPolicyRoutes(app, control)
+  registerLookupBulkRoute(app, control)
   registerSimulateRoutes(app, control, options.simulate)
   registerStatsRoutes(app, options.stats, metrics)
   await registerConsoleRoutes(app, {

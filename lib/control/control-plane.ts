@@ -2,13 +2,15 @@
  * The control plane's state machine: the running configuration, its generation,
  * the snapshot compiled from it, and the only way to change them.
  *
- * A change runs validate → compile → publish to the packet path → persist →
- * commit (→ summarize and log), one change at a time in arrival order. A
- * change is acknowledged only once it is on disk. Any failure leaves
- * generation, config, snapshot and the state file exactly as they were; a
- * failed write also hands the packet path its previous snapshot back. Every successful change
- * increments the generation by one (also when the new document equals the old
- * one, so an ETag always identifies one write) and is logged once with a summary.
+ * A change runs validate → compile → persist → commit → publish to the packet
+ * path → wait until every packet worker runs it (→ summarize and log), one change
+ * at a time in arrival order. "Acknowledged" means durable and running: the
+ * answer comes only after the write (fsync) and after `awaitRunning` resolved.
+ * Any failure before the write is done leaves generation, config, snapshot and
+ * the state file exactly as they were, and the packet path never sees the
+ * change. Every successful change increments the generation by one (also when
+ * the new document equals the old one, so an ETag always identifies one write)
+ * and is logged once with a summary.
  *
  * Before any configuration exists the generation is 0, `ready` is false and
  * `config` is the empty document `{ node: {}, neighbors: [], … }` (which does not
@@ -24,7 +26,9 @@ import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
 import { jsonClone, validateConfig } from './config-validate'
 import { jsonEqual, summarizeChanges } from './config-diff'
-import { Store } from './store'
+import { changesBetween, type ConfigStore } from './store'
+import { JournalStore } from './journal-store'
+import { checkFixedFields, type FixedField } from './fixed-fields'
 
 export interface Applied {
   generation: number
@@ -36,11 +40,23 @@ export type Compile<S> = (config: NvlbConfig, generation: number) => S
 
 export interface ControlPlaneOptions<S> {
   stateDir: string
+  /** Where the document is stored; default: the state dir's journal store (which also locks the dir). */
+  store?: ConfigStore
   logger: Logger
   compile: Compile<S>
   /** A document to start from instead of the stored one (nvlb run --config FILE); validated, persisted. */
   initialConfig?: unknown
+  /**
+   * Resolves once every packet worker runs `generation` (or a later one); a change
+   * is answered only then. Without it a change counts as running once the
+   * listeners returned (an in-process engine adopts synchronously).
+   */
+  awaitRunning?(generation: number): Promise<void>
+  /** How long a change waits for awaitRunning before it is answered NVLB_ERR_NOT_RUNNING (503); default 10 s. */
+  runningTimeoutMs?: number
 }
+
+const DEFAULT_RUNNING_TIMEOUT_MS = 10_000
 
 export type SnapshotListener<S> = (snapshot: S, generation: number) => void
 
@@ -71,43 +87,63 @@ export class ControlPlane<S = unknown> {
   /** Tail of the chain of pending changes; each change starts when the previous one settled. */
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
+  /** Fields the running packet path took at start, by JSON path. */
+  private readonly fixed = new Map<string, FixedField>()
 
   private constructor(
-    private readonly store: Store,
+    private readonly store: ConfigStore,
     private readonly logger: Logger,
     private readonly compileSnapshot: Compile<S>,
+    private readonly awaitRunning: ((generation: number) => Promise<void>) | undefined,
+    private readonly runningTimeoutMs: number,
   ) {}
 
   static async open<S>(opts: ControlPlaneOptions<S>): Promise<ControlPlane<S>> {
-    const store = await Store.open(opts.stateDir)
-    const plane = new ControlPlane<S>(store, opts.logger, opts.compile)
+    const store = opts.store ?? (await JournalStore.open(opts.stateDir))
+    const plane = new ControlPlane<S>(
+      store,
+      opts.logger,
+      opts.compile,
+      opts.awaitRunning === undefined ? undefined : (generation) => opts.awaitRunning!(generation),
+      opts.runningTimeoutMs ?? DEFAULT_RUNNING_TIMEOUT_MS,
+    )
+    try {
+      await plane.start(store, opts)
+    } catch (err) {
+      store.close()
+      throw err
+    }
+    return plane
+  }
+
+  private async start(store: ConfigStore, opts: ControlPlaneOptions<S>): Promise<void> {
+    const plane = this
     const stored = await store.load()
 
     if (opts.initialConfig !== undefined) {
       const config = deepFreeze(validateConfig(opts.initialConfig))
       if (stored !== null && jsonEqual(stored.config, config)) {
-        plane.adopt(stored.generation, config, opts.compile(config, stored.generation))
+        plane.adopt(stored.revision, config, opts.compile(config, stored.revision))
         opts.logger.info(
-          { generation: stored.generation, stateFile: store.file },
+          { generation: stored.revision, stateFile: store.location },
           'configuration from --config equals the stored one; keeping its generation',
         )
       } else {
-        const generation = (stored?.generation ?? 0) + 1
+        const generation = (stored?.revision ?? 0) + 1
         const snapshot = opts.compile(config, generation)
-        await store.save({ generation, config })
+        await store.apply(changesBetween(stored?.config, config), stored?.revision ?? 0)
         plane.adopt(generation, config, snapshot)
         opts.logger.info(
-          { generation, summary: summarizeChanges(stored?.config, config), stateFile: store.file },
+          { generation, summary: summarizeChanges(stored?.config, config), stateFile: store.location },
           'configuration loaded from --config',
         )
       }
     } else if (stored !== null) {
-      plane.adopt(stored.generation, stored.config, opts.compile(stored.config, stored.generation))
-      opts.logger.info({ generation: stored.generation, stateFile: store.file }, 'configuration restored from the state directory')
+      plane.adopt(stored.revision, stored.config, opts.compile(stored.config, stored.revision))
+      opts.logger.info({ generation: stored.revision, stateFile: store.location }, 'configuration restored from the state directory')
     } else {
-      opts.logger.info({ stateFile: store.file }, 'no stored configuration; waiting for one')
+      opts.logger.info({ stateFile: store.location }, 'no stored configuration; waiting for one')
     }
-    return plane
   }
 
   /** 0 before any configuration; each successful change adds 1. */
@@ -131,7 +167,7 @@ export class ControlPlane<S = unknown> {
 
   /** The state file, for messages. */
   get stateFile(): string {
-    return this.store.file
+    return this.store.location
   }
 
   /** Replace the whole document. */
@@ -146,6 +182,15 @@ export class ControlPlane<S = unknown> {
       edit(draft)
       return draft
     })
+  }
+
+  /**
+   * Declares fields the running packet path took at start: from now on a change
+   * that asks for another value is refused with NVLB_ERR_FIXED_AT_START (409)
+   * naming the field. A later declaration of the same field replaces the earlier.
+   */
+  fixFields(fields: readonly FixedField[]): void {
+    for (const field of fields) this.fixed.set(field.field, field)
   }
 
   /** Called synchronously after every successful change, and once right away if ready. */
@@ -180,13 +225,44 @@ export class ControlPlane<S = unknown> {
     this.closed = true
     await this.queue.catch(() => undefined)
     this.listeners.clear()
+    this.store.close()
   }
 
   private enqueue(ifMatch: number | undefined, produce: () => unknown): Promise<Applied> {
     if (this.closed) return Promise.reject(new Error('the control plane is closed'))
     const run = this.queue.then(() => this.apply(ifMatch, produce))
     this.queue = run.catch(() => undefined)
-    return run
+    // The next change may be validated, compiled and written while the workers
+    // adopt this one; a worker that runs a later generation runs this one too.
+    return run.then((applied) => this.running(applied))
+  }
+
+  /** Resolves with `applied` once the packet workers run its generation. */
+  private async running(applied: Applied): Promise<Applied> {
+    const wait = this.awaitRunning
+    if (wait === undefined) return applied
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`not all packet workers run it after ${this.runningTimeoutMs} ms`)),
+        this.runningTimeoutMs,
+      )
+    })
+    try {
+      await Promise.race([wait(applied.generation), timeout])
+      return applied
+    } catch (err) {
+      const reason = (err as Error).message
+      this.logger.error({ generation: applied.generation, reason }, 'the packet workers did not run a stored change')
+      throw new NvlbError(
+        ErrorCodes.NOT_RUNNING,
+        `the change is stored as generation ${applied.generation}, but ${reason}; the packet path adopts it when it can (see nvlb stats)`,
+        undefined,
+        503,
+      )
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   private async apply(ifMatch: number | undefined, produce: () => unknown): Promise<Applied> {
@@ -199,21 +275,15 @@ export class ControlPlane<S = unknown> {
       )
     }
     const config = deepFreeze(validateConfig(produce()))
+    if (this.fixed.size > 0) checkFixedFields(config, [...this.fixed.values()])
     const generation = this._generation + 1
     const snapshot = this.compileSnapshot(config, generation)
     const previous = this._generation === 0 ? undefined : this._config
-    // The packet path takes the new snapshot while the state file is written
-    // (the write and its fsync are most of a change's time); if the write
-    // fails it gets the previous snapshot back, and nothing else changed.
-    const listeners = [...this.listeners]
-    for (const listener of listeners) this.notify(listener, snapshot, generation)
-    try {
-      await this.store.save({ generation, config })
-    } catch (err) {
-      if (this._snapshot !== undefined) for (const listener of listeners) this.notify(listener, this._snapshot, this._generation)
-      throw err
-    }
+    // Durable first: the packet path never runs a configuration that is not on disk.
+    // Only what changed is written (one journal line).
+    await this.store.apply(changesBetween(previous, config), this._generation)
     this.adopt(generation, config, snapshot)
+    for (const listener of [...this.listeners]) this.notify(listener, snapshot, generation)
     const summary = summarizeChanges(previous, config)
     this.logger.info({ generation, summary }, 'configuration changed')
     return { generation, config: this._config, summary }

@@ -1,124 +1,224 @@
 /**
- * Persistent state of the control plane: one file, `<stateDir>/config.json`, holding
+ * Where the configuration document lives between runs, as resources: the node,
+ * each neighbour, lookup record, customer route, pool and VIP is one resource
+ * with a key (`node`, `lookupRecords/5001/10.1.6.21`, `pools/blue-web`, …), so a
+ * change writes only the resources it changes. The document has a revision
+ * (the control plane's generation) that every applied change set raises by one.
  *
- *   { "generation": 7, "savedAt": "2024-05-01T12:00:00.000Z", "config": { ...the configuration document... } }
- *
- * A save writes a temporary file in the same directory, fsyncs it, renames it over
- * `config.json` and fsyncs the directory, so after a crash (kill -9, power loss) the
- * file is either the old state or the new one, never a mix. A file that cannot be read
- * back is refused with NVLB_ERR_STATE_CORRUPT and left exactly as it is.
+ * `ConfigStore` is what the control plane needs from a store. The state dir's
+ * store (journal-store.ts) implements it; a store shared by several instances
+ * (etcd: one key per resource, the etcd revision as the document's) implements
+ * the same: read the whole document with its revision, apply a change set
+ * atomically if the revision is still the expected one, and watch the changes
+ * others apply.
  */
-import { promises as fs, constants as fsConstants } from 'node:fs'
-import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
-import { validateConfig } from './config-validate'
+import { jsonEqual } from './config-diff'
 
-export const STATE_FILE_NAME = 'config.json'
-const TEMP_PREFIX = `${STATE_FILE_NAME}.tmp-`
-
-export interface StoredState {
-  generation: number
+export interface StoredDocument {
+  revision: number
   config: NvlbConfig
 }
 
-export class Store {
-  readonly dir: string
-  readonly file: string
+/** What one change writes: the resources it adds or replaces, the keys it removes. */
+export interface ChangeSet {
+  /** New or changed resources, [key, value], in document order. */
+  put: Array<[string, unknown]>
+  remove: string[]
+  /**
+   * Sections whose order is not the one the puts and removes leave (existing
+   * resources keep their place, new ones go to the end): their full key order.
+   */
+  order?: Record<string, string[]>
+}
 
-  private constructor(dir: string) {
-    this.dir = dir
-    this.file = join(dir, STATE_FILE_NAME)
-  }
+export interface AppliedChangeSet {
+  revision: number
+  changes: ChangeSet
+}
 
-  /** Creates the directory (mode 0700) when missing and removes temporary files a crash left behind. */
-  static async open(dir: string): Promise<Store> {
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 })
-    const store = new Store(dir)
-    for (const name of await fs.readdir(dir)) {
-      if (name.startsWith(TEMP_PREFIX)) await fs.rm(join(dir, name), { force: true })
-    }
-    return store
-  }
+export interface ConfigStore {
+  /** Where the store is, for messages (a file, a URL). */
+  readonly location: string
+  /** The stored document and its revision; null when nothing was ever stored. */
+  load(): Promise<StoredDocument | null>
+  /**
+   * Applies `changes` as one atomic step from `expectedRevision` to
+   * `expectedRevision + 1`, durably, and resolves with the new revision.
+   * NVLB_ERR_PRECONDITION_FAILED (412) when the stored revision is another.
+   */
+  apply(changes: ChangeSet, expectedRevision: number): Promise<number>
+  /** Calls `listener` with every change set applied from now on, in revision order. */
+  watch(listener: (applied: AppliedChangeSet) => void): () => void
+  close(): void
+}
 
-  /** The stored state, or null on a first start (no state file yet). */
-  async load(): Promise<StoredState | null> {
-    let text: string
-    try {
-      text = await fs.readFile(this.file, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-      throw this.corrupt(`cannot be read (${(err as Error).message})`)
-    }
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch (err) {
-      throw this.corrupt(`is not valid JSON (${(err as Error).message})`)
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw this.corrupt('does not hold a JSON object')
-    }
-    const { generation, config } = parsed as { generation?: unknown; config?: unknown }
-    if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 1) {
-      throw this.corrupt(`has no valid "generation" (a positive integer), found ${JSON.stringify(generation)}`)
-    }
-    if (config === undefined) throw this.corrupt('has no "config" document')
-    let valid: NvlbConfig
-    try {
-      valid = validateConfig(config)
-    } catch (err) {
-      throw this.corrupt(`holds a configuration that fails validation (${(err as Error).message})`)
-    }
-    return { generation, config: valid }
-  }
+/** The sections of the document whose items have an identity the validation keeps unique. */
+export const SECTIONS = ['node', 'neighbors', 'lookupRecords', 'customerRoutes', 'pools', 'vips'] as const
+const ITEMIZED = new Set<string>(['neighbors', 'lookupRecords', 'customerRoutes', 'pools', 'vips'])
 
-  /** Atomically replaces the state file. On error the previous file is untouched. */
-  async save(state: StoredState): Promise<void> {
-    const text =
-      JSON.stringify({ generation: state.generation, savedAt: new Date().toISOString(), config: state.config }, null, 2) + '\n'
-    const temp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`)
-    let handle: fs.FileHandle | undefined
-    try {
-      handle = await fs.open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600)
-      await handle.writeFile(text, 'utf8')
-      await handle.sync()
-      await handle.close()
-      handle = undefined
-      await fs.rename(temp, this.file)
-    } catch (err) {
-      if (handle !== undefined) await handle.close().catch(() => undefined)
-      await fs.rm(temp, { force: true }).catch(() => undefined)
-      throw err
-    }
-    await syncDirectory(this.dir)
-  }
+type Json = Record<string, unknown>
 
-  private corrupt(reason: string): NvlbError {
-    return new NvlbError(
-      ErrorCodes.STATE_CORRUPT,
-      `state file ${this.file} ${reason}. nvlb will not overwrite it: repair or remove the file ` +
-        '(or move it away and start with --config FILE)',
-      undefined,
-      500,
-    )
+/** The identity of an item of a section, without the section prefix. */
+function itemKey(section: string, item: unknown): string | undefined {
+  if (typeof item !== 'object' || item === null) return undefined
+  const o = item as Json
+  switch (section) {
+    case 'neighbors':
+      return String(o.address)
+    case 'lookupRecords':
+      return `${String(o.virtualSubnetId)}/${String(o.customerAddress)}`
+    case 'customerRoutes':
+      return `${String(o.virtualSubnetId)}/${String(o.destinationPrefix)}`
+    default:
+      return typeof o.name === 'string' ? o.name : undefined
   }
 }
 
 /**
- * Makes the rename durable. It runs after the rename, when the new state is already
- * the visible one, so a failure here cannot be reported as "nothing changed" and is
- * ignored (some file systems also refuse fsync on a directory).
+ * One section as resources, [key, value] in document order. A list whose items
+ * all have distinct identities is a marker (`<section>` → [], so an empty list
+ * survives) and one resource per item (`<section>/<identity>`); anything else
+ * (the node, lists without identities) is one resource named after the section.
  */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: fs.FileHandle | undefined
-  try {
-    handle = await fs.open(dir, fsConstants.O_RDONLY)
-    await handle.sync()
-  } catch {
-    // see above
-  } finally {
-    await handle?.close().catch(() => undefined)
+function sectionResources(section: string, value: unknown): Array<[string, unknown]> {
+  if (!Array.isArray(value) || section === 'node') return [[section, value]]
+  const out: Array<[string, unknown]> = [[section, []]]
+  const seen = new Set<string>()
+  for (const item of value) {
+    const id = itemKey(section, item)
+    const key = id === undefined ? undefined : `${section}/${id}`
+    if (key === undefined || seen.has(key)) {
+      // Validated documents have distinct identities in the known sections.
+      if (ITEMIZED.has(section)) throw new Error(`internal: ${section} item without a distinct identity (${String(id)})`)
+      return [[section, value]]
+    }
+    seen.add(key)
+    out.push([key, item])
   }
+  return out
+}
+
+function sectionNames(doc: Json): string[] {
+  return [...SECTIONS.filter((s) => doc[s] !== undefined), ...Object.keys(doc).filter((k) => !(SECTIONS as readonly string[]).includes(k) && doc[k] !== undefined)]
+}
+
+/** The document as resources, [key, value] in document order. */
+export function resourcesOf(config: NvlbConfig | Json): Array<[string, unknown]> {
+  const doc = config as Json
+  const out: Array<[string, unknown]> = []
+  for (const section of sectionNames(doc)) for (const entry of sectionResources(section, doc[section])) out.push(entry)
+  return out
+}
+
+function sectionOf(key: string): string {
+  const slash = key.indexOf('/')
+  return slash < 0 ? key : key.slice(0, slash)
+}
+
+/** Rebuilds the document from its resources (in their order). */
+export function documentOf(resources: Iterable<[string, unknown]>): Json {
+  const doc: Json = {}
+  for (const [key, value] of resources) {
+    const slash = key.indexOf('/')
+    if (slash < 0) {
+      doc[key] = Array.isArray(value) && value.length === 0 ? [] : value
+      continue
+    }
+    const section = key.slice(0, slash)
+    let list = doc[section] as unknown[] | undefined
+    if (!Array.isArray(list)) doc[section] = list = []
+    list.push(value)
+  }
+  return doc
+}
+
+/**
+ * The change set that turns `before` into `after` (before: undefined = nothing
+ * stored). Lists of the same length whose items keep their identities at their
+ * positions (every edit but adding, removing or reordering) are compared item
+ * by item without building keys; only the changed items are keyed.
+ */
+export function changesBetween(before: NvlbConfig | Json | undefined, after: NvlbConfig | Json): ChangeSet {
+  const b = (before ?? {}) as Json
+  const a = after as Json
+  const put: Array<[string, unknown]> = []
+  const remove: string[] = []
+  let order: Record<string, string[]> | undefined
+  const sections = new Set([...sectionNames(b), ...sectionNames(a)])
+  for (const section of sections) {
+    const x = b[section]
+    const y = a[section]
+    if (x === y) continue
+    if (ITEMIZED.has(section) && Array.isArray(x) && Array.isArray(y) && x.length === y.length && samePositions(section, x, y, put)) continue
+    const sectionOrder = diffSection(sectionResources(section, x === undefined ? undefined : x), x === undefined, sectionResources(section, y), y === undefined, put, remove)
+    if (sectionOrder !== undefined) (order ??= {})[section] = sectionOrder
+  }
+  return order === undefined ? { put, remove } : { put, remove, order }
+}
+
+/** Same-length lists: puts the changed items if every changed item kept its identity; false (nothing put) otherwise. */
+function samePositions(section: string, x: unknown[], y: unknown[], put: Array<[string, unknown]>): boolean {
+  const changed: Array<[string, unknown]> = []
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] === y[i] || jsonEqual(x[i], y[i])) continue
+    const key = itemKey(section, y[i])
+    if (key === undefined || key !== itemKey(section, x[i])) return false
+    changed.push([`${section}/${key}`, y[i]])
+  }
+  for (const entry of changed) put.push(entry)
+  return true
+}
+
+/** General diff of one section; returns its key order when applying the puts and removes would not leave it. */
+function diffSection(
+  old: Array<[string, unknown]>,
+  oldAbsent: boolean,
+  next: Array<[string, unknown]>,
+  nextAbsent: boolean,
+  put: Array<[string, unknown]>,
+  remove: string[],
+): string[] | undefined {
+  const oldMap = new Map(oldAbsent ? [] : old)
+  const nextEntries = nextAbsent ? [] : next
+  const nextKeys = new Set<string>()
+  for (const [key, value] of nextEntries) {
+    nextKeys.add(key)
+    if (!oldMap.has(key) || !jsonEqual(oldMap.get(key), value)) put.push([key, value])
+  }
+  for (const key of oldMap.keys()) if (!nextKeys.has(key)) remove.push(key)
+  // Applying leaves: old keys in place, new ones appended.
+  const predicted: string[] = []
+  for (const key of oldMap.keys()) if (nextKeys.has(key)) predicted.push(key)
+  for (const [key] of nextEntries) if (!oldMap.has(key)) predicted.push(key)
+  const wanted = nextEntries.map(([key]) => key)
+  return predicted.every((key, i) => key === wanted[i]) ? undefined : wanted
+}
+
+/**
+ * Applies a change set to resources held in a Map (insertion order = document
+ * order): puts replace in place or append, removes delete, `order` rearranges
+ * the sections it names.
+ */
+export function applyChangeSet(resources: Map<string, unknown>, changes: ChangeSet): void {
+  for (const [key, value] of changes.put) resources.set(key, value)
+  for (const key of changes.remove) resources.delete(key)
+  if (changes.order === undefined) return
+  for (const [section, keys] of Object.entries(changes.order)) {
+    const values = new Map<string, unknown>()
+    for (const [key, value] of resources) if (sectionOf(key) === section) values.set(key, value)
+    for (const key of values.keys()) resources.delete(key)
+    for (const key of keys) if (values.has(key)) resources.set(key, values.get(key))
+    for (const [key, value] of values) if (!resources.has(key)) resources.set(key, value)
+  }
+}
+
+export function revisionConflict(expected: number, actual: number): NvlbError {
+  return new NvlbError(
+    ErrorCodes.PRECONDITION_FAILED,
+    `the configuration changed: you have generation ${expected}, the stored one is ${actual}; read it again and retry`,
+    undefined,
+    412,
+  )
 }

@@ -1,5 +1,5 @@
 /** The health table of `nvlb health` and the demo's report. */
-import { formatTable } from '../api/cli-table'
+import { formatTable } from '../cli/table'
 import type { HealthEntry } from './health-monitor'
 
 function ago(iso: string | null, now: number): string {

@@ -2,14 +2,15 @@
  * A real admin API for tests: a ControlPlane over a temporary state dir with
  * the real compiler, served by buildApi and reached through fastify.inject.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { Compiler } from '../../lib/control/compiler'
 import { ControlPlane } from '../../lib/control/control-plane'
-import { STATE_FILE_NAME } from '../../lib/control/store'
+import { JOURNAL_FILE_NAME, STATE_FILE_NAME } from '../../lib/control/journal-store'
+import { stateBytes, storedState } from '../control/helpers/stored-state'
 import type { Snapshot } from '../../lib/dataplane/snapshot'
 import type { SimulatedFlow, SimulationResult } from '../../lib/dataplane/simulate-types'
 import { simulateFlow } from '../../lib/dataplane/simulate'
@@ -29,7 +30,10 @@ export interface TestApi {
   /** inject with the bearer token (unless headers.authorization is given). */
   call(opts: InjectOptions): Promise<LightMyRequestResponse>
   json<T = any>(res: LightMyRequestResponse): T
+  /** Every byte of the stored configuration (base and journal). */
   stateText(): string
+  /** The stored generation and document, read from the state dir. */
+  stored(): { generation: number; config: any }
   close(): Promise<void>
 }
 
@@ -100,11 +104,11 @@ export async function startApi(
       return JSON.parse(res.body)
     },
     stateText() {
-      try {
-        return readFileSync(stateFile, 'utf8')
-      } catch {
-        return '<no state file>'
-      }
+      if (!existsSync(stateFile) && !existsSync(join(stateDir, JOURNAL_FILE_NAME))) return '<no state file>'
+      return stateBytes(stateDir).toString('utf8')
+    },
+    stored() {
+      return storedState(stateDir)
     },
     close,
   }

@@ -46,7 +46,7 @@ t.test('PUT /v1/config replaces the document, persists it and keeps extra fields
   t.equal(body.comment, 'kept')
   t.equal(body.vips[0].owner, 'team-blue')
   t.equal(api.control.generation, 1)
-  const stored = JSON.parse(api.stateText())
+  const stored = api.stored()
   t.equal(stored.generation, 1)
   t.equal(stored.config.vips[0].owner, 'team-blue')
 

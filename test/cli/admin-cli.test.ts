@@ -209,6 +209,36 @@ t.test('policy import of PowerShell exports, UTF-8 and UTF-16', async (t) => {
   t.match(missing.stderr, /^nvlb: cannot read .*nope\.json: ENOENT/)
 })
 
+t.test('policy import of a long export: one bulk change, progress on stderr', async (t) => {
+  const { api, conn } = await listeningApi(t, {
+    config: { node: { providerAddress: '192.168.6.2', providerMac: '02:00:c0:a8:06:02', gatewayMac: '02:00:00:00:00:01' } },
+  })
+  const exported = Array.from({ length: 3000 }, (_, i) => ({
+    CustomerAddress: `10.40.${i >> 8}.${i & 255}`,
+    VirtualSubnetID: 7001 + (i % 2),
+    ProviderAddress: `192.168.6.${4 + (i % 4)}`,
+    MACAddress: `00155D07${(i >> 8).toString(16).padStart(2, '0')}${(i & 255).toString(16).padStart(2, '0')}`.toUpperCase(),
+    CustomerID: '{8F0E6B1C-3A5D-4C2E-9B7A-1D2C3E4F5A09}',
+    Rule: 'TranslationMethodEncap',
+  }))
+  const dir = tmp(t)
+  const file = join(dir, 'host-export.json')
+  writeFileSync(file, JSON.stringify(exported))
+  const before = api.control.generation
+  const r = await nvlb(['policy', 'import', file, ...conn])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /3000 lookup records read/)
+  t.match(r.stderr, /sending 3000 records .* MB\) as one change/)
+  t.match(r.stderr, new RegExp(`applied as generation ${before + 1}`))
+  t.match(r.stdout, /: 3000 added, 0 updated, 0 unchanged; 3000 lookup records/)
+  t.equal(api.control.generation, before + 1, 'one change')
+  const small = await nvlb(['policy', 'import', join(FIXTURES, 'blue-vm2-lookup-record.ps51.json'), '--replace', ...conn])
+  t.equal(small.code, 0, small.stderr)
+  t.equal(small.stderr, '', 'no progress for a short import')
+  t.match(small.stdout, /1 added, 0 updated, 0 unchanged, 3000 removed; 1 lookup records/)
+  t.equal(api.control.generation, before + 2, 'the replace was one change too')
+})
+
 t.test('simulate, stats and config get/put', async (t) => {
   const { api, conn } = await listeningApi(t, { config: referenceConfig() })
 

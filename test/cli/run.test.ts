@@ -4,12 +4,13 @@
  * kill -9, SIGTERM.
  */
 import t from 'tap'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { referenceConfig } from '../api/helpers'
 import { cleanEnv, collect, nvlb, startNvlb, waitForLine } from './helpers'
+import { SKIP_NOT_ROOT, createVethPair } from '../io/helpers/veth'
 
 function tmp(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'nvlb-run-'))
@@ -193,4 +194,112 @@ t.test('kill -9 during a stream of writes never leaves a state file that fails t
     t.ok(generation >= acknowledged, `round ${round}: no acknowledged write lost (${generation} ≥ ${acknowledged})`)
     t.equal((await stop(restarted)).code, 0)
   }
+})
+
+async function put(url: string, token: string, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${url}/v1/config`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  return { status: res.status, body: await res.json() }
+}
+
+t.test('--no-dataplane: node.maxFlows cannot change while running; a clear 409, the configuration unchanged', async (t) => {
+  const dir = tmp(t)
+  const token = 'fixed-fields-token'
+  const configFile = join(dir, 'nvlb.json')
+  const config = referenceConfig()
+  config.node.maxFlows = 5000
+  writeFileSync(configFile, JSON.stringify(config))
+  const r = await run(t, ['--config', configFile, '--state-dir', join(dir, 'state')], cleanEnv({ NVLB_TOKEN: token }))
+  const refused = await put(r.url, token, { ...config, node: { ...config.node, maxFlows: 6000 } })
+  t.equal(refused.status, 409)
+  t.equal(refused.body.code, 'NVLB_ERR_FIXED_AT_START')
+  t.equal(refused.body.field, 'node.maxFlows')
+  t.match(refused.body.message, /^node\.maxFlows: cannot change while nvlb runs .*5000.*6000/)
+  const now = await get(`${r.url}/v1/config`, token)
+  t.equal(now.etag, '"1"', 'no new generation')
+  t.equal(now.body.node.maxFlows, 5000)
+  // Interfaces are not used without the data plane: they may change; an MTU change applies live.
+  const fine = await put(r.url, token, { ...config, node: { ...config.node, providerInterface: 'eth9', providerMtu: 9000 } })
+  t.equal(fine.status, 200, fine.status === 200 ? 'applied' : JSON.stringify(fine.body))
+  const stats = await get(`${r.url}/v1/stats`, token)
+  t.equal(stats.body.generation, 2, 'the engine runs the change')
+  t.equal((await stop(r)).code, 0)
+})
+
+t.test('the AF_PACKET packet path: interfaces, maxFlows and an MTU beyond the receive slots are refused while running', { skip: SKIP_NOT_ROOT }, async (t) => {
+  const dir = tmp(t)
+  const token = 'fixed-fields-token'
+  const veth = createVethPair()
+  t.teardown(() => veth.remove())
+  const configFile = join(dir, 'nvlb.json')
+  const config = referenceConfig()
+  config.node.providerInterface = veth.a
+  writeFileSync(configFile, JSON.stringify(config))
+  const child = startNvlb(['run', '--api-listen', '127.0.0.1:0', '--config', configFile, '--state-dir', join(dir, 'state')], cleanEnv({ NVLB_TOKEN: token }))
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  const url = await waitForLine(child, (line) => {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; url?: string }
+      return entry.msg === 'admin API listening' ? entry.url : undefined
+    } catch {
+      return undefined
+    }
+  })
+  const exited = collect(child)
+  const cases: Array<[string, object]> = [
+    ['node.providerInterface', { providerInterface: veth.b }],
+    ['node.externalInterface', { externalInterface: veth.b }],
+    ['node.maxFlows', { maxFlows: 1000 }],
+    ['node.providerMtu', { providerMtu: 9000 }],
+  ]
+  for (const [field, change] of cases) {
+    const refused = await put(url, token, { ...config, node: { ...config.node, ...change } })
+    t.equal(refused.status, 409, field)
+    t.equal(refused.body.code, 'NVLB_ERR_FIXED_AT_START', field)
+    t.equal(refused.body.field, field)
+  }
+  t.equal((await get(`${url}/v1/config`, token)).etag, '"1"', 'nothing applied')
+  // Within the receive slots the MTU applies live, and the external side may be named as the provider interface.
+  const fine = await put(url, token, { ...config, node: { ...config.node, providerMtu: 1400, externalInterface: veth.a } })
+  t.equal(fine.status, 200, fine.status === 200 ? 'applied' : JSON.stringify(fine.body))
+  // Answered only once every packet worker runs it.
+  t.equal((await get(`${url}/v1/stats`, token)).body.generation, 2, 'the workers run generation 2 when the answer arrives')
+  child.kill('SIGTERM')
+  t.equal((await exited).code, 0)
+})
+
+t.test('two nvlb on one state dir: the second exits 2 with one line and touches nothing; a dead holder is taken over', async (t) => {
+  const dir = tmp(t)
+  const stateDir = join(dir, 'state')
+  const configFile = join(dir, 'nvlb.json')
+  writeFileSync(configFile, JSON.stringify(referenceConfig()))
+  const env = cleanEnv({ NVLB_TOKEN: 'lock-test-token' })
+  const first = await run(t, ['--config', configFile, '--state-dir', stateDir], env)
+  // What the first one's write in flight would look like.
+  const inFlight = join(stateDir, 'config.json.tmp-1-abcd')
+  writeFileSync(inFlight, '{"generation": 2')
+  const listing = readdirSync(stateDir).sort()
+
+  const second = await nvlb(['run', '--state-dir', stateDir, '--no-dataplane', '--api-listen', '127.0.0.1:0'], env)
+  t.equal(second.code, 2, 'exit 2')
+  t.equal(second.stderr, `nvlb: NVLB_ERR_STATE_LOCKED state dir ${stateDir} is in use by another nvlb (pid ${first.child.pid}); stop that one first or give another --state-dir\n`)
+  t.equal(second.stdout, '', 'nothing logged')
+  t.same(readdirSync(stateDir).sort(), listing, 'the state dir is as it was')
+  t.ok(existsSync(inFlight), "the first one's temporary file is still there")
+  t.equal((await get(`${first.url}/v1/config`, 'lock-test-token')).status, 200, 'the first one still serves')
+
+  // kill -9 leaves the lock file with a dead pid: the next start takes it over.
+  first.child.kill('SIGKILL')
+  await first.exited
+  t.equal(readFileSync(join(stateDir, 'lock'), 'utf8').trim(), String(first.child.pid))
+  const third = await run(t, ['--state-dir', stateDir], env)
+  t.equal(readFileSync(join(stateDir, 'lock'), 'utf8').trim(), String(third.child.pid), 'the lock names the new holder')
+  t.notOk(existsSync(inFlight), "the dead one's temporary file is cleaned up")
+  t.equal((await get(`${third.url}/v1/config`, 'lock-test-token')).etag, '"1"')
+  t.equal((await stop(third)).code, 0)
 })

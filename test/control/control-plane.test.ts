@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
 import { ControlPlane } from '../../lib/control/control-plane'
-import { STATE_FILE_NAME } from '../../lib/control/store'
+import { STATE_FILE_NAME, JOURNAL_FILE_NAME, stateBytes, storedState } from './helpers/stored-state'
+import { flowTableField, interfaceFields, providerMtuField } from '../../lib/control/fixed-fields'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { minimalConfig, referenceConfig } from './reference-config'
 import { documentOf, invalidConfigs } from './invalid-configs'
@@ -55,6 +56,7 @@ t.test('a first start has generation 0, an empty document and is not ready', asy
   plane.subscribe(() => calls++)
   t.equal(calls, 0, 'no snapshot to announce yet')
   t.notOk(existsSync(join(dir, STATE_FILE_NAME)), 'nothing written before the first change')
+  t.notOk(existsSync(join(dir, JOURNAL_FILE_NAME)), 'no journal either')
 })
 
 t.test('replace validates, compiles, persists, publishes and logs once', async (t) => {
@@ -79,7 +81,7 @@ t.test('replace validates, compiles, persists, publishes and logs once', async (
   t.equal(logged[0].summary, applied.summary)
   t.equal(logged[0].level, 30, 'info')
 
-  const onDisk = JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8'))
+  const onDisk = storedState(dir)
   t.equal(onDisk.generation, 1)
   t.same(onDisk.config, plane.config)
 
@@ -140,8 +142,7 @@ t.test(`each of ${invalidConfigs.length} invalid documents is refused; config, s
   const dir = tempDir(t)
   const { plane, lines } = await openPlane(t, dir)
   await plane.replace(referenceConfig())
-  const file = join(dir, STATE_FILE_NAME)
-  const bytes = readFileSync(file)
+  const bytes = stateBytes(dir)
   const config = JSON.stringify(plane.config)
   const snapshot = plane.snapshot
   let published = 0
@@ -160,7 +161,7 @@ t.test(`each of ${invalidConfigs.length} invalid documents is refused; config, s
   }
   t.equal(JSON.stringify(plane.config), config, 'running document unchanged')
   t.equal(plane.snapshot, snapshot, 'snapshot unchanged')
-  t.same(readFileSync(file), bytes, 'state file byte for byte unchanged')
+  t.same(stateBytes(dir), bytes, 'state files byte for byte unchanged')
   t.equal(published, 0, 'nothing published')
   t.equal(changes(lines).length, 1, 'only the first, valid change was logged')
 })
@@ -169,8 +170,7 @@ t.test('invalid edits through update are refused the same way', async (t) => {
   const dir = tempDir(t)
   const { plane } = await openPlane(t, dir)
   await plane.replace(referenceConfig())
-  const file = join(dir, STATE_FILE_NAME)
-  const bytes = readFileSync(file)
+  const bytes = stateBytes(dir)
   const config = JSON.stringify(plane.config)
 
   await t.rejects(
@@ -203,7 +203,7 @@ t.test('invalid edits through update are refused the same way', async (t) => {
   )
   t.equal(plane.generation, 1)
   t.equal(JSON.stringify(plane.config), config)
-  t.same(readFileSync(file), bytes)
+  t.same(stateBytes(dir), bytes)
 })
 
 t.test('a failing compile changes nothing', async (t) => {
@@ -216,13 +216,13 @@ t.test('a failing compile changes nothing', async (t) => {
     },
   })
   await plane.replace(referenceConfig())
-  const bytes = readFileSync(join(dir, STATE_FILE_NAME))
+  const bytes = stateBytes(dir)
   fail = true
   await t.rejects(plane.update((d) => void (d.vips = [])), { code: ErrorCodes.INVALID_CONFIG, field: 'vips' })
   t.equal(plane.generation, 1)
   t.equal(plane.config.vips.length, 4)
   t.equal(plane.snapshot!.generation, 1)
-  t.same(readFileSync(join(dir, STATE_FILE_NAME)), bytes)
+  t.same(stateBytes(dir), bytes)
 })
 
 t.test('a failing disk write changes nothing in memory', async (t) => {
@@ -238,26 +238,76 @@ t.test('a failing disk write changes nothing in memory', async (t) => {
   t.equal(plane.snapshot!.generation, 1)
 })
 
-t.test('the packet path gets a change before the write and the previous snapshot back when the write fails', async (t) => {
+t.test('the packet path gets a change only once it is written; a failing write leaves it on the old snapshot', async (t) => {
   const dir = tempDir(t)
   const stateDir = join(dir, 'state')
   const { plane } = await openPlane(t, stateDir)
   await plane.replace(referenceConfig())
   const seen: number[] = []
-  const committedAtPublish: number[] = []
+  const storedAtPublish: number[] = []
   plane.subscribe((_snapshot, generation) => {
     seen.push(generation)
-    committedAtPublish.push(plane.generation)
+    storedAtPublish.push(storedState(stateDir).generation)
   })
   await plane.update((d) => void (d.vips = d.vips.slice(1)))
   t.same(seen, [1, 2])
-  t.same(committedAtPublish, [1, 1], 'generation 2 was published while generation 1 was still the committed one')
+  t.same(storedAtPublish, [1, 2], 'generation 2 was on disk when the packet path got it')
   t.equal(plane.generation, 2)
   rmSync(stateDir, { recursive: true })
   writeFileSync(stateDir, 'not a directory')
   await t.rejects(plane.update((d) => void (d.vips = [])))
-  t.same(seen, [1, 2, 3, 2], 'generation 3 published, then generation 2 handed back')
+  t.same(seen, [1, 2], 'the packet path never saw generation 3')
   t.equal(plane.snapshot!.generation, 2)
+  t.equal(plane.generation, 2)
+})
+
+t.test('a change is answered only once the packet workers run it (awaitRunning)', async (t) => {
+  const dir = tempDir(t)
+  const { logger } = captureLogger()
+  const waits: Array<{ generation: number; stored: number; published: number; resolve: () => void }> = []
+  let published = 0
+  const plane = await ControlPlane.open<TestSnapshot>({
+    stateDir: dir,
+    logger,
+    compile,
+    awaitRunning: (generation) =>
+      new Promise<void>((resolve) => {
+        const stored = storedState(dir).generation
+        waits.push({ generation, stored, published, resolve })
+      }),
+  })
+  t.teardown(() => plane.close())
+  plane.subscribe((_s, g) => void (published = g))
+  let answered = false
+  const change = plane.replace(referenceConfig()).then((a) => {
+    answered = true
+    return a
+  })
+  while (waits.length === 0) await new Promise((r) => setImmediate(r))
+  t.match(waits[0], { generation: 1, stored: 1, published: 1 }, 'asked after the write and the publication')
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+  t.equal(answered, false, 'not answered while the workers have not run it')
+  t.equal(plane.generation, 1, 'committed: later changes build on it')
+  waits[0]!.resolve()
+  t.equal((await change).generation, 1)
+  t.equal(answered, true)
+})
+
+t.test('workers that do not run a change in time: 503 NVLB_ERR_NOT_RUNNING, the change stays stored', async (t) => {
+  const dir = tempDir(t)
+  const { logger, lines } = captureLogger()
+  const plane = await ControlPlane.open<TestSnapshot>({
+    stateDir: dir,
+    logger,
+    compile,
+    awaitRunning: () => new Promise<void>(() => undefined),
+    runningTimeoutMs: 50,
+  })
+  t.teardown(() => plane.close())
+  await t.rejects(plane.replace(referenceConfig()), { code: ErrorCodes.NOT_RUNNING, statusCode: 503, message: /stored as generation 1, but/ })
+  t.equal(plane.generation, 1)
+  t.equal(storedState(dir).generation, 1)
+  t.ok(lines.some((l) => l.level === 50 && /did not run/.test(l.msg)), 'logged as an error')
 })
 
 t.test('If-Match: the running generation passes, any other gets 412', async (t) => {
@@ -332,7 +382,7 @@ t.test('many parallel updates: all applied in arrival order, generations strictl
   )
   t.equal((plane.config as any).touchedBy, count - 1)
   t.equal(changes(lines).length, count + 1, 'every change logged once')
-  const onDisk = JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8'))
+  const onDisk = storedState(dir)
   t.equal(onDisk.generation, count + 1)
   t.same(onDisk.config, plane.config)
 })
@@ -399,13 +449,13 @@ t.test('initialConfig replaces the stored document as the next generation', asyn
   const logged = second.lines.find((l) => l.msg === 'configuration loaded from --config')
   t.equal(logged?.generation, 3)
   t.match(logged?.summary, /vips: \+blue-public/)
-  t.equal(JSON.parse(readFileSync(join(dir, STATE_FILE_NAME), 'utf8')).generation, 3, 'persisted')
+  t.equal(storedState(dir).generation, 3, 'persisted')
   await second.plane.close()
 
-  const bytes = readFileSync(join(dir, STATE_FILE_NAME))
+  const bytes = stateBytes(dir)
   const third = await openPlane(t, dir, { initialConfig: initial })
   t.equal(third.plane.generation, 3, 'the same document again keeps the generation')
-  t.same(readFileSync(join(dir, STATE_FILE_NAME)), bytes, 'and does not rewrite the file')
+  t.same(stateBytes(dir), bytes, 'and does not rewrite the file')
 })
 
 t.test('initialConfig on a first start is generation 1', async (t) => {
@@ -421,7 +471,7 @@ t.test('an invalid initialConfig refuses to start and writes nothing', async (t)
   const first = await openPlane(t, dir)
   await first.plane.replace(referenceConfig())
   await first.plane.close()
-  const bytes = readFileSync(join(dir, STATE_FILE_NAME))
+  const bytes = stateBytes(dir)
   const bad = referenceConfig()
   bad.vips[0].rules[0].pool = 'nope'
   const { logger } = captureLogger()
@@ -429,7 +479,7 @@ t.test('an invalid initialConfig refuses to start and writes nothing', async (t)
     code: ErrorCodes.UNKNOWN_POOL,
     field: 'vips[0].rules[0].pool',
   })
-  t.same(readFileSync(join(dir, STATE_FILE_NAME)), bytes)
+  t.same(stateBytes(dir), bytes)
 })
 
 t.test('a corrupt state file refuses the start, also with initialConfig, and stays untouched', async (t) => {
@@ -466,4 +516,53 @@ t.test('writing the same document again is still a change with a new generation'
   const again = await plane.replace(referenceConfig())
   t.equal(again.generation, 2)
   t.equal(again.summary, 'no change')
+})
+
+t.test('a field the packet path fixed at start: a change of it is refused naming the field, nothing changes', async (t) => {
+  const dir = tempDir(t)
+  const { plane, lines } = await openPlane(t, dir)
+  const start = referenceConfig()
+  start.node.providerInterface = 'eth0'
+  await plane.replace(start)
+  plane.fixFields([flowTableField(1048576), ...interfaceFields('eth0', undefined), providerMtuField(1966)])
+  const bytes = stateBytes(dir)
+  const seen: number[] = []
+  plane.subscribe((_s, g) => seen.push(g))
+  const refused: Array<[string, (d: NvlbConfig) => void]> = [
+    ['node.maxFlows', (d) => void (d.node.maxFlows = 2000)],
+    ['node.providerInterface', (d) => void (d.node.providerInterface = 'eth1')],
+    ['node.externalInterface', (d) => void (d.node.externalInterface = 'eth1')],
+    ['node.providerMtu', (d) => void (d.node.providerMtu = 9000)],
+  ]
+  for (const [field, edit] of refused) {
+    const err = await plane.update(edit).then(
+      () => undefined,
+      (e: NvlbError) => e,
+    )
+    t.ok(err instanceof NvlbError, `${field}: refused`)
+    t.equal(err?.code, ErrorCodes.FIXED_AT_START, `${field}: code`)
+    t.equal(err?.field, field, `${field}: names the field`)
+    t.equal(err?.statusCode, 409, `${field}: 409`)
+    t.match(err?.message, /cannot change while nvlb runs/, `${field}: says why`)
+  }
+  t.equal(plane.generation, 1, 'no generation was used up')
+  t.same(seen, [1], 'the packet path saw no refused change')
+  t.same(stateBytes(dir), bytes, 'state file unchanged')
+  t.equal(changes(lines).length, 1)
+
+  // The same values, the defaults spelled out, and a smaller MTU all apply.
+  await plane.update((d) => {
+    d.node.maxFlows = 1048576
+    d.node.providerInterface = 'eth0'
+    d.node.externalInterface = 'eth0'
+  })
+  await plane.update((d) => void (d.node.providerMtu = 1400))
+  await plane.update((d) => void (d.node.providerMtu = 1966))
+  t.equal(plane.generation, 4)
+  t.equal(plane.config.node.providerMtu, 1966)
+  // A whole-document replace is checked the same way.
+  await t.rejects(plane.replace({ ...start, node: { ...start.node, maxFlows: 10 } }), {
+    code: ErrorCodes.FIXED_AT_START,
+    field: 'node.maxFlows',
+  })
 })

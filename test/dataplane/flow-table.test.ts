@@ -16,7 +16,7 @@ import { forwardHashOfKey } from '../../lib/dataplane/flow-hash'
 import { Harness, fromClient, referenceConfig, replyTo } from '../helpers/engine-harness'
 import { startApi } from '../api/helpers'
 import { Metrics } from '../../lib/api/metrics'
-import { statsText } from '../../lib/api/cli-format'
+import { statsText } from '../../lib/cli/format'
 
 const SYN = 30
 const CLOSING = 30

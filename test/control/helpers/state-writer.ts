@@ -1,9 +1,11 @@
 /**
- * Child process of the kill -9 test: saves an endless stream of configurations
- * of varying size through the Store into the directory given as argv[2], and
- * prints `saved <generation>` after each save has returned.
+ * Child process of the kill -9 test: applies an endless stream of changes of
+ * varying size (so that compactions happen too) through the journal store into
+ * the directory given as argv[2], and prints `saved <generation>` after each
+ * change has returned.
  */
-import { Store } from '../../../lib/control/store'
+import { JournalStore } from '../../../lib/control/journal-store'
+import { changesBetween } from '../../../lib/control/store'
 import { validateConfig } from '../../../lib/control/config-validate'
 import { referenceConfig } from '../reference-config'
 
@@ -25,12 +27,15 @@ export function configWithBackends(extra: number): any {
 }
 
 async function main(): Promise<void> {
-  const store = await Store.open(process.argv[2]!)
-  const start = (await store.load())?.generation ?? 0
-  // Validated up front, so that the loop spends its time in Store.save and a kill lands mid-save.
+  const store = await JournalStore.open(process.argv[2]!)
+  const loaded = await store.load()
+  // Validated up front, so that the loop spends its time in the store and a kill lands mid-write.
   const configs = [0, 1500, 10, 800, 3000, 50].map((size) => validateConfig(configWithBackends(size)))
-  for (let generation = start + 1; ; generation++) {
-    await store.save({ generation, config: configs[generation % configs.length]! })
+  let previous: unknown = loaded?.config
+  for (let generation = (loaded?.revision ?? 0) + 1; ; generation++) {
+    const next = configs[generation % configs.length]!
+    await store.apply(changesBetween(previous as never, next), generation - 1)
+    previous = next
     process.stdout.write(`saved ${generation}\n`)
   }
 }

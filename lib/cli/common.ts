@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ApiClient, ApiError } from './client'
-import { readTokenFile } from './token'
+import { readTokenFile } from '../api/token'
 import { NvlbError } from '../errors'
 
 export const DEFAULT_API = 'http://127.0.0.1:8573'

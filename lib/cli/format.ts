@@ -2,7 +2,7 @@
 import type { Pool, PoolBackend, Vip, VipRule } from '../control/config-types'
 import type { SimulationResult } from '../dataplane/simulate-types'
 import type { StatsReport } from '../dataplane/stats-report'
-import { formatCount, formatFields, formatTable } from './cli-table'
+import { formatCount, formatFields, formatTable } from './table'
 
 export function ruleText(r: VipRule): string {
   const ports = r.backendPort === undefined || r.backendPort === r.frontendPort ? `${r.frontendPort}` : `${r.frontendPort}:${r.backendPort}`
