@@ -38,6 +38,7 @@ export const DropReason = {
   OUTER_FRAGMENT: 32,
   NO_HEADROOM: 33,
   HAIRPIN_UNAVAILABLE: 34,
+  SPOOFED_PROVIDER_ADDRESS: 35,
 } as const
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason]
@@ -88,4 +89,5 @@ export const DROP_REASON_HELP: Readonly<Record<string, string>> = {
   outer_fragment: 'a fragmented outer (provider) IPv4 packet; NVGRE is not reassembled',
   no_headroom: 'the receive buffer has no room in front of the frame for the outer headers',
   hairpin_unavailable: 'a tenant VM addressed a public VIP, but node.externalAddress (its source NAT address) is not set',
+  spoofed_provider_address: 'NVGRE whose outer source PA is not the PA the lookup records give for the inner source CA (nor, for a reply, the PA of the flow\'s backend)',
 }

@@ -420,8 +420,6 @@ export class Engine {
       this.lastVsid = vsid
       this.lastDomain = domain
     }
-    this.neighbors.seen(readI32(buf, ip + 12), buf, eth + 6)
-
     const ihl2 = (buf[iip]! & 0x0f) << 2
     const total2 = readU16(buf, iip + 2)
     const protocol = buf[iip + 9]!
@@ -429,17 +427,27 @@ export class Engine {
     const dst = readI32(buf, iip + 16)
     // Replies to health probes belong to the probe tunnel (lib/health), not to any tenant's counters.
     if (dst === snap.probeAddress && dst !== 0) return Verdict.CONSUMED
-    if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, iip, ihl2, total2, vsid, domain)
+    // Tenant trust: the host that sent this (outer source PA) must be the one
+    // the lookup records put the inner source CA on; a reply may instead come
+    // from its flow's backend's host (checked once the flow is known).
+    const outerSrc = readI32(buf, ip + 12)
+    const record = keyTableGet(snap.lookup, vsid, src, 0)
+    const trusted = record >= 0 && snap.lookupHost[record] === outerSrc && outerSrc !== snap.providerAddress
+    // Neighbours are learnt from hosts that proved who they are, never from any outer header.
+    if (trusted) this.neighbors.seen(outerSrc, buf, eth + 6)
+    if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, eth, iip, ihl2, total2, vsid, domain, outerSrc, trusted)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) {
       if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
+        if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
         return this.laterFragmentToVip(buf, eth, iip, total2, vsid, protocol, src, dst)
       }
       if (dst !== snap.externalAddress && keyTableGet(snap.rulesByAddress, dst, 0, protocol) !== KEY_TABLE_MISSING) {
+        if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
         return this.laterFragmentHairpin(buf, eth, iip, total2, vsid, protocol, src, dst)
       }
-      return this.laterFragmentReply(buf, iip, total2, domain, protocol, src, dst)
+      return this.laterFragmentReply(buf, eth, iip, total2, domain, protocol, src, dst, outerSrc, trusted)
     }
     const l4 = iip + ihl2
     if (!hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
@@ -451,26 +459,33 @@ export class Engine {
     // whether dst is a VIP at all before the flow table is touched.)
     const hinted = this.hintKind
     if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING)) {
-      const keyProto = (vsid << 8) | protocol
-      const fk = hinted === 0 ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
-      const h5 = forwardKeyHash(fk, keyProto) // the bucket mix is its own inverse
-      let flow = flows.findForward(fk, keyProto, src, dst, ports)
-      if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
-      if (flow === NO_ENTRY) {
-        // Full-NAT replies are addressed to the VIP too (at a NAT port, never a rule's port).
-        const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
-        if (ruleId >= 0) {
-          flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
-          if (flow === NO_ENTRY) return Verdict.DROP
+      if (!trusted) {
+        // Not the client's host: spoofed if it claims a rule's port; else
+        // perhaps a full-NAT reply (to the VIP at a NAT port), checked below.
+        if (keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff)) >= 0) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+      } else {
+        const keyProto = (vsid << 8) | protocol
+        const fk = hinted === 0 ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
+        const h5 = forwardKeyHash(fk, keyProto) // the bucket mix is its own inverse
+        let flow = flows.findForward(fk, keyProto, src, dst, ports)
+        if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
+        if (flow === NO_ENTRY) {
+          // Full-NAT replies are addressed to the VIP too (at a NAT port, never a rule's port).
+          const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
+          if (ruleId >= 0) {
+            flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
+            if (flow === NO_ENTRY) return Verdict.DROP
+          }
         }
-      }
-      if (flow !== NO_ENTRY) {
-        if (firstFragment) this.fragments.remember(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
-        return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
+        if (flow !== NO_ENTRY) {
+          if (firstFragment) this.fragments.remember(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
+          return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
+        }
       }
     } else if (hinted === KIND_HAIRPIN || (hinted === 2 && this.isHairpinRequest(dst, protocol, ports))) {
       // Hairpin: a tenant VM using a public VIP is served like an
       // Internet client, its source translated to nvlb's external address.
+      if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
       const keyProto = (vsid << 8) | protocol
       const fk = hinted === KIND_HAIRPIN ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
       const h5 = forwardKeyHash(fk, keyProto)
@@ -494,8 +509,21 @@ export class Engine {
       this.discard(flow, -1)
       return this.drop(DropReason.NO_FLOW)
     }
+    if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
     if (firstFragment) this.fragments.remember(domain, true, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
     return this.toClient(buf, iip, ihl2, total2, flow, true)
+  }
+
+  /**
+   * A reply (or an ICMP error about one) is trusted when it comes from the
+   * host of the flow's backend, or from the host the lookup records give for
+   * its source CA; learns the sender's MAC then.
+   */
+  private replyTrusted(flow: number, outerSrc: number, trusted: boolean, buf: Uint8Array, eth: number): boolean {
+    if (trusted) return true
+    if (this.snap!.backendHost[this.flowTable!.backend(flow)] !== outerSrc) return false
+    this.neighbors.seen(outerSrc, buf, eth + 6)
+    return true
   }
 
   // ---------------------------------------------------------------- flows
@@ -844,12 +872,13 @@ export class Engine {
     return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, h3)
   }
 
-  private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
+  private laterFragmentReply(buf: Uint8Array, eth: number, ip: number, total: number, domain: number, protocol: number, src: number, dst: number, outerSrc: number, trusted: boolean): number {
     const flow = this.fragments.recall(domain, true, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
     if (flow === NO_ENTRY || this.snap!.backendAddress[flows.backend(flow)] !== src || !this.isUsable(flow)) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
     }
+    if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)
   }
 
@@ -905,7 +934,7 @@ export class Engine {
    * (CA VIP), or from a backend's side about a packet nvlb sent to the
    * backend; the latter is translated like the flow's reply direction.
    */
-  private icmpFromTenant(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number, domain: number): number {
+  private icmpFromTenant(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, vsid: number, domain: number, outerSrc: number, trusted: boolean): number {
     const icmp = ip + ihl
     const q = this.quoted
     const quoted = q.parse(buf, icmp, ip + total)
@@ -921,11 +950,13 @@ export class Engine {
       const snap = this.snap!
       const to = readI32(buf, ip + 16)
       if (keyTableGet(snap.rulesByAddress, to, vsid, protocol) !== KEY_TABLE_MISSING || keyTableGet(snap.rulesByAddress, to, 0, protocol) !== KEY_TABLE_MISSING) {
+        if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
         return this.icmpFromClient(buf, ip, ihl, total, vsid)
       }
       return this.drop(DropReason.ICMP_NO_FLOW)
     }
     if (!this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
+    if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
     const snap = this.snap!
     const flows = this.flowTable!
     const vip = flows.dst(flow)

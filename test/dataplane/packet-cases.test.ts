@@ -45,6 +45,19 @@ function withConfig(edit: (c: NvlbConfig) => void): () => NvlbConfig {
   }
 }
 
+/** The same NVGRE frame sent from another outer source PA (outer checksum recomputed). */
+function withOuterSource(frame: Buffer, pa: string): Buffer {
+  const f = Buffer.from(frame)
+  const ip = 14
+  pa.split('.').forEach((octet, i) => (f[ip + 12 + i] = Number(octet)))
+  f.writeUInt16BE(0, ip + 10)
+  let sum = 0
+  for (let i = 0; i < 20; i += 2) sum += f.readUInt16BE(ip + i)
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+  f.writeUInt16BE(~sum & 0xffff, ip + 10)
+  return f
+}
+
 /** The frame nvlb sent toward a backend for a client SYN (public VIP). */
 function sentToBackend(h: Harness, sport: number): Buffer {
   return h.send(fromClient({ sport })).out[0]!.frame
@@ -178,10 +191,65 @@ const cases: Case[] = [
     drops: ['wrong_routing_domain'],
   },
   {
-    description: 'CA VIP client without a lookup record: forwarded, but the reply cannot be delivered',
-    input: (h) => replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6002, src: '10.1.5.77' })).out[0]!.frame, { vsid: 5002 }),
+    description: "CA VIP client whose lookup record went away after its SYN: the reply cannot be delivered",
+    input: (h) => {
+      const sent = h.send(fromAppTier({ vsid: 5002, sport: 6002 })).out[0]!.frame
+      const c = referenceConfig()
+      c.lookupRecords = c.lookupRecords.filter((r) => !(r.customerAddress === '10.1.5.20' && r.virtualSubnetId === 5002))
+      h.load(c)
+      return replyTo(sent, { vsid: 5002 })
+    },
     verdict: Verdict.DROP,
     drops: ['no_lookup_record'],
+  },
+  // ------------------------------------------------------------ tenant trust: the outer source PA must be the CA's host
+  {
+    description: "a CA VIP request from a host that is not the client CA's (another host's PA)",
+    input: () => nvgre(VM11, { outer: { src: '192.168.6.5' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: 'a CA VIP request from a CA no lookup record names',
+    input: () => nvgre({ ...VM11, ipv4: { src: '10.1.5.77', dst: '10.1.5.100' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a CA VIP request with nvlb's own PA as the outer source",
+    input: () => nvgre({ ...VM11, ipv4: { src: '10.1.5.100', dst: '10.1.5.100' } }, { outer: { src: '192.168.6.2' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a host speaking for another tenant's VM (a CA of VSID 5001 put in the key of VSID 5002)",
+    input: () => nvgre({ ...VM11, ipv4: { src: '10.1.6.20', dst: '10.1.5.100' } }, { outer: { src: '192.168.6.4' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a hairpin request (tenant VM → public VIP) from another host's PA",
+    input: () => nvgre({ ...VM11, ipv4: { src: '10.1.5.20', dst: '203.0.113.10' } }, { outer: { src: '192.168.6.5' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a public VIP backend's reply from a host that is not the backend's",
+    input: (h) => withOuterSource(replyTo(sentToBackend(h, 8)), '192.168.6.9'),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a CA VIP backend's reply (in the VIP's VSID) from a host that is not the backend's",
+    input: (h) => withOuterSource(replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6003 })).out[0]!.frame, { vsid: 5002 }), '192.168.6.7'),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a CA VIP backend's reply in the VIP's VSID from the backend's host is delivered",
+    input: (h) => replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6004 })).out[0]!.frame, { vsid: 5002 }),
+    verdict: Verdict.TX,
+    output: (t, r) => t.equal(parseFrame(r.out[0]!.frame)!.ipv4!.dst, '192.168.6.7'),
   },
   {
     description: 'next hop of a host PA unknown: ARP request sent',
