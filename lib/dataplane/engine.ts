@@ -44,6 +44,8 @@ import type { StatsReport } from './stats-report'
 export const HEADROOM = 64
 
 export const Side = { PROVIDER: 0, EXTERNAL: 1 } as const
+/** process()'s side when the provider and external sides share one interface (or it is not known). */
+export const SIDE_ANY = -1
 export const Verdict = { DROP: 0, TX: 1, CONSUMED: 2 } as const
 
 export { TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT }
@@ -93,6 +95,14 @@ export class Engine {
 
   /** Set by findReply() when a reply 5-tuple matched a flow of another routing domain. */
   private replyDomainMismatch = false
+
+  /** nvlb's MACs as a 32-bit word and a 16-bit word each (set by adopt()). */
+  private providerMacHi = 0
+  private providerMacLo = 0
+  private externalMacHi = 0
+  private externalMacLo = 0
+  /** The side of the frame being processed (SIDE_ANY when one interface carries both). */
+  private rxSide = SIDE_ANY
 
   /** One-entry caches of fromProvider(); reset by adopt(). */
   private lastVsid = -1
@@ -155,6 +165,13 @@ export class Engine {
     this.flowTable.setTimeouts(TCP_SYN_TIMEOUT, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, snapshot.ruleList)
     this.snap = snapshot
     this.lastVsid = -1
+    this.providerMacHi = readI32(snapshot.providerMac, 0)
+    this.providerMacLo = readU16(snapshot.providerMac, 4)
+    // An unset external MAC (all zero) is never a frame's destination.
+    const ext = snapshot.externalMac
+    const extSet = (ext[0]! | ext[1]! | ext[2]! | ext[3]! | ext[4]! | ext[5]!) !== 0
+    this.externalMacHi = extSet ? readI32(ext, 0) : this.providerMacHi
+    this.externalMacLo = extSet ? readU16(ext, 4) : this.providerMacLo
     this.neighbors.reset()
     this.encap.adopt(snapshot)
     const filter = this.publicVipFilter
@@ -311,8 +328,12 @@ export class Engine {
     return forwardKeyHash(h5, protocol)
   }
 
-  /** Process one frame: buf[off, off + len). */
-  process(buf: Uint8Array, off: number, len: number): number {
+  /**
+   * Process one frame: buf[off, off + len), received on `side` (Side.PROVIDER
+   * or Side.EXTERNAL when they are two interfaces, SIDE_ANY when one).
+   */
+  process(buf: Uint8Array, off: number, len: number, side: number = SIDE_ANY): number {
+    this.rxSide = side
     // The hash prefetch() computed for this frame, when it is the next one of the prefetched batch.
     const k = this.hintNext
     if (k < this.hintCount && buf === this.hintBuffer && this.hintOffsets[k] === off && this.hintLengths[k] === len) {
@@ -339,15 +360,25 @@ export class Engine {
       return this.drop(DropReason.VLAN_DOUBLE_TAGGED)
     }
     const end = off + len
-    if (ethertype === ETHERTYPE_ARP) return this.arp(buf, off, l3, end)
+    // The sockets are promiscuous: only frames addressed to nvlb (and broadcast ARP) are ours.
+    const macHi = readI32(buf, off)
+    const macLo = readU16(buf, off + 4)
+    const ours = (macHi === this.providerMacHi && macLo === this.providerMacLo) || (macHi === this.externalMacHi && macLo === this.externalMacLo)
+    if (ethertype === ETHERTYPE_ARP) {
+      if (!ours && (macHi !== -1 || macLo !== 0xffff)) return this.drop(DropReason.NOT_OUR_MAC)
+      return this.arp(buf, off, l3, end)
+    }
+    if (!ours) return this.drop(DropReason.NOT_OUR_MAC)
     if (ethertype !== ETHERTYPE_IPV4) return this.drop(DropReason.NOT_IPV4)
     const reason = checkIPv4(buf, l3, end)
     if (reason !== HEADER_OK) return this.drop(reason)
     const ihl = (buf[l3]! & 0x0f) << 2
     const total = readU16(buf, l3 + 2)
     if (buf[l3 + 9] === IPPROTO_GRE && readI32(buf, l3 + 16) === snap.providerAddress) {
+      if (side === Side.EXTERNAL) return this.drop(DropReason.WRONG_INTERFACE)
       return this.fromProvider(buf, off, l3, ihl, total)
     }
+    if (side === Side.PROVIDER) return this.drop(DropReason.WRONG_INTERFACE)
     return this.fromExternal(buf, off, l3, ihl, total)
   }
 
@@ -992,7 +1023,11 @@ export class Engine {
     if (targetIp === snap.providerAddress) side = Side.PROVIDER
     else if (snap.externalAddress !== 0 && targetIp === snap.externalAddress) side = Side.EXTERNAL
     else if (keyTableGet(snap.publicVips, targetIp, 0, 0) >= 0) side = Side.EXTERNAL
-    const asked = side < 0 && this.neighbors.isRequested(senderIp)
+    // Each side's ARP only on its own interface (when the sides are two interfaces).
+    const rx = this.rxSide
+    if (rx !== SIDE_ANY && side >= 0 && side !== rx) return this.drop(DropReason.WRONG_INTERFACE)
+    // nvlb asks only for provider addresses, on the provider side.
+    const asked = side < 0 && rx !== Side.EXTERNAL && this.neighbors.isRequested(senderIp)
     if (senderIp !== 0 && (side >= 0 || asked)) this.neighbors.learn(senderIp, buf, arp + 8)
     if (op === ARP_OP_REPLY) return side >= 0 || asked ? Verdict.CONSUMED : this.drop(DropReason.ARP_IGNORED)
     if (op !== ARP_OP_REQUEST || side < 0) return this.drop(DropReason.ARP_IGNORED)

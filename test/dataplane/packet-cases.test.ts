@@ -23,6 +23,8 @@ interface Case {
   config?: () => NvlbConfig
   /** Transmit queue slots, when not the default. */
   extraSlots?: number
+  /** The interface the input arrives on (default: one interface for both sides). */
+  side?: number
   /** Run the input through an engine that has adopted no snapshot. */
   unconfigured?: boolean
 }
@@ -201,6 +203,42 @@ const cases: Case[] = [
     },
     verdict: Verdict.DROP,
     drops: ['no_lookup_record'],
+  },
+  // ------------------------------------------------------------ interfaces and MACs
+  { description: 'NVGRE arriving on the external interface', side: Side.EXTERNAL, input: () => fromAppTier({ vsid: 5002, sport: 6101 }), verdict: Verdict.DROP, drops: ['wrong_interface'] },
+  { description: 'plain IP to a public VIP arriving on the provider interface', side: Side.PROVIDER, input: () => fromClient({ sport: 6102 }), verdict: Verdict.DROP, drops: ['wrong_interface'] },
+  {
+    description: "ARP for nvlb's PA arriving on the external interface",
+    side: Side.EXTERNAL,
+    input: () => buildFrame({ eth: { src: MAC.host4, dst: 'ff:ff:ff:ff:ff:ff' }, arp: { op: 'request', senderMac: MAC.host4, senderIp: '192.168.6.7', targetIp: '192.168.6.2' } }),
+    verdict: Verdict.DROP,
+    drops: ['wrong_interface'],
+  },
+  { description: 'each side on its own interface: NVGRE on the provider one is forwarded', side: Side.PROVIDER, input: () => fromAppTier({ vsid: 5002, sport: 6103 }), verdict: Verdict.TX },
+  { description: 'each side on its own interface: a client on the external one is forwarded', side: Side.EXTERNAL, input: () => fromClient({ sport: 6104 }), verdict: Verdict.TX },
+  {
+    description: "a frame to a MAC that is not nvlb's (promiscuous socket) is ignored",
+    input: () => buildFrame({ eth: { src: MAC.client, dst: '02:00:00:00:99:99' }, ipv4: { src: '198.51.100.10', dst: '203.0.113.10' }, tcp: { srcPort: 6105, dstPort: 80, flags: ['syn'] } }),
+    verdict: Verdict.DROP,
+    drops: ['not_our_mac'],
+  },
+  {
+    description: "NVGRE to another MAC than nvlb's provider MAC is ignored",
+    input: () => buildFrame({ eth: { src: MAC.host4, dst: '02:00:c0:a8:06:05' }, ipv4: { src: '192.168.6.7', dst: '192.168.6.2' }, nvgre: { vsid: 5002, inner: VM11 } }),
+    verdict: Verdict.DROP,
+    drops: ['not_our_mac'],
+  },
+  {
+    description: "unicast ARP to another MAC than nvlb's is ignored",
+    input: () => buildFrame({ eth: { src: MAC.host4, dst: '02:00:c0:a8:06:05' }, arp: { op: 'request', senderMac: MAC.host4, senderIp: '192.168.6.7', targetIp: '192.168.6.2' } }),
+    verdict: Verdict.DROP,
+    drops: ['not_our_mac'],
+  },
+  {
+    description: 'a broadcast IPv4 frame is ignored (broadcast is for ARP only)',
+    input: () => buildFrame({ eth: { src: MAC.client, dst: 'ff:ff:ff:ff:ff:ff' }, ipv4: { src: '198.51.100.10', dst: '203.0.113.10' }, tcp: { srcPort: 6106, dstPort: 80, flags: ['syn'] } }),
+    verdict: Verdict.DROP,
+    drops: ['not_our_mac'],
   },
   // ------------------------------------------------------------ tenant trust: the outer source PA must be the CA's host
   {
@@ -481,7 +519,7 @@ for (const c of cases) {
   t.test(c.description, async (t) => {
     const h = new Harness(c.config?.() ?? referenceConfig(), { ...(c.extraSlots === undefined ? {} : { extraSlots: c.extraSlots }), unconfigured: c.unconfigured === true })
     c.setup?.(h)
-    const r = h.send(c.input(h))
+    const r = h.send(c.input(h), c.side)
     t.equal(r.verdict, c.verdict, `verdict (drops: ${r.drops.join(',') || 'none'})`)
     t.same(r.drops, c.drops ?? [], 'drop reasons counted')
     c.output?.(t, r)
