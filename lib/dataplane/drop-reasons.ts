@@ -41,6 +41,7 @@ export const DropReason = {
   SPOOFED_PROVIDER_ADDRESS: 35,
   WRONG_INTERFACE: 36,
   NOT_OUR_MAC: 37,
+  CLIENT_MACS_FULL: 38,
 } as const
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason]
@@ -93,5 +94,6 @@ export const DROP_REASON_HELP: Readonly<Record<string, string>> = {
   hairpin_unavailable: 'a tenant VM addressed a public VIP, but node.externalAddress (its source NAT address) is not set',
   wrong_interface: 'NVGRE on the external interface, or plain IP or external-side ARP on the provider interface (when they are two interfaces)',
   not_our_mac: 'destination MAC is neither node.providerMac nor node.externalMac (nor broadcast, for ARP)',
+  client_macs_full: 'a new public flow from a client-side MAC when the client-MAC table is full (never sent to 00:00:00:00:00:00)',
   spoofed_provider_address: 'NVGRE whose outer source PA is not the PA the lookup records give for the inner source CA (nor, for a reply, the PA of the flow\'s backend)',
 }

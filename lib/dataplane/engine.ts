@@ -23,7 +23,7 @@ import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
 import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
 import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, MAX_BACKEND_IDS, MAX_RULE_IDS, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
-import { ClientMacs } from './client-macs'
+import { CLIENT_MAC_NONE, ClientMacs } from './client-macs'
 import { DataViews } from './data-views'
 import { FragmentTable } from './fragment-table'
 import { idleTimeout, nextTcpState, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
@@ -211,6 +211,7 @@ export class Engine {
   /** Coarse clock (seconds) and flow ageing; call once per batch. */
   tick(nowSeconds: number): void {
     this.now = Math.floor(nowSeconds) | 0
+    this.neighbors.now = this.now
     this.hintCount = 0
     const flows = this.flowTable
     if (flows === null) return
@@ -410,9 +411,11 @@ export class Engine {
       if (ruleId < 0) {
         return this.drop(keyTableGet(snap.publicVips, dst, 0, 0) >= 0 ? DropReason.NO_VIP_RULE : DropReason.NOT_FOR_US)
       }
+      const macIndex = this.clientMacs.intern(buf, eth + 6)
+      if (macIndex === CLIENT_MAC_NONE) return this.drop(DropReason.CLIENT_MACS_FULL)
       flow = this.newFlow(snap.ruleList[ruleId]!, protocol, protocol, src, dst, ports, h5, fk, firstFragment)
       if (flow === NO_ENTRY) return Verdict.DROP
-      flows.setMacIndex(flow, this.clientMacs.intern(buf, eth + 6))
+      flows.setMacIndex(flow, macIndex)
     }
     if (firstFragment) this.fragments.remember(0, false, protocol, src, dst, readU16(buf, ip + 4), flow, this.now)
     return this.toBackend(buf, eth, ip, ihl, total, flow, true, Side.EXTERNAL)
@@ -1028,7 +1031,12 @@ export class Engine {
     if (rx !== SIDE_ANY && side >= 0 && side !== rx) return this.drop(DropReason.WRONG_INTERFACE)
     // nvlb asks only for provider addresses, on the provider side.
     const asked = side < 0 && rx !== Side.EXTERNAL && this.neighbors.isRequested(senderIp)
-    if (senderIp !== 0 && (side >= 0 || asked)) this.neighbors.learn(senderIp, buf, arp + 8)
+    // Nobody else speaks for nvlb's own addresses: such ARP (a gratuitous flood, say) changes nothing.
+    if (senderIp === snap.providerAddress || (snap.externalAddress !== 0 && senderIp === snap.externalAddress) || keyTableGet(snap.publicVips, senderIp, 0, 0) >= 0) {
+      return this.drop(DropReason.ARP_IGNORED)
+    }
+    // A static neighbour from the configuration is never overridden by ARP.
+    if (senderIp !== 0 && (side >= 0 || asked) && keyTableGet(snap.neighbors, senderIp, 0, 0) < 0) this.neighbors.learn(senderIp, buf, arp + 8)
     if (op === ARP_OP_REPLY) return side >= 0 || asked ? Verdict.CONSUMED : this.drop(DropReason.ARP_IGNORED)
     if (op !== ARP_OP_REQUEST || side < 0) return this.drop(DropReason.ARP_IGNORED)
     const ourMac = side === Side.PROVIDER ? snap.providerMac : snap.externalMac

@@ -240,6 +240,42 @@ const cases: Case[] = [
     verdict: Verdict.DROP,
     drops: ['not_our_mac'],
   },
+  // ------------------------------------------------------------ neighbours and client MACs
+  {
+    description: 'a new public flow when the client-MAC table is full is refused (never sent to 00:00:00:00:00:00)',
+    setup: (h) => {
+      const macs = (h.engine as unknown as { clientMacs: { intern(b: Uint8Array, o: number): number } }).clientMacs
+      const m = new Uint8Array(6)
+      for (let i = 1; macs.intern(m, 0) >= 0; i++) {
+        m[0] = 2
+        m[3] = (i >>> 16) & 0xff
+        m[4] = (i >>> 8) & 0xff
+        m[5] = i & 0xff
+      }
+    },
+    input: () => fromClient({ sport: 6201, srcMac: '02:77:00:00:00:01' }),
+    verdict: Verdict.DROP,
+    drops: ['client_macs_full'],
+  },
+  {
+    description: "a gratuitous ARP claiming nvlb's own PA changes nothing",
+    input: () => buildFrame({ eth: { src: '02:66:66:66:66:66', dst: 'ff:ff:ff:ff:ff:ff' }, arp: { op: 'request', senderMac: '02:66:66:66:66:66', senderIp: '192.168.6.2', targetIp: '192.168.6.2' } }),
+    verdict: Verdict.DROP,
+    drops: ['arp_ignored'],
+  },
+  {
+    description: 'a gratuitous ARP flood claiming a static neighbour does not redirect its traffic',
+    setup: (h) => {
+      for (const ip of ['192.168.6.4', '192.168.6.5', '192.168.6.6']) {
+        for (const op of ['request', 'reply'] as const) {
+          h.send(buildFrame({ eth: { src: '02:66:66:66:66:66', dst: MAC.provider }, arp: { op, senderMac: '02:66:66:66:66:66', senderIp: ip, targetIp: '192.168.6.2' } }))
+        }
+      }
+    },
+    input: () => fromClient({ sport: 6202 }),
+    verdict: Verdict.TX,
+    output: (t, r) => t.not(parseFrame(r.out[0]!.frame)!.eth.dst, '02:66:66:66:66:66'),
+  },
   // ------------------------------------------------------------ tenant trust: the outer source PA must be the CA's host
   {
     description: "a CA VIP request from a host that is not the client CA's (another host's PA)",
@@ -540,4 +576,17 @@ t.test('every drop reason has a case', async (t) => {
   covered.add('no_headroom')
   covered.add('nat_ports_exhausted') // nat-ports.test.ts
   t.same(DROP_REASON_NAMES.filter((n) => !covered.has(n)), [])
+})
+
+t.test('a neighbour is never learnt from the outer header of NVGRE that fails the trust check', async (t) => {
+  const c = referenceConfig()
+  c.neighbors = []
+  const h = new Harness(c)
+  const attacker = '02:66:66:66:66:66'
+  // Claims host .4's PA, but the inner CA's record is on host .7.
+  const spoofed = buildFrame({ eth: { src: attacker, dst: MAC.provider }, ipv4: { src: '192.168.6.4', dst: '192.168.6.2' }, nvgre: { vsid: 5002, inner: VM11 } })
+  t.same(h.send(spoofed).drops, ['spoofed_provider_address'])
+  for (let sport = 6300; sport < 6340; sport++) {
+    for (const o of h.send(fromClient({ sport })).out) t.not(parseFrame(o.frame)!.eth.dst, attacker, `client port ${sport}: nothing sent to the spoofer's MAC`)
+  }
 })
