@@ -399,7 +399,6 @@ export class Engine {
 
   private fromProvider(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
     const snap = this.snap!
-    if ((ihl === IP_HLEN ? headerSum20(buf, ip) : onesSum(buf, ip, ihl)) !== 0xffff) return this.drop(DropReason.BAD_IP_CHECKSUM)
     if ((readU16(buf, ip + 6) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return this.drop(DropReason.OUTER_FRAGMENT)
     const end = ip + total
     const gre = ip + ihl
@@ -1234,6 +1233,8 @@ export class Engine {
     const total = readU16(buf, ip + 2)
     if (ihl < IP_HLEN || total < ihl) return DropReason.BAD_IP_HEADER
     if (ip + total > end) return DropReason.TRUNCATED
+    // RFC 1812 5.2.2: a header nvlb would forward with its checksum updated incrementally must be sound.
+    if ((ihl === IP_HLEN ? headerSum20(buf, ip) : onesSum(buf, ip, ihl)) !== 0xffff) return DropReason.BAD_IP_CHECKSUM
     return -1
   }
 
