@@ -988,6 +988,8 @@ export class Engine {
     const quoted = this.quotedHeader(buf, icmp, ip + total)
     if (quoted < 0) return this.drop(quoted === -2 ? DropReason.ICMP_UNSUPPORTED : DropReason.BAD_L4_HEADER)
     const { quotedIhl: qihl, quotedProtocol: protocol, quotedSrc: qsrc, quotedDst: qdst, quotedPortsSwapped: ports } = this
+    // An error about a packet nvlb sent is addressed to that packet's source (the VIP).
+    if (readI32(buf, ip + 16) !== qsrc) return this.drop(DropReason.ICMP_NO_FLOW)
     // The quoted packet went VIP → client; its flow's forward key is client → VIP.
     const keyProto = (vsid << 8) | protocol
     const fk = forwardKeyHash(hash5(qdst, qsrc, ports, protocol), keyProto)
