@@ -6,6 +6,7 @@
  * Prints frames executed, coverage and findings; exits 1 when there is a finding. Each finding's
  * minimised input is written to DIR (default: a fresh directory under the system's temp dir).
  * --corpus DIR loads DIR/<target>/* as extra seeds and saves new corpus inputs there.
+ * --uncovered: list, per file, the lines of coverage sites the run never reached.
  * --tshark N: after the run, N frames nvlb emitted for corpus inputs are checked by tshark
  * (checksum validation on), which must call none of them bad.
  */
@@ -83,6 +84,16 @@ function main(): number {
       if (f.input !== null) writeFileSync(file, f.input)
       process.stdout.write(`FINDING ${r.target} ${f.finding.kind}: ${f.finding.detail}${f.reproduced ? '' : ' (not reproduced from a fresh state)'}\n  input: ${file}\n${f.input === null ? '' : target.describe(f.input)}\n`)
     })
+  }
+  if (process.argv.includes('--uncovered')) {
+    const reached = new Set(unionCovered)
+    const byFile = new Map<string, number[]>()
+    for (const i of unionSites) {
+      if (reached.has(i)) continue
+      const s = sites[i]!
+      byFile.set(s.file, [...(byFile.get(s.file) ?? []), s.line])
+    }
+    for (const [file, lines] of [...byFile].sort()) process.stdout.write(`uncovered ${file}: ${[...new Set(lines)].sort((a, b) => a - b).join(' ')}\n`)
   }
   const seconds = (Date.now() - started) / 1000
   process.stdout.write(`total: ${frames} frames/decodes in ${seconds.toFixed(0)} s; coverage of lib/dataplane and lib/packet sites reached: ${unionCovered.size}/${unionSites.size} (${((100 * unionCovered.size) / Math.max(1, unionSites.size)).toFixed(1)}%); findings: ${findings}\n`)

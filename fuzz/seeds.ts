@@ -1,8 +1,9 @@
 /**
- * Seeds from the packet-case table (test/dataplane/packet-cases.test.ts): the table is
- * loaded with a stand-in for tap that runs every case without asserting, while every frame a
- * Harness sends (and every clock step) is recorded, one sequence per Harness. The seeds so
- * follow the table as cases are added to it.
+ * Seeds from the packet-case table (test/dataplane/packet-cases.test.ts) and the other engine
+ * tests that drive a Harness: each file is loaded with a stand-in for tap that runs every test
+ * without asserting, while every frame a Harness sends (and every clock step) is recorded, one
+ * sequence per Harness (its first SEQUENCE_MAX frames). The seeds so follow the table as cases
+ * are added to it.
  */
 import { join } from 'node:path'
 import { REPO_ROOT } from './instrument'
@@ -26,6 +27,16 @@ function quietTap(collected: Fn[]): unknown {
   return proxy
 }
 
+/** Test files whose Harness traffic seeds the engine corpus. */
+export const SEED_TEST_FILES = [
+  'test/dataplane/packet-cases.test.ts',
+  'test/dataplane/icmp-fragments.test.ts',
+  'test/dataplane/ca-vip.test.ts',
+  'test/dataplane/public-vip.test.ts',
+  'test/dataplane/flow-lifecycle.test.ts',
+]
+const SEQUENCE_MAX = 64
+
 let cached: FrameRecord[][] | null = null
 
 export function packetCaseSequences(): FrameRecord[][] {
@@ -38,6 +49,7 @@ export function packetCaseSequences(): FrameRecord[][] {
   const pendingStep = new Map<object, number>()
   proto.send = function (this: object, frame: Uint8Array) {
     const list = recorded.get(this) ?? []
+    if (list.length >= SEQUENCE_MAX) return originalSend.call(this as never, frame)
     const step = Math.min(127, Math.round((pendingStep.get(this) ?? 0) / 2))
     pendingStep.delete(this)
     list.push({ control: step > 0 ? 0x80 | step : 0, frame: Uint8Array.from(frame) })
@@ -49,26 +61,34 @@ export function packetCaseSequences(): FrameRecord[][] {
     return originalAdvance.call(this as never, seconds)
   } as typeof proto.advance
   const tapPath = require.resolve('tap')
-  const casesPath = join(REPO_ROOT, 'test/dataplane/packet-cases.test.ts')
   const previousTap = require.cache[tapPath]
-  const collected: Fn[] = []
   try {
-    const fake = quietTap(collected)
-    require.cache[tapPath] = { id: tapPath, filename: tapPath, loaded: true, exports: fake } as unknown as NodeJS.Module
-    delete require.cache[require.resolve(casesPath)]
-    require(casesPath)
-    const t = quietTap([])
-    for (const fn of collected) {
+    for (const file of SEED_TEST_FILES) {
+      const path = join(REPO_ROOT, file)
+      const collected: Fn[] = []
+      require.cache[tapPath] = { id: tapPath, filename: tapPath, loaded: true, exports: quietTap(collected) } as unknown as NodeJS.Module
       try {
-        void fn(t)
+        delete require.cache[require.resolve(path)]
+        require(path)
       } catch {
-        // a case that needs real assertions to proceed is skipped
+        continue
+      } finally {
+        delete require.cache[require.resolve(path)]
+      }
+      const t = quietTap([])
+      for (const fn of collected) {
+        try {
+          const p = fn(t) as Promise<unknown> | undefined
+          // the part after an await is not recorded, and its failures do not matter
+          if (p !== undefined && typeof p.catch === 'function') p.catch(() => undefined)
+        } catch {
+          // a test that needs real assertions to proceed is cut short
+        }
       }
     }
   } finally {
     if (previousTap === undefined) delete require.cache[tapPath]
     else require.cache[tapPath] = previousTap
-    delete require.cache[require.resolve(casesPath)]
     proto.send = originalSend
     proto.advance = originalAdvance
   }
