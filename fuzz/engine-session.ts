@@ -6,7 +6,10 @@
  *   [control][length, 16 bits big-endian][frame bytes] ...   (at most MAX_FRAMES frames)
  *
  * control bit 7 set: the clock moves (control & 0x7f) × 2 seconds (and the engine ticks)
- * before the frame. A session starts with the same warm-up frames every time (flows of both
+ * before the frame. Bit 6 of the first frame's control: the frames go in as one receive batch
+ * (prefetch() first, as a port does), the clock stepping once before it. Bit 6 of any other
+ * frame's control (outside batch mode): the engine adopts the other snapshot before the frame,
+ * switching between the reference configuration and variantConfig() of it, with its flows live. A session starts with the same warm-up frames every time (flows of both
  * tenants through public and CA VIPs), so single frames can hit existing flows.
  *
  * The engine class is a parameter: the fuzzer passes its instrumented copy, the regression
@@ -14,7 +17,8 @@
  */
 import type { Engine as EngineType } from '../lib/dataplane/engine'
 import type { Snapshot } from '../lib/dataplane/snapshot'
-import { Invariants, type Violation } from './invariants'
+import type { NvlbConfig } from '../lib/control/config-types'
+import { Invariants, type InputContext, type Violation } from './invariants'
 import { fromAppTier, fromClient, replyTo } from '../test/helpers/engine-harness'
 
 export const MAX_FRAMES = 8
@@ -70,6 +74,34 @@ export function warmUpFrames(send: (frame: Uint8Array) => Uint8Array | null): vo
   }
 }
 
+function exception(err: unknown): Violation {
+  const error = err as Error
+  const at = (error.stack ?? '').split('\n').find((l) => l.includes('/lib/'))?.trim() ?? ''
+  return { kind: 'exception', detail: `${error.name}: ${error.message} ${at.replace(/\(.*\/(lib\/[^)]*)\)/, '($1)')}` }
+}
+
+/**
+ * The reference configuration changed the way an operator might change it under traffic: MSS
+ * clamping on, one Blue web VM disabled and one draining, the Red public VIP balancing by
+ * 3-tuple and the Blue CA VIP by 2-tuple, host2's static neighbour entry gone (ARP needed).
+ */
+export function variantConfig(reference: NvlbConfig): NvlbConfig {
+  const c = structuredClone(reference)
+  c.node.mssClamp = true
+  for (const p of c.pools) {
+    for (const b of p.backends) {
+      if (p.name === 'blue-web' && b.address === '10.1.6.21') b.state = 'disabled'
+      if (p.name === 'blue-web' && b.address === '10.1.6.22') b.state = 'draining'
+    }
+  }
+  for (const v of c.vips) {
+    if (v.name === 'red-public') for (const r of v.rules) r.distribution = '3-tuple'
+    if (v.name === 'blue-ca') for (const r of v.rules) r.distribution = '2-tuple'
+  }
+  c.neighbors = (c.neighbors ?? []).filter((n) => n.address !== '192.168.6.5')
+  return c
+}
+
 type EngineClass = new (options: { maxFlows?: number; extraSlots?: number }) => EngineType
 
 export class EngineSession {
@@ -79,7 +111,14 @@ export class EngineSession {
   /** Frames processed since the session started (warm-up included). */
   frames = 0
 
-  constructor(EngineCtor: EngineClass, snapshot: Snapshot, private readonly invariants: Invariants) {
+  private current: Snapshot
+  constructor(
+    EngineCtor: EngineClass,
+    private readonly snapshot: Snapshot,
+    private readonly invariants: Invariants,
+    private readonly alternate: Snapshot | null = null,
+  ) {
+    this.current = snapshot
     // A small flow table: eviction is part of what gets exercised.
     this.engine = new EngineCtor({ maxFlows: 512, extraSlots: 16 })
     this.engine.adopt(snapshot)
@@ -104,33 +143,74 @@ export class EngineSession {
 
   /** One frame; returns the first invariant it breaks. */
   feed(control: number, frame: Uint8Array): Violation | null {
-    const e = this.engine
-    this.frames++
-    this.lastOut = null
-    if ((control & 0x80) !== 0) {
-      this.now += (control & 0x7f) * 2
-      e.tick(this.now)
-    }
+    this.step(control)
     const len = Math.min(frame.length, SLOT - HEADROOM)
     const ctx = this.invariants.context(frame)
     // The slot ends where the frame ends: reading past it is reading nothing.
     const buf = this.slot.subarray(0, HEADROOM + len)
     buf.fill(0, 0, HEADROOM)
     buf.set(frame.subarray(0, len), HEADROOM)
+    return this.processAt(buf, HEADROOM, len, ctx, 0, buf.length)
+  }
+
+  private step(control: number): void {
+    if ((control & 0x80) !== 0) {
+      this.now += (control & 0x7f) * 2
+      this.engine.tick(this.now)
+    }
+  }
+
+  private batch = new Uint8Array(SLOT * MAX_FRAMES)
+  private readonly offsets = new Int32Array(MAX_FRAMES)
+  private readonly lengths = new Int32Array(MAX_FRAMES)
+
+  /**
+   * Frames as one receive batch, the way a port's loop does it: prefetch() over the batch,
+   * then process() for each frame in order (the clock steps once, before the batch).
+   */
+  feedBatch(records: readonly FrameRecord[]): Violation | null {
+    const n = Math.min(records.length, MAX_FRAMES)
+    if (n === 0) return null
+    this.step(records[0]!.control)
+    const buf = this.batch
+    const contexts = []
+    for (let i = 0; i < n; i++) {
+      const frame = records[i]!.frame
+      const len = Math.min(frame.length, SLOT - HEADROOM)
+      buf.fill(0, i * SLOT, i * SLOT + HEADROOM)
+      buf.set(frame.subarray(0, len), i * SLOT + HEADROOM)
+      this.offsets[i] = i * SLOT + HEADROOM
+      this.lengths[i] = len
+      contexts.push(this.invariants.context(frame))
+    }
+    try {
+      this.engine.prefetch(buf, this.offsets, this.lengths, n)
+    } catch (err) {
+      return exception(err)
+    }
+    for (let i = 0; i < n; i++) {
+      const v = this.processAt(buf, this.offsets[i]!, this.lengths[i]!, contexts[i]!, i * SLOT, (i + 1) * SLOT)
+      if (v !== null) return v
+    }
+    return null
+  }
+
+  private processAt(buf: Uint8Array, off: number, len: number, ctx: InputContext, slotStart: number, slotEnd: number): Violation | null {
+    const e = this.engine
+    this.frames++
+    this.lastOut = null
     let verdict: number
     try {
-      verdict = e.process(buf, HEADROOM, len)
+      verdict = e.process(buf, off, len)
     } catch (err) {
       e.extra.clear()
-      const error = err as Error
-      const at = (error.stack ?? '').split('\n').find((l) => l.includes('/lib/'))?.trim() ?? ''
-      return { kind: 'exception', detail: `${error.name}: ${error.message} ${at.replace(/^at /, 'at ').replace(/\(.*\/(lib\/[^)]*)\)/, '($1)')}` }
+      return exception(err)
     }
     let violation: Violation | null = null
     if (verdict !== VERDICT_DROP && verdict !== VERDICT_TX && verdict !== VERDICT_CONSUMED) violation = { kind: 'verdict', detail: `verdict ${verdict}` }
     if (violation === null && verdict === VERDICT_TX) {
-      if (e.outOffset < 0 || e.outLength <= 0 || e.outOffset + e.outLength > buf.length) {
-        violation = { kind: 'output_range', detail: `TX of [${e.outOffset}, +${e.outLength}) outside the ${buf.length}-byte slot` }
+      if (e.outOffset < slotStart || e.outLength <= 0 || e.outOffset + e.outLength > slotEnd) {
+        violation = { kind: 'output_range', detail: `TX of [${e.outOffset - slotStart}, +${e.outLength}) outside the frame's ${slotEnd - slotStart}-byte slot` }
       } else {
         const out = buf.subarray(e.outOffset, e.outOffset + e.outLength)
         this.lastOut = out
@@ -149,9 +229,24 @@ export class EngineSession {
     return violation
   }
 
-  /** All frames of an input, stopping at the first violation. */
+  /**
+   * All frames of an input, stopping at the first violation; as one batch (feedBatch) when
+   * bit 6 of the first frame's control byte is set.
+   */
   run(records: readonly FrameRecord[]): Violation | null {
-    for (const r of records) {
+    if (records.length > 0 && (records[0]!.control & 0x40) !== 0) {
+      for (let i = 0; i < records.length; i += MAX_FRAMES) {
+        const v = this.feedBatch(records.slice(i, i + MAX_FRAMES))
+        if (v !== null) return v
+      }
+      return null
+    }
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!
+      if (i > 0 && (r.control & 0x40) !== 0 && this.alternate !== null) {
+        this.current = this.current === this.snapshot ? this.alternate : this.snapshot
+        this.engine.adopt(this.current)
+      }
       const v = this.feed(r.control, r.frame)
       if (v !== null) return v
     }

@@ -16,7 +16,7 @@ import { readPcap } from '../lib/packet/pcap'
 import { parseFrame } from '../lib/packet/frame'
 import { REPO_ROOT, loadInstrumented } from './instrument'
 import { Invariants } from './invariants'
-import { EngineSession, MAX_FRAMES, decodeFrames, encodeFrames, type FrameRecord } from './engine-session'
+import { EngineSession, MAX_FRAMES, decodeFrames, encodeFrames, variantConfig, type FrameRecord } from './engine-session'
 import type { Finding, Target } from './fuzzer'
 import { MAX_FRAME, mutateBytes, type Rng } from './mutate'
 import { fixupFrame } from './packet-fixup'
@@ -35,6 +35,7 @@ export class EngineTarget implements Target {
   unitsOfLastRun = 0
   private readonly EngineCtor: new (o: { maxFlows?: number; extraSlots?: number }) => EngineType
   private readonly snapshot: Snapshot
+  private readonly alternate: Snapshot
   private readonly invariants: Invariants
   private session: EngineSession
   private inputsInSession = 0
@@ -47,14 +48,16 @@ export class EngineTarget implements Target {
     const compilerModule = loadInstrumented<{ Compiler: new () => CompilerType }>(join(REPO_ROOT, 'lib/control/compiler.ts'))
     const config = referenceConfig()
     this.EngineCtor = engineModule.Engine
-    this.snapshot = new compilerModule.Compiler().compile(config, 1)
+    const compiler = new compilerModule.Compiler()
+    this.snapshot = compiler.compile(config, 1)
+    this.alternate = compiler.compile(variantConfig(config), 2)
     this.invariants = new Invariants(config)
     this.dictionary = configDictionary(config)
     this.session = this.fresh()
   }
 
   private fresh(): EngineSession {
-    return new EngineSession(this.EngineCtor, this.snapshot, this.invariants)
+    return new EngineSession(this.EngineCtor, this.snapshot, this.invariants, this.alternate)
   }
 
   seeds(): Uint8Array[] {
@@ -159,7 +162,8 @@ export class EngineTarget implements Target {
       records[j] = tmp
     } else {
       const i = rng.below(records.length)
-      records[i] = { control: rng.chance(2) ? 0 : 0x80 | rng.below(128), frame: records[i]!.frame }
+      // time steps, batch mode (bit 6 of the first frame), a configuration switch (bit 6 of another)
+      records[i] = { control: rng.chance(2) ? rng.below(2) << 6 : 0x80 | rng.below(128), frame: records[i]!.frame }
     }
     return encodeFrames(records)
   }
