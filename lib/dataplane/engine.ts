@@ -399,6 +399,8 @@ export class Engine {
 
   private fromProvider(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
     const snap = this.snap!
+    // Nothing larger than the provider MTU can arrive lawfully, and what nvlb makes of it would not fit either.
+    if (total > snap.providerMtu) return this.drop(DropReason.PACKET_TOO_BIG)
     if ((readU16(buf, ip + 6) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return this.drop(DropReason.OUTER_FRAGMENT)
     const end = ip + total
     const gre = ip + ihl

@@ -1,9 +1,12 @@
 /**
  * Inputs the coverage-guided fuzzer (npm run fuzz) found breaking an invariant, minimised, replayed
  * from a fresh engine with the fuzzer's own checks (fuzz/invariants.ts): each must now pass.
- * Format of `input`: the fuzzer's frame sequence (fuzz/engine-session.ts), hex.
+ * Format of `input`: the fuzzer's frame sequence (fuzz/engine-session.ts), in hex, or the name of
+ * a file of it in test/dataplane/fuzz-regressions/ (the long ones).
  */
 import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Compiler } from '../../lib/control/compiler'
 import { Engine } from '../../lib/dataplane/engine'
 import { EngineSession, decodeFrames } from '../../fuzz/engine-session'
@@ -39,7 +42,21 @@ const regressions: Regression[] = [
       '0200c63364010200c633640a080045000038000000004001eab1c633fe64cb71000a03048636c0a80604450000280000000040061488cb00710ac633640a0050afc800000000',
     drops: { icmp_no_flow: 1 },
   },
+  {
+    description: 'NVGRE above the provider MTU (an ICMP error from a backend, 1586 bytes) was translated and sent out of the external side at 1544 bytes (now dropped: packet_too_big)',
+    input: 'backend-icmp-error-above-provider-mtu.bin',
+    drops: { packet_too_big: 1 },
+  },
+  {
+    description: 'NVGRE above the provider MTU (an ICMP error from a tenant client to the CA VIP) was re-encapsulated above the provider MTU (now dropped: packet_too_big)',
+    input: 'tenant-icmp-error-above-provider-mtu.bin',
+    drops: { packet_too_big: 1 },
+  },
 ]
+
+function inputOf(r: Regression): Buffer {
+  return r.input.endsWith('.bin') ? readFileSync(join(__dirname, 'fuzz-regressions', r.input)) : Buffer.from(r.input, 'hex')
+}
 
 const config = referenceConfig()
 const snapshot = new Compiler().compile(config, 1)
@@ -49,7 +66,7 @@ for (const r of regressions) {
   t.test(r.description, async (t) => {
     const session = new EngineSession(Engine, snapshot, invariants)
     const before = session.engine.statsReport().drops
-    const records = decodeFrames(Buffer.from(r.input, 'hex'), Number.MAX_SAFE_INTEGER)
+    const records = decodeFrames(inputOf(r), Number.MAX_SAFE_INTEGER)
     t.ok(records.length > 0, 'the input holds frames')
     t.equal(session.run(records), null, 'no invariant broken')
     const after = session.engine.statsReport().drops
