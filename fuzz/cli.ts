@@ -36,6 +36,7 @@ function main(): number {
   }
   const seed = Number(argument('seed') ?? Date.now() % 1000000)
   const outDir = argument('out') ?? mkdtempSync(join(tmpdir(), 'nvlb-fuzz-'))
+  mkdirSync(outDir, { recursive: true })
   const corpusDir = argument('corpus')
   const tshark = Number(argument('tshark') ?? 0)
   const started = Date.now()

@@ -60,6 +60,37 @@ export function decodeFrames(input: Uint8Array, max = MAX_FRAMES): FrameRecord[]
   return out
 }
 
+/** A finding that needs several inputs, in order, each run as an input of its own: "NVFZ" then [length 32 bits][input]… */
+const SESSION_MAGIC = 0x4e56465a
+
+export function encodeSession(inputs: readonly Uint8Array[]): Uint8Array {
+  let n = 4
+  for (const i of inputs) n += 4 + i.length
+  const out = new Uint8Array(n)
+  const v = new DataView(out.buffer)
+  v.setUint32(0, SESSION_MAGIC)
+  let p = 4
+  for (const i of inputs) {
+    v.setUint32(p, i.length)
+    out.set(i, p + 4)
+    p += 4 + i.length
+  }
+  return out
+}
+
+/** The inputs of a session file, or the input itself as the one input. */
+export function decodeSession(bytes: Uint8Array): Uint8Array[] {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (bytes.length < 4 || v.getUint32(0) !== SESSION_MAGIC) return [bytes]
+  const out: Uint8Array[] = []
+  for (let p = 4; p + 4 <= bytes.length; ) {
+    const n = Math.min(v.getUint32(p), bytes.length - p - 4)
+    out.push(bytes.subarray(p + 4, p + 4 + n))
+    p += 4 + n
+  }
+  return out
+}
+
 /** The warm-up: a flow per VIP of both tenants, with the backend's answer, as properties.test.ts sets them up. */
 export function warmUpFrames(send: (frame: Uint8Array) => Uint8Array | null): void {
   const first: [Uint8Array, number | undefined][] = [
@@ -72,6 +103,19 @@ export function warmUpFrames(send: (frame: Uint8Array) => Uint8Array | null): vo
     const out = send(f)
     if (out !== null) send(replyTo(Buffer.from(out), vsid === undefined ? {} : { vsid }))
   }
+}
+
+/** The loop-iteration budget of instrumented code (fuzz/instrument.ts), when it is loaded. */
+function resetSteps(): void {
+  const steps = (globalThis as Record<string, unknown>).__nvlbFuzzSteps as Int32Array | undefined
+  if (steps === undefined) return
+  steps[0] = 0
+  steps[1] = 1
+}
+
+function disarmSteps(): void {
+  const steps = (globalThis as Record<string, unknown>).__nvlbFuzzSteps as Int32Array | undefined
+  if (steps !== undefined) steps[1] = 0
 }
 
 function exception(err: unknown): Violation {
@@ -143,7 +187,8 @@ export class EngineSession {
 
   /** One frame; returns the first invariant it breaks. */
   feed(control: number, frame: Uint8Array): Violation | null {
-    this.step(control)
+    const stepped = this.step(control)
+    if (stepped !== null) return stepped
     const len = Math.min(frame.length, SLOT - HEADROOM)
     const ctx = this.invariants.context(frame)
     // The slot ends where the frame ends: reading past it is reading nothing.
@@ -153,11 +198,19 @@ export class EngineSession {
     return this.processAt(buf, HEADROOM, len, ctx, 0, buf.length)
   }
 
-  private step(control: number): void {
+  private step(control: number): Violation | null {
     if ((control & 0x80) !== 0) {
       this.now += (control & 0x7f) * 2
-      this.engine.tick(this.now)
+      resetSteps()
+      try {
+        this.engine.tick(this.now)
+      } catch (err) {
+        return exception(err)
+      } finally {
+        disarmSteps()
+      }
     }
+    return null
   }
 
   private batch = new Uint8Array(SLOT * MAX_FRAMES)
@@ -171,7 +224,8 @@ export class EngineSession {
   feedBatch(records: readonly FrameRecord[]): Violation | null {
     const n = Math.min(records.length, MAX_FRAMES)
     if (n === 0) return null
-    this.step(records[0]!.control)
+    const stepped = this.step(records[0]!.control)
+    if (stepped !== null) return stepped
     const buf = this.batch
     const contexts = []
     for (let i = 0; i < n; i++) {
@@ -183,10 +237,13 @@ export class EngineSession {
       this.lengths[i] = len
       contexts.push(this.invariants.context(frame))
     }
+    resetSteps()
     try {
       this.engine.prefetch(buf, this.offsets, this.lengths, n)
     } catch (err) {
       return exception(err)
+    } finally {
+      disarmSteps()
     }
     for (let i = 0; i < n; i++) {
       const v = this.processAt(buf, this.offsets[i]!, this.lengths[i]!, contexts[i]!, i * SLOT, (i + 1) * SLOT)
@@ -200,11 +257,14 @@ export class EngineSession {
     this.frames++
     this.lastOut = null
     let verdict: number
+    resetSteps()
     try {
       verdict = e.process(buf, off, len)
     } catch (err) {
       e.extra.clear()
       return exception(err)
+    } finally {
+      disarmSteps()
     }
     let violation: Violation | null = null
     if (verdict !== VERDICT_DROP && verdict !== VERDICT_TX && verdict !== VERDICT_CONSUMED) violation = { kind: 'verdict', detail: `verdict ${verdict}` }
@@ -227,6 +287,15 @@ export class EngineSession {
     }
     q.clear()
     return violation
+  }
+
+  /** Inputs one after the other (a session file's), stopping at the first violation. */
+  replay(inputs: readonly Uint8Array[]): Violation | null {
+    for (const input of inputs) {
+      const v = this.run(decodeFrames(input))
+      if (v !== null) return v
+    }
+    return null
   }
 
   /**

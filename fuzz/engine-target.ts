@@ -16,7 +16,7 @@ import { readPcap } from '../lib/packet/pcap'
 import { parseFrame } from '../lib/packet/frame'
 import { REPO_ROOT, loadInstrumented } from './instrument'
 import { Invariants } from './invariants'
-import { EngineSession, MAX_FRAMES, decodeFrames, encodeFrames, variantConfig, type FrameRecord } from './engine-session'
+import { EngineSession, MAX_FRAMES, decodeFrames, decodeSession, encodeFrames, encodeSession, variantConfig, type FrameRecord } from './engine-session'
 import type { Finding, Target } from './fuzzer'
 import { MAX_FRAME, mutateBytes, type Rng } from './mutate'
 import { fixupFrame } from './packet-fixup'
@@ -24,6 +24,7 @@ import { packetCaseSequences } from './seeds'
 import { configDictionary } from './dictionary'
 
 const RESET_EVERY = 2000
+const MINIMISE_MS = 20000
 
 function sameFinding(a: Finding | null, b: Finding): boolean {
   return a !== null && a.kind === b.kind && a.detail.replace(/\d+/g, 'N') === b.detail.replace(/\d+/g, 'N')
@@ -39,6 +40,7 @@ export class EngineTarget implements Target {
   private readonly invariants: Invariants
   private session: EngineSession
   private inputsInSession = 0
+  private broken = false
   /** Inputs run on the current session, to reproduce what depends on state. */
   private history: Uint8Array[] = []
   private readonly dictionary: Uint8Array[]
@@ -83,7 +85,9 @@ export class EngineTarget implements Target {
   }
 
   run(input: Uint8Array): Finding | null {
-    if (++this.inputsInSession > RESET_EVERY) {
+    // after a finding the state may be broken (an endless loop cut short): start again
+    if (++this.inputsInSession > RESET_EVERY || this.broken) {
+      this.broken = false
       this.session = this.fresh()
       this.inputsInSession = 1
       this.history = []
@@ -91,46 +95,67 @@ export class EngineTarget implements Target {
     this.history.push(input)
     const records = decodeFrames(input)
     this.unitsOfLastRun = records.length
-    return this.session.run(records)
+    const finding = this.session.run(records)
+    if (finding !== null) this.broken = true
+    return finding
   }
 
   replay(input: Uint8Array): Finding | null {
-    return this.fresh().run(decodeFrames(input, Number.MAX_SAFE_INTEGER))
+    return this.fresh().replay(decodeSession(input))
   }
 
   minimise(input: Uint8Array, finding: Finding): Uint8Array | null {
-    const fails = (records: FrameRecord[]): boolean => sameFinding(this.fresh().run(records), finding)
-    let records = decodeFrames(input)
-    if (!fails(records)) {
-      records = this.history.flatMap((h) => decodeFrames(h))
-      if (!fails(records)) return null
-    }
-    // ddmin over frames: drop chunks, halving the chunk size.
-    for (let chunk = Math.max(1, records.length >> 1); chunk >= 1; chunk = chunk === 1 ? 0 : chunk >> 1) {
-      for (let at = 0; at < records.length; ) {
-        const candidate = [...records.slice(0, at), ...records.slice(at + chunk)]
-        if (candidate.length > 0 && fails(candidate)) records = candidate
-        else at += chunk
+    // Bounded effort: a finding is worth some seconds, not the rest of the run.
+    const deadline = Date.now() + MINIMISE_MS
+    const fails = (inputs: Uint8Array[]): boolean => sameFinding(this.fresh().replay(inputs), finding)
+    let inputs = [input]
+    if (!fails(inputs)) {
+      // It depends on state: the inputs this session has run, then the shortest tail of them that reproduces it.
+      const all = this.history.slice()
+      if (!fails(all)) return null
+      let lo = 0
+      let hi = all.length - 1
+      while (lo < hi && Date.now() < deadline) {
+        const mid = (lo + hi + 1) >> 1
+        if (fails(all.slice(mid))) lo = mid
+        else hi = mid - 1
       }
-    }
-    // Time steps that are not needed go.
-    for (let i = 0; i < records.length; i++) {
-      if (records[i]!.control === 0) continue
-      const candidate = records.map((r, j) => (j === i ? { control: 0, frame: r.frame } : r))
-      if (fails(candidate)) records = candidate
-    }
-    // Bytes at the end of each frame that are not needed go (bounded effort).
-    let tries = 0
-    for (let i = 0; i < records.length && tries < 4000; i++) {
-      for (let cut = records[i]!.frame.length >> 1; cut >= 1 && tries < 4000; cut >>= 1) {
-        while (records[i]!.frame.length > cut && tries++ < 4000) {
-          const candidate = records.map((r, j) => (j === i ? { control: r.control, frame: r.frame.subarray(0, r.frame.length - cut) } : r))
-          if (fails(candidate)) records = candidate
-          else break
+      inputs = all.slice(lo)
+      // ddmin over inputs
+      for (let chunk = Math.max(1, inputs.length >> 1); chunk >= 1 && Date.now() < deadline; chunk = chunk === 1 ? 0 : chunk >> 1) {
+        for (let at = 0; at < inputs.length && Date.now() < deadline; ) {
+          const candidate = [...inputs.slice(0, at), ...inputs.slice(at + chunk)]
+          if (candidate.length > 0 && fails(candidate)) inputs = candidate
+          else at += chunk
         }
       }
     }
-    return encodeFrames(records.map((r) => ({ control: r.control, frame: r.frame.slice() })))
+    // Within each input: frames, then control bits, then bytes at the end of frames.
+    const edit = (k: number, records: FrameRecord[]): Uint8Array[] => inputs.map((x, j) => (j === k ? encodeFrames(records) : x))
+    for (let k = 0; k < inputs.length && Date.now() < deadline; k++) {
+      let records = decodeFrames(inputs[k]!)
+      for (let at = 0; at < records.length && Date.now() < deadline; ) {
+        const candidate = [...records.slice(0, at), ...records.slice(at + 1)]
+        if (candidate.length > 0 && fails(edit(k, candidate))) records = candidate
+        else at++
+      }
+      for (let i = 0; i < records.length && Date.now() < deadline; i++) {
+        if (records[i]!.control === 0) continue
+        const candidate = records.map((r, j) => (j === i ? { control: 0, frame: r.frame } : r))
+        if (fails(edit(k, candidate))) records = candidate
+      }
+      for (let i = 0; i < records.length && Date.now() < deadline; i++) {
+        for (let cut = records[i]!.frame.length >> 1; cut >= 1 && Date.now() < deadline; cut >>= 1) {
+          while (records[i]!.frame.length > cut && Date.now() < deadline) {
+            const candidate = records.map((r, j) => (j === i ? { control: r.control, frame: r.frame.subarray(0, r.frame.length - cut) } : r))
+            if (fails(edit(k, candidate))) records = candidate
+            else break
+          }
+        }
+      }
+      inputs = edit(k, records.map((r) => ({ control: r.control, frame: r.frame.slice() })))
+    }
+    return inputs.length === 1 ? inputs[0]! : encodeSession(inputs)
   }
 
   mutate(rng: Rng, input: Uint8Array, other: Uint8Array): Uint8Array {
@@ -169,7 +194,9 @@ export class EngineTarget implements Target {
   }
 
   describe(input: Uint8Array): string {
-    return decodeFrames(input, Number.MAX_SAFE_INTEGER)
+    const inputs = decodeSession(input)
+    const head = inputs.length > 1 ? `  (a session of ${inputs.length} inputs; the last one:)\n` : ''
+    return head + decodeFrames(inputs[inputs.length - 1]!)
       .map((r) => {
         const f = parseFrame(r.frame)
         const what = f === null ? 'unparsed' : f.gre !== null ? `NVGRE vsid ${f.gre.vsid} ${f.inner?.ipv4?.src ?? '?'} → ${f.inner?.ipv4?.dst ?? '?'}` : f.ipv4 !== null ? `IPv4 ${f.ipv4.src} → ${f.ipv4.dst} proto ${f.ipv4.protocol}` : f.arp !== null ? 'ARP' : `ethertype ${f.eth.ethertype}`

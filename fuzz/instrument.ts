@@ -24,6 +24,19 @@ const GLOBAL_NAME = '__nvlbFuzzCoverage'
 export const counters: Uint8Array = ((globalThis as Record<string, unknown>)[GLOBAL_NAME] as Uint8Array | undefined) ?? new Uint8Array(MAX_SITES)
 ;(globalThis as Record<string, unknown>)[GLOBAL_NAME] = counters
 
+const STEPS_NAME = '__nvlbFuzzSteps'
+/**
+ * [0]: loop iterations since the harness last reset it (libFuzzer's -timeout, counted instead of
+ * timed): every instrumented loop body adds one and, while the harness has set [1] to 1 (around
+ * process(), tick(), prefetch()), throws when STEP_LIMIT is passed, so an endless loop in the packet
+ * path becomes an exception the fuzzer reports and minimises like any other.
+ */
+export const steps: Int32Array = ((globalThis as Record<string, unknown>)[STEPS_NAME] as Int32Array | undefined) ?? new Int32Array(2)
+;(globalThis as Record<string, unknown>)[STEPS_NAME] = steps
+/** Far above what any frame needs (checksums and copies of a 9216-byte frame, NAT port tries, ageing). */
+export const STEP_LIMIT = 2_000_000
+export const HANG_MESSAGE = 'loop iteration limit exceeded (an endless loop?)'
+
 export interface Site {
   file: string
   line: number
@@ -42,6 +55,16 @@ function counterExpression(f: ts.NodeFactory, id: number): ts.Expression {
   return f.createPostfixIncrement(f.createElementAccessExpression(f.createIdentifier(GLOBAL_NAME), f.createNumericLiteral(id)))
 }
 
+/** `if (++__nvlbFuzzSteps[0] > STEP_LIMIT && __nvlbFuzzSteps[1] === 1) throw new Error(HANG_MESSAGE)` (armed by the harness) */
+function stepGuard(f: ts.NodeFactory): ts.Statement {
+  const bump = f.createPrefixIncrement(f.createElementAccessExpression(f.createIdentifier(STEPS_NAME), f.createNumericLiteral(0)))
+  const armed = f.createBinaryExpression(f.createElementAccessExpression(f.createIdentifier(STEPS_NAME), f.createNumericLiteral(1)), ts.SyntaxKind.EqualsEqualsEqualsToken, f.createNumericLiteral(1))
+  return f.createIfStatement(
+    f.createBinaryExpression(f.createBinaryExpression(bump, ts.SyntaxKind.GreaterThanToken, f.createNumericLiteral(STEP_LIMIT)), ts.SyntaxKind.AmpersandAmpersandToken, armed),
+    f.createThrowStatement(f.createNewExpression(f.createIdentifier('Error'), undefined, [f.createStringLiteral(HANG_MESSAGE)])),
+  )
+}
+
 function instrumenter(file: string, source: ts.SourceFile): ts.TransformerFactory<ts.SourceFile> {
   const rel = relative(REPO_ROOT, file)
   const site = (node: ts.Node): number => {
@@ -53,12 +76,13 @@ function instrumenter(file: string, source: ts.SourceFile): ts.TransformerFactor
   }
   return (context) => {
     const f = context.factory
-    const block = (stmt: ts.Statement | undefined, at: ts.Node): ts.Block => {
+    const block = (stmt: ts.Statement | undefined, at: ts.Node, loop = false): ts.Block => {
       const id = site(at)
-      if (stmt === undefined) return f.createBlock([counterStatement(f, id)], true)
+      const head = loop ? [counterStatement(f, id), stepGuard(f)] : [counterStatement(f, id)]
+      if (stmt === undefined) return f.createBlock(head, true)
       const visited = ts.visitNode(stmt, visit) as ts.Statement
-      if (ts.isBlock(visited)) return f.updateBlock(visited, [counterStatement(f, id), ...visited.statements])
-      return f.createBlock([counterStatement(f, id), visited], true)
+      if (ts.isBlock(visited)) return f.updateBlock(visited, [...head, ...visited.statements])
+      return f.createBlock([...head, visited], true)
     }
     const withCounter = (expr: ts.Expression, at: ts.Node): ts.Expression => {
       const id = site(at)
@@ -89,10 +113,10 @@ function instrumenter(file: string, source: ts.SourceFile): ts.TransformerFactor
         return f.updateDefaultClause(node, [counterStatement(f, site(node)), ...ts.visitNodes(node.statements, visit, ts.isStatement)])
       }
       if (ts.isForStatement(node)) {
-        return f.updateForStatement(node, ts.visitNode(node.initializer, visit) as ts.ForInitializer | undefined, ts.visitNode(node.condition, visit) as ts.Expression | undefined, ts.visitNode(node.incrementor, visit) as ts.Expression | undefined, block(node.statement, node.statement))
+        return f.updateForStatement(node, ts.visitNode(node.initializer, visit) as ts.ForInitializer | undefined, ts.visitNode(node.condition, visit) as ts.Expression | undefined, ts.visitNode(node.incrementor, visit) as ts.Expression | undefined, block(node.statement, node.statement, true))
       }
-      if (ts.isWhileStatement(node)) return f.updateWhileStatement(node, ts.visitNode(node.expression, visit) as ts.Expression, block(node.statement, node.statement))
-      if (ts.isDoStatement(node)) return f.updateDoStatement(node, block(node.statement, node.statement), ts.visitNode(node.expression, visit) as ts.Expression)
+      if (ts.isWhileStatement(node)) return f.updateWhileStatement(node, ts.visitNode(node.expression, visit) as ts.Expression, block(node.statement, node.statement, true))
+      if (ts.isDoStatement(node)) return f.updateDoStatement(node, block(node.statement, node.statement, true), ts.visitNode(node.expression, visit) as ts.Expression)
       if (ts.isForOfStatement(node)) {
         return f.updateForOfStatement(node, node.awaitModifier, ts.visitNode(node.initializer, visit) as ts.ForInitializer, ts.visitNode(node.expression, visit) as ts.Expression, block(node.statement, node.statement))
       }
