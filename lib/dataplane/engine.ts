@@ -20,7 +20,7 @@ import { ARP_OP_REPLY, ARP_OP_REQUEST } from '../packet/arp'
 import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
 import { FLOW_CLOSING, FLOW_DATAGRAM, FLOW_ESTABLISHED, FLOW_NEW, FLOW_RESET, FlowTable, NO_ENTRY } from './flow-table'
-import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
+import { forwardHashOfKey, forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
 import { createKeyTable, keyTableGet, keyTableSet, type KeyTable } from './key-table'
 import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, NAT_FULLNAT, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
@@ -948,7 +948,7 @@ export class Engine {
     const fromSide = vsid === 0 ? Side.EXTERNAL : Side.PROVIDER
     const flow = this.recallFragment(vsid, false, protocol, src, dst, readU16(buf, ip + 4))
     const flows = this.flowTable!
-    if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && this.isUsable(flow)) {
+    if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && this.isTracked(flow) && this.isUsable(flow)) {
       return this.toBackend(buf, eth, ip, ihl, total, flow, false, fromSide)
     }
     const ruleId = keyTableGet(snap.rulesByAddress, dst, vsid, protocol)
@@ -969,10 +969,17 @@ export class Engine {
     return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, src)
   }
 
+  /** The fragment table may name a flow removed since: only a slot its key still finds is that flow. */
+  private isTracked(flow: number): boolean {
+    const f = this.flowTable!
+    const kp = f.keyProto(flow)
+    return f.findForward(forwardHashOfKey(kp, f.src(flow), f.dst(flow), f.ports(flow)), kp, f.src(flow), f.dst(flow), f.ports(flow)) === flow
+  }
+
   private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
     const flow = this.recallFragment(domain, true, protocol, src, dst, readU16(buf, ip + 4))
     const flows = this.flowTable!
-    if (flow === NO_ENTRY || this.snap!.backendAddress[flows.backend(flow)] !== src || !this.isUsable(flow)) {
+    if (flow === NO_ENTRY || !this.isTracked(flow) || this.snap!.backendAddress[flows.backend(flow)] !== src || !this.isUsable(flow)) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
     }
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)

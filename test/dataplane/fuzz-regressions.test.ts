@@ -1,16 +1,17 @@
 /**
  * Inputs the coverage-guided fuzzer (npm run fuzz) found breaking an invariant, minimised, replayed
  * from a fresh engine with the fuzzer's own checks (fuzz/invariants.ts): each must now pass.
- * Format of `input`: the fuzzer's frame sequence (fuzz/engine-session.ts), in hex, or the name of
- * a file of it in test/dataplane/fuzz-regressions/ (the long ones).
+ * Format of `input`: the fuzzer's frame sequence or session file (fuzz/engine-session.ts), in hex,
+ * or the name of a file of it in test/dataplane/fuzz-regressions/ (the long ones).
  */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Compiler } from '../../lib/control/compiler'
 import { Engine } from '../../lib/dataplane/engine'
-import { EngineSession, decodeFrames } from '../../fuzz/engine-session'
+import { EngineSession, decodeSession, variantConfig } from '../../fuzz/engine-session'
 import { Invariants } from '../../fuzz/invariants'
+import { REPO_ROOT, loadInstrumented } from '../../fuzz/instrument'
 import { referenceConfig } from '../helpers/engine-harness'
 
 interface Regression {
@@ -18,6 +19,11 @@ interface Regression {
   input: string
   /** Drop reasons the last frame must be counted under. */
   drops?: Record<string, number>
+  /**
+   * Run on the fuzzer's instrumented engine, whose loops stop with an exception after far more
+   * iterations than any frame needs (fuzz/instrument.ts): for endless-loop findings.
+   */
+  instrumented?: boolean
 }
 
 const regressions: Regression[] = [
@@ -52,6 +58,12 @@ const regressions: Regression[] = [
     input: 'tenant-icmp-error-above-provider-mtu.bin',
     drops: { packet_too_big: 1 },
   },
+  {
+    description:
+      'a later fragment whose first fragment\'s flow had been removed since was forwarded through the freed flow slot, after which the flow table\'s chains looped forever (now: fragment_no_state)',
+    input: 'fragment-of-removed-flow-loops.bin',
+    instrumented: true,
+  },
 ]
 
 function inputOf(r: Regression): Buffer {
@@ -59,16 +71,19 @@ function inputOf(r: Regression): Buffer {
 }
 
 const config = referenceConfig()
-const snapshot = new Compiler().compile(config, 1)
+const compiler = new Compiler()
+const snapshot = compiler.compile(config, 1)
+const alternate = compiler.compile(variantConfig(config), 2)
 const invariants = new Invariants(config)
 
 for (const r of regressions) {
   t.test(r.description, async (t) => {
-    const session = new EngineSession(Engine, snapshot, invariants)
+    const EngineClass = r.instrumented === true ? loadInstrumented<{ Engine: typeof Engine }>(join(REPO_ROOT, 'lib/dataplane/engine.ts')).Engine : Engine
+    const session = new EngineSession(EngineClass, snapshot, invariants, alternate)
     const before = session.engine.statsReport().drops
-    const records = decodeFrames(inputOf(r), Number.MAX_SAFE_INTEGER)
-    t.ok(records.length > 0, 'the input holds frames')
-    t.equal(session.run(records), null, 'no invariant broken')
+    const inputs = decodeSession(inputOf(r))
+    t.ok(inputs.length > 0 && inputs.every((i) => i.length > 0), 'the input holds frames')
+    t.equal(session.replay(inputs), null, 'no invariant broken')
     const after = session.engine.statsReport().drops
     for (const [reason, n] of Object.entries(r.drops ?? {})) t.equal((after[reason] ?? 0) - (before[reason] ?? 0), n, `counted as ${reason}`)
   })
