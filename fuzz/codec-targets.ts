@@ -156,7 +156,8 @@ export class PcapTarget extends BytesTarget {
 
   check(buf: Uint8Array, off: number): Finding | null {
     try {
-      this.readPcap(Buffer.from(buf.buffer, buf.byteOffset + off, buf.length - off))
+      const at = Math.min(off, buf.length)
+      this.readPcap(Buffer.from(buf.buffer, buf.byteOffset + at, buf.length - at))
     } catch (err) {
       const code = (err as { code?: unknown }).code
       if (code !== 'NVLB_ERR_PCAP_FORMAT') return exceptionFinding(err)
