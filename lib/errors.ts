@@ -29,6 +29,10 @@ export const ErrorCodes = {
   PRECONDITION_FAILED: 'NVLB_ERR_PRECONDITION_FAILED',
   /** Missing or wrong bearer token. */
   UNAUTHORIZED: 'NVLB_ERR_UNAUTHORIZED',
+  /** A change made with a console session lacks its CSRF token or comes from another origin. */
+  CSRF_REJECTED: 'NVLB_ERR_CSRF_REJECTED',
+  /** Too many failed console logins from one address; wait and try again. */
+  LOGIN_THROTTLED: 'NVLB_ERR_LOGIN_THROTTLED',
   /** The request body or parameters are malformed. */
   BAD_REQUEST: 'NVLB_ERR_BAD_REQUEST',
   /** The state file on disk cannot be read back. */

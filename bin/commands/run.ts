@@ -125,6 +125,8 @@ function loadConfigFile(path: string): unknown {
 
 interface PacketPath {
   stats: StatsSource
+  /** Resolves once every packet worker runs `generation` or a later one. */
+  whenAdopted(generation: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -134,6 +136,8 @@ function startInProcessEngine(control: ControlPlane<Snapshot>): PacketPath {
   const unsubscribe = control.subscribe((snapshot) => engine.adopt(snapshot))
   return {
     stats: () => engine.statsReport(),
+    // The engine adopts each snapshot synchronously in subscribe().
+    whenAdopted: async () => undefined,
     stop: async () => unsubscribe(),
   }
 }
@@ -154,8 +158,8 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     )
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { startDataplane } = require('../../lib/io/dataplane') as typeof import('../../lib/io/dataplane')
-  const dataplane = await startDataplane({
+  const { startWorkerPool } = require('../../lib/io/worker-pool') as typeof import('../../lib/io/worker-pool')
+  const pool = await startWorkerPool({
     snapshot,
     workers: options.workers,
     providerInterface: node.providerInterface,
@@ -163,12 +167,13 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     maxFlows: node.maxFlows,
     logger: logger.child({ component: 'dataplane' }),
   })
-  const unsubscribe = control.subscribe((next) => dataplane.adopt(next))
+  const unsubscribe = control.subscribe((next) => pool.adopt(next))
   return {
-    stats: () => dataplane.stats(),
+    stats: () => pool.stats(),
+    whenAdopted: (generation) => pool.whenAdopted(generation),
     stop: async () => {
       unsubscribe()
-      await dataplane.stop()
+      await pool.stop()
     },
   }
 }

@@ -163,11 +163,12 @@ function parseOptions(argv: string[]): DemoOptions | 'help' {
   }
 }
 
-function usageInfo(d: Deployment): string {
+export function usageInfo(d: Pick<Deployment, 'prefix' | 'apiUrl' | 'token'>): string {
   const api = `--api ${d.apiUrl} --token ${d.token}`
   return [
     '',
     `The deployment '${d.prefix}' stays up until Ctrl-C. nvlb's admin API (from this machine's root namespace):`,
+    `  console: ${d.apiUrl}/console/   (a browser on this machine; log in with the token)`,
     `  API:    ${d.apiUrl}   (OpenAPI: ${d.apiUrl}/docs)`,
     `  token:  ${d.token}`,
     '  try:',

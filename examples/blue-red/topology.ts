@@ -558,7 +558,7 @@ export function spawnInNamespace(
   namespace: string,
   argv: string[],
   ready: RegExp,
-  timeoutMs = 15000,
+  timeoutMs = 60000,
 ): Promise<NodeProcess> {
   const child = spawn('ip', ['netns', 'exec', namespace, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT })
   const output: string[] = []

@@ -74,7 +74,7 @@ export function statsText(s: StatsReport): string {
   const totals = formatFields([
     ['generation', s.generation],
     ['active flows', formatCount(s.activeFlows)],
-    ['flows', `${formatCount(s.flowsCreated)} created, ${formatCount(s.flowsExpired)} expired, ${formatCount(s.flowsEvicted)} evicted`],
+    ['flows', `${formatCount(s.flowsCreated)} created, ${formatCount(s.flowsExpired)} expired, ${formatCount(s.flowsEvicted)} evicted (${formatCount(s.flowsEvictedByClass.halfOpen)} half-open, ${formatCount(s.flowsEvictedByClass.established)} established, ${formatCount(s.flowsEvictedByClass.closing)} closing)`],
     ['rx', `${formatCount(s.rxPackets)} packets, ${formatCount(s.rxBytes)} bytes`],
     ['tx', `${formatCount(s.txPackets)} packets, ${formatCount(s.txBytes)} bytes`],
   ])

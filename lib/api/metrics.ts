@@ -87,6 +87,20 @@ export class Metrics {
     }
 
     new Counter({
+      name: 'nvlb_flows_evicted_by_class_total',
+      help: 'Flows evicted from a full flow table, by the class of the flow evicted (half_open, established, closing)',
+      labelNames: ['class'],
+      registers,
+      collect() {
+        this.reset()
+        const byClass = read().flowsEvictedByClass
+        this.inc({ class: 'half_open' }, byClass.halfOpen)
+        this.inc({ class: 'established' }, byClass.established)
+        this.inc({ class: 'closing' }, byClass.closing)
+      },
+    })
+
+    new Counter({
       name: 'nvlb_drops_total',
       help: 'Packets dropped, by reason',
       labelNames: ['reason'],

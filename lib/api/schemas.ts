@@ -212,6 +212,11 @@ export const statsReportSchema = {
     activeFlows: counter,
     flowsCreated: counter,
     flowsEvicted: counter,
+    flowsEvictedByClass: {
+      type: 'object',
+      properties: { halfOpen: counter, established: counter, closing: counter },
+      description: 'flows evicted from a full flow table, by the class of the flow evicted',
+    },
     flowsExpired: counter,
     rxPackets: counter,
     rxBytes: counter,

@@ -9,10 +9,10 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { Logger } from 'pino'
 import { ErrorCodes } from '../errors'
 import type { AdminControl } from './admin-control'
-import { bearerAuth } from './auth'
 import { errorBody, toErrorBody } from './http-errors'
 import { Metrics, type StatsSource } from './metrics'
 import { registerConfigRoutes } from './routes-config'
+import { registerConsoleRoutes } from './routes-console'
 import { registerHealthRoutes } from './routes-health'
 import { registerPolicyRoutes } from './routes-policy'
 import { registerPoolRoutes } from './routes-pools'
@@ -20,6 +20,7 @@ import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
 import { registerVipRoutes } from './routes-vips'
 import { sharedSchemas } from './schemas'
+import { LoginThrottle, SWAGGER_SESSION_SCRIPT, SessionStore, sessionOrBearerAuth } from './session'
 
 export interface ApiOptions<S> {
   control: AdminControl<S>
@@ -32,6 +33,9 @@ export interface ApiOptions<S> {
   bodyLimit?: number
   /** Node.js process metrics in /metrics; default true. */
   processMetrics?: boolean
+  /** Console sessions and the failed-login throttle (defaults: 8 h sessions, waits after 3 failures). */
+  sessions?: SessionStore
+  loginThrottle?: LoginThrottle
 }
 
 export const API_VERSION = '0.1.0'
@@ -53,7 +57,8 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
     },
   }) as unknown as FastifyInstance
 
-  app.addHook('onRequest', bearerAuth(options.token))
+  const sessions = options.sessions ?? new SessionStore()
+  app.addHook('onRequest', sessionOrBearerAuth(options.token, sessions))
 
   app.setErrorHandler((err, request, reply) => {
     const body = toErrorBody(err)
@@ -89,6 +94,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
         { name: 'simulate', description: 'Which backend gets a flow' },
         { name: 'stats', description: 'Counters' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'session', description: 'Console login: the token for a session cookie' },
       ],
     },
     refResolver: {
@@ -97,7 +103,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
       },
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(swaggerUi, { routePrefix: '/docs', theme: { js: [SWAGGER_SESSION_SCRIPT] } })
 
   const metrics = new Metrics({
     stats: options.stats,
@@ -113,6 +119,14 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
   registerPolicyRoutes(app, control)
   registerSimulateRoutes(app, control, options.simulate)
   registerStatsRoutes(app, options.stats, metrics)
+  await registerConsoleRoutes(app, {
+    control: control as AdminControl<unknown>,
+    stats: options.stats,
+    token: options.token,
+    sessions,
+    throttle: options.loginThrottle ?? new LoginThrottle(),
+    version: API_VERSION,
+  })
 
   await app.ready()
   return app

@@ -15,7 +15,11 @@ export const G_FLOWS_EVICTED = 5
 export const G_FLOWS_EXPIRED = 6
 export const G_ACTIVE_FLOWS = 7
 export const G_GENERATION = 8
-const GLOBAL_COUNT = 9
+/** Evictions by the class of the flow evicted, in the flow table's order (EVICT_HALF_OPEN, EVICT_ESTABLISHED, EVICT_CLOSING). */
+export const G_FLOWS_EVICTED_HALF_OPEN = 9
+export const G_FLOWS_EVICTED_ESTABLISHED = 10
+export const G_FLOWS_EVICTED_CLOSING = 11
+const GLOBAL_COUNT = 12
 
 /** Per rule and per backend: packets, bytes, flows created. */
 export const PER_PACKETS = 0

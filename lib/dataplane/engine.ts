@@ -17,7 +17,7 @@ import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_FLAGS_VERS
 import { TCP_FLAG_ACK, TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN, TCP_OPTION_EOL, TCP_OPTION_MSS, TCP_OPTION_NOP } from '../packet/tcp'
 import { ICMP_CODE_FRAGMENTATION_NEEDED, ICMP_TYPE_DEST_UNREACHABLE, ICMP_TYPE_TIME_EXCEEDED } from '../packet/icmp'
 import { ARP_OP_REPLY, ARP_OP_REQUEST } from '../packet/arp'
-import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_TX_BYTES, G_TX_PACKETS } from './counters'
+import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
 import { FLOW_CLOSING, FLOW_DATAGRAM, FLOW_ESTABLISHED, FLOW_NEW, FLOW_RESET, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardHashOfKey, forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
@@ -189,6 +189,7 @@ export class Engine {
   /** Adopt a new snapshot; call between batches. Existing flows stay. */
   adopt(snapshot: Snapshot): void {
     if (this.flowTable === null) this.flowTable = new FlowTable(this.maxFlows > 0 ? this.maxFlows : snapshot.maxFlows)
+    this.flowTable.setTimeouts(TCP_SYN_TIMEOUT, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, snapshot.ruleList)
     this.snap = snapshot
     this.lastVsid = -1
     this.resolvedValid = false
@@ -208,12 +209,7 @@ export class Engine {
     this.hintCount = 0
     const flows = this.flowTable
     if (flows === null) return
-    for (let n = 0; n < AGEING_PER_TICK; n++) {
-      const i = flows.oldest
-      if (i === NO_ENTRY || !this.isExpired(i)) break
-      flows.remove(i)
-      this.counters.values[G_FLOWS_EXPIRED]++
-    }
+    this.counters.values[G_FLOWS_EXPIRED] += flows.expire(this.now, AGEING_PER_TICK)
     this.counters.values[G_ACTIVE_FLOWS] = flows.count
   }
 
@@ -534,7 +530,11 @@ export class Engine {
     const flows = this.flowTable!
     const state = protocol === IPPROTO_TCP ? FLOW_NEW : FLOW_DATAGRAM
     const flow = flows.insert(fk, replyHash(protocol, dip, replyDst, replyPorts), keyProto, src, dst, ports, backend, rule.id, natPort, state, this.now)
-    if (flows.evicted) this.counters.values[G_FLOWS_EVICTED]++
+    if (flows.evicted) {
+      this.counters.values[G_FLOWS_EVICTED]++
+      this.counters.values[G_FLOWS_EVICTED_HALF_OPEN + flows.evictedClass]++
+    }
+    this.counters.values[G_FLOWS_EXPIRED] += flows.reclaimed
     this.counters.countNewFlow(rule.id, backend)
     return flow
   }

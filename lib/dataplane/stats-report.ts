@@ -34,7 +34,14 @@ export interface StatsReport {
   /** Flows in the flow table now. */
   activeFlows: number
   flowsCreated: number
+  /** Live flows pushed out of a full flow table (expired ones reclaimed count as expired). */
   flowsEvicted: number
+  /**
+   * The same by the class of the flow evicted: half-open (TCP before the
+   * handshake completed), established (and datagram flows), closing (FIN or RST seen).
+   * A flood of new flows evicts half-open ones first.
+   */
+  flowsEvictedByClass: { halfOpen: number; established: number; closing: number }
   flowsExpired: number
   rxPackets: number
   rxBytes: number

@@ -1,7 +1,7 @@
 /**
  * Turns off transmit checksum offload and segmentation offload on an interface inside
- * a network namespace (what `ethtool -K IF tx off tso off gso off` does), through the
- * SIOCETHTOOL ioctl — no ethtool binary needed.
+ * a network namespace (what `ethtool -K IF tx off tso off gso off` does): enters the
+ * namespace and lets lib/io/offloads do the SIOCETHTOOL requests (no ethtool binary).
  *
  * Why: a kernel sending through a veth leaves TCP/UDP checksums to "the hardware" and
  * may hand over 64 KiB GSO super-frames. An AF_PACKET socket on the other end (nvlb,
@@ -14,6 +14,7 @@
  */
 import koffi from 'koffi'
 import * as c from '../io/libc'
+import * as offloads from '../io/offloads'
 
 const libc = koffi.load('libc.so.6')
 const open: (path: string, flags: number) => number = libc.func('int open(const char *path, int flags)')
@@ -22,18 +23,6 @@ const setns: (fd: number, nstype: number) => number = libc.func('int setns(int f
 const O_RDONLY = 0
 const O_CLOEXEC = 0x80000
 const CLONE_NEWNET = 0x40000000
-const SIOCETHTOOL = 0x8946
-const IFNAMSIZ = 16
-/** struct ifreq on LP64: name[16] + a union of 24 bytes (ifr_data is a pointer at 16). */
-const IFREQ_SIZE = 40
-
-/** Legacy ethtool commands (struct ethtool_value { u32 cmd; u32 data; }). */
-export const ETHTOOL_GTXCSUM = 0x16
-export const ETHTOOL_STXCSUM = 0x17
-export const ETHTOOL_GTSO = 0x1e
-export const ETHTOOL_STSO = 0x1f
-export const ETHTOOL_GGSO = 0x23
-export const ETHTOOL_SGSO = 0x24
 
 function failure(what: string): Error {
   const code = c.errno()
@@ -66,39 +55,9 @@ export function inNamespace<T>(namespace: string, body: () => T): T {
   }
 }
 
-function ethtool(fd: number, interfaceName: string, command: number, data: number): number {
-  const value = Buffer.alloc(8)
-  value.writeUInt32LE(command, 0)
-  value.writeUInt32LE(data >>> 0, 4)
-  const request = Buffer.alloc(IFREQ_SIZE)
-  if (Buffer.byteLength(interfaceName) >= IFNAMSIZ) throw new Error(`interface name '${interfaceName}' is too long`)
-  request.write(interfaceName, 0, 'latin1')
-  const address = c.bufferAddress(value)
-  request.writeUInt32LE(address % 0x100000000, IFNAMSIZ)
-  request.writeUInt32LE(Math.floor(address / 0x100000000), IFNAMSIZ + 4)
-  if (c.ioctl(fd, SIOCETHTOOL, request) < 0) throw failure(`SIOCETHTOOL 0x${command.toString(16)} on ${interfaceName}`)
-  return value.readUInt32LE(4)
-}
-
-function withSocket<T>(body: (fd: number) => T): T {
-  const fd = c.socket(c.AF_INET, c.SOCK_DGRAM, 0)
-  if (fd < 0) throw failure('socket(AF_INET, SOCK_DGRAM)')
-  try {
-    return body(fd)
-  } finally {
-    c.close(fd)
-  }
-}
-
-/** `ethtool -K <interface> tx off tso off gso off` inside `namespace`. */
+/** `ethtool -K <interface> tx off tso off gso off` inside `namespace` (lib/io/offloads does the requests). */
 export function disableOffloads(namespace: string, interfaceName: string): void {
-  inNamespace(namespace, () =>
-    withSocket((fd) => {
-      ethtool(fd, interfaceName, ETHTOOL_STXCSUM, 0)
-      ethtool(fd, interfaceName, ETHTOOL_STSO, 0)
-      ethtool(fd, interfaceName, ETHTOOL_SGSO, 0)
-    }),
-  )
+  inNamespace(namespace, () => offloads.disableOffloads(interfaceName, { features: ['tx-checksumming', 'tso', 'gso'] }))
 }
 
 export interface OffloadState {
@@ -108,11 +67,8 @@ export interface OffloadState {
 }
 
 export function readOffloads(namespace: string, interfaceName: string): OffloadState {
-  return inNamespace(namespace, () =>
-    withSocket((fd) => ({
-      txChecksum: ethtool(fd, interfaceName, ETHTOOL_GTXCSUM, 0) !== 0,
-      tso: ethtool(fd, interfaceName, ETHTOOL_GTSO, 0) !== 0,
-      gso: ethtool(fd, interfaceName, ETHTOOL_GGSO, 0) !== 0,
-    })),
-  )
+  return inNamespace(namespace, () => {
+    const state = offloads.readOffloads(interfaceName, ['tx-checksumming', 'tso', 'gso'])
+    return { txChecksum: state['tx-checksumming'], tso: state.tso, gso: state.gso }
+  })
 }

@@ -29,6 +29,45 @@ export interface AfPacketPortOptions {
   qdiscBypass?: boolean
   /** Where to count (a worker's I/O counters); a private array otherwise. */
   counters?: Float64Array
+  /**
+   * A socket opened elsewhere (openPacketSocket, by the main thread: threads
+   * share the process's descriptors): used as it is, and close() leaves it open.
+   */
+  socket?: PacketSocket
+}
+
+/** An AF_PACKET socket bound and configured by openPacketSocket(). */
+export interface PacketSocket {
+  fd: number
+  ifindex: number
+  ignoresOutgoing: boolean
+}
+
+/**
+ * Opens, configures and binds an AF_PACKET socket (fanout group, filter,
+ * promiscuous mode) without the receive and send arrays of a port: the main
+ * thread owns a worker's sockets this way, so they (and their place in the
+ * fanout group) outlive the worker.
+ */
+export function openPacketSocket(options: AfPacketPortOptions): PacketSocket {
+  const name = options.interfaceName
+  const ifindex = c.ifNameToIndex(name)
+  if (ifindex === 0) {
+    throw new NvlbError(ErrorCodes.INTERFACE_NOT_FOUND, `no interface named ${name}`, undefined, 500)
+  }
+  const fd = c.socket(c.AF_PACKET, c.SOCK_RAW | c.SOCK_CLOEXEC, 0)
+  if (fd < 0) throw setupError('socket(AF_PACKET)', name)
+  try {
+    return { fd, ifindex, ignoresOutgoing: configureSocket(fd, ifindex, options) }
+  } catch (error) {
+    c.close(fd)
+    throw error
+  }
+}
+
+/** Replaces a fanout group's steering program through any member socket (the kernel swaps it atomically). */
+export function setFanoutProgram(fd: number, program: Buffer, interfaceName: string): void {
+  attachFilter(fd, c.SOL_PACKET, c.PACKET_FANOUT_DATA, program, interfaceName)
 }
 
 const FANOUT_MODES: Record<FanoutMode, number> = {
@@ -79,6 +118,7 @@ export class AfPacketPort implements FramePort {
   private readonly txRetained: (Buffer | null)[]
   private txCount = 0
   private closed = false
+  private readonly ownsSocket: boolean
 
   private cachedBuffer: Buffer | null = null
   private cachedAddress = 0
@@ -93,21 +133,11 @@ export class AfPacketPort implements FramePort {
     }
     this.counters = options.counters ?? ioCounters()
 
-    const ifindex = c.ifNameToIndex(this.name)
-    if (ifindex === 0) {
-      throw new NvlbError(ErrorCodes.INTERFACE_NOT_FOUND, `no interface named ${this.name}`, undefined, 500)
-    }
-    this.ifindex = ifindex
-
-    const fd = c.socket(c.AF_PACKET, c.SOCK_RAW | c.SOCK_CLOEXEC, 0)
-    if (fd < 0) throw setupError('socket(AF_PACKET)', this.name)
-    this.fd = fd
-    try {
-      this.ignoresOutgoing = this.configure(options)
-    } catch (error) {
-      c.close(fd)
-      throw error
-    }
+    const socket = options.socket ?? openPacketSocket(options)
+    this.ownsSocket = options.socket === undefined
+    this.fd = socket.fd
+    this.ifindex = socket.ifindex
+    this.ignoresOutgoing = socket.ignoresOutgoing
 
     const batch = this.batchSize
     this.rxBuffer = Buffer.alloc(batch * this.slotSize)
@@ -136,64 +166,9 @@ export class AfPacketPort implements FramePort {
     }
   }
 
-  /** Socket options in the order the kernel needs them; returns whether the kernel drops our own sends. */
-  private configure(options: AfPacketPortOptions): boolean {
-    const fd = this.fd
-    const rcvbuf = int32(options.receiveBufferBytes ?? 8 << 20)
-    if (c.setsockopt(fd, c.SOL_SOCKET, c.SO_RCVBUFFORCE, rcvbuf, 4) < 0) {
-      c.setsockopt(fd, c.SOL_SOCKET, c.SO_RCVBUF, rcvbuf, 4)
-    }
-    if (options.filter !== undefined) attachFilter(fd, c.SOL_SOCKET, c.SO_ATTACH_FILTER, options.filter, this.name)
-
-    const address = c.encodeStruct(c.SockaddrLl, {
-      sll_family: c.AF_PACKET,
-      sll_protocol: htons(c.ETH_P_ALL),
-      sll_ifindex: this.ifindex,
-      sll_hatype: 0,
-      sll_pkttype: 0,
-      sll_halen: 0,
-      sll_addr: [0, 0, 0, 0, 0, 0, 0, 0],
-    })
-    if (c.bind(fd, address, address.length) < 0) throw setupError('bind', this.name)
-
-    if (options.promiscuous ?? true) {
-      const mreq = c.encodeStruct(c.PacketMreq, {
-        mr_ifindex: this.ifindex,
-        mr_type: c.PACKET_MR_PROMISC,
-        mr_alen: 0,
-        mr_address: [0, 0, 0, 0, 0, 0, 0, 0],
-      })
-      if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_ADD_MEMBERSHIP, mreq, mreq.length) < 0) {
-        throw setupError('PACKET_ADD_MEMBERSHIP (promiscuous)', this.name)
-      }
-    }
-    let ignoresOutgoing = c.setsockopt(fd, c.SOL_PACKET, c.PACKET_IGNORE_OUTGOING, int32(1), 4) === 0
-    if (options.qdiscBypass === true) c.setsockopt(fd, c.SOL_PACKET, c.PACKET_QDISC_BYPASS, int32(1), 4)
-
-    const fanout = options.fanout
-    if (fanout !== undefined) {
-      const mode = FANOUT_MODES[fanout.mode]
-      const id = fanout.groupId & 0xffff
-      // A fanout group has its own receive hook: the per-socket PACKET_IGNORE_OUTGOING
-      // does not apply to it, the group flag does (Linux ≥ 6.8).
-      if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_FANOUT, int32(id | ((mode | c.PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16)), 4) === 0) {
-        ignoresOutgoing = true
-      } else if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_FANOUT, int32(id | (mode << 16)), 4) === 0) {
-        ignoresOutgoing = false
-      } else {
-        throw setupError(`PACKET_FANOUT (group ${id}, ${fanout.mode})`, this.name)
-      }
-      if (fanout.mode === 'client-port') {
-        if (fanout.program === undefined) throw new NvlbError(ErrorCodes.SOCKET_SETUP, 'fanout mode client-port needs a program')
-        this.setFanoutProgram(fanout.program)
-      }
-    }
-    return ignoresOutgoing
-  }
-
   /** Replaces the group's steering program (any member may do it; the kernel swaps it atomically). */
   setFanoutProgram(program: Buffer): void {
-    attachFilter(this.fd, c.SOL_PACKET, c.PACKET_FANOUT_DATA, program, this.name)
+    setFanoutProgram(this.fd, program, this.name)
   }
 
   receive(): number {
@@ -288,7 +263,7 @@ export class AfPacketPort implements FramePort {
   close(): void {
     if (this.closed) return
     this.closed = true
-    c.close(this.fd)
+    if (this.ownsSocket) c.close(this.fd)
   }
 
   private addressOf(buffer: Buffer): number {
@@ -309,6 +284,61 @@ export class AfPacketPort implements FramePort {
     if (this.rxBaseAddress < 0) this.rxBaseAddress = c.bufferAddress(this.rxBuffer)
     return this.rxBaseAddress
   }
+}
+
+/** Socket options in the order the kernel needs them; returns whether the kernel drops our own sends. */
+function configureSocket(fd: number, ifindex: number, options: AfPacketPortOptions): boolean {
+const name = options.interfaceName
+  const rcvbuf = int32(options.receiveBufferBytes ?? 8 << 20)
+  if (c.setsockopt(fd, c.SOL_SOCKET, c.SO_RCVBUFFORCE, rcvbuf, 4) < 0) {
+    c.setsockopt(fd, c.SOL_SOCKET, c.SO_RCVBUF, rcvbuf, 4)
+  }
+  if (options.filter !== undefined) attachFilter(fd, c.SOL_SOCKET, c.SO_ATTACH_FILTER, options.filter, name)
+
+  const address = c.encodeStruct(c.SockaddrLl, {
+    sll_family: c.AF_PACKET,
+    sll_protocol: htons(c.ETH_P_ALL),
+    sll_ifindex: ifindex,
+    sll_hatype: 0,
+    sll_pkttype: 0,
+    sll_halen: 0,
+    sll_addr: [0, 0, 0, 0, 0, 0, 0, 0],
+  })
+  if (c.bind(fd, address, address.length) < 0) throw setupError('bind', name)
+
+  if (options.promiscuous ?? true) {
+    const mreq = c.encodeStruct(c.PacketMreq, {
+      mr_ifindex: ifindex,
+      mr_type: c.PACKET_MR_PROMISC,
+      mr_alen: 0,
+      mr_address: [0, 0, 0, 0, 0, 0, 0, 0],
+    })
+    if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_ADD_MEMBERSHIP, mreq, mreq.length) < 0) {
+      throw setupError('PACKET_ADD_MEMBERSHIP (promiscuous)', name)
+    }
+  }
+  let ignoresOutgoing = c.setsockopt(fd, c.SOL_PACKET, c.PACKET_IGNORE_OUTGOING, int32(1), 4) === 0
+  if (options.qdiscBypass === true) c.setsockopt(fd, c.SOL_PACKET, c.PACKET_QDISC_BYPASS, int32(1), 4)
+
+  const fanout = options.fanout
+  if (fanout !== undefined) {
+    const mode = FANOUT_MODES[fanout.mode]
+    const id = fanout.groupId & 0xffff
+    // A fanout group has its own receive hook: the per-socket PACKET_IGNORE_OUTGOING
+    // does not apply to it, the group flag does (Linux ≥ 6.8).
+    if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_FANOUT, int32(id | ((mode | c.PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16)), 4) === 0) {
+      ignoresOutgoing = true
+    } else if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_FANOUT, int32(id | (mode << 16)), 4) === 0) {
+      ignoresOutgoing = false
+    } else {
+      throw setupError(`PACKET_FANOUT (group ${id}, ${fanout.mode})`, name)
+    }
+    if (fanout.mode === 'client-port') {
+      if (fanout.program === undefined) throw new NvlbError(ErrorCodes.SOCKET_SETUP, 'fanout mode client-port needs a program')
+      setFanoutProgram(fd, fanout.program, name)
+    }
+  }
+  return ignoresOutgoing
 }
 
 function writeAddress(buffer: Buffer, offset: number, value: number): void {

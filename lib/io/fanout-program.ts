@@ -1,3 +1,20 @@
+import { ARP_OFF_OP, ARP_OP_REPLY } from '../packet/arp'
+import { ETHERNET_HEADER_LENGTH, ETHERNET_OFF_ETHERTYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_TEB } from '../packet/ethernet'
+import { ICMP_OFF_ID, ICMP_OFF_QUOTED, ICMP_TYPE_DEST_UNREACHABLE, ICMP_TYPE_ECHO_REPLY, ICMP_TYPE_ECHO_REQUEST, ICMP_TYPE_TIME_EXCEEDED } from '../packet/icmp'
+import {
+  IPPROTO_GRE,
+  IPPROTO_ICMP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV4_FLAG_MF,
+  IPV4_FRAGMENT_OFFSET_MASK,
+  IPV4_OFF_DST,
+  IPV4_OFF_FLAGS_FRAGMENT,
+  IPV4_OFF_PROTOCOL,
+  IPV4_OFF_SRC,
+} from '../packet/ipv4'
+import { TCP_OFF_DST_PORT, TCP_OFF_SRC_PORT } from '../packet/tcp'
+import { NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, NVGRE_OFF_FLAGS_VERSION, NVGRE_OFF_PROTOCOL } from '../packet/nvgre'
 import { BpfProgram, BPF_ADD, BPF_AND, BPF_B, BPF_H, BPF_JEQ, BPF_JGT, BPF_JSET, BPF_LSH, BPF_W, BPF_XOR, SKF_AD_PKTTYPE, SKF_LL_OFF } from './bpf-assembler'
 
 /**
@@ -35,35 +52,26 @@ export interface Frontend {
   port: number
 }
 
-const ETH_TYPE = 12
-const ETH_HEADER = 14
-const ETHERTYPE_IPV4 = 0x0800
-const ETHERTYPE_ARP = 0x0806
-const ETHERTYPE_TEB = 0x6558
-const IP_PROTO_ICMP = 1
-const IP_PROTO_TCP = 6
-const IP_PROTO_UDP = 17
-const IP_PROTO_GRE = 47
-const IP_FRAGMENT_BITS = 0x3fff
-const GRE_KEY_ONLY = 0x2000
-const GRE_HEADER = 8
-const ICMP_ECHO_REPLY = 0
-const ICMP_ECHO_REQUEST = 8
-const ICMP_DEST_UNREACHABLE = 3
-const ICMP_TIME_EXCEEDED = 11
-const ARP_OPCODE_OFFSET = ETH_HEADER + 6
-const ARP_REPLY = 2
+const ETH_TYPE = ETHERNET_OFF_ETHERTYPE
+const ETH_HEADER = ETHERNET_HEADER_LENGTH
+/** MF or a fragment offset: any fragment but a whole datagram. */
+const IP_FRAGMENT_BITS = IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK
+const ARP_OPCODE_OFFSET = ETH_HEADER + ARP_OFF_OP
+/** sk_buff pkt_type of a frame this host sends (linux/if_packet.h). */
 const PACKET_OUTGOING = 4
+/** Port offsets in a TCP or UDP header (the same in both). */
+const L4_SRC_PORT = TCP_OFF_SRC_PORT
+const L4_DST_PORT = TCP_OFF_DST_PORT
 
 /** Offsets relative to X = outer IP header length. */
-const GRE_FLAGS = ETH_HEADER
-const GRE_PROTOCOL = ETH_HEADER + 2
-const INNER_ETHERNET = ETH_HEADER + GRE_HEADER
+const GRE_FLAGS = ETH_HEADER + NVGRE_OFF_FLAGS_VERSION
+const GRE_PROTOCOL = ETH_HEADER + NVGRE_OFF_PROTOCOL
+const INNER_ETHERNET = ETH_HEADER + NVGRE_HEADER_LENGTH
 const INNER_IP = INNER_ETHERNET + ETH_HEADER
 /** The IP header an ICMP error quotes (after the 8-byte ICMP header). */
-const PLAIN_QUOTED = ETH_HEADER + 8
+const PLAIN_QUOTED = ETH_HEADER + ICMP_OFF_QUOTED
 /** Relative to X = outer + inner IP header lengths. */
-const INNER_QUOTED = INNER_IP + 8
+const INNER_QUOTED = INNER_IP + ICMP_OFF_QUOTED
 
 /**
  * A fanout program runs before the receive path pushes the MAC header back
@@ -84,6 +92,14 @@ const PORTS_PER_BLOCK = 120
 const FRONTEND_BUDGET = 1900
 
 export function steeringProgram(frontends: readonly Frontend[]): Buffer {
+  return steeringPlan(frontends).program
+}
+
+/**
+ * The program, and whether it has a frontend table (false: it tests "the lower
+ * port is the frontend"); steering-key.ts needs to know which.
+ */
+export function steeringPlan(frontends: readonly Frontend[]): { program: Buffer; table: boolean } {
   const byAddress = new Map<number, Set<number>>()
   for (const f of frontends) {
     const address = f.address >>> 0
@@ -93,11 +109,11 @@ export function steeringProgram(frontends: readonly Frontend[]): Buffer {
   }
   let cost = 0
   for (const ports of byAddress.values()) cost += 2 + ports.size + 2 * Math.ceil(ports.size / PORTS_PER_BLOCK)
-  if (cost > FRONTEND_BUDGET) return build(null)
+  if (cost > FRONTEND_BUDGET) return { program: build(null), table: false }
   try {
-    return build(byAddress)
+    return { program: build(byAddress), table: true }
   } catch {
-    return build(null)
+    return { program: build(null), table: false }
   }
 }
 
@@ -107,58 +123,58 @@ function build(byAddress: Map<number, Set<number>> | null): Buffer {
   // scratch word written first, no path can read one it thinks unwritten.
   p.ldImm(0).st(M_TEMP).st(M_PROTO).st(M_ADDRESS).st(M_PORT)
   p.ldAbs(BPF_H, LL + ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'zero')
-  p.ldAbs(BPF_H, LL + ETH_HEADER + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'outerFragment', null)
+  p.ldAbs(BPF_H, LL + ETH_HEADER + IPV4_OFF_FLAGS_FRAGMENT).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'outerFragment', null)
   p.ldxIpHeaderLength(LL + ETH_HEADER)
-  p.ldAbs(BPF_B, LL + ETH_HEADER + 9)
-  p.jumpK(BPF_JEQ, IP_PROTO_GRE, 'gre', null)
-  p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'plainPorts', null)
-  p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'plainPorts', null)
-  p.jumpK(BPF_JEQ, IP_PROTO_ICMP, 'plainIcmp', 'zero')
+  p.ldAbs(BPF_B, LL + ETH_HEADER + IPV4_OFF_PROTOCOL)
+  p.jumpK(BPF_JEQ, IPPROTO_GRE, 'gre', null)
+  p.jumpK(BPF_JEQ, IPPROTO_TCP, 'plainPorts', null)
+  p.jumpK(BPF_JEQ, IPPROTO_UDP, 'plainPorts', null)
+  p.jumpK(BPF_JEQ, IPPROTO_ICMP, 'plainIcmp', 'zero')
 
-  p.label('plainPorts').ldInd(BPF_H, LL + ETH_HEADER).retA()
+  p.label('plainPorts').ldInd(BPF_H, LL + ETH_HEADER + L4_SRC_PORT).retA()
 
   p.label('plainIcmp').ldInd(BPF_B, LL + ETH_HEADER)
-  p.jumpK(BPF_JEQ, ICMP_ECHO_REQUEST, 'plainEcho', null)
-  p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'plainEcho', null)
-  p.jumpK(BPF_JEQ, ICMP_DEST_UNREACHABLE, 'plainError', null)
-  p.jumpK(BPF_JEQ, ICMP_TIME_EXCEEDED, 'plainError', 'zero')
-  p.label('plainEcho').ldInd(BPF_H, LL + ETH_HEADER + 4).retA()
+  p.jumpK(BPF_JEQ, ICMP_TYPE_ECHO_REQUEST, 'plainEcho', null)
+  p.jumpK(BPF_JEQ, ICMP_TYPE_ECHO_REPLY, 'plainEcho', null)
+  p.jumpK(BPF_JEQ, ICMP_TYPE_DEST_UNREACHABLE, 'plainError', null)
+  p.jumpK(BPF_JEQ, ICMP_TYPE_TIME_EXCEEDED, 'plainError', 'zero')
+  p.label('plainEcho').ldInd(BPF_H, LL + ETH_HEADER + ICMP_OFF_ID).retA()
   // An error about a packet nvlb sent to a client (VIP:port → client:port): key = quoted destination port.
-  p.label('plainError').ldInd(BPF_B, LL + PLAIN_QUOTED + 9)
-  p.jumpK(BPF_JEQ, IP_PROTO_TCP, null, 'plainErrorUdp').jumpAlways('plainQuoted')
-  p.label('plainErrorUdp').jumpK(BPF_JEQ, IP_PROTO_UDP, 'plainQuoted', 'zero')
+  p.label('plainError').ldInd(BPF_B, LL + PLAIN_QUOTED + IPV4_OFF_PROTOCOL)
+  p.jumpK(BPF_JEQ, IPPROTO_TCP, null, 'plainErrorUdp').jumpAlways('plainQuoted')
+  p.label('plainErrorUdp').jumpK(BPF_JEQ, IPPROTO_UDP, 'plainQuoted', 'zero')
   p.label('plainQuoted').ldInd(BPF_B, LL + PLAIN_QUOTED).aluK(BPF_AND, 0x0f).aluK(BPF_LSH, 2).aluX(BPF_ADD).tax()
-  p.ldInd(BPF_H, LL + PLAIN_QUOTED + 2).retA()
+  p.ldInd(BPF_H, LL + PLAIN_QUOTED + L4_DST_PORT).retA()
 
-  p.label('outerFragment').ldAbs(BPF_W, LL + ETH_HEADER + 12).st(M_TEMP).ldAbs(BPF_W, LL + ETH_HEADER + 16)
+  p.label('outerFragment').ldAbs(BPF_W, LL + ETH_HEADER + IPV4_OFF_SRC).st(M_TEMP).ldAbs(BPF_W, LL + ETH_HEADER + IPV4_OFF_DST)
   p.ldxMem(M_TEMP).aluX(BPF_XOR).retA()
 
   p.label('zero').retK(0)
 
   p.label('gre')
-  p.ldInd(BPF_H, LL + GRE_FLAGS).jumpK(BPF_JEQ, GRE_KEY_ONLY, null, 'greZero')
+  p.ldInd(BPF_H, LL + GRE_FLAGS).jumpK(BPF_JEQ, NVGRE_FLAGS_VERSION, null, 'greZero')
   p.ldInd(BPF_H, LL + GRE_PROTOCOL).jumpK(BPF_JEQ, ETHERTYPE_TEB, null, 'greZero')
   p.ldInd(BPF_H, LL + INNER_ETHERNET + ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, 'greZero')
-  p.ldInd(BPF_H, LL + INNER_IP + 6).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'innerFragment', null)
-  p.ldInd(BPF_B, LL + INNER_IP + 9).st(M_PROTO)
-  p.ldInd(BPF_W, LL + INNER_IP + 16).st(M_ADDRESS)
+  p.ldInd(BPF_H, LL + INNER_IP + IPV4_OFF_FLAGS_FRAGMENT).jumpK(BPF_JSET, IP_FRAGMENT_BITS, 'innerFragment', null)
+  p.ldInd(BPF_B, LL + INNER_IP + IPV4_OFF_PROTOCOL).st(M_PROTO)
+  p.ldInd(BPF_W, LL + INNER_IP + IPV4_OFF_DST).st(M_ADDRESS)
   // X = outer + inner IP header lengths: inner transport header at X + INNER_IP.
   p.ldInd(BPF_B, LL + INNER_IP).aluK(BPF_AND, 0x0f).aluK(BPF_LSH, 2).aluX(BPF_ADD).tax()
   p.ldMem(M_PROTO)
-  p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'toInnerPorts', null)
-  p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'toInnerPorts', null)
-  p.jumpK(BPF_JEQ, IP_PROTO_ICMP, 'innerIcmp', 'greZero')
+  p.jumpK(BPF_JEQ, IPPROTO_TCP, 'toInnerPorts', null)
+  p.jumpK(BPF_JEQ, IPPROTO_UDP, 'toInnerPorts', null)
+  p.jumpK(BPF_JEQ, IPPROTO_ICMP, 'innerIcmp', 'greZero')
 
   p.label('innerIcmp').ldInd(BPF_B, LL + INNER_IP)
-  p.jumpK(BPF_JEQ, ICMP_ECHO_REQUEST, 'innerEcho', null)
-  p.jumpK(BPF_JEQ, ICMP_ECHO_REPLY, 'innerEcho', null)
-  p.jumpK(BPF_JEQ, ICMP_DEST_UNREACHABLE, 'toInnerError', null)
-  p.jumpK(BPF_JEQ, ICMP_TIME_EXCEEDED, 'toInnerError', 'greZero')
-  p.label('innerEcho').ldInd(BPF_H, LL + INNER_IP + 4).retA()
+  p.jumpK(BPF_JEQ, ICMP_TYPE_ECHO_REQUEST, 'innerEcho', null)
+  p.jumpK(BPF_JEQ, ICMP_TYPE_ECHO_REPLY, 'innerEcho', null)
+  p.jumpK(BPF_JEQ, ICMP_TYPE_DEST_UNREACHABLE, 'toInnerError', null)
+  p.jumpK(BPF_JEQ, ICMP_TYPE_TIME_EXCEEDED, 'toInnerError', 'greZero')
+  p.label('innerEcho').ldInd(BPF_H, LL + INNER_IP + ICMP_OFF_ID).retA()
 
   // X is still the outer header length here.
   p.label('innerFragment')
-  p.ldInd(BPF_W, LL + INNER_IP + 12).st(M_TEMP).ldInd(BPF_W, LL + INNER_IP + 16)
+  p.ldInd(BPF_W, LL + INNER_IP + IPV4_OFF_SRC).st(M_TEMP).ldInd(BPF_W, LL + INNER_IP + IPV4_OFF_DST)
   p.ldxMem(M_TEMP).aluX(BPF_XOR).retA()
 
   p.label('greZero').retK(0)
@@ -167,8 +183,8 @@ function build(byAddress: Map<number, Set<number>> | null): Buffer {
   p.label('toInnerError').jumpAlways('innerError')
 
   // Request to a CA VIP frontend: key = inner source port; anything else (a reply): destination port.
-  p.label('innerPorts').ldInd(BPF_H, LL + INNER_IP + 2).st(M_PORT)
-  p.ldInd(BPF_H, LL + INNER_IP).st(M_TEMP)
+  p.label('innerPorts').ldInd(BPF_H, LL + INNER_IP + L4_DST_PORT).st(M_PORT)
+  p.ldInd(BPF_H, LL + INNER_IP + L4_SRC_PORT).st(M_TEMP)
   emitFrontendMatch(p, byAddress, 'request', 'reply')
   p.label('request').ldMem(M_TEMP).retA()
   p.label('reply').ldMem(M_PORT).retA()
@@ -176,14 +192,14 @@ function build(byAddress: Map<number, Set<number>> | null): Buffer {
   // An error from inside a tenant about a packet nvlb sent there. Towards a backend
   // (client:port or VIP:allocated → DIP): key = quoted source port. Towards a CA VIP's
   // client (VIP:frontend → client:port): key = quoted destination port.
-  p.label('innerError').ldInd(BPF_B, LL + INNER_QUOTED + 9)
-  p.jumpK(BPF_JEQ, IP_PROTO_TCP, 'innerQuoted', null)
-  p.jumpK(BPF_JEQ, IP_PROTO_UDP, 'innerQuoted', null)
+  p.label('innerError').ldInd(BPF_B, LL + INNER_QUOTED + IPV4_OFF_PROTOCOL)
+  p.jumpK(BPF_JEQ, IPPROTO_TCP, 'innerQuoted', null)
+  p.jumpK(BPF_JEQ, IPPROTO_UDP, 'innerQuoted', null)
   p.retK(0)
-  p.label('innerQuoted').ldInd(BPF_W, LL + INNER_QUOTED + 12).st(M_ADDRESS)
+  p.label('innerQuoted').ldInd(BPF_W, LL + INNER_QUOTED + IPV4_OFF_SRC).st(M_ADDRESS)
   p.ldInd(BPF_B, LL + INNER_QUOTED).aluK(BPF_AND, 0x0f).aluK(BPF_LSH, 2).aluX(BPF_ADD).tax()
-  p.ldInd(BPF_H, LL + INNER_QUOTED).st(M_PORT)
-  p.ldInd(BPF_H, LL + INNER_QUOTED + 2).st(M_TEMP)
+  p.ldInd(BPF_H, LL + INNER_QUOTED + L4_SRC_PORT).st(M_PORT)
+  p.ldInd(BPF_H, LL + INNER_QUOTED + L4_DST_PORT).st(M_TEMP)
   // Match the quoted source against the frontends: M_ADDRESS/M_PORT hold it.
   emitFrontendMatch(p, byAddress, 'towardClient', 'towardBackend')
   p.label('towardClient').ldMem(M_TEMP).retA()
@@ -230,7 +246,7 @@ const ACCEPT = 0x40000
 export function arpRepliesOnlyFilter(): Buffer {
   const p = new BpfProgram()
   p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_ARP, null, 'drop')
-  p.ldAbs(BPF_H, ARP_OPCODE_OFFSET).jumpK(BPF_JEQ, ARP_REPLY, null, 'drop')
+  p.ldAbs(BPF_H, ARP_OPCODE_OFFSET).jumpK(BPF_JEQ, ARP_OP_REPLY, null, 'drop')
   p.retK(ACCEPT)
   p.label('drop').retK(0)
   return p.encode()
@@ -246,7 +262,7 @@ export function memberFilter(dropArpReplies: boolean): Buffer {
   p.ldAbs(BPF_W, SKF_AD_PKTTYPE).jumpK(BPF_JEQ, PACKET_OUTGOING, 'drop', null)
   if (dropArpReplies) {
     p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_ARP, null, 'accept')
-    p.ldAbs(BPF_H, ARP_OPCODE_OFFSET).jumpK(BPF_JEQ, ARP_REPLY, 'drop', 'accept')
+    p.ldAbs(BPF_H, ARP_OPCODE_OFFSET).jumpK(BPF_JEQ, ARP_OP_REPLY, 'drop', 'accept')
   }
   p.label('accept').retK(ACCEPT)
   p.label('drop').retK(0)

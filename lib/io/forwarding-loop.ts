@@ -1,6 +1,15 @@
 import type { FramePort } from './frame-port'
 import { IO_BATCHES } from './io-counters'
 
+/** Hands frames that another worker owns to it (lib/io/worker-handoff's WorkerHandoff). */
+export interface FrameRouter extends FramePort {
+  setNow(nowSeconds: number): void
+  /** True: the frame went to another worker (do not process it here). */
+  route(buf: Buffer, off: number, len: number): boolean
+  /** After a batch: wake the workers that were handed frames. */
+  wake(): void
+}
+
 /** What the loop needs from an engine (lib/dataplane/engine's Engine has it). */
 export interface PacketEngine {
   outOffset: number
@@ -35,15 +44,20 @@ export const SIDE_EXTERNAL = 1
  */
 export class ForwardingLoop {
   readonly engine: PacketEngine
-  /** Distinct ports, in poll order: provider, external (when another), listeners. */
+  /** Distinct ports, in poll order: provider, external (when another), listeners, the router's inbox. */
   readonly ports: readonly FramePort[]
+  private readonly router: FrameRouter | null
+  /** ports[0 … routed) are the fanout members, whose frames the router checks. */
+  private readonly routed: number
   private readonly providerPort: FramePort
   private readonly externalPort: FramePort
   private readonly counters: Float64Array | null
 
   /**
    * `listeners` are ports only received from (every worker's ARP-reply socket);
-   * what the engine sends goes out on the provider or external port.
+   * what the engine sends goes out on the provider or external port. With a
+   * `router` (several workers), frames from the provider and external ports
+   * that another worker owns go there; the router's inbox is polled last.
    */
   constructor(
     engine: PacketEngine,
@@ -51,11 +65,15 @@ export class ForwardingLoop {
     externalPort: FramePort = providerPort,
     counters: Float64Array | null = null,
     listeners: readonly FramePort[] = [],
+    router: FrameRouter | null = null,
   ) {
     this.engine = engine
     this.providerPort = providerPort
     this.externalPort = externalPort
-    this.ports = [...(providerPort === externalPort ? [providerPort] : [providerPort, externalPort]), ...listeners]
+    const members = providerPort === externalPort ? [providerPort] : [providerPort, externalPort]
+    this.ports = [...members, ...listeners, ...(router === null ? [] : [router])]
+    this.router = router
+    this.routed = router === null ? 0 : members.length
     this.counters = counters
   }
 
@@ -66,7 +84,9 @@ export class ForwardingLoop {
    */
   runBatch(nowSeconds: number, readyMask: number): number {
     const engine = this.engine
+    const router = this.router
     engine.tick(nowSeconds)
+    if (router !== null) router.setNow(nowSeconds)
     let most = 0
     for (let p = 0; p < this.ports.length; p++) {
       if ((readyMask & (1 << p)) === 0) continue
@@ -78,7 +98,9 @@ export class ForwardingLoop {
       const offsets = port.rxOffsets
       const lengths = port.rxLengths
       engine.prefetch?.(buf, offsets, lengths, n)
+      const check = p < this.routed
       for (let i = 0; i < n; i++) {
+        if (check && router!.route(buf, offsets[i]!, lengths[i]!)) continue
         if (engine.process(buf, offsets[i]!, lengths[i]!) === VERDICT_TX) {
           const out = engine.outSide === SIDE_EXTERNAL ? this.externalPort : this.providerPort
           out.send(buf, engine.outOffset, engine.outLength)
@@ -92,6 +114,7 @@ export class ForwardingLoop {
       this.sendExtra()
       this.flushAll()
     }
+    if (router !== null) router.wake()
     if (this.counters !== null) this.counters[IO_BATCHES]++
     return most
   }

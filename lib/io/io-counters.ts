@@ -22,7 +22,13 @@ export const IO_GENERATION = 9
 export const IO_FLOWS = 10
 /** Times the worker applied a new snapshot. */
 export const IO_ADOPTIONS = 11
-const IO_SLOTS = 12
+/** Frames this worker handed to the worker that owns them (worker-handoff.ts). */
+export const IO_HANDOFFS_OUT = 12
+/** Frames other workers handed to this one. */
+export const IO_HANDOFFS_IN = 13
+/** Frames that could not be handed over (the owner's ring was full): dropped. */
+export const IO_HANDOFF_DROPS = 14
+const IO_SLOTS = 15
 
 export const IO_COUNTERS_BYTE_LENGTH = IO_SLOTS * Float64Array.BYTES_PER_ELEMENT
 
@@ -40,6 +46,9 @@ export interface IoStats {
   txErrors: number
   batches: number
   kernelDrops: number
+  handoffsOut: number
+  handoffsIn: number
+  handoffDrops: number
 }
 
 /** Sums several workers' I/O counters. */
@@ -55,5 +64,8 @@ export function sumIoCounters(all: readonly Float64Array[]): IoStats {
     txErrors: sum(IO_TX_ERRORS),
     batches: sum(IO_BATCHES),
     kernelDrops: sum(IO_KERNEL_DROPS),
+    handoffsOut: sum(IO_HANDOFFS_OUT),
+    handoffsIn: sum(IO_HANDOFFS_IN),
+    handoffDrops: sum(IO_HANDOFF_DROPS),
   }
 }

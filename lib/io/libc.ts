@@ -24,6 +24,9 @@ export const sendmmsg: (fd: number, messages: Buffer, count: number, flags: numb
 export const poll: (fds: Buffer, count: number, timeoutMs: number) => number =
   libc.func('int poll(void *fds, unsigned long nfds, int timeout)')
 export const close: (fd: number) => number = libc.func('int close(int fd)')
+export const read: (fd: number, buf: Buffer, count: number) => number = libc.func('long read(int fd, void *buf, unsigned long count)')
+export const write: (fd: number, buf: Buffer, count: number) => number = libc.func('long write(int fd, void *buf, unsigned long count)')
+export const eventfd: (initial: number, flags: number) => number = libc.func('int eventfd(unsigned int initval, int flags)')
 export const ifNameToIndex: (name: string) => number = libc.func('unsigned int if_nametoindex(const char *ifname)')
 export const ioctl: (fd: number, request: number, argument: Buffer) => number =
   libc.func('int ioctl(int fd, unsigned long request, void *arg)')
@@ -59,6 +62,8 @@ export const AF_INET = 2
 export const SOCK_RAW = 3
 export const SOCK_DGRAM = 2
 export const SOCK_CLOEXEC = 0x80000
+export const EFD_CLOEXEC = 0x80000
+export const EFD_NONBLOCK = 0x800
 export const ETH_P_ALL = 0x0003
 
 export const SOL_SOCKET = 1

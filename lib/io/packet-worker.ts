@@ -1,48 +1,61 @@
 import { isMainThread, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
 import { performance } from 'node:perf_hooks'
 import type { Snapshot } from '../dataplane/snapshot'
-import { AfPacketPort, type FanoutMode } from './af-packet-socket'
-import type { WorkerEngine, WorkerEngineOptions } from './dataplane-engine'
-import { arpRepliesOnlyFilter, memberFilter, steeringProgram, type Frontend } from './fanout-program'
+import { AfPacketPort, type PacketSocket } from './af-packet-socket'
+import type { WorkerEngine, WorkerEngineOptions } from './worker-engine'
+import type { Frontend } from './fanout-program'
 import type { FramePort } from './frame-port'
 import { ForwardingLoop } from './forwarding-loop'
 import { IO_ADOPTIONS, IO_FLOWS, IO_GENERATION, IO_RX_ERRORS, ioCounters } from './io-counters'
 import { PollSet } from './poll-set'
+import { WorkerHandoff, type HandoffShared } from './worker-handoff'
 
 /** Control words shared between the main thread and a worker (Int32Array over a SharedArrayBuffer). */
 export const CONTROL_STOP = 0
 export const CONTROL_WORDS = 2
 
+/** A socket the main thread opened for this worker (it stays open, and in its fanout group, when the worker dies). */
+export interface WorkerSocket extends PacketSocket {
+  interfaceName: string
+}
+
 export interface PacketWorkerData {
   workerIndex: number
   workerCount: number
-  providerInterface: string
-  /** null: the provider interface carries both sides. */
-  externalInterface: string | null
-  /** null: a single worker, no fanout group. */
-  fanout: { mode: FanoutMode; providerGroupId: number; externalGroupId: number } | null
+  /** The worker's member of the provider interface's fanout group (or the only socket). */
+  provider: WorkerSocket
+  /** Its member on the external interface; null: the provider interface carries both sides. */
+  external: WorkerSocket | null
+  /** ARP-reply listeners (several workers: every worker learns every neighbour). */
+  listeners: WorkerSocket[]
+  /** Rings and wake-ups to hand frames to their owner; null with one worker or a fanout mode other than client-port. */
+  handoff: HandoffShared | null
   batchSize: number
   slotSize: number
   pollTimeoutMs: number
   maxFlows?: number
   snapshot: Snapshot
+  /** Whether the steering program for `snapshot` has a frontend table (steeringPlan().table). */
+  steeringTable: boolean
   countersBuffer: SharedArrayBuffer
   ioCountersBuffer: SharedArrayBuffer
   control: SharedArrayBuffer
   port: MessagePort
-  /** Module exporting `createEngine(WorkerEngineOptions)`; default ./dataplane-engine. */
+  /** Module exporting `createEngine(WorkerEngineOptions)`; default ./worker-engine. */
   engineModule: string
 }
 
 export type WorkerToMain =
-  | { type: 'ready'; workerIndex: number; ignoresOutgoing: boolean }
+  | { type: 'ready'; workerIndex: number; ignoresOutgoing: boolean; generation: number }
+  | { type: 'adopted'; workerIndex: number; generation: number }
   | { type: 'error'; workerIndex: number; message: string; code?: string }
   | { type: 'stopped'; workerIndex: number }
 
-export type MainToWorker = { type: 'snapshot'; snapshot: Snapshot }
+export type MainToWorker = { type: 'snapshot'; snapshot: Snapshot; steeringTable: boolean }
 
 const KERNEL_STATS_INTERVAL_MS = 1000
 const ERROR_BACKOFF_MS = 10
+const LISTENER_BATCH = 8
 
 /** CA VIP frontends: NVGRE frames addressed to them are requests (see fanout-program). */
 export function frontendsOf(snapshot: Snapshot): Frontend[] {
@@ -54,10 +67,12 @@ export function frontendsOf(snapshot: Snapshot): Frontend[] {
 }
 
 /**
- * A packet worker: opens its sockets (a member of each interface's fanout
- * group), runs its own engine and loops receive → process → send until the
- * stop word is set; the batch in flight always completes. Snapshots arrive on
- * `port` and are adopted between batches.
+ * A packet worker: wraps the sockets the main thread opened for it, runs its
+ * own engine and loops receive → process → send until the stop word is set;
+ * the batch in flight always completes. Snapshots arrive on `port` and are
+ * adopted between batches; each adoption is reported back ('adopted'). With
+ * several workers, frames another worker owns are handed to it (worker-handoff.ts).
+ * The sockets stay open when the worker ends: they belong to the main thread.
  */
 export function runPacketWorker(data: PacketWorkerData): void {
   const control = new Int32Array(data.control)
@@ -72,49 +87,29 @@ export function runPacketWorker(data: PacketWorkerData): void {
       workerIndex: data.workerIndex,
       workerCount: data.workerCount,
     })
-    adopt(engine, data.snapshot, io)
+    const handoff = data.handoff === null ? null : new WorkerHandoff(data.handoff, data.workerIndex, data.batchSize, data.slotSize, io)
+    adopt(engine, handoff, data.snapshot, data.steeringTable, io)
 
-    const fanout = data.fanout
-    const program = fanout !== null && fanout.mode === 'client-port' ? steeringProgram(frontendsOf(data.snapshot)) : undefined
-    const open = (interfaceName: string, groupId: number): AfPacketPort => {
-      const port = new AfPacketPort({
-        interfaceName,
-        batchSize: data.batchSize,
-        slotSize: data.slotSize,
-        counters: io,
-        fanout: fanout === null ? undefined : { groupId, mode: fanout.mode, program },
-        filter: fanout === null ? undefined : memberFilter(true),
-      })
+    const wrap = (socket: WorkerSocket, batchSize: number): AfPacketPort => {
+      const port = new AfPacketPort({ interfaceName: socket.interfaceName, socket, batchSize, slotSize: data.slotSize, counters: io })
       opened.push(port)
       return port
     }
-    const provider = open(data.providerInterface, fanout?.providerGroupId ?? 0)
-    const external = data.externalInterface === null ? provider : open(data.externalInterface, fanout?.externalGroupId ?? 0)
-    // In a fanout group an ARP reply reaches one member; every worker must learn the neighbour.
-    const listeners: FramePort[] = []
-    if (fanout !== null) {
-      for (const name of data.externalInterface === null ? [data.providerInterface] : [data.providerInterface, data.externalInterface]) {
-        const port = new AfPacketPort({ interfaceName: name, batchSize: 8, slotSize: data.slotSize, counters: io, filter: arpRepliesOnlyFilter(), promiscuous: false })
-        opened.push(port)
-        listeners.push(port)
-      }
-    }
-    const loop = new ForwardingLoop(engine, provider, external, io, listeners)
+    const provider = wrap(data.provider, data.batchSize)
+    const external = data.external === null ? provider : wrap(data.external, data.batchSize)
+    const listeners: FramePort[] = data.listeners.map((socket) => wrap(socket, LISTENER_BATCH))
+    const loop = new ForwardingLoop(engine, provider, external, io, listeners, handoff)
     const poll = new PollSet(loop.ports.map((p) => p.fd))
     const allReady = (1 << loop.ports.length) - 1
-    post({ type: 'ready', workerIndex: data.workerIndex, ignoresOutgoing: provider.ignoresOutgoing })
+    post({ type: 'ready', workerIndex: data.workerIndex, ignoresOutgoing: provider.ignoresOutgoing, generation: data.snapshot.generation })
 
     let lastKernelStats = performance.now()
     let backlog = false
     while (Atomics.load(control, CONTROL_STOP) === 0) {
-      const snapshot = latestSnapshot(data.port)
-      if (snapshot !== null) {
-        adopt(engine, snapshot, io)
-        if (program !== undefined && data.workerIndex === 0) {
-          const next = steeringProgram(frontendsOf(snapshot))
-          provider.setFanoutProgram(next)
-          if (external !== provider) external.setFanoutProgram(next)
-        }
+      const message = latestSnapshot(data.port)
+      if (message !== null) {
+        adopt(engine, handoff, message.snapshot, message.steeringTable, io)
+        post({ type: 'adopted', workerIndex: data.workerIndex, generation: message.snapshot.generation })
       }
       const ready = backlog ? allReady : poll.wait(data.pollTimeoutMs)
       const errorsBefore = io[IO_RX_ERRORS]!
@@ -132,31 +127,31 @@ export function runPacketWorker(data: PacketWorkerData): void {
       }
     }
     for (const port of opened) port.collectKernelDrops()
-    for (const port of opened) port.close()
     post({ type: 'stopped', workerIndex: data.workerIndex })
   } catch (error) {
-    for (const port of opened) port.close()
     const e = error as { message?: string; code?: string }
     post({ type: 'error', workerIndex: data.workerIndex, message: e.message ?? String(error), code: e.code })
   } finally {
+    for (const port of opened) port.close()
     data.port.close()
   }
 }
 
-function adopt(engine: WorkerEngine, snapshot: Snapshot, io: Float64Array): void {
+function adopt(engine: WorkerEngine, handoff: WorkerHandoff | null, snapshot: Snapshot, steeringTable: boolean, io: Float64Array): void {
   engine.adopt(snapshot)
+  if (handoff !== null) handoff.setFrontends(frontendsOf(snapshot), steeringTable)
   io[IO_GENERATION] = snapshot.generation
   io[IO_ADOPTIONS]++
 }
 
 /** Drains the control port; only the newest snapshot matters. */
-function latestSnapshot(port: MessagePort): Snapshot | null {
-  let latest: Snapshot | null = null
+function latestSnapshot(port: MessagePort): MainToWorker | null {
+  let latest: MainToWorker | null = null
   for (;;) {
     const received = receiveMessageOnPort(port)
     if (received === undefined) return latest
     const message = received.message as MainToWorker
-    if (message.type === 'snapshot') latest = message.snapshot
+    if (message.type === 'snapshot') latest = message
   }
 }
 

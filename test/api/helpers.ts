@@ -39,6 +39,7 @@ export function emptyStats(generation = 0): StatsReport {
     activeFlows: 0,
     flowsCreated: 0,
     flowsEvicted: 0,
+    flowsEvictedByClass: { halfOpen: 0, established: 0, closing: 0 },
     flowsExpired: 0,
     rxPackets: 0,
     rxBytes: 0,

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { randomInt } from 'node:crypto'
 import { AfPacketPort, type FanoutMode } from '../../lib/io/af-packet-socket'
-import { arpRepliesOnlyFilter, memberFilter, steeringProgram, type Frontend } from '../../lib/io/fanout-program'
+import { arpRepliesOnlyFilter, memberFilter, steeringPlan, steeringProgram, type Frontend } from '../../lib/io/fanout-program'
+import { STEER_KEY, SteeringKey } from '../../lib/io/steering-key'
 import { PollSet } from '../../lib/io/poll-set'
 import * as libc from '../../lib/io/libc'
 import { parseIPv4 } from '../../lib/packet/address'
@@ -134,6 +135,17 @@ t.test('PACKET_FANOUT groups', { skip: SKIP_NOT_ROOT }, async (t) => {
       t.same(split, [], 'no flow split over two members')
       const perMember = [0, 1].map((m) => [...seen.values()].filter((list) => list[0] === m).length)
       t.ok(perMember.every((n) => n > 0), `both members got flows: ${perMember.join(' / ')}`)
+
+      // The workers' software check computes the kernel's key: for every frame, key mod 2 = the member it reached.
+      const software = new SteeringKey()
+      software.setFrontends(frontends, steeringPlan(frontends).table)
+      const disagree: string[] = []
+      for (const frame of frames) {
+        const id = idOf(frame)!
+        const kind = software.classify(frame, 0, frame.length)
+        if (kind !== STEER_KEY || (software.key >>> 0) % 2 !== seen.get(id)?.[0]) disagree.push(`${id}: kind ${kind} key ${software.key} member ${seen.get(id)?.[0]}`)
+      }
+      t.same(disagree, [], 'the software steering key agrees with the kernel on every frame')
     })
   }
 

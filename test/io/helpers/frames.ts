@@ -115,3 +115,27 @@ export function icmpError(src: string, dst: string, type: number, code: number, 
   packet.writeUInt16BE(checksum(packet, 20, packet.length - 20), 22)
   return packet
 }
+
+/**
+ * Splits an IPv4 packet (20-byte header) into fragments carrying at most
+ * `chunk` payload bytes each (a multiple of 8), with IP id `id`.
+ */
+export function fragments(packet: Buffer, chunk: number, id: number): Buffer[] {
+  if (chunk % 8 !== 0) throw new Error('fragment payload must be a multiple of 8')
+  const payload = packet.subarray(20)
+  const out: Buffer[] = []
+  for (let at = 0; at < payload.length; at += chunk) {
+    const part = payload.subarray(at, Math.min(payload.length, at + chunk))
+    const f = Buffer.alloc(20 + part.length)
+    packet.copy(f, 0, 0, 20)
+    part.copy(f, 20)
+    f.writeUInt16BE(f.length, 2)
+    f.writeUInt16BE(id & 0xffff, 4)
+    const more = at + chunk < payload.length ? 0x2000 : 0
+    f.writeUInt16BE(more | (at >> 3), 6)
+    f.writeUInt16BE(0, 10)
+    f.writeUInt16BE(checksum(f, 0, 20), 10)
+    out.push(f)
+  }
+  return out
+}

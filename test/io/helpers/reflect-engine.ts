@@ -1,7 +1,7 @@
 import { Counters, G_RX_BYTES, G_RX_PACKETS } from '../../../lib/dataplane/counters'
 import type { Snapshot } from '../../../lib/dataplane/snapshot'
 import { TxQueue } from '../../../lib/dataplane/tx-queue'
-import type { WorkerEngine, WorkerEngineOptions } from '../../../lib/io/dataplane-engine'
+import type { WorkerEngine, WorkerEngineOptions } from '../../../lib/io/worker-engine'
 import { ETHERTYPE_TEST } from './frames'
 
 /** Byte 22 of a test frame: what the reflector does with it. */

@@ -1,9 +1,10 @@
 import t from 'tap'
 import path from 'node:path'
-import { startDataplane, type Dataplane } from '../../lib/io/dataplane'
+import { startWorkerPool, type WorkerPool } from '../../lib/io/worker-pool'
 import { AfPacketPort } from '../../lib/io/af-packet-socket'
 import { PollSet } from '../../lib/io/poll-set'
 import { ifNameToIndex } from '../../lib/io/libc'
+import { readOffloads, setOffload } from '../../lib/io/offloads'
 import { ErrorCodes } from '../../lib/errors'
 import { parseIPv4 } from '../../lib/packet/address'
 import { createVethPair, linkExists, packetSocketsOn, SKIP_NOT_ROOT, waitFor } from './helpers/veth'
@@ -33,7 +34,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
   const veth = createVethPair()
   createdNames.push(veth.a, veth.b)
   const wire = new AfPacketPort({ interfaceName: veth.a })
-  const running: Dataplane[] = []
+  const running: WorkerPool[] = []
   t.teardown(async () => {
     for (const d of running) await d.stop()
     wire.close()
@@ -46,7 +47,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
   }
 
   t.test('one worker reflects a batch; stats, adoption and stop', async (t) => {
-    const dataplane = await startDataplane({ snapshot: snapshots.next(), providerInterface: veth.b, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
+    const dataplane = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
     running.push(dataplane)
     t.equal(dataplane.workerCount, 1)
     const marker = 0x50000001
@@ -79,7 +80,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
   })
 
   t.test('two workers in a fanout group: every frame handled once, both workers busy', async (t) => {
-    const dataplane = await startDataplane({ snapshot: snapshots.next(), providerInterface: veth.b, workers: 2, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
+    const dataplane = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, workers: 2, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
     running.push(dataplane)
     const frames = Array.from({ length: 64 }, (_, i) =>
       ethernet('02:00:c6:33:64:01', '02:00:c6:33:64:0a', 0x0800, ipPacket({ src: '198.51.100.10', dst: PUBLIC_VIP, sport: 50000 + i, dport: 80, payload: Buffer.from(`w2-${i}.`) })),
@@ -95,7 +96,21 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
     t.ok(back.every((f) => f[f.length - 1] === f.readUInt16BE(34) % 2), 'client port mod 2 = worker index (workers join in order)')
     await waitFor(() => dataplane.stats().rxPackets >= 64, 'counters')
     t.equal(dataplane.stats().rxPackets, 64, 'counters of both workers summed')
+
+    const first = dataplane.adoptedGeneration()
+    await dataplane.whenAdopted(first) // already running: resolves at once
+    const next = snapshots.next()
+    dataplane.adopt(next)
+    const acknowledged = dataplane.whenAdopted(next.generation)
+    await acknowledged
+    t.ok(dataplane.adoptedGeneration() >= next.generation, 'whenAdopted resolves once both workers run the generation')
+    t.equal(dataplane.stats().generation, next.generation, 'stats name the generation every worker runs')
+    const later = snapshots.next()
+    dataplane.adopt(later)
+    const pending = t.rejects(dataplane.whenAdopted(later.generation + 1), { code: ErrorCodes.SOCKET_SETUP }, 'a generation never adopted: rejected when the pool stops')
     await dataplane.stop()
+    await pending
+    await t.rejects(dataplane.whenAdopted(1), 'and after the stop')
     t.equal(packetSocketsOn(ifNameToIndex(veth.b)), 0, 'fanout members and ARP listeners closed')
   })
 
@@ -107,7 +122,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
       externalWire.close()
       second.remove()
     })
-    const dataplane = await startDataplane({
+    const dataplane = await startWorkerPool({
       snapshot: snapshots.next(),
       providerInterface: veth.b,
       externalInterface: second.b,
@@ -142,7 +157,7 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
   })
 
   t.test('the nvlb engine forwards a public VIP SYN as NVGRE to the backend host', async (t) => {
-    const dataplane = await startDataplane({ snapshot: snapshots.next(), providerInterface: veth.b, pollTimeoutMs: 20 })
+    const dataplane = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, pollTimeoutMs: 20 })
     running.push(dataplane)
     const syn = ethernet(NVLB_EXTERNAL_MAC, '02:00:c6:33:64:0a', 0x0800, ipPacket({ src: '198.51.100.10', dst: PUBLIC_VIP, sport: 43210, dport: 80, protocol: 6 }))
     send([syn])
@@ -161,8 +176,25 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
     await dataplane.stop()
   })
 
+  t.test('offloads: GRO, GSO, TSO on the interface are turned off at start, and the log says so', async (t) => {
+    const other = createVethPair()
+    createdNames.push(other.a, other.b)
+    t.teardown(() => other.remove())
+    setOffload(other.b, 'gro', true)
+    t.same(readOffloads(other.b, ['gro', 'gso', 'tso']), { gro: true, gso: true, tso: true }, 'a veth with GRO (and GSO/TSO) on')
+    const lines: { obj: object; msg: string }[] = []
+    const logger = { info: (obj: object, msg?: string) => lines.push({ obj, msg: msg ?? '' }), warn() {}, error() {} }
+    const pool = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: other.b, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20, logger })
+    running.push(pool)
+    t.same(readOffloads(other.b, ['gro', 'lro', 'gso', 'tso']), { gro: false, lro: false, gso: false, tso: false }, 'all off once the workers run')
+    const said = lines.filter((l) => /offloads off/.test(l.msg))
+    t.equal(said.length, 1, 'one log line for the interface')
+    t.match(said[0]?.obj, { interface: other.b, turnedOff: ['gro', 'gso', 'tso', 'tx-checksumming'] }, 'naming what it turned off')
+    await pool.stop()
+  })
+
   t.test('a missing interface fails the start with a coded error', async (t) => {
-    await t.rejects(startDataplane({ snapshot: snapshots.next(), providerInterface: 'nvt-missing0', engineModule: REFLECT_ENGINE }), {
+    await t.rejects(startWorkerPool({ snapshot: snapshots.next(), providerInterface: 'nvt-missing0', engineModule: REFLECT_ENGINE }), {
       code: ErrorCodes.SOCKET_SETUP,
       message: /nvt-missing0/,
     })

@@ -19,7 +19,7 @@ export interface WorkerEngineOptions {
 
 /**
  * The engine a packet worker runs (the default `engineModule` of
- * startDataplane; tests substitute their own module with the same export).
+ * startWorkerPool; tests substitute their own module with the same export).
  */
 export function createEngine(options: WorkerEngineOptions): WorkerEngine {
   return new Engine({ maxFlows: options.maxFlows, counters: new Counters(options.countersBuffer), workerCount: options.workerCount })

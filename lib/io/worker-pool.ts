@@ -1,0 +1,401 @@
+import { randomInt } from 'node:crypto'
+import path from 'node:path'
+import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
+import { Counters } from '../dataplane/counters'
+import type { Snapshot } from '../dataplane/snapshot'
+import { statsReport } from '../dataplane/stats'
+import type { StatsReport } from '../dataplane/stats-report'
+import { ErrorCodes, NvlbError } from '../errors'
+import { openPacketSocket, setFanoutProgram, type FanoutMode } from './af-packet-socket'
+import { arpRepliesOnlyFilter, memberFilter, steeringPlan } from './fanout-program'
+import { DEFAULT_BATCH_SIZE, RX_HEADROOM, slotSizeForMtu } from './frame-port'
+import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, ioCounters, sumIoCounters, type IoStats } from './io-counters'
+import * as c from './libc'
+import { disableOffloads } from './offloads'
+import { CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
+import { closeHandoffShared, createHandoffShared, type HandoffShared } from './worker-handoff'
+
+/** The subset of a pino logger the worker pool uses. */
+export interface WorkerPoolLogger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface WorkerPoolOptions {
+  snapshot: Snapshot
+  /** Worker threads, each with its own sockets and engine (default 1). */
+  workers?: number
+  providerInterface: string
+  /** Defaults to the provider interface (one interface carries both sides). */
+  externalInterface?: string
+  logger?: WorkerPoolLogger
+  /** How frames are spread over workers (default 'client-port'; see fanout-program.ts). */
+  fanout?: FanoutMode
+  batchSize?: number
+  /** Receive slot size; default from the snapshot's provider MTU. */
+  slotSize?: number
+  /** How long a worker waits for frames before it looks at stop and snapshots again. */
+  pollTimeoutMs?: number
+  maxFlows?: number
+  /** Module exporting `createEngine` (tests); default: the nvlb engine. */
+  engineModule?: string
+  /** Give up on a worker that has not stopped after this long (then terminate it). */
+  stopTimeoutMs?: number
+  /** Turn off GRO/LRO/GSO/TSO and checksum offload on the interfaces at start (default true; see offloads.ts). */
+  disableOffloads?: boolean
+}
+
+export interface WorkerPoolIoStats extends IoStats {
+  /** Workers that died and were started again. */
+  workerRestarts: number
+}
+
+export interface WorkerPool {
+  readonly workerCount: number
+  /** Hands a new snapshot to every worker; each adopts it between batches. */
+  adopt(snapshot: Snapshot): void
+  /** The lowest snapshot generation any worker runs. */
+  adoptedGeneration(): number
+  /**
+   * Resolves once every worker runs `generation` or a later one (and the
+   * kernel steers by it); rejects when the pool stops first.
+   */
+  whenAdopted(generation: number): Promise<void>
+  /** The workers' engine counters summed; `generation` is the one every worker adopted. */
+  stats(): StatsReport
+  /** The workers' I/O counters summed. */
+  ioStats(): WorkerPoolIoStats
+  /** Each worker finishes its batch in flight and exits; then the sockets close. */
+  stop(): Promise<void>
+}
+
+/** What outlives a worker: its sockets, shared counters and control words. */
+interface WorkerSlot {
+  index: number
+  provider: WorkerSocket
+  external: WorkerSocket | null
+  listeners: WorkerSocket[]
+  countersBuffer: SharedArrayBuffer
+  ioBuffer: SharedArrayBuffer
+  controlBuffer: SharedArrayBuffer
+  counters: Counters
+  io: Float64Array
+  control: Int32Array
+  /** Generation the current worker reported running (−1: none yet). */
+  adopted: number
+  worker: Worker | null
+  port: MessagePort | null
+  exited: Promise<void>
+  /** Recent deaths (ms timestamps) for the restart back-off. */
+  deaths: number[]
+}
+
+/**
+ * Runs from TypeScript sources (tsx, tap) load the worker through tsx's
+ * CommonJS hook, which a worker thread does not always inherit from the main
+ * thread's loader; compiled runs start the .js file directly.
+ */
+function startWorker(file: string, options: WorkerOptions): Worker {
+  if (!file.endsWith('.ts')) return new Worker(file, options)
+  const hook = require.resolve('tsx/cjs')
+  return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)})`, { ...options, eval: true })
+}
+
+/** Start-up failures (interfaces, sockets) are NVLB_ERR_SOCKET_SETUP, as a worker's own would be. */
+function startError(error: unknown): NvlbError {
+  if (error instanceof NvlbError && error.code === ErrorCodes.SOCKET_SETUP) return error
+  return new NvlbError(ErrorCodes.SOCKET_SETUP, (error as Error).message ?? String(error), undefined, 500)
+}
+
+const noLogger: WorkerPoolLogger = { info() {}, warn() {}, error() {} }
+const RESTART_WINDOW_MS = 60_000
+const RESTART_DELAY_MS = 50
+const RESTART_DELAY_MAX_MS = 5000
+
+/**
+ * The packet workers. The main thread opens every socket (threads share the
+ * process's descriptors) and hands worker i its member i of each fanout
+ * group, so a worker that dies leaves the group as it was: the other
+ * workers' flows keep their worker, frames for the dead one wait in its
+ * socket until its replacement (started at once, counted and logged) reads
+ * them. The steering program is installed by the main thread once every
+ * worker runs the snapshot it is built from.
+ */
+export async function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool> {
+  const workerCount = options.workers ?? 1
+  if (!Number.isInteger(workerCount) || workerCount < 1 || workerCount > 64) {
+    throw new NvlbError(ErrorCodes.INVALID_FIELD, `workers must be an integer 1..64, got ${workerCount}`, 'workers')
+  }
+  const logger = options.logger ?? noLogger
+  const externalInterface =
+    options.externalInterface === undefined || options.externalInterface === options.providerInterface ? null : options.externalInterface
+  const mode: FanoutMode = options.fanout ?? 'client-port'
+  const several = workerCount > 1
+  const steered = several && mode === 'client-port'
+  const ext = path.extname(__filename)
+  const workerFile = path.join(__dirname, `packet-worker${ext}`)
+  const engineModule = options.engineModule ?? path.join(__dirname, 'worker-engine')
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+  const slotSize = options.slotSize ?? slotSizeForMtu(options.snapshot.providerMtu)
+  const pollTimeoutMs = options.pollTimeoutMs ?? 50
+
+  let snapshot = options.snapshot
+  let plan = steered ? steeringPlan(frontendsOf(snapshot)) : { program: Buffer.alloc(0), table: true }
+  /** Snapshots sent and not yet run by every worker, by generation (with their steering plan). */
+  const sent = new Map<number, { snapshot: Snapshot; plan: typeof plan }>()
+  let installed = plan.program
+  let restarts = 0
+  let stopping: Promise<void> | null = null
+  const waiters: { generation: number; resolve(): void; reject(error: Error): void }[] = []
+
+  const slots: WorkerSlot[] = []
+  const sockets: WorkerSocket[] = []
+  let handoff: HandoffShared | null = null
+  const closeAll = (): void => {
+    for (const s of sockets) c.close(s.fd)
+    sockets.length = 0
+    if (handoff !== null) closeHandoffShared(handoff)
+  }
+
+  const interfaces = externalInterface === null ? [options.providerInterface] : [options.providerInterface, externalInterface]
+  try {
+    if (options.disableOffloads ?? true) {
+      for (const name of interfaces) {
+        const result = disableOffloads(name)
+        logger.info(
+          { interface: name, turnedOff: result.changed, unsupported: result.refused },
+          `offloads off on ${name} (GRO, LRO, GSO, TSO, tx checksums): nvlb reads every frame as it is on the wire`,
+        )
+      }
+    }
+  } catch (error) {
+    throw startError(error)
+  }
+
+  try {
+    const groups = { provider: randomInt(1, 0xffff), external: randomInt(1, 0xffff) }
+    const open = (interfaceName: string, groupId: number, member: boolean): WorkerSocket => {
+      const socket = openPacketSocket({
+        interfaceName,
+        fanout: member && several ? { groupId, mode, program: steered ? plan.program : undefined } : undefined,
+        filter: member ? (several ? memberFilter(true) : undefined) : arpRepliesOnlyFilter(),
+        promiscuous: member,
+      })
+      const owned = { ...socket, interfaceName }
+      sockets.push(owned)
+      return owned
+    }
+    // In order: socket i of a group is its member i, and the steering result (mod
+    // workers) picks the same worker on both interfaces.
+    for (let i = 0; i < workerCount; i++) {
+      const provider = open(options.providerInterface, groups.provider, true)
+      const external = externalInterface === null ? null : open(externalInterface, groups.external, true)
+      // In a fanout group an ARP reply reaches one member; every worker must learn the neighbour.
+      const listeners = several ? interfaces.map((name) => open(name, 0, false)) : []
+      const countersBuffer = new SharedArrayBuffer(Counters.BYTE_LENGTH)
+      const ioBuffer = new SharedArrayBuffer(IO_COUNTERS_BYTE_LENGTH)
+      const controlBuffer = new SharedArrayBuffer(CONTROL_WORDS * 4)
+      slots.push({
+        index: i,
+        provider,
+        external,
+        listeners,
+        countersBuffer,
+        ioBuffer,
+        controlBuffer,
+        counters: new Counters(countersBuffer),
+        io: ioCounters(ioBuffer),
+        control: new Int32Array(controlBuffer),
+        adopted: -1,
+        worker: null,
+        port: null,
+        exited: Promise.resolve(),
+        deaths: [],
+      })
+    }
+    if (steered) handoff = createHandoffShared(workerCount, slotSize - RX_HEADROOM)
+  } catch (error) {
+    closeAll()
+    throw startError(error)
+  }
+
+  const adoptedGeneration = (): number => {
+    let lowest = Infinity
+    for (const s of slots) lowest = Math.min(lowest, s.adopted)
+    return lowest
+  }
+
+  /** Every worker runs `lowest` or later: steer by it, then answer whoever waited for it. */
+  const advance = (): void => {
+    const lowest = adoptedGeneration()
+    if (lowest < 0) return
+    const current = sent.get(lowest)
+    if (current !== undefined && steered && !current.plan.program.equals(installed)) {
+      try {
+        setFanoutProgram(slots[0]!.provider.fd, current.plan.program, options.providerInterface)
+        if (externalInterface !== null) setFanoutProgram(slots[0]!.external!.fd, current.plan.program, externalInterface)
+        installed = current.plan.program
+      } catch (error) {
+        logger.error({ err: error, generation: lowest }, 'could not install the steering program; workers hand frames to their owner meanwhile')
+      }
+    }
+    for (const generation of sent.keys()) if (generation < lowest) sent.delete(generation)
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i]!.generation <= lowest) {
+        waiters[i]!.resolve()
+        waiters.splice(i, 1)
+      }
+    }
+  }
+
+  const spawn = (slot: WorkerSlot): Promise<void> => {
+    const channel = new MessageChannel()
+    Atomics.store(slot.control, CONTROL_STOP, 0)
+    const data: PacketWorkerData & { nvlbPacketWorker: true } = {
+      nvlbPacketWorker: true,
+      workerIndex: slot.index,
+      workerCount,
+      provider: slot.provider,
+      external: slot.external,
+      listeners: slot.listeners,
+      handoff,
+      batchSize,
+      slotSize,
+      pollTimeoutMs,
+      maxFlows: options.maxFlows,
+      snapshot,
+      steeringTable: plan.table,
+      countersBuffer: slot.countersBuffer,
+      ioCountersBuffer: slot.ioBuffer,
+      control: slot.controlBuffer,
+      port: channel.port2,
+      engineModule,
+    }
+    const worker = startWorker(workerFile, { workerData: data, transferList: [channel.port2], name: `nvlb-packet-${slot.index}` })
+    slot.worker = worker
+    slot.port = channel.port1
+    slot.adopted = -1
+    const i = slot.index
+    let started = false
+    slot.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+    return new Promise<void>((resolve, reject) => {
+      channel.port1.on('message', (message: WorkerToMain) => {
+        if (message.type === 'ready' || message.type === 'adopted') {
+          slot.adopted = Math.max(slot.adopted, message.generation)
+          if (message.type === 'ready') {
+            started = true
+            logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing }, 'packet worker ready')
+            resolve()
+          }
+          advance()
+        } else if (message.type === 'error') {
+          const error = new NvlbError(ErrorCodes.SOCKET_SETUP, `packet worker ${i}: ${message.message}`, undefined, 500)
+          if (started) logger.error({ worker: i, err: error }, 'packet worker failed')
+          reject(error)
+        } else if (message.type === 'stopped') {
+          logger.info({ worker: i }, 'packet worker stopped')
+        }
+      })
+      worker.on('error', (error) => {
+        logger.error({ worker: i, err: error }, 'packet worker crashed')
+        reject(error)
+      })
+      void slot.exited.then(() => {
+        channel.port1.close()
+        if (slot.worker === worker) {
+          slot.worker = null
+          slot.port = null
+          // A dead worker runs nothing: whenAdopted waits for its replacement.
+          slot.adopted = -1
+        }
+        if (!started) {
+          reject(new NvlbError(ErrorCodes.SOCKET_SETUP, `packet worker ${i} exited before it was ready`, undefined, 500))
+          return
+        }
+        if (stopping === null) restart(slot)
+      })
+    })
+  }
+
+  const restart = (slot: WorkerSlot): void => {
+    const now = Date.now()
+    slot.deaths = slot.deaths.filter((t) => now - t < RESTART_WINDOW_MS)
+    slot.deaths.push(now)
+    const delay = Math.min(RESTART_DELAY_MAX_MS, RESTART_DELAY_MS * 2 ** (slot.deaths.length - 1))
+    restarts++
+    logger.error(
+      { worker: slot.index, restarts, delayMs: delay },
+      'packet worker died; starting a new one on its sockets (the other workers keep their flows)',
+    )
+    setTimeout(() => {
+      if (stopping !== null) return
+      spawn(slot).catch((error: unknown) => {
+        logger.error({ worker: slot.index, err: error }, 'restarted packet worker failed to start')
+      })
+    }, delay).unref()
+  }
+
+  const stop = (): Promise<void> => {
+    if (stopping !== null) return stopping
+    for (const s of slots) {
+      Atomics.store(s.control, CONTROL_STOP, 1)
+      Atomics.notify(s.control, CONTROL_STOP)
+    }
+    for (const w of waiters.splice(0)) w.reject(new NvlbError(ErrorCodes.SOCKET_SETUP, 'the packet workers stopped', undefined, 503))
+    const timeoutMs = options.stopTimeoutMs ?? 5000
+    stopping = Promise.all(
+      slots.map(async (s) => {
+        const worker = s.worker
+        if (worker === null) return
+        let timer: NodeJS.Timeout | undefined
+        const late = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), timeoutMs)
+        })
+        const outcome = await Promise.race([s.exited.then(() => 'exited' as const), late])
+        clearTimeout(timer)
+        if (outcome === 'late') {
+          logger.warn({ worker: worker.threadId }, 'packet worker did not stop in time; terminating it')
+          await worker.terminate()
+        }
+      }),
+    ).then(() => closeAll())
+    return stopping
+  }
+
+  sent.set(snapshot.generation, { snapshot, plan })
+  try {
+    await Promise.all(slots.map((slot) => spawn(slot)))
+  } catch (error) {
+    await stop()
+    throw error
+  }
+
+  return {
+    workerCount,
+    adopt(next: Snapshot): void {
+      snapshot = next
+      plan = steered ? steeringPlan(frontendsOf(next)) : plan
+      sent.set(next.generation, { snapshot: next, plan })
+      const message: MainToWorker = { type: 'snapshot', snapshot: next, steeringTable: plan.table }
+      for (const s of slots) s.port?.postMessage(message)
+    },
+    adoptedGeneration,
+    whenAdopted(generation: number): Promise<void> {
+      if (stopping !== null) return Promise.reject(new NvlbError(ErrorCodes.SOCKET_SETUP, 'the packet workers stopped', undefined, 503))
+      if (adoptedGeneration() >= generation) return Promise.resolve()
+      return new Promise<void>((resolve, reject) => waiters.push({ generation, resolve, reject }))
+    },
+    stats(): StatsReport {
+      let flows = 0
+      for (const s of slots) flows += s.io[IO_FLOWS]!
+      const report = statsReport(snapshot, slots.map((s) => s.counters), flows)
+      report.generation = Math.max(0, adoptedGeneration())
+      return report
+    },
+    ioStats(): WorkerPoolIoStats {
+      return { ...sumIoCounters(slots.map((s) => s.io)), workerRestarts: restarts }
+    },
+    stop,
+  }
+}
