@@ -999,6 +999,13 @@ export class Engine {
     const { quotedIhl: qihl, quotedProtocol: protocol, quotedSrc: qsrc, quotedDst: qdst, quotedPortsSwapped: ports } = this
     // An error about a packet nvlb sent is addressed to that packet's source (the VIP).
     if (readI32(buf, ip + 16) !== qsrc) return this.drop(DropReason.ICMP_NO_FLOW)
+    // An ICMP error may be cut (RFC 1812 4.3.2.3): keep what fits the provider MTU once encapsulated.
+    if (total + ENCAP_OVERHEAD > this.snap!.providerMtu) {
+      const cut = this.snap!.providerMtu - ENCAP_OVERHEAD
+      writeU16(buf, ip + 10, checksumAdjust16(readU16(buf, ip + 10), total, cut))
+      writeU16(buf, ip + 2, cut)
+      total = cut
+    }
     // The quoted packet went VIP → client; its flow's forward key is client → VIP.
     const keyProto = (vsid << 8) | protocol
     const fk = forwardKeyHash(hash5(qdst, qsrc, ports, protocol), keyProto)

@@ -64,6 +64,10 @@ const regressions: Regression[] = [
     input: 'fragment-of-removed-flow-loops.bin',
     instrumented: true,
   },
+  {
+    description: 'an ICMP error from the Internet (1489 bytes) quoting a public flow was encapsulated to the backend above the provider MTU (now cut to what fits, as RFC 1812 allows)',
+    input: 'internet-icmp-error-above-provider-mtu.bin',
+  },
 ]
 
 function inputOf(r: Regression): Buffer {
