@@ -948,7 +948,8 @@ export class Engine {
     const fromSide = vsid === 0 ? Side.EXTERNAL : Side.PROVIDER
     const flow = this.recallFragment(vsid, false, protocol, src, dst, readU16(buf, ip + 4))
     const flows = this.flowTable!
-    if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && this.isTracked(flow) && this.isUsable(flow)) {
+    // The slot may have been reused since, by another flow (of another tenant: CAs overlap): the whole key must match.
+    if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && flows.keyProto(flow) === ((vsid << 8) | protocol) && this.isTracked(flow) && this.isUsable(flow)) {
       return this.toBackend(buf, eth, ip, ihl, total, flow, false, fromSide)
     }
     const ruleId = keyTableGet(snap.rulesByAddress, dst, vsid, protocol)
@@ -979,7 +980,9 @@ export class Engine {
   private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
     const flow = this.recallFragment(domain, true, protocol, src, dst, readU16(buf, ip + 4))
     const flows = this.flowTable!
-    if (flow === NO_ENTRY || !this.isTracked(flow) || this.snap!.backendAddress[flows.backend(flow)] !== src || !this.isUsable(flow)) {
+    // The slot may have been reused since, by another flow (of another tenant: CAs overlap): the reply must be this flow's.
+    const snap = this.snap!
+    if (flow === NO_ENTRY || !this.isTracked(flow) || snap.backendAddress[flows.backend(flow)] !== src || snap.backendDomain[flows.backend(flow)] !== domain || (flows.natPort(flow) !== 0 ? flows.dst(flow) : flows.src(flow)) !== dst || !this.isUsable(flow)) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
     }
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)

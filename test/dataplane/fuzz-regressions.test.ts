@@ -68,6 +68,12 @@ const regressions: Regression[] = [
     description: 'an ICMP error from the Internet (1489 bytes) quoting a public flow was encapsulated to the backend above the provider MTU (now cut to what fits, as RFC 1812 allows)',
     input: 'internet-icmp-error-above-provider-mtu.bin',
   },
+  {
+    description:
+      "a Blue backend's later reply fragment was sent into Red: its first fragment's flow had been removed and the slot reused by a Red CA VIP flow whose backend has the same CA (now: fragment_no_state)",
+    input: 'fragment-slot-reused-by-other-tenant.bin',
+    drops: { fragment_no_state: 1 },
+  },
 ]
 
 function inputOf(r: Regression): Buffer {
