@@ -4,7 +4,7 @@
  * - requests/s of GET /v1/vips and POST /v1/simulate of a real nvlb admin API
  *   (auth, schemas, ETag, the real control plane and compiler) against a bare
  *   fastify app serving the same JSON on the same routes, in the same run:
- *   `api.ratio_vs_bare` (GET /v1/vips, DESIGN §8) and `api.simulate_ratio_vs_bare`.
+ *   `api.ratio_vs_bare` (GET /v1/vips) and `api.simulate_ratio_vs_bare`.
  *   The servers run on the main thread, autocannon in a worker thread; each
  *   pair is measured A-B-B-A after a warm-up so drift hits both alike.
  * - `control.adopt_ms`: from sending a PATCH of one backend's state in a
@@ -40,7 +40,7 @@ const USAGE = `usage: nvlb bench api [--json] [--duration S] [--connections N]
 
   --duration S       seconds per run (default 3); nvlb and bare run twice each per route, A-B-B-A
   --connections N    concurrent HTTP connections (default 10)
-  --json             one JSON object per metric line (DESIGN §8)`
+  --json             one JSON object per metric line`
 
 interface AutocannonResult {
   requests: { average: number }
@@ -55,7 +55,7 @@ type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>
 const autocannon = require('autocannon') as Autocannon
 
 /**
- * The reference deployment of DESIGN §7 grown to a realistic size: the Blue
+ * The reference deployment (examples/blue-red) grown to a realistic size: the Blue
  * and Red tenants' VIPs, twelve more public VIPs, and a 1000-backend pool
  * (with its 1000 lookup records) behind one of them.
  */

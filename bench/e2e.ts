@@ -1,6 +1,6 @@
 /**
  * `nvlb bench e2e`: HTTP through nvlb end to end, against what it replaces, in one run
- * on one deployment (DESIGN §7, §8):
+ * on one deployment (the reference deployment of examples/blue-red):
  *
  *   vip     client → Blue public VIP 203.0.113.10 → nvlb (AF_PACKET) → NVGRE → host
  *           emulator → blue-vm1..4, and back the same way
@@ -32,7 +32,7 @@ backend vs. an nftables DNAT load balancer, same deployment, same run (needs roo
   --duration S      seconds per measurement (default 4); each path is measured twice
   --connections N   keep-alive connections (default 16)
   --workers N       nvlb packet workers (default 1)
-  --json            one JSON object per metric line (DESIGN §8)`
+  --json            one JSON object per metric line`
 
 type PathName = 'vip' | 'direct' | 'nft'
 const ORDER: PathName[] = ['vip', 'direct', 'nft', 'nft', 'direct', 'vip']

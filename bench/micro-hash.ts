@@ -1,7 +1,7 @@
 /**
  * bench/micro-hash: the hashing hot spots on one core.
  *   - hash.murmur3_words4_ns: one murmur3Words4 call (the packet path's flow hash), ns/op
- *   - maglev.build_ms: buildMaglev of M = 65537 for 1000 equal-weight backends (DESIGN §8),
+ *   - maglev.build_ms: buildMaglev of M = 65537 for 1000 equal-weight backends,
  *     median of a batch of builds after warm-up, the least disturbed of five batches
  *   (the build into a freshly allocated table, and with weights 1..4, go to stderr for information)
  *

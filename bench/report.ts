@@ -1,5 +1,5 @@
 /**
- * How every benchmark reports (DESIGN §8): a readable table, and with --json
+ * How every benchmark reports: a readable table, and with --json
  * one JSON object per line:
  * {"name": "<metric>", "value": <number>, "unit": "<unit>", "target": <number>, "better": "higher"|"lower"}
  */

@@ -34,7 +34,7 @@ nftables DNAT load balancer, same deployment, same run (needs root, trafgen and 
 
   --duration S   seconds per measurement (default 4); each path is measured twice
   --workers N    nvlb packet workers (default 1)
-  --json         one JSON object per metric line (DESIGN §8)`
+  --json         one JSON object per metric line`
 
 const UDP_PORT = 9000
 const PAYLOAD_BYTES = 18

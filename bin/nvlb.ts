@@ -3,27 +3,29 @@
  * The one nvlb command. Each sub-command lives in bin/commands/<name>.ts and
  * exports `main(argv: string[]): Promise<number>` returning the exit code.
  */
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { COMMANDS } from './command-list'
 
-const COMMANDS: Record<string, string> = {
-  run: 'start the control plane, admin API and packet path',
-  replay: 'feed a pcap through one engine: replay --config CONFIG.json IN.pcap OUT.pcap',
-  demo: 'bring up the reference deployment (DESIGN §7) and drive traffic through it',
-  host: 'run the NVGRE host emulator (the Hyper-V host role)',
-  bench: 'run a benchmark: bench pipeline|api|e2e|wire [--json]',
-  config: 'show or replace the whole configuration through the admin API',
-  vip: 'list, show, create, update or delete VIPs through the admin API',
-  pool: 'list, show, create, update or delete pools through the admin API',
-  backend: 'add, change (state, weight) or remove a pool backend through the admin API',
-  policy: 'lookup records and customer routes; import PowerShell exports',
-  simulate: 'which VIP rule and backend would take a flow, and why',
-  stats: 'packet, flow and drop counters',
+/** The version of the installed package (dist/bin → ../../package.json; bin/ from source → ../package.json). */
+function version(): string {
+  for (const up of [['..', '..'], ['..']]) {
+    const file = join(__dirname, ...up, 'package.json')
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'nvlb' && typeof pkg.version === 'string') return pkg.version
+    }
+  }
+  return 'unknown'
 }
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length))
   const lines = Object.entries(COMMANDS).map(([name, what]) => `  ${name.padEnd(width)}  ${what}`)
-  return `usage: nvlb <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n'nvlb <command> --help' for a command's options.`
+  return (
+    `usage: nvlb <command> [options]\n       nvlb --version\n\ncommands:\n${lines.join('\n')}\n\n` +
+    `'nvlb <command> --help' for a command's options.`
+  )
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -32,7 +34,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage() + '\n')
     return command === undefined ? 2 : 0
   }
-  if (!(command in COMMANDS)) {
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`nvlb ${version()}\n`)
+    return 0
+  }
+  if (!Object.hasOwn(COMMANDS, command)) {
     process.stderr.write(`nvlb: unknown command '${command}'\n\n${usage()}\n`)
     return 2
   }

@@ -15,6 +15,8 @@ export const ErrorCodes = {
   VSID_RANGE: 'NVLB_ERR_VSID_RANGE',
   /** A VIP rule names a pool that does not exist. */
   UNKNOWN_POOL: 'NVLB_ERR_UNKNOWN_POOL',
+  /** A VIP rule names a health probe that does not exist. */
+  UNKNOWN_PROBE: 'NVLB_ERR_UNKNOWN_PROBE',
   /** Two VIP rules share (VSID, VIP, protocol, port). */
   DUPLICATE_VIP_RULE: 'NVLB_ERR_DUPLICATE_VIP_RULE',
   /** Two objects of one kind share a name or key. */

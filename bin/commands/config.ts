@@ -15,7 +15,7 @@ import {
 const USAGE = `usage: nvlb config <get|put> [FILE] [options]
 
 actions:
-  get            print the running configuration document (JSON, DESIGN §4)
+  get            print the running configuration document (JSON; docs/configuration.md)
   put FILE       replace the whole configuration with FILE (validated whole, applied atomically)
 ${IF_MATCH_HELP}
 

@@ -36,7 +36,8 @@ PowerShell export (Get-NetVirtualizationLookupRecord | ConvertTo-Json > FILE.jso
   import FILE.json [--replace] [--skip-unsupported]
                      records replace those with the same (VSID, CA), others are added;
                      --replace: the lookup records become exactly the file's;
-                     --skip-unsupported: leave out IPv6, wildcard and TranslationMethodNone records
+                     --skip-unsupported: leave out IPv6, wildcard, TranslationMethodNat and
+                     TranslationMethodNone records
 ${IF_MATCH_HELP}`
 
 const OPTIONS = {

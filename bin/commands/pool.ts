@@ -25,7 +25,7 @@ actions:
   delete NAME                   delete a pool no VIP uses
 
 options:
-  --file FILE         the pool as JSON (DESIGN §4 'pools' entry)
+  --file FILE         the pool as JSON (one entry of the configuration's 'pools')
   --backend B         VSID/ADDRESS[*WEIGHT], e.g. 5001/10.1.6.21 or 5001/10.1.6.22*2 (repeatable)
 ${IF_MATCH_HELP}
 
@@ -62,7 +62,7 @@ async function run(ctx: CliContext): Promise<number> {
       const [name] = need(ctx, 1, 'NAME')
       const { body } = await ctx.client.get<Pool>(apiPath('v1', 'pools', name!))
       if (ctx.json) ctx.printJson(body)
-      else ctx.io.out(`pool ${body.name}: ${body.backends.length} backends\n\n` + backendTable(body.backends))
+      else ctx.io.out(`pool ${body.name}: ${body.backends.length} backends\n\n` + backendTable(body.backends, { health: true }))
       return 0
     }
     case 'create':

@@ -17,6 +17,8 @@ import { Engine } from '../../lib/dataplane/engine'
 import { simulateFlow } from '../../lib/dataplane/simulate'
 import type { Snapshot } from '../../lib/dataplane/snapshot'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
+import { HealthService } from '../../lib/health/health-service'
+import type { NvlbConfig } from '../../lib/control/config-types'
 
 export const DEFAULT_API_LISTEN = '127.0.0.1:8573'
 
@@ -210,21 +212,42 @@ export async function main(argv: string[]): Promise<number> {
   let control: ControlPlane<Snapshot> | undefined
   let packetPath: PacketPath | undefined
   let app: FastifyInstance | undefined
+  let health: HealthService | undefined
   const shutdown = async () => {
     await app?.close()
+    await health?.stop()
     await packetPath?.stop()
     await control?.close()
   }
 
   try {
     const compiler = new Compiler()
+    // The document each generation was compiled from, for health probes (listeners see the snapshot first).
+    const compiled = new Map<number, NvlbConfig>()
     control = await ControlPlane.open<Snapshot>({
       stateDir: options.stateDir,
       logger,
-      compile: (config, generation) => compiler.compile(config, generation),
+      compile: (config, generation) => {
+        compiled.set(generation, config)
+        if (compiled.size > 4) compiled.delete(compiled.keys().next().value!)
+        return compiler.compile(config, generation, health?.compileInput())
+      },
       initialConfig,
     })
     packetPath = options.dataplane ? await startPacketPath(control, options, logger) : startInProcessEngine(control)
+    if (options.dataplane) {
+      // Probes go through the overlay from the provider interface: they need the AF_PACKET data plane.
+      const plane = control
+      const service = new HealthService({ logger: logger.child({ component: 'health' }), republish: () => plane.republish() })
+      health = service
+      let seen = -1
+      control.subscribe((_snapshot, generation) => {
+        const config = compiled.get(generation)
+        if (generation === seen || config === undefined) return
+        seen = generation
+        void service.update(config)
+      })
+    }
 
     const token = resolveServerToken(options.stateDir)
     if (token.path === undefined) logger.info('admin API token from NVLB_TOKEN')
@@ -236,6 +259,7 @@ export async function main(argv: string[]): Promise<number> {
       stats: packetPath.stats,
       simulate: simulateFlow,
       logger,
+      health,
       token: token.token,
     })
     await app.listen({ host: options.host, port: options.port })

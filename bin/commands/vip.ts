@@ -29,7 +29,7 @@ actions:
   delete NAME                  delete a VIP
 
 options:
-  --file FILE          the VIP as JSON (DESIGN §4 'vips' entry)
+  --file FILE          the VIP as JSON (one entry of the configuration's 'vips')
   --name NAME          VIP name
   --address ADDRESS    the VIP address
   --vsid VSID          0 for a public VIP (default), else the tenant VSID of a CA VIP

@@ -1,5 +1,5 @@
 /**
- * `nvlb demo`: the reference deployment (DESIGN §7) brought up with deploy.ts, HTTP load
+ * `nvlb demo`: the reference deployment (two tenants in network namespaces) brought up with deploy.ts, HTTP load
  * through all four VIPs — the Blue and Red public VIPs from the client, the Blue and Red
  * CA VIPs from blue-vm11 and red-vm11 — and per VIP: requests/s, latency p50/p99, errors
  * and the share of requests each backend answered.
@@ -10,6 +10,8 @@
  */
 import { parseArgs } from 'node:util'
 import { formatTable } from '../../lib/api/cli-table'
+import type { HealthEntry } from '../../lib/health/health-monitor'
+import { healthTable } from '../../lib/health/health-table'
 import { deploy, type Deployment, type VipTarget } from './deploy'
 import { startLoad, type LoadResult, type LoadRun } from './load'
 import { removeManagementLink } from './management-link'
@@ -46,6 +48,8 @@ export interface VipOutcome {
   shares: Record<string, number>
   /** Empty when the VIP behaved; otherwise why not. */
   problems: string[]
+  /** Backend VM → its health as nvlb's probes see it (up, down, unknown). */
+  health?: Record<string, string>
 }
 
 /** Judge one VIP's run: only its own tenant's backends answered, and every one of them. */
@@ -271,9 +275,25 @@ export async function main(argv: string[]): Promise<number> {
     }
     progress.done()
 
+    // Each backend's health as nvlb's probes (HTTP through the overlay) see it; a down backend is a problem.
+    const d = deployment
+    const health = (await d.api.get<{ backends: HealthEntry[] }>('/v1/health')).body.backends
+    const vmOf = (e: HealthEntry) => d.vmName(e.virtualSubnetId, e.address)
+    for (const o of outcomes) {
+      const target = d.vips.find((v) => v.name === o.vip)
+      const mine = health.filter((e) => e.pool === target?.pool)
+      o.health = Object.fromEntries(mine.map((e) => [vmOf(e), e.state]))
+      const down = mine.filter((e) => e.state === 'down').map((e) => `${vmOf(e)} (${e.lastError ?? 'down'})`)
+      if (down.length > 0) o.problems.push(`backends down by health probes: ${down.join(', ')}`)
+    }
+
     if (interrupted === undefined) {
       if (opts.json) for (const o of outcomes) process.stdout.write(JSON.stringify(o) + '\n')
-      else process.stdout.write(formatOutcomes(outcomes))
+      else {
+        process.stdout.write(formatOutcomes(outcomes))
+        process.stdout.write('\nbackend health (HTTP probes through the overlay):\n')
+        process.stdout.write(health.length === 0 ? 'no probed backends\n' : healthTable(health.map((e) => ({ ...e, backend: `${e.backend} ${vmOf(e)}` }))))
+      }
     }
     const problems = outcomes.flatMap((o) => o.problems.map((p) => `${o.vip}: ${p}`))
     const errors = outcomes.filter((o) => o.errors + o.non2xx > 0).map((o) => `${o.vip}: ${o.errors} errors, ${o.non2xx} non-2xx`)

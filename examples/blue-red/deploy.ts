@@ -1,5 +1,5 @@
 /**
- * The reference deployment (DESIGN §7) brought up and down as one unit, for the demo,
+ * The reference deployment (two tenants in network namespaces) brought up and down as one unit, for the demo,
  * the end-to-end tests and the benchmarks:
  *
  *  1. the namespaces and links (topology.ts) plus a management link into `<prefix>-nvlb`
@@ -137,7 +137,9 @@ export function vipTargets(topology: Pick<Topology, 'prefix' | 'vms'>, config: N
  */
 export async function configureThroughApi(api: ApiClient, reference: NvlbConfig): Promise<void> {
   const current = await api.get<NvlbConfig>('/v1/config')
-  await api.put('/v1/config', { ...current.body, neighbors: reference.neighbors }, { ifMatch: current.generation })
+  // Health probes are top-level too: they must exist before a VIP rule names one.
+  const probes = reference.probes === undefined ? {} : { probes: reference.probes }
+  await api.put('/v1/config', { ...current.body, neighbors: reference.neighbors, ...probes }, { ifMatch: current.generation })
   for (const record of reference.lookupRecords) await api.post('/v1/policy/lookup-records', record)
   for (const route of reference.customerRoutes) await api.post('/v1/policy/customer-routes', route)
   for (const pool of reference.pools) await api.post('/v1/pools', pool)

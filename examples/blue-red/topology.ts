@@ -1,5 +1,5 @@
 /**
- * The reference deployment of DESIGN.md §7 as Linux network namespaces.
+ * The reference deployment (Blue and Red tenants, four hosts, nvlb, a client) as Linux network namespaces.
  *
  * Every node is a namespace `<prefix>-<node>`. Links (veth pairs are created
  * directly inside their namespaces, so nothing is ever left in the root namespace):
@@ -40,7 +40,7 @@ import { disableOffloads } from '../../lib/host/link-offload'
 import { canonicalMac } from '../../lib/packet/address'
 import referenceDocument from './config.json'
 
-/** NVGRE overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14 (DESIGN §2). */
+/** NVGRE overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
 const NVGRE_OVERHEAD = 42
 const NETNS_DIR = '/run/netns'
 const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,7}$/
@@ -59,7 +59,7 @@ interface VmPlacement {
   address: string
 }
 
-/** DESIGN §7: which VM runs where. MACs and routing domains come from the lookup records. */
+/** Which VM runs where. MACs and routing domains come from the lookup records. */
 export const VM_PLACEMENT: readonly VmPlacement[] = [
   { name: 'blue-vm1', host: 'host1', virtualSubnetId: 5001, address: '10.1.6.20' },
   { name: 'blue-vm2', host: 'host1', virtualSubnetId: 5001, address: '10.1.6.21' },

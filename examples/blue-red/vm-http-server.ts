@@ -1,5 +1,5 @@
 /**
- * The web server of a VM in the reference deployment (DESIGN §7): a real node:http
+ * The web server of a VM in the reference deployment: a real node:http
  * server that answers every request with a body starting with the VM's node name,
  * e.g. `blue-vm2\n`. Prints `listening <name> <address>:<port>` once it accepts
  * connections; SIGTERM/SIGINT close it and exit 0.

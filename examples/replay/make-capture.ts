@@ -1,6 +1,6 @@
 /**
  * Writes examples/replay/blue-red.pcap: a short conversation through the
- * reference deployment (DESIGN §7) as nvlb sees it on its interfaces —
+ * reference deployment as nvlb sees it on its interfaces —
  * clients to the Blue and Red public VIPs and the backends' replies, the Blue
  * and Red app tiers to their CA VIPs and the replies, ARP, and a few frames
  * nvlb must drop. Backend replies need to know which backend took a flow, so
@@ -82,7 +82,7 @@ export function makeCapture(): Buffer {
       nvgre: { vsid, flowId: 7, inner: { eth: { src: vmMac, dst: GW_MAC }, ipv4: { src: '10.1.5.20', dst: '10.1.5.100', df: true }, tcp: tcp(33000, 80, ['syn'], 500, 0) } },
     })
     const toBackend = emit(syn)!
-    // The backend's host writes the VIP's VSID into the key of the reply (DESIGN §3.3).
+    // The backend's host writes the VIP's VSID into the key of the reply.
     const reply = parseFrame(replyTo(toBackend, ['syn', 'ack']))!
     emit(buildFrame({
       eth: { src: reply.eth.src, dst: PA_MAC },

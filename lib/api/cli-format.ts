@@ -32,10 +32,22 @@ export function vipDetails(v: Vip): string {
   )
 }
 
-export function backendTable(backends: PoolBackend[]): string {
+/**
+ * HEALTH is what probes saw (GET /v1/pools/NAME adds it; '-' where no probe judges the backend):
+ * shown when asked for (pool show) or when any backend has it.
+ */
+export function backendTable(backends: PoolBackend[], options: { health?: boolean } = {}): string {
+  const healthOf = (b: PoolBackend) => (b as { health?: { state: string } }).health?.state
+  const withHealth = options.health ?? backends.some((b) => healthOf(b) !== undefined)
+  if (!withHealth) {
+    return formatTable(
+      ['VSID', 'ADDRESS', 'WEIGHT', 'STATE'],
+      backends.map((b) => [b.virtualSubnetId, b.address, b.weight, b.state]),
+    )
+  }
   return formatTable(
-    ['VSID', 'ADDRESS', 'WEIGHT', 'STATE'],
-    backends.map((b) => [b.virtualSubnetId, b.address, b.weight, b.state]),
+    ['VSID', 'ADDRESS', 'WEIGHT', 'STATE', 'HEALTH'],
+    backends.map((b) => [b.virtualSubnetId, b.address, b.weight, b.state, healthOf(b) ?? '-']),
   )
 }
 

@@ -5,6 +5,7 @@
  * errors are given an NVLB_ERR_* code and the JSON path of the field.
  */
 import { STATUS_CODES } from 'node:http'
+import { unsupportedRuleReason } from '../control/lookup-rules'
 import { ErrorCodes, NvlbError, type ErrorCode } from '../errors'
 
 export interface ApiErrorBody {
@@ -20,6 +21,8 @@ interface AjvError {
   instancePath: string
   message?: string
   params: Record<string, unknown>
+  /** The value at fault (the request validator runs ajv with `verbose`). */
+  data?: unknown
 }
 
 interface FastifyLikeError {
@@ -58,7 +61,10 @@ function fromValidation(error: FastifyLikeError): ApiErrorBody {
   let reason: string
   if (first.keyword === 'required') reason = 'is required'
   else if (first.keyword === 'additionalProperties') reason = 'is not a known field'
-  else if (first.keyword === 'enum') reason = `must be one of ${(first.params.allowedValues as unknown[]).join(', ')}`
+  else if (first.keyword === 'enum') {
+    const why = path === 'rule' || path.endsWith('.rule') ? unsupportedRuleReason(first.data) : undefined
+    reason = `${why === undefined ? '' : `${why}; `}must be one of ${(first.params.allowedValues as unknown[]).join(', ')}`
+  }
   else reason = first.message ?? 'is invalid'
   const where = path === '' ? context : path
   const code = context === 'body' ? ErrorCodes.INVALID_FIELD : ErrorCodes.BAD_REQUEST

@@ -1,4 +1,4 @@
-/** GET/PUT /v1/config: the whole configuration document (DESIGN §4). */
+/** GET/PUT /v1/config: the whole configuration document (lib/control/config-schema.ts). */
 import type { FastifyInstance } from 'fastify'
 import type { AdminControl } from './admin-control'
 import { answerCached, etag, ifMatch } from './route-helpers'

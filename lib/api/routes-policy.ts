@@ -250,7 +250,7 @@ export function registerPolicyRoutes(app: FastifyInstance, control: AdminControl
           'One object or an array, PascalCase, Rule by name or number, MAC in any of the three spellings. ' +
           'mode=merge (default): each record replaces the one with the same (VSID, CA) or is added. ' +
           'mode=replace: the lookup records become exactly the imported ones. ' +
-          'skipUnsupported=true leaves out records nvlb cannot use (IPv6, wildcard, TranslationMethodNone) instead of refusing the import.',
+          'skipUnsupported=true leaves out records nvlb cannot use (IPv6, wildcard, TranslationMethodNat, TranslationMethodNone) instead of refusing the import.',
         querystring: {
           type: 'object',
           properties: {

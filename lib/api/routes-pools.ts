@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import type { NvlbConfig, Pool, PoolBackend } from '../control/config-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { AdminControl } from './admin-control'
+import { poolWithHealth } from '../health/health-api'
+import type { HealthSource } from '../health/health-service'
 import {
   addressParam,
   alreadyExists,
@@ -68,7 +70,7 @@ function requireSameName(bodyName: unknown, name: string): void {
   }
 }
 
-export function registerPoolRoutes(app: FastifyInstance, control: AdminControl): void {
+export function registerPoolRoutes(app: FastifyInstance, control: AdminControl, health?: HealthSource): void {
   app.get(
     '/v1/pools',
     {
@@ -110,6 +112,8 @@ export function registerPoolRoutes(app: FastifyInstance, control: AdminControl):
       const generation = control.generation
       const pool = findPool(control.config, request.params.name)
       if (pool === undefined) throw notFound(`pool '${request.params.name}'`)
+      // Health changes without a new generation: no 304 once probes judge backends.
+      if (health !== undefined) return reply.header('etag', etag(generation)).send(poolWithHealth(pool, health))
       if (answerCached(request, reply, generation)) return reply
       return pool
     },

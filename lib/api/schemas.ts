@@ -1,148 +1,50 @@
 /**
- * JSON schemas of the admin API: request validation (types, required fields,
- * enums), response serialization and the OpenAPI document at /docs.
+ * JSON schemas of the admin API: request validation, response serialization and
+ * the OpenAPI document at /docs.
  *
- * Ranges, address and MAC spelling, references between objects and
- * uniqueness are left to the configuration validator (lib/control), which
- * names the field with the most specific NVLB_ERR_* code. Objects allow extra
- * fields (DESIGN §4) and keep them in responses.
+ * The configuration's parts (Config, Node, Vip, Pool, …) are the one schema of
+ * lib/control/config-schema.ts, with ranges, formats, defaults and descriptions;
+ * the OpenAPI document shows them whole. Request bodies are checked against their
+ * shape (types, required fields, enums: see `shapeOf`); ranges, formats, references
+ * and uniqueness are then checked by the configuration validator on the whole
+ * document, which names the field with its place in the document and the most
+ * specific NVLB_ERR_* code. Objects allow extra fields and keep them in responses.
  */
+import {
+  backendPatchSchema,
+  backendSchema,
+  configSchema,
+  configSchemas,
+  customerRouteSchema,
+  lookupRecordSchema,
+  neighborSchema,
+  nodeSchema,
+  poolSchema,
+  probeSchema,
+  vipRuleSchema,
+  shapeOf,
+  vipSchema,
+} from '../control/config-schema'
+import { configAjv } from '../control/config-validate'
+import type { ValidateFunction } from 'ajv'
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 
-export const vipRuleSchema = {
-  $id: 'VipRule',
-  type: 'object',
-  required: ['protocol', 'frontendPort', 'pool'],
-  properties: {
-    protocol: { type: 'string', enum: ['tcp', 'udp'] },
-    frontendPort: { type: 'integer' },
-    backendPort: { type: 'integer', description: 'default: frontendPort' },
-    pool: { type: 'string' },
-    idleTimeoutSeconds: { type: 'integer', description: 'default 240' },
-    distribution: { type: 'string', enum: ['5-tuple', '3-tuple', '2-tuple'], description: "default '5-tuple'" },
-  },
-  additionalProperties: true,
-} as const
+export {
+  backendPatchSchema,
+  backendSchema,
+  configSchema,
+  customerRouteSchema,
+  lookupRecordSchema,
+  neighborSchema,
+  nodeSchema,
+  poolSchema,
+  probeSchema,
+  vipRuleSchema,
+  vipSchema,
+}
 
-export const vipSchema = {
-  $id: 'Vip',
-  type: 'object',
-  required: ['name', 'address', 'virtualSubnetId', 'rules'],
-  properties: {
-    name: { type: 'string' },
-    address: { type: 'string', description: 'IPv4 VIP address' },
-    virtualSubnetId: { type: 'integer', description: '0 = public VIP; otherwise a CA VIP in that VSID' },
-    natMode: { type: 'string', enum: ['dnat', 'fullnat'], description: "default 'dnat' (VSID 0) or 'fullnat'" },
-    rules: { type: 'array', items: { $ref: 'VipRule#' } },
-  },
-  additionalProperties: true,
-} as const
-
-export const backendSchema = {
-  $id: 'Backend',
-  type: 'object',
-  required: ['virtualSubnetId', 'address'],
-  properties: {
-    virtualSubnetId: { type: 'integer' },
-    address: { type: 'string', description: "the backend's customer address (CA)" },
-    weight: { type: 'integer', description: 'default 1' },
-    state: { type: 'string', enum: ['active', 'draining', 'disabled'], description: "default 'active'" },
-  },
-  additionalProperties: true,
-} as const
-
-export const backendPatchSchema = {
-  $id: 'BackendPatch',
-  type: 'object',
-  minProperties: 1,
-  properties: {
-    weight: { type: 'integer' },
-    state: { type: 'string', enum: ['active', 'draining', 'disabled'] },
-  },
-  additionalProperties: false,
-} as const
-
-export const poolSchema = {
-  $id: 'Pool',
-  type: 'object',
-  required: ['name', 'backends'],
-  properties: {
-    name: { type: 'string' },
-    backends: { type: 'array', items: { $ref: 'Backend#' } },
-  },
-  additionalProperties: true,
-} as const
-
-export const lookupRecordSchema = {
-  $id: 'LookupRecord',
-  type: 'object',
-  required: ['customerAddress', 'virtualSubnetId', 'providerAddress', 'macAddress'],
-  properties: {
-    customerAddress: { type: 'string' },
-    virtualSubnetId: { type: 'integer' },
-    providerAddress: { type: 'string' },
-    macAddress: { type: 'string', description: '00-15-5D-01-06-21, 00:15:5d:01:06:21 or 00155D010621' },
-    customerId: { type: 'string', description: 'routing domain' },
-    rule: { type: 'string', enum: ['TranslationMethodEncap', 'TranslationMethodNat'] },
-  },
-  additionalProperties: true,
-} as const
-
-export const customerRouteSchema = {
-  $id: 'CustomerRoute',
-  type: 'object',
-  required: ['customerId', 'virtualSubnetId', 'destinationPrefix', 'nextHop'],
-  properties: {
-    customerId: { type: 'string' },
-    virtualSubnetId: { type: 'integer' },
-    destinationPrefix: { type: 'string', description: 'a.b.c.d/len' },
-    nextHop: { type: 'string' },
-    metric: { type: 'integer' },
-  },
-  additionalProperties: true,
-} as const
-
-export const neighborSchema = {
-  $id: 'Neighbor',
-  type: 'object',
-  required: ['address', 'mac'],
-  properties: { address: { type: 'string' }, mac: { type: 'string' } },
-  additionalProperties: true,
-} as const
-
-export const nodeSchema = {
-  $id: 'Node',
-  type: 'object',
-  description: 'providerAddress, providerMac and gatewayMac are required (checked by the validator: the document has no node before the first configuration)',
-  properties: {
-    providerAddress: { type: 'string' },
-    providerMac: { type: 'string' },
-    externalAddress: { type: 'string' },
-    externalMac: { type: 'string' },
-    gatewayMac: { type: 'string' },
-    providerMtu: { type: 'integer', description: 'default 1500' },
-    providerInterface: { type: 'string' },
-    externalInterface: { type: 'string' },
-    mssClamp: { type: 'boolean' },
-    maxFlows: { type: 'integer' },
-    maglevTableSize: { type: 'integer' },
-  },
-  additionalProperties: true,
-} as const
-
-export const configSchema = {
-  $id: 'Config',
-  type: 'object',
-  description: 'The whole configuration document (DESIGN §4).',
-  properties: {
-    node: { $ref: 'Node#' },
-    neighbors: { type: 'array', items: { $ref: 'Neighbor#' } },
-    lookupRecords: { type: 'array', items: { $ref: 'LookupRecord#' } },
-    customerRoutes: { type: 'array', items: { $ref: 'CustomerRoute#' } },
-    pools: { type: 'array', items: { $ref: 'Pool#' } },
-    vips: { type: 'array', items: { $ref: 'Vip#' } },
-  },
-  additionalProperties: true,
-} as const
+/** The $ids of the configuration's parts, whose request bodies are checked by shape only. */
+export const configSchemaIds: ReadonlySet<string> = new Set(configSchemas.map((s) => s.$id))
 
 export const simulatedFlowSchema = {
   $id: 'SimulatedFlow',
@@ -294,16 +196,7 @@ export const errorSchema = {
 
 /** Every shared schema, registered with fastify.addSchema (and listed in the OpenAPI components). */
 export const sharedSchemas = [
-  vipRuleSchema,
-  vipSchema,
-  backendSchema,
-  backendPatchSchema,
-  poolSchema,
-  lookupRecordSchema,
-  customerRouteSchema,
-  neighborSchema,
-  nodeSchema,
-  configSchema,
+  ...configSchemas,
   simulatedFlowSchema,
   simulationResultSchema,
   statsReportSchema,
@@ -324,4 +217,43 @@ export function errorResponses(...codes: number[]): Record<number, { $ref: strin
   const out: Record<number, { $ref: string }> = { 401: ref('Error') }
   for (const code of codes) out[code] = ref('Error')
   return out
+}
+
+/**
+ * The validator compiler of the admin API's requests (fastify's setValidatorCompiler):
+ * no coercion ("5001" is not a VSID), no silently dropped fields, no defaults (the
+ * configuration validator fills those). Bodies are checked by shape, with the
+ * configuration's parts registered by shape too; parameters, query strings and the
+ * other shared schemas (SimulatedFlow) are checked as written.
+ */
+export function requestValidatorCompiler(): (route: { schema: unknown; httpPart?: string }) => ValidateFunction {
+  const ajv = configAjv({ strict: false, coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, verbose: true })
+  for (const schema of sharedSchemas) ajv.addSchema(configSchemaIds.has(schema.$id) ? shapeOf(schema) : schema)
+  return ({ schema, httpPart }) => ajv.compile((httpPart === 'body' ? shapeOf(schema) : schema) as object)
+}
+
+/** A copy of a schema without `required`, deeply (field names called `required` are kept). */
+function withoutRequired(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutRequired)
+  if (schema === null || typeof schema !== 'object') return schema
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'required' && Array.isArray(value)) continue
+    if (key === 'properties') {
+      out[key] = Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, withoutRequired(v)]))
+    } else out[key] = withoutRequired(value)
+  }
+  return out
+}
+
+/**
+ * fastify's serializer factory (schemaController.compilersFactory.buildSerializer) with the
+ * configuration's parts registered without `required`: before the first configuration
+ * GET /v1/config serves a document whose node is still empty.
+ */
+export function responseSerializerFactory(externalSchemas: unknown, options: unknown): unknown {
+  const schemas = Object.fromEntries(
+    Object.entries((externalSchemas ?? {}) as Record<string, unknown>).map(([id, s]) => [id, configSchemaIds.has(id) ? withoutRequired(s) : s]),
+  )
+  return (SerializerSelector() as (s: unknown, o: unknown) => unknown)(schemas, options)
 }

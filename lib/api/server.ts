@@ -19,7 +19,9 @@ import { registerPoolRoutes } from './routes-pools'
 import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
 import { registerVipRoutes } from './routes-vips'
-import { sharedSchemas } from './schemas'
+import { requestValidatorCompiler, responseSerializerFactory, sharedSchemas } from './schemas'
+import { registerHealthApi } from '../health/health-api'
+import type { HealthSource } from '../health/health-service'
 import { LoginThrottle, SWAGGER_SESSION_SCRIPT, SessionStore, sessionOrBearerAuth } from './session'
 
 export interface ApiOptions<S> {
@@ -33,6 +35,8 @@ export interface ApiOptions<S> {
   bodyLimit?: number
   /** Node.js process metrics in /metrics; default true. */
   processMetrics?: boolean
+  /** Backend health from probes (GET /v1/health, pools' `health`, nvlb_backend_up). */
+  health?: HealthSource
   /** Console sessions and the failed-login throttle (defaults: 8 h sessions, waits after 3 failures). */
   sessions?: SessionStore
   loginThrottle?: LoginThrottle
@@ -55,6 +59,8 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, allowUnionTypes: true },
     },
+    // Responses of the configuration's parts are serialized without `required` (see schemas.ts).
+    schemaController: { compilersFactory: { buildSerializer: responseSerializerFactory as never } },
   }) as unknown as FastifyInstance
 
   const sessions = options.sessions ?? new SessionStore()
@@ -71,6 +77,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
   })
 
   for (const schema of sharedSchemas) app.addSchema(schema)
+  app.setValidatorCompiler(requestValidatorCompiler())
 
   await app.register(swagger, {
     openapi: {
@@ -115,7 +122,11 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
   registerHealthRoutes(app, control)
   registerConfigRoutes(app, control)
   registerVipRoutes(app, control)
-  registerPoolRoutes(app, control)
+  registerPoolRoutes(app, control, options.health)
+  if (options.health !== undefined) {
+    registerHealthApi(app, options.health)
+    options.health.registerMetrics(metrics.registry)
+  }
   registerPolicyRoutes(app, control)
   registerSimulateRoutes(app, control, options.simulate)
   registerStatsRoutes(app, options.stats, metrics)

@@ -19,8 +19,9 @@ import {
   type CompiledRule,
   type Snapshot,
 } from '../dataplane/snapshot'
+import { ownDomain, routingDomains } from './routing-domain'
 
-/** Encapsulation overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14 (DESIGN §2). */
+/** Encapsulation overhead: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
 export const NVGRE_OVERHEAD = 42
 const TCP_IP_HEADERS = 40
 export const DEFAULT_MAX_FLOWS = 1 << 20
@@ -37,7 +38,7 @@ export function protocolNumber(protocol: Protocol): number {
   return protocol === 'tcp' ? PROTO_TCP : PROTO_UDP
 }
 
-/** The DESIGN §5 backend name that seeds its Maglev permutation. */
+/** The backend name (`<vsid>/<address>:<port>`) that seeds its Maglev permutation. */
 export function backendName(vsid: number, address: string, port: number): string {
   return `${vsid}/${address}:${port}`
 }
@@ -48,6 +49,15 @@ interface PoolMembers {
   names: string[]
   weights: number[]
   table?: Int32Array
+  /** Weights as if no backend were down (whenAllDown 'useAll'), and whether health left no backend. */
+  adminWeights: number[]
+  allDown: boolean
+  useAll?: PoolMembers
+}
+
+/** What health probes say (lib/health): the `<pool>|<backend name>` keys of backends that are down. */
+export interface CompileHealth {
+  down: ReadonlySet<string>
 }
 
 interface CachedTable {
@@ -107,7 +117,7 @@ export class Compiler {
   private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
   /** Maglev tables of the last compile by `pool|port`, with the member ids and weights they were built from. */
   private tableCache = new Map<string, CachedTable>()
-  /** Pool members seen before, by `pool|vsid|address|port`: their DESIGN §5 name and stable id. */
+  /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and stable id. */
   private readonly members = new Map<string, { name: string; id: number }>()
 
   /** Parsed IPv4 address (unsigned), or -1. */
@@ -135,25 +145,20 @@ export class Compiler {
     this.domainIds.id('') // PUBLIC_DOMAIN = 0
   }
 
-  compile(config: NvlbConfig, generation: number): Snapshot {
+  compile(config: NvlbConfig, generation: number, health?: CompileHealth): Snapshot {
     const node = config.node
     const providerMtu = node.providerMtu ?? 1500
     const maglevSize = node.maglevTableSize ?? DEFAULT_MAGLEV_SIZE
 
     // Routing domains: a VSID belongs to its customerId's domain, or to one of its own.
-    const vsidCustomer = new Map<number, string>()
-    for (const r of config.lookupRecords) {
-      if (r.customerId !== undefined) vsidCustomer.set(r.virtualSubnetId, r.customerId)
-      else if (!vsidCustomer.has(r.virtualSubnetId)) vsidCustomer.set(r.virtualSubnetId, `vsid:${r.virtualSubnetId}`)
-    }
-    for (const r of config.customerRoutes) vsidCustomer.set(r.virtualSubnetId, r.customerId)
+    const vsidCustomer = routingDomains(config)
     const domains = createKeyTable(vsidCustomer.size)
     const domainOfVsid = new Map<number, number>()
     const domainOf = (vsid: number): number => {
       if (vsid === 0) return PUBLIC_DOMAIN
       let domain = domainOfVsid.get(vsid)
       if (domain === undefined) {
-        domain = this.domainIds.id(`c:${vsidCustomer.get(vsid) ?? `vsid:${vsid}`}`)
+        domain = this.domainIds.id(`c:${vsidCustomer.get(vsid) ?? ownDomain(vsid)}`)
         domainOfVsid.set(vsid, domain)
       }
       return domain
@@ -192,7 +197,7 @@ export class Compiler {
     // Backends: one id per (pool, backend name); the name includes the port, so
     // a pool behind rules with different backend ports has one entry per port.
     const pools = new Map(config.pools.map((p) => [p.name, p]))
-    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; domain: number; record: number; name: string; pool: string }>()
+    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; down: boolean; domain: number; record: number; name: string; pool: string }>()
     const poolPortIds = new Map<string, PoolMembers>()
     const backendsOf = (poolName: string, port: number, field: string) => {
       const key = `${poolName}|${port}`
@@ -200,7 +205,7 @@ export class Compiler {
       if (known !== undefined) return known
       const pool = pools.get(poolName)
       if (pool === undefined) throw new NvlbError(ErrorCodes.UNKNOWN_POOL, `pool '${poolName}' does not exist`, field)
-      const entry: PoolMembers = { ids: [], names: [], weights: [] }
+      const entry: PoolMembers = { ids: [], names: [], weights: [], adminWeights: [], allDown: false }
       const poolIndex = config.pools.indexOf(pool)
       pool.backends.forEach((b, i) => {
         const { name, id } = this.member(poolName, b.virtualSubnetId, b.address, port)
@@ -211,11 +216,13 @@ export class Compiler {
           throw new NvlbError(ErrorCodes.NO_LOOKUP_RECORD, `no lookup record for VSID ${b.virtualSubnetId} CA ${b.address}`, `pools[${poolIndex}].backends[${i}]`)
         }
         const state = STATE_CODE[b.state ?? 'active']
+        const down = health !== undefined && health.down.has(`${poolName}|${name}`)
         backendsById.set(id, {
           vsid: b.virtualSubnetId,
           address,
           port,
           state,
+          down,
           domain: domainOf(b.virtualSubnetId),
           record,
           name,
@@ -224,8 +231,11 @@ export class Compiler {
         entry.ids.push(id)
         entry.names.push(name)
         // Only active backends take new flows; draining and disabled ones get no slots.
-        entry.weights.push(state === BACKEND_ACTIVE ? (b.weight ?? 1) : 0)
+        const weight = state === BACKEND_ACTIVE ? (b.weight ?? 1) : 0
+        entry.adminWeights.push(weight)
+        entry.weights.push(down ? 0 : weight)
       })
+      entry.allDown = entry.adminWeights.some((w) => w > 0) && entry.weights.every((w) => w === 0)
       poolPortIds.set(key, entry)
       return entry
     }
@@ -273,7 +283,16 @@ export class Compiler {
         if (keyTableGet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort) >= 0) {
           throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, field)
         }
-        const table = tableOf(`${rule.pool}|${backendPort}`, backendsOf(rule.pool, backendPort, `${field}.pool`))
+        let members = backendsOf(rule.pool, backendPort, `${field}.pool`)
+        let tableKey = `${rule.pool}|${backendPort}`
+        if (members.allDown && rule.whenAllDown === 'useAll') {
+          // Every backend is down: balance over all of them as if they were up (their flows are kept).
+          members.useAll ??= { ids: members.ids, names: members.names, weights: members.adminWeights, adminWeights: members.adminWeights, allDown: false }
+          members = members.useAll
+          tableKey += '|useAll'
+          for (const id of members.ids) backendsById.get(id)!.down = false
+        }
+        const table = tableOf(tableKey, members)
         keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
         const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
         keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === -1 ? id : AMBIGUOUS)
@@ -304,6 +323,7 @@ export class Compiler {
     const backendVsid = new Uint32Array(backendCount)
     const backendPort = new Uint16Array(backendCount)
     const backendState = new Uint8Array(backendCount).fill(BACKEND_ABSENT)
+    const backendDown = new Uint8Array(backendCount)
     const backendDomain = new Int32Array(backendCount).fill(-1)
     const backendHost = new Int32Array(backendCount)
     const backendMac = new Uint8Array(backendCount * 6)
@@ -314,6 +334,7 @@ export class Compiler {
       backendVsid[id] = b.vsid
       backendPort[id] = b.port
       backendState[id] = b.state
+      backendDown[id] = b.down ? 1 : 0
       backendDomain[id] = b.domain
       backendHost[id] = lookupHost[b.record]!
       backendMac.set(lookupMac.subarray(b.record * 6, b.record * 6 + 6), id * 6)
@@ -339,6 +360,7 @@ export class Compiler {
       externalMac,
       gatewayMac,
       providerMtu,
+      probeAddress: node.probeAddress === undefined ? 0 : this.address(node.probeAddress) | 0,
       mssClamp: node.mssClamp === true,
       clampedMss: providerMtu - NVGRE_OVERHEAD - TCP_IP_HEADERS,
       maxFlows: node.maxFlows ?? DEFAULT_MAX_FLOWS,
@@ -352,6 +374,7 @@ export class Compiler {
       backendVsid,
       backendPort,
       backendState,
+      backendDown,
       backendDomain,
       backendHost,
       backendMac,

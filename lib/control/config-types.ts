@@ -1,14 +1,16 @@
+import type { ProbeConfig } from '../health/probe-config'
 /**
- * The configuration document of DESIGN.md §4: one JSON object, these field names.
- * After validation (config-validate.ts) every optional field below that has a
- * default is filled in, MAC addresses are lower-case colon-separated and
- * addresses are dotted quads.
+ * The configuration document: one JSON object, these field names (its schema, with
+ * ranges and meanings, is config-schema.ts). After validation (config-validate.ts)
+ * every optional field below that has a default is filled in, MAC addresses are
+ * lower-case colon-separated and addresses are dotted quads.
  */
 export type NatMode = 'dnat' | 'fullnat'
 export type Protocol = 'tcp' | 'udp'
 export type Distribution = '5-tuple' | '3-tuple' | '2-tuple'
 export type BackendState = 'active' | 'draining' | 'disabled'
-export type LookupRule = 'TranslationMethodEncap' | 'TranslationMethodNat'
+/** The only rule nvlb carries traffic for; Nat and None are refused (lookup-rules.ts). */
+export type LookupRule = 'TranslationMethodEncap'
 
 export interface NodeConfig {
   providerAddress: string
@@ -27,6 +29,8 @@ export interface NodeConfig {
   maxFlows?: number
   /** Maglev table size M, a prime; default 65537. */
   maglevTableSize?: number
+  /** Inner source address of health probes; required once a rule names a probe. */
+  probeAddress?: string
 }
 
 export interface Neighbor {
@@ -77,6 +81,10 @@ export interface VipRule {
   idleTimeoutSeconds: number
   /** Default '5-tuple'. */
   distribution: Distribution
+  /** Name of a health probe (top-level `probes`). */
+  probe?: string
+  /** When every backend is down: 'drop' new flows (default) or 'useAll'. */
+  whenAllDown?: 'drop' | 'useAll'
 }
 
 export interface Vip {
@@ -96,4 +104,6 @@ export interface NvlbConfig {
   customerRoutes: CustomerRoute[]
   pools: Pool[]
   vips: Vip[]
+  /** Health probes rules may name; default []. */
+  probes?: ProbeConfig[]
 }

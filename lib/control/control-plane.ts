@@ -157,6 +157,24 @@ export class ControlPlane<S = unknown> {
     }
   }
 
+  /**
+   * Compiles the running document again, keeping its generation, and hands the
+   * snapshot to the listeners: for inputs of the compiler besides the document
+   * (backend health). Queued behind pending changes, so it never publishes an
+   * older document over a newer one.
+   */
+  republish(): Promise<void> {
+    if (this.closed || this._snapshot === undefined) return Promise.resolve()
+    const run = this.queue.then(() => {
+      if (this.closed || this._snapshot === undefined) return
+      const snapshot = this.compileSnapshot(this._config, this._generation)
+      this._snapshot = snapshot
+      for (const listener of [...this.listeners]) this.notify(listener, snapshot, this._generation)
+    })
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
   /** Waits for pending changes; later changes are refused. */
   async close(): Promise<void> {
     this.closed = true

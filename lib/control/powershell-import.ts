@@ -14,9 +14,11 @@
  * `Rule` comes as a name (`TranslationMethodEncap`, `TranslationMethodNat`, any case)
  * or as a number. The cmdlets' RuleType enum lists Nat, Encap, None in that order
  * (0, 1, 2); the WMI class reference prints the same three as 35, 36, 37. Both
- * numberings are accepted. TranslationMethodNone records cannot carry traffic and are
- * refused (or skipped with `skipUnsupported`), like IPv6 records and the wildcard
- * records (CustomerAddress 0.0.0.0, Type GatewayWildcard or L2Only).
+ * numberings are accepted. Only TranslationMethodEncap records can carry nvlb's
+ * traffic; TranslationMethodNat (address rewrite without NVGRE) and
+ * TranslationMethodNone records are refused with the reason (lookup-rules.ts), or
+ * skipped with `skipUnsupported`, like IPv6 records and the wildcard records
+ * (CustomerAddress 0.0.0.0, Type GatewayWildcard or L2Only).
  *
  * The input may also be the raw text or bytes of such an export (UTF-8 or the UTF-16
  * that Windows PowerShell's Out-File writes, with or without a byte-order mark).
@@ -24,7 +26,9 @@
 import { ErrorCodes, NvlbError } from '../errors'
 import { canonicalMac, parseIPv4 } from '../packet/address'
 import type { LookupRecord, LookupRule, NvlbConfig } from './config-types'
-import { ConfigLimits, vsidAddressKey } from './config-validate'
+import { vsidAddressKey } from './config-cross-check'
+import { ConfigLimits } from './config-schema'
+import { unsupportedRuleReason } from './lookup-rules'
 
 export interface ImportOptions {
   /** Skip records nvlb cannot use (IPv6, wildcard, TranslationMethodNone) instead of refusing the import. */
@@ -41,19 +45,21 @@ export interface ImportReport {
   skipped: SkippedRecord[]
 }
 
-const RULE_BY_NAME: Record<string, LookupRule | 'none'> = {
+type HnvRule = 'TranslationMethodEncap' | 'TranslationMethodNat' | 'TranslationMethodNone'
+
+const RULE_BY_NAME: Record<string, HnvRule> = {
   translationmethodnat: 'TranslationMethodNat',
   translationmethodencap: 'TranslationMethodEncap',
-  translationmethodnone: 'none',
+  translationmethodnone: 'TranslationMethodNone',
 }
 
-const RULE_BY_NUMBER: Record<number, LookupRule | 'none'> = {
+const RULE_BY_NUMBER: Record<number, HnvRule> = {
   0: 'TranslationMethodNat',
   1: 'TranslationMethodEncap',
-  2: 'none',
+  2: 'TranslationMethodNone',
   35: 'TranslationMethodNat',
   36: 'TranslationMethodEncap',
-  37: 'none',
+  37: 'TranslationMethodNone',
 }
 
 /** Type values of wildcard and layer-2-only records, by name and by both numberings. */
@@ -172,10 +178,10 @@ function convertRecord(record: unknown, base: string, label: string): LookupReco
   }
 
   const ruleProp = property(record, 'Rule')
-  let rule: LookupRule | 'none' | undefined = 'TranslationMethodEncap'
+  let rule: HnvRule | undefined = 'TranslationMethodEncap'
   if (ruleProp.value !== undefined && ruleProp.value !== null) {
     const raw = ruleProp.value
-    if (typeof raw === 'number') rule = RULE_BY_NUMBER[raw]
+    if (typeof raw === 'number') rule = (Object.hasOwn(RULE_BY_NUMBER, raw) ? RULE_BY_NUMBER[raw] : undefined)
     else if (typeof raw === 'string' && /^\d+$/.test(raw.trim())) rule = RULE_BY_NUMBER[Number(raw.trim())]
     else if (typeof raw === 'string') rule = RULE_BY_NAME[raw.trim().toLowerCase()]
     else rule = undefined
@@ -186,7 +192,8 @@ function convertRecord(record: unknown, base: string, label: string): LookupReco
         `Rule ${JSON.stringify(raw)} is not TranslationMethodEncap, TranslationMethodNat or TranslationMethodNone (or their numbers)`,
       )
     }
-    if (rule === 'none') throw new Unsupported(`${label} has Rule TranslationMethodNone and carries no traffic`)
+    const why = unsupportedRuleReason(rule)
+    if (why !== undefined) throw new Unsupported(`${label} has Rule ${rule}: ${why}`)
   }
 
   const result: LookupRecord = {

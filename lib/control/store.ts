@@ -1,7 +1,7 @@
 /**
  * Persistent state of the control plane: one file, `<stateDir>/config.json`, holding
  *
- *   { "generation": 7, "savedAt": "2024-05-01T12:00:00.000Z", "config": { ...DESIGN §4 document... } }
+ *   { "generation": 7, "savedAt": "2024-05-01T12:00:00.000Z", "config": { ...the configuration document... } }
  *
  * A save writes a temporary file in the same directory, fsyncs it, renames it over
  * `config.json` and fsyncs the directory, so after a crash (kill -9, power loss) the

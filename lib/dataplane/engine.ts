@@ -1,5 +1,5 @@
 /**
- * The per-packet pipeline (DESIGN §3): one frame in, a verdict out.
+ * The per-packet pipeline: one frame in, a verdict out.
  *
  * Synchronous, allocation-free and exception-free: every path ends in
  * Verdict.TX (the frame was rewritten in place, send buf[outOffset,
@@ -43,7 +43,7 @@ const UDP_HLEN = 8
 const TCP_HLEN = 20
 /** Outer Ethernet + outer IPv4 + GRE + inner Ethernet, written in front of the inner IPv4 packet. */
 const ENCAP_HEADERS = ETH_HLEN + IP_HLEN + GRE_HLEN + ETH_HLEN
-/** What encapsulation adds to an IP packet (DESIGN §2). */
+/** What encapsulation adds to an IP packet: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
 const ENCAP_OVERHEAD = IP_HLEN + GRE_HLEN + ETH_HLEN
 const OUTER_TTL = 64
 const ICMP_TTL = 64
@@ -435,6 +435,8 @@ export class Engine {
     const protocol = buf[iip + 9]!
     const src = readI32(buf, iip + 12)
     const dst = readI32(buf, iip + 16)
+    // Replies to health probes belong to the probe tunnel (lib/health), not to any tenant's counters.
+    if (dst === snap.probeAddress && dst !== 0) return Verdict.CONSUMED
     if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, iip, ihl2, total2, vsid, domain)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
@@ -571,7 +573,7 @@ export class Engine {
     const backend = flows.backend(flow)
     if (backend >= snap.backendCount) return false
     const state = snap.backendState[backend]!
-    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT) return false
+    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT || snap.backendDown[backend] === 1) return false
     const rule = snap.ruleList[flows.rule(flow)]
     if (rule === null || rule === undefined || rule.pool !== snap.backendPool[backend]) return false
     if ((rule.natMode === NAT_FULLNAT) !== (flows.natPort(flow) !== 0)) return false
@@ -940,7 +942,7 @@ export class Engine {
   /**
    * A non-first fragment toward a VIP: the flow its first fragment created,
    * or — for destination NAT, where no port is needed — the backend the
-   * 3-tuple picks, which is the one the first fragment gets too (DESIGN §3.6).
+   * 3-tuple picks, which is the one the first fragment gets too.
    */
   private laterFragmentToVip(buf: Uint8Array, eth: number, ip: number, total: number, vsid: number, protocol: number, src: number, dst: number): number {
     const snap = this.snap!
@@ -988,7 +990,7 @@ export class Engine {
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)
   }
 
-  // ---------------------------------------------------------------- ICMP errors (DESIGN §3.4)
+  // ---------------------------------------------------------------- ICMP errors
 
   /**
    * An ICMP error from a client's side (the Internet, vsid 0, or a tenant VM)
@@ -1118,7 +1120,7 @@ export class Engine {
     if (protocol === IPPROTO_UDP) this.adjustL4(this.viewOf(buf), l4, protocol, old, address, oldPort, port)
   }
 
-  // ---------------------------------------------------------------- ARP (DESIGN §3.7)
+  // ---------------------------------------------------------------- ARP
 
   private arp(buf: Uint8Array, eth: number, arp: number, end: number): number {
     if (arp + ARP_LEN > end) return this.drop(DropReason.TRUNCATED)

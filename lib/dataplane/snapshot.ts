@@ -1,7 +1,7 @@
 import type { KeyTable } from './key-table'
 
 /**
- * The compiled, immutable configuration the packet path runs (DESIGN §6).
+ * The compiled, immutable configuration the packet path runs.
  * Plain data only (numbers, strings, typed arrays, arrays of plain objects)
  * so that it can be posted to worker threads as it is.
  *
@@ -59,6 +59,8 @@ export interface Snapshot {
   externalMac: Uint8Array
   gatewayMac: Uint8Array
   providerMtu: number
+  /** node.probeAddress (0 when none): NVGRE to it is probe traffic, not the packet path's. */
+  probeAddress: number
   mssClamp: boolean
   /** providerMtu − 42 − 40: the largest MSS that fits the provider MTU after encapsulation. */
   clampedMss: number
@@ -80,6 +82,8 @@ export interface Snapshot {
   backendVsid: Uint32Array
   backendPort: Uint16Array
   backendState: Uint8Array
+  /** 1 where health probes took the backend down: no new flows, its flows are released on their next packet. */
+  backendDown: Uint8Array
   backendDomain: Int32Array
   backendHost: Int32Array
   /** 6 bytes per backend: the VM's MAC from its lookup record. */

@@ -16,7 +16,7 @@ export interface VipRuleStats {
 }
 
 export interface BackendStats {
-  /** "<vsid>/<address>:<port>" (DESIGN §5). */
+  /** "<vsid>/<address>:<port>", the name Maglev hashes. */
   name: string
   pool: string
   virtualSubnetId: number

@@ -1,5 +1,5 @@
 /**
- * Maglev lookup table (Eisenbud et al., NSDI 2016, §3.4) with weights. DESIGN §5.
+ * Maglev lookup table (Eisenbud et al., NSDI 2016, §3.4) with weights.
  *
  * Each backend has a preference list of the M slots: offset, offset + skip, offset + 2·skip, …
  * (mod M), with offset = h(name, SEED_OFFSET) mod M and skip = h(name, SEED_SKIP) mod (M − 1) + 1,

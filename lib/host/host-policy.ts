@@ -1,12 +1,17 @@
 /**
  * The HNV policy a Hyper-V host holds, built from the same configuration document nvlb
- * reads (DESIGN §4): lookup records (VSID, CA) → (PA, MAC), routing domains, customer
- * routes, and the provider neighbours it may reach without ARP.
+ * reads: lookup records (VSID, CA) → (PA, MAC), routing domains, customer routes, and
+ * the provider neighbours it may reach without ARP.
+ *
+ * It accepts exactly the documents nvlb accepts (it runs nvlb's validator): records
+ * with the Nat or None rule are refused with the same message (lookup-rules.ts), and
+ * routing domains follow the one rule of routing-domain.ts.
  *
  * Lookups take numbers (IPv4 as unsigned 32-bit) and allocate nothing.
  */
 import type { NvlbConfig } from '../control/config-types'
 import { validateConfig } from '../control/config-validate'
+import { domainResolver, routingDomains } from '../control/routing-domain'
 import { parseIPv4, parseMac, parsePrefix } from '../packet/address'
 
 export interface PolicyRecord {
@@ -50,9 +55,9 @@ export class HostPolicy {
     this.neighbors.set(this.gatewayProviderAddress, parseMac(config.node.providerMac)!)
     for (const n of config.neighbors) this.neighbors.set(parseIPv4(n.address), parseMac(n.mac)!)
 
+    const domainOf = domainResolver(routingDomains(config))
     for (const r of config.lookupRecords) {
-      if ((r.rule ?? 'TranslationMethodEncap') !== 'TranslationMethodEncap') continue
-      const domain = r.customerId ?? `vsid:${r.virtualSubnetId}`
+      const domain = domainOf(r.virtualSubnetId)
       this.assignDomain(r.virtualSubnetId, domain)
       let bySubnet = this.records.get(r.virtualSubnetId)
       if (bySubnet === undefined) {
@@ -69,7 +74,7 @@ export class HostPolicy {
       })
     }
     for (const route of config.customerRoutes) {
-      this.assignDomain(route.virtualSubnetId, route.customerId)
+      this.assignDomain(route.virtualSubnetId, domainOf(route.virtualSubnetId))
       const prefix = parsePrefix(route.destinationPrefix)!
       const mask = prefix.length === 0 ? 0 : (0xffffffff << (32 - prefix.length)) >>> 0
       let list = this.routes.get(route.virtualSubnetId)
@@ -92,7 +97,7 @@ export class HostPolicy {
     for (const subnets of this.domainSubnets.values()) subnets.sort((a, b) => a - b)
   }
 
-  /** Validates the document (DESIGN §4 rules, throws NvlbError) and builds the policy. */
+  /** Validates the document (nvlb's own validator: throws NvlbError) and builds the policy. */
   static fromConfig(document: unknown): HostPolicy {
     return new HostPolicy(validateConfig(document))
   }

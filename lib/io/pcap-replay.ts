@@ -10,7 +10,7 @@ export interface ReplayResult {
 /**
  * Feed every frame of a capture through one engine in order and collect
  * every frame it emits, in order, with the input frame's timestamp. The side
- * of each input frame is taken from the frame itself (DESIGN §3).
+ * of each input frame is taken from the frame itself.
  */
 export function replayCapture(engine: Engine, capture: PcapFile): ReplayResult {
   const output = new PcapWriter()

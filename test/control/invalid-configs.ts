@@ -73,6 +73,20 @@ export const invalidConfigs: InvalidCase[] = [
   { name: 'lookup record PA multicast', make: (d) => void (d.lookupRecords[1].providerAddress = '224.0.0.1'), code: E.BAD_ADDRESS, field: 'lookupRecords[1].providerAddress', says: 'multicast' },
   { name: 'lookup record MAC short', make: (d) => void (d.lookupRecords[2].macAddress = '00-15-5D-01-06'), code: E.BAD_MAC, field: 'lookupRecords[2].macAddress' },
   { name: 'lookup record rule unknown', make: (d) => void (d.lookupRecords[2].rule = 'TranslationMethodMagic'), code: E.INVALID_FIELD, field: 'lookupRecords[2].rule', says: 'TranslationMethodEncap' },
+  {
+    name: 'lookup record with the Nat rule (address rewrite without NVGRE)',
+    make: (d) => void (d.lookupRecords[2].rule = 'TranslationMethodNat'),
+    code: E.INVALID_FIELD,
+    field: 'lookupRecords[2].rule',
+    says: 'without NVGRE',
+  },
+  {
+    name: 'lookup record with the None rule',
+    make: (d) => void (d.lookupRecords[2].rule = 'TranslationMethodNone'),
+    code: E.INVALID_FIELD,
+    field: 'lookupRecords[2].rule',
+    says: 'no translation',
+  },
   { name: 'lookup record customerId empty', make: (d) => void (d.lookupRecords[2].customerId = ''), code: E.INVALID_FIELD, field: 'lookupRecords[2].customerId' },
   {
     name: 'lookup record twice for one (VSID, CA)',

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { referenceConfig } from '../../examples/blue-red/topology'
+import { validateConfig } from '../../lib/control/config-validate'
 import { HostPolicy } from '../../lib/host/host-policy'
 import { formatIPv4, formatMac, parseIPv4 } from '../../lib/packet/address'
 
@@ -44,11 +45,38 @@ t.test('an invalid document is refused with the field named', async (t) => {
   t.throws(() => HostPolicy.fromConfig(config), /lookupRecords\[0\]\.macAddress/)
 })
 
-t.test('records with the NAT rule are not encapsulation targets', async (t) => {
+t.test('records with the Nat or None rule are refused, as nvlb refuses them', async (t) => {
+  for (const rule of ['TranslationMethodNat', 'TranslationMethodNone']) {
+    const config = referenceConfig()
+    config.lookupRecords.push({
+      customerAddress: '10.1.6.77', virtualSubnetId: 5001, providerAddress: '192.168.6.5',
+      macAddress: '02:00:00:00:00:77', customerId: 'blue', rule: rule as any,
+    })
+    let hostError: any
+    let nvlbError: any
+    try { HostPolicy.fromConfig(config) } catch (err) { hostError = err }
+    try { validateConfig(config) } catch (err) { nvlbError = err }
+    t.ok(hostError, `${rule}: the host emulator refuses the document`)
+    t.equal(hostError?.code, 'NVLB_ERR_INVALID_FIELD')
+    t.equal(hostError?.field, 'lookupRecords[14].rule')
+    t.equal(hostError?.message, nvlbError?.message, `${rule}: with the same message as nvlb's validator`)
+    t.match(hostError?.message, rule)
+  }
+})
+
+t.test("a VSID's routing domain is the one its records or routes name, whatever their order", async (t) => {
   const config = referenceConfig()
-  config.lookupRecords.push({
-    customerAddress: '10.1.6.77', virtualSubnetId: 5001, providerAddress: '192.168.6.5',
-    macAddress: '02:00:00:00:00:77', customerId: 'blue', rule: 'TranslationMethodNat',
+  // A record without customerId first, in a VSID that a later customer route gives to 'blue'.
+  config.lookupRecords.unshift({
+    customerAddress: '10.1.7.5', virtualSubnetId: 5003, providerAddress: '192.168.6.5', macAddress: '02:00:00:00:07:05',
   })
-  t.equal(HostPolicy.fromConfig(config).lookup(5001, ip('10.1.6.77')), undefined)
+  config.customerRoutes.push({ customerId: 'blue', virtualSubnetId: 5003, destinationPrefix: '0.0.0.0/0', nextHop: '10.1.7.1' })
+  config.lookupRecords.push({
+    customerAddress: '10.1.8.5', virtualSubnetId: 7001, providerAddress: '192.168.6.5', macAddress: '02:00:00:00:08:05',
+  })
+  const policy = HostPolicy.fromConfig(config)
+  t.equal(policy.routingDomain(5003), 'blue', 'the route names the domain')
+  t.equal(policy.resolve(5001, ip('10.1.7.5'))?.virtualSubnetId, 5003, 'blue VMs reach it')
+  t.equal(policy.lookup(5003, ip('10.1.7.5'))?.routingDomain, 'blue')
+  t.equal(policy.routingDomain(7001), 'vsid:7001', 'a VSID nothing names is a domain of its own')
 })

@@ -1,0 +1,308 @@
+/**
+ * `nvlb bench health`: CPU of one core that nvlb spends probing 1,000 backends
+ * once a second with HTTP probes (health.probe_cpu_pct).
+ *
+ * Two namespaces joined by a veth pair:
+ *   <prefix>-nvlb  the health monitor, the probe tunnel (TUN + its AF_PACKET socket
+ *                  on pa0) and the kernel's TCP: exactly what `nvlb run` runs for
+ *                  probes, measured with process.cpuUsage() (all its threads, user +
+ *                  system) over the measured seconds
+ *   <prefix>-host  the backends' side (not measured): a minimal NVGRE host that
+ *                  decapsulates into a TUN, a kernel owning all 1,000 CAs
+ *                  (10.2.0.0/16 routed locally) and one node:http server on port 80
+ * Every probe is a new TCP connection and a GET through NVGRE both ways. The run
+ * fails unless nearly every probe of the measured seconds succeeded.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import http from 'node:http'
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import pino from 'pino'
+import { nodeMainCommand } from '../examples/blue-red/topology'
+import { validateConfig } from '../lib/control/config-validate'
+import { AfPacketPort } from '../lib/io/af-packet-socket'
+import { BPF_B, BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../lib/io/bpf-assembler'
+import { PollSet } from '../lib/io/poll-set'
+import { HealthMonitor } from '../lib/health/health-monitor'
+import { ProbeTunnel } from '../lib/health/probe-tunnel'
+import { TunDevice } from '../lib/health/tun-device'
+import { TunnelTransport } from '../lib/health/tunnel-transport'
+import { readI32, writeU16, writeU32 } from '../lib/packet/bytes'
+import { checksum } from '../lib/packet/checksum'
+import { parseIPv4, parseMac } from '../lib/packet/address'
+import { printMetrics, progress, type Metric } from './report'
+
+const USAGE = `usage: nvlb bench health [--json] [--backends N] [--duration S] [--prefix P]
+
+CPU of one core nvlb spends probing N backends (default 1000) once a second with HTTP
+probes through the overlay (needs root: namespaces, TUN, AF_PACKET).
+
+  --backends N   probed backends (default 1000)
+  --duration S   measured seconds after all are up (default 10)
+  --json         one JSON object per metric line`
+
+const NVLB_PA = '192.168.6.2'
+const NVLB_MAC = '02:00:c0:a8:06:02'
+const HOST_PA = '192.168.6.4'
+const HOST_MAC = '02:00:c0:a8:06:04'
+const GATEWAY_MAC = '02:00:00:00:00:01'
+const VM_MAC = '00:15:5d:02:00:01'
+const PROBE_ADDRESS = '198.18.0.1'
+const VSID = 5001
+
+function ca(i: number): string {
+  return `10.2.${(i + 1) >> 8}.${(i + 1) & 0xff}`
+}
+
+function sh(args: string[]): void {
+  execFileSync(args[0]!, args.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] })
+}
+
+/** The backends' side: NVGRE ↔ TUN, the kernel answering every CA. Runs until stdin closes. */
+async function hostRole(): Promise<void> {
+  sh(['ip', 'link', 'set', 'lo', 'up'])
+  sh(['ip', 'route', 'add', 'local', '10.2.0.0/16', 'dev', 'lo'])
+  const server = http.createServer((_req, res) => res.end('ok\n'))
+  await new Promise<void>((resolve) => server.listen(80, '0.0.0.0', resolve))
+  const tun = new TunDevice('benchhost%d')
+  sh(['ip', 'link', 'set', 'dev', tun.name, 'mtu', '1458', 'up'])
+  sh(['ip', 'route', 'add', `${PROBE_ADDRESS}/32`, 'dev', tun.name])
+  const p = new BpfProgram()
+  p.ldAbs(BPF_H, 12).jumpK(BPF_JEQ, 0x0800, null, 'drop')
+  p.ldAbs(BPF_B, 23).jumpK(BPF_JEQ, 47, null, 'drop')
+  p.ldAbs(BPF_W, 30).jumpK(BPF_JEQ, parseIPv4(HOST_PA), null, 'drop')
+  p.retK(0xffff).label('drop').retK(0)
+  const port = new AfPacketPort({ interfaceName: 'hpa0', filter: p.encode() })
+  const poll = new PollSet([tun.fd, port.fd])
+  const buf = Buffer.alloc(65536)
+  const tx = Buffer.alloc(64 * 2048)
+  const nvlbMac = parseMac(NVLB_MAC)!
+  const hostMac = parseMac(HOST_MAC)!
+  const vmMac = parseMac(VM_MAC)!
+  const gatewayMac = parseMac(GATEWAY_MAC)!
+  let stop = false
+  process.stdin.on('close', () => (stop = true)).resume()
+  process.stdout.write('ready\n')
+  let id = 0
+  for (;;) {
+    // Yield to the event loop now and then (stdin close, the HTTP server).
+    await new Promise((r) => setImmediate(r))
+    if (stop) break
+    const ready = poll.wait(10)
+    if ((ready & 1) !== 0) {
+      let queued = 0
+      for (let i = 0; i < 64; i++) {
+        const n = tun.read(buf)
+        if (n <= 0) break
+        const o = queued++ * 2048
+        tx.set(nvlbMac, o)
+        tx.set(hostMac, o + 6)
+        writeU16(tx, o + 12, 0x0800)
+        const ip = o + 14
+        tx[ip] = 0x45
+        tx[ip + 1] = 0
+        writeU16(tx, ip + 2, 20 + 8 + 14 + n)
+        writeU16(tx, ip + 4, (id = (id + 1) & 0xffff))
+        writeU16(tx, ip + 6, 0)
+        tx[ip + 8] = 64
+        tx[ip + 9] = 47
+        writeU16(tx, ip + 10, 0)
+        writeU32(tx, ip + 12, parseIPv4(HOST_PA))
+        writeU32(tx, ip + 16, parseIPv4(NVLB_PA))
+        writeU16(tx, ip + 10, checksum(tx, ip, 20))
+        writeU16(tx, ip + 20, 0x2000)
+        writeU16(tx, ip + 22, 0x6558)
+        writeU32(tx, ip + 24, VSID << 8)
+        tx.set(gatewayMac, ip + 28)
+        tx.set(vmMac, ip + 34)
+        writeU16(tx, ip + 40, 0x0800)
+        buf.copy(tx, ip + 42, 0, n)
+        port.send(tx, o, 14 + 42 + n)
+      }
+      port.flush()
+    }
+    if ((ready & 2) !== 0) {
+      const n = port.receive()
+      for (let i = 0; i < n; i++) {
+        const off = port.rxOffsets[i]!
+        const inner = off + 14 + 20 + 8 + 14
+        const total = (port.rxBuffer[inner + 2]! << 8) | port.rxBuffer[inner + 3]!
+        if (readI32(port.rxBuffer, inner + 16) >>> 24 !== 10) continue
+        tun.write(port.rxBuffer.subarray(inner, inner + total))
+      }
+    }
+  }
+  port.close()
+  tun.close()
+  server.close()
+}
+
+/** nvlb's side: the health monitor and the probe tunnel; prints one JSON line of results. */
+async function nvlbRole(backends: number, durationS: number): Promise<void> {
+  sh(['ip', 'link', 'set', 'lo', 'up'])
+  const doc = {
+    node: { providerAddress: NVLB_PA, providerMac: NVLB_MAC, gatewayMac: GATEWAY_MAC, providerInterface: 'pa0', probeAddress: PROBE_ADDRESS },
+    neighbors: [{ address: HOST_PA, mac: HOST_MAC }],
+    lookupRecords: Array.from({ length: backends }, (_, i) => ({ customerAddress: ca(i), virtualSubnetId: VSID, providerAddress: HOST_PA, macAddress: VM_MAC, customerId: 'bench' })),
+    customerRoutes: [],
+    pools: [{ name: 'bench', backends: Array.from({ length: backends }, (_, i) => ({ virtualSubnetId: VSID, address: ca(i) })) }],
+    vips: [{ name: 'bench', address: '10.3.0.100', virtualSubnetId: VSID, rules: [{ protocol: 'tcp', frontendPort: 80, pool: 'bench', probe: 'http' }] }],
+    probes: [{ name: 'http', protocol: 'http', port: 80, requestPath: '/', intervalSeconds: 1, timeoutSeconds: 1, unhealthyThreshold: 3, healthyThreshold: 2 }],
+  }
+  const config = validateConfig(doc)
+  const tunnel = await ProbeTunnel.start()
+  let ok = 0
+  let failed = 0
+  const errors = new Map<string, number>()
+  const monitor = new HealthMonitor({
+    logger: pino({ level: 'silent' }),
+    transport: new TunnelTransport(tunnel),
+    onResult: (_probe, r) => {
+      if (r.ok) ok++
+      else {
+        failed++
+        errors.set(r.error ?? '?', (errors.get(r.error ?? '?') ?? 0) + 1)
+      }
+    },
+  })
+  await monitor.update(config)
+  const deadline = Date.now() + 30000
+  while (monitor.list().some((e) => e.state !== 'up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+  const up = monitor.list().filter((e) => e.state === 'up').length
+  await new Promise((r) => setTimeout(r, 2000))
+  ok = 0
+  failed = 0
+  errors.clear()
+  const cpu0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  await new Promise((r) => setTimeout(r, durationS * 1000))
+  const cpu = process.cpuUsage(cpu0)
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9
+  const result = {
+    checks: monitor.checkCount,
+    up,
+    wallS,
+    cpuPct: ((cpu.user + cpu.system) / 1e6 / wallS) * 100,
+    userPct: (cpu.user / 1e6 / wallS) * 100,
+    systemPct: (cpu.system / 1e6 / wallS) * 100,
+    okPerS: ok / wallS,
+    failedPerS: failed / wallS,
+    errors: Object.fromEntries(errors),
+    tunnel: tunnel.stats(),
+  }
+  monitor.stop()
+  await tunnel.stop()
+  process.stdout.write(JSON.stringify(result) + '\n')
+}
+
+function startRole(namespace: string, args: string[]): ChildProcess {
+  const argv = nodeMainCommand('bench/health', args)
+  // NVLB_BENCH_PROFILE=DIR: a V8 CPU profile of nvlb's side (all its threads) into DIR.
+  const profile = process.env.NVLB_BENCH_PROFILE
+  if (profile !== undefined && args.includes('nvlb')) argv.splice(1, 0, '--cpu-prof', '--cpu-prof-dir', profile)
+  return spawn('ip', ['netns', 'exec', namespace, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] })
+}
+
+function firstLine(child: ChildProcess, what: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const errors: string[] = []
+    createInterface({ input: child.stderr! }).on('line', (l) => errors.push(l))
+    const timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs} ms\n${errors.join('\n')}`)), timeoutMs)
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer)
+      resolve(line)
+    })
+    child.once('close', (code) => reject(new Error(`${what} exited (${code})\n${errors.join('\n')}`)))
+  })
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: 'boolean', default: false },
+      backends: { type: 'string', default: '1000' },
+      duration: { type: 'string', default: '10' },
+      prefix: { type: 'string' },
+      role: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  })
+  if (values.help) {
+    process.stdout.write(USAGE + '\n')
+    return 0
+  }
+  const backends = Number(values.backends)
+  const duration = Number(values.duration)
+  if (!Number.isInteger(backends) || backends < 1 || backends > 60000) throw new Error('--backends must be 1..60000')
+  if (!(duration > 0)) throw new Error('--duration must be a positive number of seconds')
+  if (values.role === 'host') {
+    await hostRole()
+    return 0
+  }
+  if (values.role === 'nvlb') {
+    await nvlbRole(backends, duration)
+    return 0
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('nvlb bench health: needs root (network namespaces, TUN, AF_PACKET)\n')
+    return 2
+  }
+  const prefix = values.prefix ?? `hb${Math.random().toString(16).slice(2, 6)}`
+  const nvlbNs = `${prefix}-nvlb`
+  const hostNs = `${prefix}-host`
+  const children: ChildProcess[] = []
+  try {
+    sh(['ip', 'netns', 'add', nvlbNs])
+    sh(['ip', 'netns', 'add', hostNs])
+    sh(['ip', 'link', 'add', 'pa0', 'netns', nvlbNs, 'address', NVLB_MAC, 'type', 'veth', 'peer', 'name', 'hpa0', 'netns', hostNs, 'address', HOST_MAC])
+    sh(['ip', '-n', nvlbNs, 'link', 'set', 'pa0', 'up'])
+    sh(['ip', '-n', hostNs, 'link', 'set', 'hpa0', 'up'])
+    progress(`bench health: ${backends} backends, HTTP probes once a second, namespaces ${prefix}-*`)
+    const host = startRole(hostNs, ['--role', 'host'])
+    children.push(host)
+    await firstLine(host, 'host side', 60000)
+    const nvlb = startRole(nvlbNs, ['--role', 'nvlb', '--backends', String(backends), '--duration', String(duration)])
+    children.push(nvlb)
+    const r = JSON.parse(await firstLine(nvlb, 'nvlb side', 120000 + duration * 1000)) as {
+      checks: number
+      up: number
+      cpuPct: number
+      userPct: number
+      systemPct: number
+      okPerS: number
+      failedPerS: number
+      errors: Record<string, number>
+      tunnel: Record<string, number>
+    }
+    progress(
+      `checks ${r.checks}, up ${r.up}; ${r.okPerS.toFixed(0)} successful probes/s, ${r.failedPerS.toFixed(1)} failed/s ${JSON.stringify(r.errors)}; ` +
+        `CPU ${r.cpuPct.toFixed(2)} % of one core (user ${r.userPct.toFixed(2)}, system ${r.systemPct.toFixed(2)}); tunnel ${JSON.stringify(r.tunnel)}`,
+    )
+    // Probes run once per interval after the previous one ended, so a loaded machine runs a little
+    // less than one per backend and second; the figure counts only if nearly all of those succeeded.
+    if (r.okPerS < backends * 0.8 || r.failedPerS > (r.okPerS + r.failedPerS) * 0.05) {
+      process.stderr.write(`nvlb bench health: only ${r.okPerS.toFixed(0)} of ${backends} probes/s succeeded; no figure\n`)
+      return 1
+    }
+    const metrics: Metric[] = [{ name: 'health.probe_cpu_pct', value: r.cpuPct, unit: '%', target: 5, better: 'lower' }]
+    printMetrics(metrics, values.json === true)
+    return 0
+  } finally {
+    for (const c of children) {
+      c.stdin?.end()
+      const exited = new Promise((resolve) => c.once('close', resolve))
+      const timer = setTimeout(() => c.kill('SIGKILL'), 3000)
+      if (c.exitCode === null && c.signalCode === null) await exited
+      clearTimeout(timer)
+    }
+    for (const ns of [nvlbNs, hostNs]) {
+      try {
+        sh(['ip', 'netns', 'del', ns])
+      } catch {
+        // not created
+      }
+    }
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * What the configuration schema cannot say, checked on a document that already fits
+ * it (types, ranges and formats checked, defaults filled in): references between
+ * pools, rules and lookup records, uniqueness, routing domains, prime table sizes.
+ *
+ * Each check is a function of the document and a context of precomputed maps; the
+ * first problem throws an NvlbError naming the field (`vips[0].rules[1].pool`) and
+ * the reason. The checks run in the order of `crossChecks`; a feature with checks of
+ * its own adds its function to that list.
+ */
+import { isPrime } from '../hash/maglev'
+import { ErrorCodes, NvlbError, type ErrorCode } from '../errors'
+import type { NvlbConfig } from './config-types'
+import { validateProbes } from '../health/probe-config'
+import { ConfigLimits } from './config-schema'
+import { domainClaims, domainResolver, domainsOfClaims } from './routing-domain'
+
+export interface CrossCheckContext {
+  /** `vsidAddressKey(vsid, ca)` → index in lookupRecords. */
+  records: Map<string, number>
+  /** VSIDs that a lookup record or customer route mentions. */
+  policyVsids: Set<number>
+  /** The routing domain of any VSID (routing-domain.ts). */
+  domainOf: (virtualSubnetId: number) => string
+  /** Pool name → index in pools. */
+  pools: Map<string, number>
+}
+
+export type CrossCheck = (config: NvlbConfig, context: CrossCheckContext) => void
+
+export function fail(code: ErrorCode, field: string | undefined, message: string): never {
+  throw new NvlbError(code, message, field)
+}
+
+/** Key of a customer address inside a VSID: `"5001/10.1.6.21"`. */
+export function vsidAddressKey(virtualSubnetId: number, address: string): string {
+  return `${virtualSubnetId}/${address}`
+}
+
+function checkMaglevTableSize(config: NvlbConfig): void {
+  const size = config.node.maglevTableSize
+  if (size !== undefined && !isPrime(size)) {
+    fail(ErrorCodes.INVALID_FIELD, 'node.maglevTableSize', `${size} is not a prime number (Maglev needs a prime table size, e.g. 65537)`)
+  }
+}
+
+function checkNeighbors(config: NvlbConfig): void {
+  const seen = new Map<string, number>()
+  config.neighbors.forEach((n, i) => {
+    const first = seen.get(n.address)
+    if (first !== undefined) fail(ErrorCodes.DUPLICATE_NAME, `neighbors[${i}].address`, `neighbor ${n.address} is already defined at neighbors[${first}]`)
+    seen.set(n.address, i)
+  })
+}
+
+function checkLookupRecords(config: NvlbConfig, context: CrossCheckContext): void {
+  config.lookupRecords.forEach((r, i) => {
+    const key = vsidAddressKey(r.virtualSubnetId, r.customerAddress)
+    const first = context.records.get(key)
+    if (first !== undefined) {
+      fail(
+        ErrorCodes.DUPLICATE_NAME,
+        `lookupRecords[${i}].customerAddress`,
+        `a lookup record for ${r.customerAddress} in VSID ${r.virtualSubnetId} is already defined at lookupRecords[${first}]`,
+      )
+    }
+    context.records.set(key, i)
+    context.policyVsids.add(r.virtualSubnetId)
+  })
+}
+
+function checkCustomerRoutes(config: NvlbConfig, context: CrossCheckContext): void {
+  const seen = new Map<string, number>()
+  config.customerRoutes.forEach((r, i) => {
+    const key = `${r.virtualSubnetId} ${r.destinationPrefix}`
+    const first = seen.get(key)
+    if (first !== undefined) {
+      fail(
+        ErrorCodes.DUPLICATE_NAME,
+        `customerRoutes[${i}].destinationPrefix`,
+        `a route to ${r.destinationPrefix} in VSID ${r.virtualSubnetId} is already defined at customerRoutes[${first}]`,
+      )
+    }
+    seen.set(key, i)
+    context.policyVsids.add(r.virtualSubnetId)
+  })
+}
+
+/** One routing domain per VSID; sets `context.domainOf`. */
+function checkRoutingDomains(config: NvlbConfig, context: CrossCheckContext): void {
+  const { claims, conflict } = domainClaims(config)
+  if (conflict !== undefined) {
+    fail(
+      ErrorCodes.CUSTOMER_ID_CONFLICT,
+      `${conflict.second.where}.customerId`,
+      `VSID ${conflict.virtualSubnetId} already belongs to routing domain '${conflict.first.customerId}' (${conflict.first.where}), ` +
+        `it cannot also belong to '${conflict.second.customerId}'`,
+    )
+  }
+  context.domainOf = domainResolver(domainsOfClaims(claims, config))
+}
+
+/** Within one routing domain every customer address must be unique, as HNV requires. */
+function checkAddressesUniqueInDomain(config: NvlbConfig, context: CrossCheckContext): void {
+  const seen = new Map<string, { vsid: number; index: number }>()
+  config.lookupRecords.forEach((r, i) => {
+    const vsid = r.virtualSubnetId
+    const domain = context.domainOf(vsid)
+    const key = `${domain}\u0000${r.customerAddress}`
+    const first = seen.get(key)
+    if (first !== undefined && first.vsid !== vsid) {
+      fail(
+        ErrorCodes.DUPLICATE_NAME,
+        `lookupRecords[${i}].customerAddress`,
+        `customer address ${r.customerAddress} is already used in VSID ${first.vsid} (lookupRecords[${first.index}]) ` +
+          `of the same routing domain '${domain}'; addresses must be unique within a routing domain`,
+      )
+    }
+    if (first === undefined) seen.set(key, { vsid, index: i })
+  })
+}
+
+function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
+  const tableSize = config.node.maglevTableSize ?? ConfigLimits.DEFAULT_MAGLEV_TABLE_SIZE
+  config.pools.forEach((p, i) => {
+    const path = `pools[${i}]`
+    const first = context.pools.get(p.name)
+    if (first !== undefined) fail(ErrorCodes.DUPLICATE_NAME, `${path}.name`, `pool '${p.name}' is already defined at pools[${first}]`)
+    context.pools.set(p.name, i)
+    if (p.backends.length > tableSize) {
+      fail(
+        ErrorCodes.INVALID_FIELD,
+        `${path}.backends`,
+        `pool '${p.name}' has ${p.backends.length} backends, more than the Maglev table size ${tableSize}`,
+      )
+    }
+    const seen = new Map<string, number>()
+    p.backends.forEach((b, j) => {
+      const bpath = `${path}.backends[${j}]`
+      const key = vsidAddressKey(b.virtualSubnetId, b.address)
+      const dup = seen.get(key)
+      if (dup !== undefined) {
+        fail(ErrorCodes.DUPLICATE_NAME, `${bpath}.address`, `backend ${key} is already in pool '${p.name}' at ${path}.backends[${dup}]`)
+      }
+      seen.set(key, j)
+      if (!context.records.has(key)) {
+        fail(
+          ErrorCodes.NO_LOOKUP_RECORD,
+          `${bpath}.address`,
+          `backend ${b.address} in VSID ${b.virtualSubnetId} has no lookup record; add one to lookupRecords so nvlb knows the host (PA) and MAC`,
+        )
+      }
+    })
+  })
+}
+
+function checkVips(config: NvlbConfig, context: CrossCheckContext): void {
+  const names = new Map<string, number>()
+  const ruleKeys = new Map<string, string>()
+  const node = config.node as unknown as Record<string, unknown>
+  config.vips.forEach((v, i) => {
+    const path = `vips[${i}]`
+    const first = names.get(v.name)
+    if (first !== undefined) fail(ErrorCodes.DUPLICATE_NAME, `${path}.name`, `VIP '${v.name}' is already defined at vips[${first}]`)
+    names.set(v.name, i)
+    const vsid = v.virtualSubnetId
+    if (vsid === 0) {
+      for (const key of ['externalAddress', 'externalMac']) {
+        if (node[key] === undefined) {
+          fail(ErrorCodes.INVALID_FIELD, `node.${key}`, `is required because VIP '${v.name}' (${path}) is a public VIP (virtualSubnetId 0)`)
+        }
+      }
+    } else if (!context.policyVsids.has(vsid)) {
+      fail(
+        ErrorCodes.UNKNOWN_VSID,
+        `${path}.virtualSubnetId`,
+        `no lookup record or customer route defines VSID ${vsid}, so the tenant of CA VIP '${v.name}' is unknown`,
+      )
+    }
+    v.rules.forEach((r, j) => {
+      const rpath = `${path}.rules[${j}]`
+      const ruleKey = `${vsid} ${v.address} ${r.protocol} ${r.frontendPort}`
+      const owner = ruleKeys.get(ruleKey)
+      if (owner !== undefined) {
+        fail(
+          ErrorCodes.DUPLICATE_VIP_RULE,
+          `${rpath}.frontendPort`,
+          `${r.protocol} port ${r.frontendPort} of ${v.address} in VSID ${vsid} is already taken by ${owner}`,
+        )
+      }
+      ruleKeys.set(ruleKey, `VIP '${v.name}' (${rpath})`)
+      const poolIndex = context.pools.get(r.pool)
+      if (poolIndex === undefined) fail(ErrorCodes.UNKNOWN_POOL, `${rpath}.pool`, `pool '${r.pool}' does not exist`)
+      if (vsid !== 0) {
+        const domain = context.domainOf(vsid)
+        for (const b of config.pools[poolIndex]!.backends) {
+          const backendDomain = context.domainOf(b.virtualSubnetId)
+          if (backendDomain !== domain) {
+            fail(
+              ErrorCodes.ROUTING_DOMAIN_MISMATCH,
+              `${rpath}.pool`,
+              `backend ${vsidAddressKey(b.virtualSubnetId, b.address)} of pool '${r.pool}' is in routing domain ` +
+                `'${backendDomain}', but CA VIP '${v.name}' is in VSID ${vsid} of routing domain '${domain}'; ` +
+                `a CA VIP can only reach backends of its own routing domain`,
+            )
+          }
+        }
+      }
+    })
+  })
+}
+
+/**
+ * The cross-checks, in the order they run. Checks of the health probes (a rule's probe
+ * names an existing probe, node.probeAddress once a rule names one) go at the end.
+ */
+export const crossChecks: CrossCheck[] = [
+  checkMaglevTableSize,
+  checkNeighbors,
+  checkLookupRecords,
+  checkCustomerRoutes,
+  checkRoutingDomains,
+  checkAddressesUniqueInDomain,
+  checkPools,
+  checkVips,
+  (config) => validateProbes(config as unknown as Record<string, unknown>),
+]
+
+/** Runs every cross-check on a document that fits the schema. */
+export function crossCheck(config: NvlbConfig): void {
+  const context: CrossCheckContext = {
+    records: new Map(),
+    policyVsids: new Set(),
+    domainOf: domainResolver(new Map()),
+    pools: new Map(),
+  }
+  for (const check of crossChecks) check(config, context)
+}

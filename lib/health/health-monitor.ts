@@ -1,0 +1,351 @@
+/**
+ * Backend health for the whole configuration: which probes to run, running
+ * them on their intervals, their state machines, and what the compiler and
+ * the admin API need from them.
+ *
+ * A *check* is one probe of one backend (VSID, CA): protocol, port, path,
+ * interval, timeout and thresholds. Identical checks are run once however many
+ * rules and pools use them. A *pool backend* (pool, VSID, CA, backend port: the
+ * compiler's backend) is down when any check that applies to it is down, up
+ * when one is up and none is down, unknown otherwise. Disabled backends are not
+ * probed.
+ *
+ * Runs in the main process: probes are the kernel's connections through the
+ * probe tunnel (a ProbeTransport), never packets of the packet workers.
+ */
+import type { Logger } from 'pino'
+import type { NvlbConfig } from '../control/config-types'
+import { HealthState, type HealthStateName, type Transition } from './health-state'
+import type { ProbeConfig } from './probe-config'
+import { ProbeLimits } from './probe-config'
+import { runProbe, type ProbeRequest, type ProbeResult } from './probe-runner'
+
+/** Where probe connections go: the probe tunnel in production, anything reachable in tests. */
+export interface ProbeTransport {
+  /** Applies the probed backends of a configuration (targets, neighbours, node addresses). */
+  configure(config: NvlbConfig, backends: readonly { virtualSubnetId: number; address: string }[]): Promise<void>
+  /** The host the kernel connects to for a backend. */
+  hostOf(virtualSubnetId: number, address: string): string
+}
+
+export interface HealthView {
+  state: HealthStateName
+  /** Probe name(s) that judge the backend. */
+  probe: string
+  since: string
+  lastCheck: string | null
+  lastError: string | null
+  latencyMs: number | null
+}
+
+export interface HealthEntry extends HealthView {
+  pool: string
+  /** `<vsid>/<address>:<port>`, the backend's name. */
+  backend: string
+  virtualSubnetId: number
+  address: string
+  port: number
+}
+
+interface Check {
+  key: string
+  virtualSubnetId: number
+  address: string
+  probe: Required<Pick<ProbeConfig, 'protocol' | 'intervalSeconds' | 'timeoutSeconds' | 'unhealthyThreshold' | 'healthyThreshold'>> & {
+    port: number
+    requestPath: string
+  }
+  names: Set<string>
+  /** Pool-backend keys this check judges. */
+  users: Set<string>
+  state: HealthState
+  timer: NodeJS.Timeout | null
+  running: boolean
+}
+
+interface PoolBackend {
+  key: string
+  pool: string
+  name: string
+  virtualSubnetId: number
+  address: string
+  port: number
+  checks: Check[]
+  state: HealthStateName
+}
+
+export interface HealthMonitorOptions {
+  logger: Logger
+  transport: ProbeTransport
+  now?: () => number
+  /** Called after each probe (metrics). */
+  onResult?: (probe: string, result: ProbeResult) => void
+  /** Runs a probe; default: runProbe (the kernel's TCP). */
+  probe?: (request: ProbeRequest) => Promise<ProbeResult>
+}
+
+export class HealthMonitor {
+  private checks = new Map<string, Check>()
+  private backends = new Map<string, PoolBackend>()
+  /** `<pool>|<vsid>/<address>` → the checks of that pool member over all its ports. */
+  private members = new Map<string, Check[]>()
+  private readonly listeners = new Set<() => void>()
+  private changePending = false
+  private stopped = false
+  private readonly now: () => number
+  private readonly logger: Logger
+  private readonly probe: (request: ProbeRequest) => Promise<ProbeResult>
+  private configured: Promise<void> = Promise.resolve()
+
+  constructor(private readonly options: HealthMonitorOptions) {
+    this.now = options.now ?? Date.now
+    this.logger = options.logger
+    this.probe = options.probe ?? runProbe
+  }
+
+  /** Called after health changed what the packet path should do (batched: once per turn of the event loop). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Number of distinct checks running. */
+  get checkCount(): number {
+    return this.checks.size
+  }
+
+  /** Adopts a configuration: keeps the state of checks that did not change, starts new ones, stops the rest. */
+  update(config: NvlbConfig): Promise<void> {
+    const probes = new Map((config.probes ?? []).map((p) => [p.name, p]))
+    const pools = new Map(config.pools.map((p) => [p.name, p]))
+    const nextChecks = new Map<string, Check>()
+    const nextBackends = new Map<string, PoolBackend>()
+    const probed = new Map<string, { virtualSubnetId: number; address: string }>()
+    for (const vip of config.vips) {
+      for (const rule of vip.rules) {
+        if (rule.probe === undefined) continue
+        const p = probes.get(rule.probe)
+        const pool = pools.get(rule.pool)
+        if (p === undefined || pool === undefined) continue
+        const backendPort = rule.backendPort ?? rule.frontendPort
+        const spec = {
+          protocol: p.protocol,
+          port: p.port ?? backendPort,
+          requestPath: p.protocol === 'http' ? (p.requestPath ?? ProbeLimits.DEFAULT_PATH) : '',
+          intervalSeconds: p.intervalSeconds ?? ProbeLimits.DEFAULT_INTERVAL,
+          timeoutSeconds: p.timeoutSeconds ?? ProbeLimits.DEFAULT_TIMEOUT,
+          unhealthyThreshold: p.unhealthyThreshold ?? ProbeLimits.DEFAULT_UNHEALTHY,
+          healthyThreshold: p.healthyThreshold ?? ProbeLimits.DEFAULT_HEALTHY,
+        }
+        for (const b of pool.backends) {
+          if ((b.state ?? 'active') === 'disabled') continue
+          const backend = `${b.virtualSubnetId}/${b.address}`
+          const key = `${backend}|${spec.protocol}|${spec.port}|${spec.requestPath}|${spec.intervalSeconds}|${spec.timeoutSeconds}|${spec.unhealthyThreshold}|${spec.healthyThreshold}`
+          let check = nextChecks.get(key)
+          if (check === undefined) {
+            const old = this.checks.get(key)
+            check = old ?? {
+              key,
+              virtualSubnetId: b.virtualSubnetId,
+              address: b.address,
+              probe: spec,
+              names: new Set(),
+              users: new Set(),
+              state: new HealthState(spec, this.now()),
+              timer: null,
+              running: false,
+            }
+            check.names = new Set()
+            check.users = new Set()
+            nextChecks.set(key, check)
+          }
+          check.names.add(p.name)
+          const name = `${backend}:${backendPort}`
+          const userKey = `${rule.pool}|${name}`
+          check.users.add(userKey)
+          let pb = nextBackends.get(userKey)
+          if (pb === undefined) {
+            pb = { key: userKey, pool: rule.pool, name, virtualSubnetId: b.virtualSubnetId, address: b.address, port: backendPort, checks: [], state: 'unknown' }
+            nextBackends.set(userKey, pb)
+          }
+          if (!pb.checks.includes(check)) pb.checks.push(check)
+          probed.set(backend, { virtualSubnetId: b.virtualSubnetId, address: b.address })
+        }
+      }
+    }
+    for (const [key, check] of this.checks) {
+      if (!nextChecks.has(key) && check.timer !== null) {
+        clearTimeout(check.timer)
+        check.timer = null
+      }
+    }
+    const downBefore = this.downSet()
+    this.checks = nextChecks
+    this.backends = nextBackends
+    const members = new Map<string, Check[]>()
+    for (const pb of nextBackends.values()) {
+      const key = `${pb.pool}|${pb.virtualSubnetId}/${pb.address}`
+      const list = members.get(key) ?? []
+      for (const c of pb.checks) if (!list.includes(c)) list.push(c)
+      members.set(key, list)
+    }
+    this.members = members
+    for (const pb of nextBackends.values()) pb.state = aggregate(pb.checks)
+    const configured = this.options.transport.configure(config, [...probed.values()])
+    this.configured = configured.catch(() => undefined)
+    for (const check of nextChecks.values()) {
+      if (check.timer === null && !check.running && !this.stopped) this.schedule(check, Math.random() * check.probe.intervalSeconds * 1000)
+    }
+    if (!sameSet(downBefore, this.downSet())) this.changed()
+    return configured
+  }
+
+  /** `<pool>|<backend name>` of every pool backend that is down (the compiler's health input). */
+  downSet(): Set<string> {
+    const down = new Set<string>()
+    for (const pb of this.backends.values()) if (pb.state === 'down') down.add(pb.key)
+    return down
+  }
+
+  /** Health of a pool's backend (VSID, CA) over all its ports and probes; undefined when it is not probed. */
+  backendHealth(pool: string, virtualSubnetId: number, address: string): HealthView | undefined {
+    const checks = this.members.get(`${pool}|${virtualSubnetId}/${address}`)
+    return checks === undefined || checks.length === 0 ? undefined : view(checks)
+  }
+
+  /** Every probed pool backend. */
+  list(): HealthEntry[] {
+    const out: HealthEntry[] = []
+    for (const pb of this.backends.values()) {
+      out.push({ pool: pb.pool, backend: pb.name, virtualSubnetId: pb.virtualSubnetId, address: pb.address, port: pb.port, ...view(pb.checks) })
+    }
+    out.sort((a, b) => (a.pool === b.pool ? a.backend.localeCompare(b.backend) : a.pool.localeCompare(b.pool)))
+    return out
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const check of this.checks.values()) {
+      if (check.timer !== null) clearTimeout(check.timer)
+      check.timer = null
+    }
+    this.listeners.clear()
+  }
+
+  private schedule(check: Check, delayMs: number): void {
+    check.timer = setTimeout(() => {
+      check.timer = null
+      void this.runCheck(check)
+    }, delayMs)
+    check.timer.unref()
+  }
+
+  private async runCheck(check: Check): Promise<void> {
+    if (this.stopped || this.checks.get(check.key) !== check) return
+    await this.configured
+    const started = this.now()
+    check.running = true
+    let result: ProbeResult
+    try {
+      result = await this.probe({
+        protocol: check.probe.protocol,
+        host: this.options.transport.hostOf(check.virtualSubnetId, check.address),
+        port: check.probe.port,
+        requestPath: check.probe.requestPath,
+        hostHeader: check.address,
+        timeoutMs: check.probe.timeoutSeconds * 1000,
+      })
+    } catch (err) {
+      result = { ok: false, error: (err as Error).message, latencyMs: 0 }
+    }
+    check.running = false
+    if (this.stopped || this.checks.get(check.key) !== check) return
+    this.options.onResult?.([...check.names].join(','), result)
+    const transition = check.state.record(result.ok, result.error, result.ok ? result.latencyMs : null, this.now())
+    if (transition !== null) this.apply(check, transition)
+    const elapsed = this.now() - started
+    this.schedule(check, Math.max(0, check.probe.intervalSeconds * 1000 - elapsed))
+  }
+
+  private apply(check: Check, transition: Transition): void {
+    let downChanged = false
+    for (const key of check.users) {
+      const pb = this.backends.get(key)
+      if (pb === undefined) continue
+      const next = aggregate(pb.checks)
+      if (next === pb.state) continue
+      const from = pb.state
+      pb.state = next
+      if ((from === 'down') !== (next === 'down')) downChanged = true
+      this.logger.info(
+        {
+          pool: pb.pool,
+          backend: pb.name,
+          probe: [...check.names].join(','),
+          from,
+          to: next,
+          reason: transition.reason,
+          ...(check.state.suppressed ? { heldDownForFlapping: true } : {}),
+        },
+        `backend ${pb.name} of pool ${pb.pool} is ${next}`,
+      )
+    }
+    if (downChanged) this.changed()
+  }
+
+  private changed(): void {
+    if (this.changePending) return
+    this.changePending = true
+    setImmediate(() => {
+      this.changePending = false
+      for (const listener of [...this.listeners]) {
+        try {
+          listener()
+        } catch (err) {
+          this.logger.error({ err }, 'a health listener failed')
+        }
+      }
+    })
+  }
+}
+
+function aggregate(checks: readonly Check[]): HealthStateName {
+  let up = false
+  for (const c of checks) {
+    if (c.state.state === 'down') return 'down'
+    if (c.state.state === 'up') up = true
+  }
+  return up ? 'up' : 'unknown'
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString()
+}
+
+/** The worst check speaks for the backend. */
+function view(checks: readonly Check[]): HealthView {
+  const state = aggregate(checks)
+  const judge = checks.find((c) => c.state.state === state) ?? checks[0]!
+  const names = new Set<string>()
+  for (const c of checks) for (const n of c.names) names.add(n)
+  let lastCheck: number | null = null
+  let lastError: string | null = null
+  for (const c of checks) {
+    if (c.state.lastCheck !== null && (lastCheck === null || c.state.lastCheck > lastCheck)) lastCheck = c.state.lastCheck
+    if (c.state.lastError !== null && (lastError === null || c === judge)) lastError = c.state.lastError
+  }
+  return {
+    state,
+    probe: [...names].join(','),
+    since: iso(judge.state.since)!,
+    lastCheck: iso(lastCheck),
+    lastError,
+    latencyMs: judge.state.lastLatencyMs === null ? null : Math.round(judge.state.lastLatencyMs * 1000) / 1000,
+  }
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false
+  for (const x of a) if (!b.has(x)) return false
+  return true
+}

@@ -1,0 +1,189 @@
+/**
+ * The probe tunnel's thread: moves packets between the TUN device the kernel's
+ * probe connections use and a dedicated AF_PACKET socket on the provider
+ * interface (not in the packet workers' fanout group), translating them with
+ * ProbeTranslator. The socket's classic BPF filter passes only NVGRE to nvlb's
+ * PA whose inner destination is node.probeAddress, so this thread never sees
+ * tenant traffic. Configuration arrives on a MessagePort, picked up between
+ * polls; a shared flag stops the loop.
+ */
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
+import { AfPacketPort } from '../io/af-packet-socket'
+import { BPF_B, BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../io/bpf-assembler'
+import { PollSet } from '../io/poll-set'
+import { ProbeTranslator, TRANSLATE_DROP_NAMES, type ProbeNode, type ProbeTarget } from './probe-translator'
+import { TunDevice } from './tun-device'
+
+export interface TunnelConfigureMessage {
+  type: 'configure'
+  providerInterface: string
+  node: ProbeNode
+  targets: ProbeTarget[]
+  neighbors: [number, Uint8Array][]
+}
+
+export interface TunnelWorkerData {
+  port: MessagePort
+  /** Int32Array over a SharedArrayBuffer: [0] = stop flag. */
+  control: SharedArrayBuffer
+  /** Float64Array: TUNNEL_COUNTER_NAMES. */
+  counters: SharedArrayBuffer
+  tunPattern: string
+}
+
+export const TUNNEL_COUNTER_NAMES = ['to_backends', 'from_backends', 'tun_write_errors', ...TRANSLATE_DROP_NAMES.map((n) => `dropped_${n}`)] as const
+
+const ETH_HLEN = 14
+
+/**
+ * Passes NVGRE frames to `pa` whose inner IPv4 destination is `probe` (outer IPv4 header of any
+ * length), and ARP replies to `pa` (the next hops of hosts without a static neighbour).
+ */
+export function probeReplyFilter(pa: number, probe: number): Buffer {
+  const p = new BpfProgram()
+  p.ldAbs(BPF_H, 12).jumpK(BPF_JEQ, 0x0800, null, 'arp')
+  p.ldAbs(BPF_B, ETH_HLEN + 9).jumpK(BPF_JEQ, 47, null, 'drop')
+  p.ldAbs(BPF_W, ETH_HLEN + 16).jumpK(BPF_JEQ, pa >>> 0, null, 'drop')
+  p.ldxIpHeaderLength(ETH_HLEN)
+  p.ldInd(BPF_H, ETH_HLEN).jumpK(BPF_JEQ, 0x2000, null, 'drop')
+  p.ldInd(BPF_H, ETH_HLEN + 2).jumpK(BPF_JEQ, 0x6558, null, 'drop')
+  p.ldInd(BPF_H, ETH_HLEN + 8 + 12).jumpK(BPF_JEQ, 0x0800, null, 'drop')
+  p.ldInd(BPF_W, ETH_HLEN + 8 + ETH_HLEN + 16).jumpK(BPF_JEQ, probe >>> 0, null, 'drop')
+  p.retK(0xffff)
+  p.label('arp').jumpK(BPF_JEQ, 0x0806, null, 'drop')
+  p.ldAbs(BPF_H, ETH_HLEN + 6).jumpK(BPF_JEQ, ARP_REPLY, null, 'drop')
+  p.ldAbs(BPF_W, ETH_HLEN + 24).jumpK(BPF_JEQ, pa >>> 0, null, 'drop')
+  p.retK(0xffff)
+  p.label('drop').retK(0)
+  return p.encode()
+}
+
+const ARP_REQUEST = 1
+const ARP_REPLY = 2
+/** At most one ARP request per host and second. */
+const ARP_INTERVAL_MS = 1000
+
+/** An ARP request for `target` from nvlb's PA, written to out[0, 42). */
+export function arpRequest(out: Buffer, providerMac: Uint8Array, pa: number, target: number): number {
+  out.fill(0xff, 0, 6)
+  out.set(providerMac, 6)
+  out.writeUInt16BE(0x0806, 12)
+  out.writeUInt16BE(1, 14)
+  out.writeUInt16BE(0x0800, 16)
+  out[18] = 6
+  out[19] = 4
+  out.writeUInt16BE(ARP_REQUEST, 20)
+  out.set(providerMac, 22)
+  out.writeUInt32BE(pa >>> 0, 28)
+  out.fill(0, 32, 38)
+  out.writeUInt32BE(target >>> 0, 38)
+  return 42
+}
+
+function run(data: TunnelWorkerData, post: (message: unknown) => void): void {
+  const stop = new Int32Array(data.control)
+  const counters = new Float64Array(data.counters)
+  const tun = new TunDevice(data.tunPattern)
+  const translator = new ProbeTranslator()
+  let socket: AfPacketPort | null = null
+  let socketKey = ''
+  let poll = new PollSet([tun.fd])
+  const tunBuffer = Buffer.alloc(65536)
+  const txBuffer = Buffer.alloc(64 * 2048)
+  const arpBuffer = Buffer.alloc(64)
+  const arpSent = new Map<number, number>()
+  let node: ProbeNode | null = null
+  post({ type: 'ready', tunName: tun.name })
+
+  const configure = (m: TunnelConfigureMessage): void => {
+    const key = `${m.providerInterface}|${m.node.providerAddress}|${m.node.probeAddress}`
+    if (key !== socketKey) {
+      socket?.close()
+      socket = null
+      socketKey = ''
+      try {
+        socket = new AfPacketPort({
+          interfaceName: m.providerInterface,
+          filter: probeReplyFilter(m.node.providerAddress, m.node.probeAddress),
+          receiveBufferBytes: 1 << 20,
+        })
+        socketKey = key
+      } catch (err) {
+        post({ type: 'error', message: (err as Error).message })
+      }
+      poll = new PollSet(socket === null ? [tun.fd] : [tun.fd, socket.fd])
+    }
+    translator.configure(m.node, m.targets, new Map(m.neighbors))
+    node = m.node
+  }
+
+  try {
+    while (Atomics.load(stop, 0) === 0) {
+      for (let m = receiveMessageOnPort(data.port); m !== undefined; m = receiveMessageOnPort(data.port)) {
+        const message = m.message as TunnelConfigureMessage
+        if (message.type === 'configure') configure(message)
+      }
+      const ready = poll.wait(50)
+      if (ready === 0) continue
+      const port = socket as AfPacketPort | null
+      if ((ready & 1) !== 0) {
+        let queued = 0
+        for (let i = 0; i < 64; i++) {
+          const n = tun.read(tunBuffer)
+          if (n <= 0) break
+          if (port === null) continue
+          const out = queued * 2048
+          const length = translator.encapsulate(tunBuffer, 0, n, txBuffer, out)
+          if (length < 0) {
+            const host = translator.missingNeighbor
+            const current = node as ProbeNode | null
+            if (host !== 0 && current !== null) {
+              translator.missingNeighbor = 0
+              const now = Date.now()
+              if (now - (arpSent.get(host) ?? 0) >= ARP_INTERVAL_MS) {
+                arpSent.set(host, now)
+                port.send(arpBuffer, 0, arpRequest(arpBuffer, current.providerMac, current.providerAddress, host))
+                port.flush()
+              }
+            }
+            continue
+          }
+          port.send(txBuffer, out, length)
+          queued++
+        }
+        port?.flush()
+      }
+      if (port !== null && (ready & 2) !== 0) {
+        const n = port.receive()
+        for (let i = 0; i < n; i++) {
+          const off = port.rxOffsets[i]!
+          if (port.rxBuffer.readUInt16BE(off + 12) === 0x0806) {
+            if (port.rxLengths[i]! >= ETH_HLEN + 28) {
+              translator.learnNeighbor(port.rxBuffer.readUInt32BE(off + ETH_HLEN + 14), Uint8Array.from(port.rxBuffer.subarray(off + ETH_HLEN + 8, off + ETH_HLEN + 14)))
+            }
+            continue
+          }
+          const length = translator.decapsulate(port.rxBuffer, off, port.rxLengths[i]!)
+          if (length < 0) continue
+          const at = translator.outOffset
+          if (!tun.write(port.rxBuffer.subarray(at, at + length))) counters[2]!++
+        }
+      }
+      counters[0] = translator.encapsulated
+      counters[1] = translator.decapsulated
+      for (let i = 0; i < translator.drops.length; i++) counters[3 + i] = translator.drops[i]!
+    }
+  } finally {
+    ;(socket as AfPacketPort | null)?.close()
+    tun.close()
+  }
+}
+
+if (workerData !== null && typeof workerData === 'object' && 'tunPattern' in (workerData as object)) {
+  const data = workerData as TunnelWorkerData
+  try {
+    run(data, (message) => data.port.postMessage(message))
+  } catch (err) {
+    data.port.postMessage({ type: 'error', message: (err as Error).message, fatal: true })
+  }
+}

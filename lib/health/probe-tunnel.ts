@@ -1,0 +1,155 @@
+/**
+ * The probe tunnel, main-thread side: starts the tunnel thread
+ * (probe-tunnel-worker.ts), gives its TUN device the tunnel's address and MTU,
+ * hands it the probe targets, and gives each probed backend (VSID, CA) a
+ * stable local target address inside the tunnel prefix.
+ */
+import { execFile } from 'node:child_process'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
+import { ErrorCodes, NvlbError } from '../errors'
+import { formatIPv4 } from '../packet/address'
+import type { ProbeNode, ProbeTarget } from './probe-translator'
+import { TUNNEL_COUNTER_NAMES, type TunnelConfigureMessage, type TunnelWorkerData } from './probe-tunnel-worker'
+
+const run = promisify(execFile)
+
+/** 100.64.0.0/10 (shared address space): local to nvlb's network namespace, never on the wire. */
+export const DEFAULT_TUNNEL_PREFIX = { address: 0x64400000, length: 10 }
+/** Bytes NVGRE adds to an inner IP packet: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
+const NVGRE_OVERHEAD = 42
+
+export interface TunnelOptions {
+  tunPattern?: string
+  prefix?: { address: number; length: number }
+}
+
+function startWorker(file: string, options: ConstructorParameters<typeof Worker>[1]): Worker {
+  if (!file.endsWith('.ts')) return new Worker(file, options)
+  const hook = require.resolve('tsx/cjs')
+  return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)})`, { ...options, eval: true })
+}
+
+export class ProbeTunnel {
+  readonly tunName: string
+  /** The TUN's own address: the local end of every probe connection (unsigned). */
+  readonly tunAddress: number
+  private readonly prefix: { address: number; length: number }
+  private readonly targets = new Map<string, number>()
+  private readonly free: number[] = []
+  private nextTarget: number
+  private readonly counters: Float64Array
+  private mtu = 0
+  private errorListener: (message: string) => void = () => {}
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly port: MessagePort,
+    private readonly control: Int32Array,
+    counters: SharedArrayBuffer,
+    tunName: string,
+    prefix: { address: number; length: number },
+  ) {
+    this.tunName = tunName
+    this.prefix = prefix
+    this.tunAddress = (prefix.address + 1) >>> 0
+    this.nextTarget = this.tunAddress + 1
+    this.counters = new Float64Array(counters)
+    port.on('message', (m: { type: string; message?: string }) => {
+      if (m.type === 'error') this.errorListener(m.message ?? 'probe tunnel error')
+    })
+  }
+
+  static async start(options: TunnelOptions = {}): Promise<ProbeTunnel> {
+    const { port1, port2 } = new MessageChannel()
+    const control = new SharedArrayBuffer(4)
+    const counters = new SharedArrayBuffer(8 * TUNNEL_COUNTER_NAMES.length)
+    const data: TunnelWorkerData = { port: port2, control, counters, tunPattern: options.tunPattern ?? 'nvlbprobe%d' }
+    const ext = path.extname(__filename)
+    const worker = startWorker(path.join(__dirname, `probe-tunnel-worker${ext}`), { workerData: data, transferList: [port2] })
+    const tunName = await new Promise<string>((resolve, reject) => {
+      const onMessage = (m: { type: string; tunName?: string; message?: string }) => {
+        if (m.type === 'ready') resolve(m.tunName!)
+        else if (m.type === 'error') reject(new NvlbError(ErrorCodes.SOCKET_SETUP, `probe tunnel: ${m.message}`, undefined, 500))
+      }
+      port1.on('message', onMessage)
+      worker.once('error', reject)
+      worker.once('exit', (code) => reject(new NvlbError(ErrorCodes.SOCKET_SETUP, `probe tunnel thread exited (${code})`, undefined, 500)))
+    })
+    port1.removeAllListeners('message')
+    worker.removeAllListeners('error')
+    worker.removeAllListeners('exit')
+    worker.on('error', () => undefined)
+    const prefix = options.prefix ?? DEFAULT_TUNNEL_PREFIX
+    const tunnel = new ProbeTunnel(worker, port1, new Int32Array(control), counters, tunName, prefix)
+    try {
+      await run('ip', ['addr', 'add', `${formatIPv4(tunnel.tunAddress)}/${prefix.length}`, 'dev', tunName])
+      await run('ip', ['link', 'set', 'dev', tunName, 'up'])
+    } catch (err) {
+      await tunnel.stop()
+      throw new NvlbError(ErrorCodes.SOCKET_SETUP, `cannot configure probe tunnel ${tunName}: ${(err as Error).message}`, undefined, 500)
+    }
+    return tunnel
+  }
+
+  onError(listener: (message: string) => void): void {
+    this.errorListener = listener
+  }
+
+  /** The stable target address of a backend (VSID, CA), allocated on first use. */
+  targetOf(virtualSubnetId: number, address: string): number {
+    const key = `${virtualSubnetId}/${address}`
+    let target = this.targets.get(key)
+    if (target === undefined) {
+      target = this.free.pop() ?? this.nextTarget++
+      const size = 2 ** (32 - this.prefix.length)
+      if (target - this.prefix.address >= size - 1) {
+        throw new NvlbError(ErrorCodes.INVALID_CONFIG, `more probed backends than the probe tunnel prefix /${this.prefix.length} holds`)
+      }
+      this.targets.set(key, target)
+    }
+    return target
+  }
+
+  /** Releases the targets of backends no longer probed. */
+  retain(keys: ReadonlySet<string>): void {
+    for (const [key, target] of this.targets) {
+      if (!keys.has(key)) {
+        this.targets.delete(key)
+        this.free.push(target)
+      }
+    }
+  }
+
+  /** Hands the tunnel thread the node, the targets and the host neighbours; sets the TUN's MTU to fit NVGRE. */
+  async configure(providerInterface: string, node: Omit<ProbeNode, 'tunAddress'>, providerMtu: number, targets: ProbeTarget[], neighbors: Map<number, Uint8Array>): Promise<void> {
+    const message: TunnelConfigureMessage = {
+      type: 'configure',
+      providerInterface,
+      node: { ...node, tunAddress: this.tunAddress },
+      targets,
+      neighbors: [...neighbors],
+    }
+    this.port.postMessage(message)
+    const mtu = providerMtu - NVGRE_OVERHEAD
+    if (mtu !== this.mtu) {
+      await run('ip', ['link', 'set', 'dev', this.tunName, 'mtu', String(mtu)])
+      this.mtu = mtu
+    }
+  }
+
+  stats(): Record<string, number> {
+    const out: Record<string, number> = {}
+    TUNNEL_COUNTER_NAMES.forEach((name, i) => (out[name] = this.counters[i]!))
+    return out
+  }
+
+  async stop(): Promise<void> {
+    Atomics.store(this.control, 0, 1)
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()))
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())])
+    await this.worker.terminate().catch(() => undefined)
+    this.port.close()
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The production ProbeTransport: probe connections go to the probe tunnel's
+ * target addresses, and every configuration gives the tunnel the backends'
+ * hosts and MACs (lookup records), nvlb's PA/MACs, node.probeAddress and the
+ * hosts' next-hop MACs (static neighbours of the configuration).
+ */
+import type { NvlbConfig } from '../control/config-types'
+import { formatIPv4, parseIPv4, parseMac } from '../packet/address'
+import type { ProbeTransport } from './health-monitor'
+import type { ProbeTarget } from './probe-translator'
+import type { ProbeTunnel } from './probe-tunnel'
+
+export class TunnelTransport implements ProbeTransport {
+  constructor(private readonly tunnel: ProbeTunnel) {}
+
+  hostOf(virtualSubnetId: number, address: string): string {
+    return formatIPv4(this.tunnel.targetOf(virtualSubnetId, address))
+  }
+
+  async configure(config: NvlbConfig, backends: readonly { virtualSubnetId: number; address: string }[]): Promise<void> {
+    const node = config.node
+    if (backends.length === 0 || node.probeAddress === undefined || node.providerInterface === undefined) {
+      this.tunnel.retain(new Set())
+      return
+    }
+    const records = new Map(config.lookupRecords.map((r) => [`${r.virtualSubnetId}/${parseIPv4(r.customerAddress)}`, r]))
+    const targets: ProbeTarget[] = []
+    const keep = new Set<string>()
+    for (const b of backends) {
+      const record = records.get(`${b.virtualSubnetId}/${parseIPv4(b.address)}`)
+      if (record === undefined) continue
+      keep.add(`${b.virtualSubnetId}/${b.address}`)
+      targets.push({
+        target: this.tunnel.targetOf(b.virtualSubnetId, b.address),
+        virtualSubnetId: b.virtualSubnetId,
+        address: parseIPv4(b.address),
+        host: parseIPv4(record.providerAddress),
+        mac: parseMac(record.macAddress)!,
+      })
+    }
+    this.tunnel.retain(keep)
+    const neighbors = new Map<number, Uint8Array>()
+    for (const n of config.neighbors) neighbors.set(parseIPv4(n.address), parseMac(n.mac)!)
+    await this.tunnel.configure(
+      node.providerInterface,
+      {
+        providerAddress: parseIPv4(node.providerAddress),
+        providerMac: parseMac(node.providerMac)!,
+        gatewayMac: parseMac(node.gatewayMac)!,
+        probeAddress: parseIPv4(node.probeAddress),
+      },
+      node.providerMtu ?? 1500,
+      targets,
+      neighbors,
+    )
+  }
+}
