@@ -187,7 +187,21 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
   ])
   const unsubscribe = control.subscribe((next) => pool.adopt(next))
   return {
-    stats: () => pool.stats(),
+    stats: () => {
+      const io = pool.ioStats()
+      return {
+        ...pool.stats(),
+        io: {
+          workers: pool.workerCount,
+          workerRestarts: io.workerRestarts,
+          handoffs: io.handoffsOut,
+          handoffDrops: io.handoffDrops,
+          kernelDrops: io.kernelDrops,
+          rxTruncated: io.rxTruncated,
+          txErrors: io.txErrors,
+        },
+      }
+    },
     whenAdopted: (generation) => pool.whenAdopted(generation),
     stop: async () => {
       unsubscribe()

@@ -73,6 +73,10 @@ export class Metrics {
       ['nvlb_rx_bytes_total', 'Bytes received', (r) => r.rxBytes],
       ['nvlb_tx_packets_total', 'Frames sent', (r) => r.txPackets],
       ['nvlb_tx_bytes_total', 'Bytes sent', (r) => r.txBytes],
+      ['nvlb_worker_restarts_total', 'Packet workers that died and were started again', (r) => r.io?.workerRestarts ?? 0],
+      ['nvlb_worker_handoffs_total', 'Frames a packet worker handed to the worker that owns their flow', (r) => r.io?.handoffs ?? 0],
+      ['nvlb_worker_handoff_drops_total', "Frames dropped because the owning worker's handoff ring was full", (r) => r.io?.handoffDrops ?? 0],
+      ['nvlb_kernel_drops_total', "Frames the kernel dropped because a socket's receive queue was full", (r) => r.io?.kernelDrops ?? 0],
     ]
     for (const [name, help, value] of totals) {
       new Counter({

@@ -158,6 +158,19 @@ export const statsReportSchema = {
         },
       },
     },
+    io: {
+      type: 'object',
+      description: "the packet workers' I/O (present when AF_PACKET workers run)",
+      properties: {
+        workers: { type: 'integer', description: 'packet worker threads' },
+        workerRestarts: { ...counter, description: 'workers that died and were started again on the same sockets' },
+        handoffs: { ...counter, description: 'frames handed to the worker that owns their flow' },
+        handoffDrops: { ...counter, description: "frames dropped because the owner's handoff ring was full" },
+        kernelDrops: { ...counter, description: "frames the kernel dropped because a socket's receive queue was full" },
+        rxTruncated: { ...counter, description: 'frames longer than a receive slot (dropped)' },
+        txErrors: { ...counter, description: 'frames the kernel refused to send (dropped)' },
+      },
+    },
   },
   additionalProperties: true,
 } as const

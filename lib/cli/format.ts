@@ -89,6 +89,15 @@ export function statsText(s: StatsReport): string {
     ['flows', `${formatCount(s.flowsCreated)} created, ${formatCount(s.flowsExpired)} expired, ${formatCount(s.flowsEvicted)} evicted (${formatCount(s.flowsEvictedByClass.halfOpen)} half-open, ${formatCount(s.flowsEvictedByClass.established)} established, ${formatCount(s.flowsEvictedByClass.closing)} closing)`],
     ['rx', `${formatCount(s.rxPackets)} packets, ${formatCount(s.rxBytes)} bytes`],
     ['tx', `${formatCount(s.txPackets)} packets, ${formatCount(s.txBytes)} bytes`],
+    ...(s.io === undefined
+      ? []
+      : ([
+          [
+            'workers',
+            `${s.io.workers}, ${formatCount(s.io.workerRestarts)} restarted, ${formatCount(s.io.handoffs)} frames handed over ` +
+              `(${formatCount(s.io.handoffDrops)} dropped), ${formatCount(s.io.kernelDrops)} kernel drops`,
+          ],
+        ] as Array<[string, string]>)),
   ])
   const vips = formatTable(
     ['VIP', 'ADDRESS', 'VSID', 'RULE', 'PACKETS', 'BYTES', 'FLOWS'],

@@ -10,7 +10,7 @@
  * headers into the HEADROOM bytes before the received frame.
  */
 import { readI32, readU16, writeU16 } from '../packet/bytes'
-import { onesSum } from '../packet/checksum'
+import { checksumAdjust16 } from '../packet/checksum'
 import { ETHERNET_HEADER_LENGTH, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN, VLAN_TAG_LENGTH } from '../packet/ethernet'
 import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LENGTH } from '../packet/ipv4'
 import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEADERS, NVGRE_ENCAP_OVERHEAD, NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, VSID_MAX, VSID_MIN } from '../packet/nvgre'
@@ -19,7 +19,7 @@ import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LEN
 import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
 import { FLOW_DATAGRAM, FLOW_NEW, FlowTable, NO_ENTRY } from './flow-table'
-import { forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
+import { forwardHashOfKey, forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
 import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
 import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, MAX_BACKEND_IDS, MAX_RULE_IDS, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
@@ -27,7 +27,7 @@ import { CLIENT_MAC_NONE, ClientMacs } from './client-macs'
 import { DataViews } from './data-views'
 import { FragmentTable } from './fragment-table'
 import { idleTimeout, nextTcpState, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
-import { checkIPv4, HEADER_OK, hasL4Header, headerSum20 } from './header-checks'
+import { checkIPv4, HEADER_OK, hasL4Header } from './header-checks'
 import { IdSweep } from './id-sweep'
 import { copyMac } from './mac'
 import { NAT_PORT_TRIES, NatPorts } from './nat-ports'
@@ -425,7 +425,8 @@ export class Engine {
 
   private fromProvider(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
     const snap = this.snap!
-    if ((ihl === IPV4_HEADER_LENGTH ? headerSum20(buf, ip) : onesSum(buf, ip, ihl)) !== 0xffff) return this.drop(DropReason.BAD_IP_CHECKSUM)
+    // Nothing larger than the provider MTU can arrive lawfully, and what nvlb makes of it would not fit either.
+    if (total > snap.providerMtu) return this.drop(DropReason.PACKET_TOO_BIG)
     if ((readU16(buf, ip + 6) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return this.drop(DropReason.OUTER_FRAGMENT)
     const end = ip + total
     const gre = ip + ihl
@@ -882,7 +883,8 @@ export class Engine {
     const fromSide = vsid === 0 ? Side.EXTERNAL : Side.PROVIDER
     const flow = this.fragments.recall(vsid, false, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
-    if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && this.isUsable(flow)) {
+    // The slot may have been reused since, by another flow (of another tenant: CAs overlap): the whole key must match.
+    if (flow !== NO_ENTRY && flows.src(flow) === src && flows.dst(flow) === dst && flows.keyProto(flow) === ((vsid << 8) | protocol) && this.isTracked(flow) && this.isUsable(flow)) {
       return this.toBackend(buf, eth, ip, ihl, total, flow, false, fromSide)
     }
     const ruleId = keyTableGet(snap.rulesByAddress, dst, vsid, protocol)
@@ -909,7 +911,16 @@ export class Engine {
   private laterFragmentReply(buf: Uint8Array, eth: number, ip: number, total: number, domain: number, protocol: number, src: number, dst: number, outerSrc: number, trusted: boolean): number {
     const flow = this.fragments.recall(domain, true, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
-    if (flow === NO_ENTRY || this.snap!.backendAddress[flows.backend(flow)] !== src || !this.isUsable(flow)) {
+    // The slot may have been reused since, by another flow (of another tenant: CAs overlap): the reply must be this flow's.
+    const snap = this.snap!
+    if (
+      flow === NO_ENTRY ||
+      !this.isTracked(flow) ||
+      snap.backendAddress[flows.backend(flow)] !== src ||
+      snap.backendDomain[flows.backend(flow)] !== domain ||
+      (flows.natPort(flow) !== 0 ? flows.dst(flow) : flows.src(flow)) !== dst ||
+      !this.isUsable(flow)
+    ) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
     }
     if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
@@ -920,8 +931,17 @@ export class Engine {
   private laterFragmentHairpin(buf: Uint8Array, eth: number, ip: number, total: number, vsid: number, protocol: number, src: number, dst: number): number {
     const flow = this.fragments.recall(vsid, false, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
-    if (flow === NO_ENTRY || flows.src(flow) !== src || flows.dst(flow) !== dst || !this.isUsable(flow)) return this.drop(DropReason.FRAGMENT_NO_STATE)
+    if (flow === NO_ENTRY || flows.src(flow) !== src || flows.dst(flow) !== dst || flows.keyProto(flow) !== ((vsid << 8) | protocol) || !this.isTracked(flow) || !this.isUsable(flow)) {
+      return this.drop(DropReason.FRAGMENT_NO_STATE)
+    }
     return this.toBackend(buf, eth, ip, (buf[ip]! & 0x0f) << 2, total, flow, false, Side.PROVIDER)
+  }
+
+  /** The fragment table may name a flow removed since: only a slot its key still finds is that flow. */
+  private isTracked(flow: number): boolean {
+    const f = this.flowTable!
+    const kp = f.keyProto(flow)
+    return f.findForward(forwardHashOfKey(kp, f.src(flow), f.dst(flow), f.ports(flow)), kp, f.src(flow), f.dst(flow), f.ports(flow)) === flow
   }
 
   // ---------------------------------------------------------------- ICMP errors
@@ -941,6 +961,15 @@ export class Engine {
     const qsrc = q.src
     const qdst = q.dst
     const ports = q.portsSwapped
+    // An error about a packet nvlb sent is addressed to that packet's source (the VIP).
+    if (readI32(buf, ip + 16) !== qsrc) return this.drop(DropReason.ICMP_NO_FLOW)
+    // An ICMP error may be cut (RFC 1812 4.3.2.3): keep what fits the provider MTU once encapsulated.
+    if (total + NVGRE_ENCAP_OVERHEAD > this.snap!.providerMtu) {
+      const cut = this.snap!.providerMtu - NVGRE_ENCAP_OVERHEAD
+      writeU16(buf, ip + 10, checksumAdjust16(readU16(buf, ip + 10), total, cut))
+      writeU16(buf, ip + 2, cut)
+      total = cut
+    }
     // The quoted packet went VIP → client; its flow's forward key is client → VIP.
     const keyProto = (vsid << 8) | protocol
     const fk = forwardKeyHash(hash5(qdst, qsrc, ports, protocol), keyProto)

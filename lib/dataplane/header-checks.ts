@@ -3,6 +3,7 @@
  * TCP/UDP header at an offset whole and sound? Pure functions; no allocation.
  */
 import { readU16 } from '../packet/bytes'
+import { onesSum } from '../packet/checksum'
 import { IPPROTO_TCP, IPV4_HEADER_LENGTH, IPV4_VERSION } from '../packet/ipv4'
 import { TCP_HEADER_LENGTH } from '../packet/tcp'
 import { UDP_HEADER_LENGTH } from '../packet/udp'
@@ -19,6 +20,8 @@ export function checkIPv4(buf: Uint8Array, ip: number, end: number): number {
   const total = readU16(buf, ip + 2)
   if (ihl < IPV4_HEADER_LENGTH || total < ihl) return DropReason.BAD_IP_HEADER
   if (ip + total > end) return DropReason.TRUNCATED
+  // RFC 1812 5.2.2: a header nvlb forwards with its checksum updated incrementally must be sound.
+  if ((ihl === IPV4_HEADER_LENGTH ? headerSum20(buf, ip) : onesSum(buf, ip, ihl)) !== 0xffff) return DropReason.BAD_IP_CHECKSUM
   return HEADER_OK
 }
 

@@ -28,6 +28,23 @@ export interface BackendStats {
   flowsCreated: number
 }
 
+/** What the packet workers' I/O saw (only with AF_PACKET workers). */
+export interface IoReport {
+  workers: number
+  /** Workers that died and were started again on the same sockets. */
+  workerRestarts: number
+  /** Frames a worker handed to the worker that owns their flow (fragments, frames steered under an older program). */
+  handoffs: number
+  /** Frames that could not be handed over (the owner's ring was full): dropped. */
+  handoffDrops: number
+  /** Frames the kernel dropped because a socket's receive queue was full. */
+  kernelDrops: number
+  /** Frames longer than a receive slot: dropped. */
+  rxTruncated: number
+  /** Frames the kernel refused to send: dropped. */
+  txErrors: number
+}
+
 export interface StatsReport {
   /** Generation of the snapshot the packet path runs. */
   generation: number
@@ -57,4 +74,6 @@ export interface StatsReport {
   drops: Record<string, number>
   vips: VipRuleStats[]
   backends: BackendStats[]
+  /** Present when packet workers run (nvlb run with AF_PACKET). */
+  io?: IoReport
 }

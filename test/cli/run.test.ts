@@ -268,7 +268,15 @@ t.test('the AF_PACKET packet path: interfaces, maxFlows and an MTU beyond the re
   const fine = await put(url, token, { ...config, node: { ...config.node, providerMtu: 1400, externalInterface: veth.a } })
   t.equal(fine.status, 200, fine.status === 200 ? 'applied' : JSON.stringify(fine.body))
   // Answered only once every packet worker runs it.
-  t.equal((await get(`${url}/v1/stats`, token)).body.generation, 2, 'the workers run generation 2 when the answer arrives')
+  const running = (await get(`${url}/v1/stats`, token)).body
+  t.equal(running.generation, 2, 'the workers run generation 2 when the answer arrives')
+  // The packet workers' I/O: worker count, restarts and handoffs, in /v1/stats and /metrics.
+  t.equal(running.io?.workers, 1, '/v1/stats names the packet workers')
+  t.equal(running.io?.workerRestarts, 0, 'no worker restarted')
+  t.equal(typeof running.io?.handoffs, 'number')
+  const metrics = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text()
+  t.match(metrics, /^nvlb_worker_restarts_total 0$/m, '/metrics counts worker restarts')
+  t.match(metrics, /^nvlb_worker_handoffs_total \d+$/m, '/metrics counts handoffs')
   child.kill('SIGTERM')
   t.equal((await exited).code, 0)
 })

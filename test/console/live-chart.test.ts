@@ -40,10 +40,14 @@ t.test('the live chart moves while traffic runs', { skip }, async (t) => {
   await pollUntil('packets/s above 0 in the chart', async () => Number(await received.getAttribute('data-value')) > 0, 60_000)
   const value = Number(await received.getAttribute('data-value'))
   t.ok(value > 0, `received: ${value} packets/s in the chart's legend`)
-  const lineAfter = await page.locator('#traffic-chart polyline[data-series="received"]').getAttribute('points')
+  // The chart is redrawn with every sample; the line rises once a sample after the first non-zero one is drawn.
+  const line = page.locator('#traffic-chart polyline[data-series="received"]')
+  const heights = async (): Promise<Set<number>> =>
+    new Set(((await line.getAttribute('points').catch(() => null)) ?? '').split(' ').filter(Boolean).map((p) => Number(p.split(',')[1])))
+  await pollUntil('the received line leaves zero', async () => (await heights()).size > 1, 60_000)
+  const lineAfter = await line.getAttribute('points')
   t.not(lineAfter, lineBefore, 'the line moved')
-  const ys = lineAfter!.split(' ').map((p) => Number(p.split(',')[1]))
-  t.ok(new Set(ys).size > 1, 'the line is not flat')
+  t.ok((await heights()).size > 1, 'the line is not flat')
   const flows = Number(await page.locator('#traffic-chart .legend-item[data-series="flows"]').getAttribute('data-value'))
   t.ok(flows > 0, `${flows} active flows`)
 
