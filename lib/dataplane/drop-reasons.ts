@@ -42,6 +42,7 @@ export const DropReason = {
   WRONG_INTERFACE: 36,
   NOT_OUR_MAC: 37,
   CLIENT_MACS_FULL: 38,
+  ICMP_RATE_LIMITED: 39,
 } as const
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason]
@@ -95,5 +96,6 @@ export const DROP_REASON_HELP: Readonly<Record<string, string>> = {
   wrong_interface: 'NVGRE on the external interface, or plain IP or external-side ARP on the provider interface (when they are two interfaces)',
   not_our_mac: 'destination MAC is neither node.providerMac nor node.externalMac (nor broadcast, for ARP)',
   client_macs_full: 'a new public flow from a client-side MAC when the client-MAC table is full (never sent to 00:00:00:00:00:00)',
+  icmp_rate_limited: 'an ICMP error nvlb would send (fragmentation-needed) was over the per-source rate (10/s, burst 20)',
   spoofed_provider_address: 'NVGRE whose outer source PA is not the PA the lookup records give for the inner source CA (nor, for a reply, the PA of the flow\'s backend)',
 }

@@ -29,6 +29,7 @@ import { FragmentTable } from './fragment-table'
 import { idleTimeout, nextTcpState, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
 import { checkIPv4, HEADER_OK, hasL4Header } from './header-checks'
 import { IdSweep } from './id-sweep'
+import { IcmpRateLimit } from './icmp-rate-limit'
 import { copyMac } from './mac'
 import { NAT_PORT_TRIES, NatPorts } from './nat-ports'
 import { clampMss, rewriteDestination, rewriteQuoted, rewriteSource } from './nat-rewrite'
@@ -92,6 +93,7 @@ export class Engine {
   private readonly fragments = new FragmentTable()
   private readonly views = new DataViews()
   private readonly sweep = new IdSweep()
+  private readonly icmpLimit = new IcmpRateLimit()
 
   /** Set by findReply() when a reply 5-tuple matched a flow of another routing domain. */
   private replyDomainMismatch = false
@@ -812,6 +814,7 @@ export class Engine {
   private packetTooBig(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, vsid: number, fromSide: number): number {
     const snap = this.snap!
     this.drop(DropReason.PACKET_TOO_BIG)
+    if (!this.icmpLimit.allow(readI32(buf, ip + 12), this.now)) return this.drop(DropReason.ICMP_RATE_LIMITED)
     const q = this.extra
     const slot = q.reserve()
     if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)

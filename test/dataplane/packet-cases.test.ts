@@ -240,6 +240,25 @@ const cases: Case[] = [
     verdict: Verdict.DROP,
     drops: ['not_our_mac'],
   },
+  {
+    description: "nvlb's fragmentation-needed errors are rate-limited per source (burst 20, then dropped)",
+    setup: (h) => {
+      for (let i = 0; i < 20; i++) h.send(fromClient({ sport: 9, df: true, flags: ['ack'], payload: 'z'.repeat(1460) }))
+    },
+    input: () => fromClient({ sport: 9, df: true, flags: ['ack'], payload: 'z'.repeat(1460) }),
+    verdict: Verdict.DROP,
+    drops: ['packet_too_big', 'icmp_rate_limited'],
+    output: (t, r) => t.equal(r.out.length, 0, 'no ICMP error sent'),
+  },
+  {
+    description: "another source still gets its fragmentation-needed while one is rate-limited",
+    setup: (h) => {
+      for (let i = 0; i < 25; i++) h.send(fromClient({ sport: 9, df: true, flags: ['ack'], payload: 'z'.repeat(1460) }))
+    },
+    input: () => fromClient({ sport: 9, client: '198.51.100.11', df: true, flags: ['ack'], payload: 'z'.repeat(1460) }),
+    verdict: Verdict.CONSUMED,
+    drops: ['packet_too_big'],
+  },
   // ------------------------------------------------------------ neighbours and client MACs
   {
     description: 'a new public flow when the client-MAC table is full is refused (never sent to 00:00:00:00:00:00)',
