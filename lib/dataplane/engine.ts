@@ -15,6 +15,7 @@ import { ETHERNET_HEADER_LENGTH, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, 
 import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LENGTH } from '../packet/ipv4'
 import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEADERS, NVGRE_ENCAP_OVERHEAD, NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, VSID_MAX, VSID_MIN } from '../packet/nvgre'
 import { TCP_FLAG_ACK, TCP_FLAG_SYN } from '../packet/tcp'
+import { ICMP_CODE_PORT_UNREACHABLE, ICMP_CODE_PROTOCOL_UNREACHABLE, ICMP_OFF_CODE, ICMP_OFF_TYPE, ICMP_TYPE_DEST_UNREACHABLE } from '../packet/icmp'
 import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LENGTH, ARP_WORD_ETHERNET_IPV4 } from '../packet/arp'
 import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
@@ -979,6 +980,7 @@ export class Engine {
     const flows = this.flowTable!
     const flow = flows.findForward(fk, keyProto, qdst, qsrc, ports)
     if (flow === NO_ENTRY || !this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
+    if (this.forgedUnreachable(buf, ip, icmp, qdst)) return this.drop(DropReason.ICMP_FORGED)
     const snap = this.snap!
     const backend = flows.backend(flow)
     const dip = snap.backendAddress[backend]!
@@ -1023,6 +1025,7 @@ export class Engine {
     }
     if (!this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
     if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+    if (this.forgedUnreachable(buf, ip, icmp, qdst)) return this.drop(DropReason.ICMP_FORGED)
     const snap = this.snap!
     const flows = this.flowTable!
     const vip = flows.dst(flow)
@@ -1043,6 +1046,17 @@ export class Engine {
     const record = keyTableGet(snap.lookup, clientVsid, client, 0)
     if (record < 0) return this.drop(DropReason.NO_LOOKUP_RECORD)
     return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, flows.flowHash(flow))
+  }
+
+  /**
+   * Port and protocol unreachable are sent by the host the quoted packet was
+   * addressed to, nobody else: one from another source for that flow is forged.
+   */
+  private forgedUnreachable(buf: Uint8Array, ip: number, icmp: number, quotedDst: number): boolean {
+    if (buf[icmp + ICMP_OFF_TYPE] !== ICMP_TYPE_DEST_UNREACHABLE) return false
+    const code = buf[icmp + ICMP_OFF_CODE]
+    if (code !== ICMP_CODE_PORT_UNREACHABLE && code !== ICMP_CODE_PROTOCOL_UNREACHABLE) return false
+    return readI32(buf, ip + 12) !== quotedDst
   }
 
   // ---------------------------------------------------------------- ARP

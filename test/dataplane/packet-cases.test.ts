@@ -389,6 +389,29 @@ const cases: Case[] = [
     drops: ['icmp_no_flow'],
   },
   {
+    description: "a forged port unreachable for someone else's public flow (not from the client) is dropped",
+    setup: (h) => h.send(fromClient({ sport: 9101 })),
+    input: () =>
+      buildFrame({
+        eth: { src: MAC.client, dst: MAC.external },
+        ipv4: { src: '198.51.100.66', dst: '203.0.113.10' },
+        icmp: { type: 3, code: 3, quote: { ipv4: { src: '203.0.113.10', dst: '198.51.100.10' }, tcp: { srcPort: 80, dstPort: 9101 } }, quoteLength: 28 },
+      }),
+    verdict: Verdict.DROP,
+    drops: ['icmp_forged'],
+  },
+  {
+    description: 'a port unreachable from the client itself is passed to the backend',
+    setup: (h) => h.send(fromClient({ sport: 9102 })),
+    input: () =>
+      buildFrame({
+        eth: { src: MAC.client, dst: MAC.external },
+        ipv4: { src: '198.51.100.10', dst: '203.0.113.10' },
+        icmp: { type: 3, code: 3, quote: { ipv4: { src: '203.0.113.10', dst: '198.51.100.10' }, tcp: { srcPort: 80, dstPort: 9102 } }, quoteLength: 28 },
+      }),
+    verdict: Verdict.TX,
+  },
+  {
     description: 'ICMP echo request to a VIP',
     input: () => buildFrame({ eth: { src: MAC.client, dst: MAC.external }, ipv4: { src: '198.51.100.10', dst: '203.0.113.10' }, icmp: { type: 8, id: 1, seq: 1 } }),
     verdict: Verdict.DROP,
