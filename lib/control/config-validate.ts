@@ -21,29 +21,17 @@ import { crossCheck, vsidAddressKey } from './config-cross-check'
 import { ConfigLimits, configSchemas } from './config-schema'
 import type { CustomerRoute, LookupRecord, Neighbor, NodeConfig, NvlbConfig, Pool, PoolBackend, Vip, VipRule } from './config-types'
 import { unsupportedRuleReason } from './lookup-rules'
+import { describe, isObject, type Json } from './json-value'
 
 export { isPrime } from '../hash/maglev'
 export { routingDomains } from './routing-domain'
 export { ConfigLimits, BACKEND_STATES, DISTRIBUTIONS, LOOKUP_RULES, NAT_MODES, PROTOCOLS } from './config-schema'
 export { vsidAddressKey }
 
-type Json = Record<string, unknown>
-
 function fail(code: ErrorCode, field: string | undefined, message: string): never {
   throw new NvlbError(code, message, field)
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'string') return `'${value.length > 60 ? value.slice(0, 60) + '…' : value}'`
-  if (typeof value === 'object') return 'an object'
-  return String(value)
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /** An ajv instance that knows the configuration's formats, for the validator and the admin API. */
 export function configAjv(options: Options = {}): Ajv {

@@ -29,6 +29,7 @@ import type { LookupRecord, LookupRule, NvlbConfig } from './config-types'
 import { vsidAddressKey } from './config-cross-check'
 import { ConfigLimits } from './config-schema'
 import { unsupportedRuleReason } from './lookup-rules'
+import { isObject, type Json } from './json-value'
 
 export interface ImportOptions {
   /** Skip records nvlb cannot use (IPv6, wildcard, TranslationMethodNone) instead of refusing the import. */
@@ -65,14 +66,9 @@ const RULE_BY_NUMBER: Record<number, HnvRule> = {
 /** Type values of wildcard and layer-2-only records, by name and by both numberings. */
 const UNUSABLE_TYPES = new Set<string>(['gatewaywildcard', 'l2only', '2', '3', '37', '41'])
 
-type Json = Record<string, unknown>
 
 /** Signals a record nvlb cannot use; refused, or skipped with `skipUnsupported`. */
 class Unsupported extends Error {}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function decodeText(input: string | Uint8Array): string {
   if (typeof input === 'string') return input.replace(/^\uFEFF/, '')

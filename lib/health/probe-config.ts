@@ -11,6 +11,7 @@
  */
 import { ErrorCodes, NvlbError } from '../errors'
 import { parseIPv4 } from '../packet/address'
+import { describe, isObject, type Json } from '../control/json-value'
 
 export type ProbeProtocol = 'tcp' | 'http'
 export type WhenAllDown = 'drop' | 'useAll'
@@ -48,23 +49,10 @@ export const ProbeLimits = {
 export const PROBE_PROTOCOLS: readonly ProbeProtocol[] = ['tcp', 'http']
 export const WHEN_ALL_DOWN: readonly WhenAllDown[] = ['drop', 'useAll']
 
-type Json = Record<string, unknown>
-
 function fail(field: string, message: string, code: (typeof ErrorCodes)[keyof typeof ErrorCodes] = ErrorCodes.INVALID_FIELD): never {
   throw new NvlbError(code, message, field)
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'string') return `'${value.length > 60 ? value.slice(0, 60) + '…' : value}'`
-  if (typeof value === 'object') return 'an object'
-  return String(value)
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function integer(o: Json, key: string, path: string, min: number, max: number, fallback: number | undefined): number | undefined {
   const value = o[key]
