@@ -38,6 +38,12 @@ export const DropReason = {
   OUTER_FRAGMENT: 32,
   NO_HEADROOM: 33,
   HAIRPIN_UNAVAILABLE: 34,
+  SPOOFED_PROVIDER_ADDRESS: 35,
+  WRONG_INTERFACE: 36,
+  NOT_OUR_MAC: 37,
+  CLIENT_MACS_FULL: 38,
+  ICMP_RATE_LIMITED: 39,
+  ICMP_FORGED: 40,
 } as const
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason]
@@ -88,4 +94,10 @@ export const DROP_REASON_HELP: Readonly<Record<string, string>> = {
   outer_fragment: 'a fragmented outer (provider) IPv4 packet; NVGRE is not reassembled',
   no_headroom: 'the receive buffer has no room in front of the frame for the outer headers',
   hairpin_unavailable: 'a tenant VM addressed a public VIP, but node.externalAddress (its source NAT address) is not set',
+  wrong_interface: 'NVGRE on the external interface, or plain IP or external-side ARP on the provider interface (when they are two interfaces)',
+  not_our_mac: 'destination MAC is neither node.providerMac nor node.externalMac (nor broadcast, for ARP)',
+  client_macs_full: 'a new public flow from a client-side MAC when the client-MAC table is full (never sent to 00:00:00:00:00:00)',
+  icmp_rate_limited: 'an ICMP error nvlb would send (fragmentation-needed) was over the per-source rate (10/s, burst 20)',
+  icmp_forged: 'a port or protocol unreachable for a tracked flow, not from the host the quoted packet was addressed to',
+  spoofed_provider_address: 'NVGRE whose outer source PA is not the PA the lookup records give for the inner source CA (nor, for a reply, the PA of the flow\'s backend)',
 }

@@ -15,6 +15,7 @@ import { ETHERNET_HEADER_LENGTH, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, 
 import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LENGTH } from '../packet/ipv4'
 import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEADERS, NVGRE_ENCAP_OVERHEAD, NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, VSID_MAX, VSID_MIN } from '../packet/nvgre'
 import { TCP_FLAG_ACK, TCP_FLAG_SYN } from '../packet/tcp'
+import { ICMP_CODE_PORT_UNREACHABLE, ICMP_CODE_PROTOCOL_UNREACHABLE, ICMP_OFF_CODE, ICMP_OFF_TYPE, ICMP_TYPE_DEST_UNREACHABLE } from '../packet/icmp'
 import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LENGTH, ARP_WORD_ETHERNET_IPV4 } from '../packet/arp'
 import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
@@ -23,12 +24,13 @@ import { forwardHashOfKey, forwardKeyHash, hash2, hash3, hash5, replyHash } from
 import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
 import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, MAX_BACKEND_IDS, MAX_RULE_IDS, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
-import { ClientMacs } from './client-macs'
+import { CLIENT_MAC_NONE, ClientMacs } from './client-macs'
 import { DataViews } from './data-views'
 import { FragmentTable } from './fragment-table'
 import { idleTimeout, nextTcpState, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
 import { checkIPv4, HEADER_OK, hasL4Header } from './header-checks'
 import { IdSweep } from './id-sweep'
+import { IcmpRateLimit } from './icmp-rate-limit'
 import { copyMac } from './mac'
 import { NAT_PORT_TRIES, NatPorts } from './nat-ports'
 import { clampMss, rewriteDestination, rewriteQuoted, rewriteSource } from './nat-rewrite'
@@ -44,6 +46,8 @@ import type { StatsReport } from './stats-report'
 export const HEADROOM = 64
 
 export const Side = { PROVIDER: 0, EXTERNAL: 1 } as const
+/** process()'s side when the provider and external sides share one interface (or it is not known). */
+export const SIDE_ANY = -1
 export const Verdict = { DROP: 0, TX: 1, CONSUMED: 2 } as const
 
 export { TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT }
@@ -90,9 +94,18 @@ export class Engine {
   private readonly fragments = new FragmentTable()
   private readonly views = new DataViews()
   private readonly sweep = new IdSweep()
+  private readonly icmpLimit = new IcmpRateLimit()
 
   /** Set by findReply() when a reply 5-tuple matched a flow of another routing domain. */
   private replyDomainMismatch = false
+
+  /** nvlb's MACs as a 32-bit word and a 16-bit word each (set by adopt()). */
+  private providerMacHi = 0
+  private providerMacLo = 0
+  private externalMacHi = 0
+  private externalMacLo = 0
+  /** The side of the frame being processed (SIDE_ANY when one interface carries both). */
+  private rxSide = SIDE_ANY
 
   /** One-entry caches of fromProvider(); reset by adopt(). */
   private lastVsid = -1
@@ -155,6 +168,13 @@ export class Engine {
     this.flowTable.setTimeouts(TCP_SYN_TIMEOUT, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, snapshot.ruleList)
     this.snap = snapshot
     this.lastVsid = -1
+    this.providerMacHi = readI32(snapshot.providerMac, 0)
+    this.providerMacLo = readU16(snapshot.providerMac, 4)
+    // An unset external MAC (all zero) is never a frame's destination.
+    const ext = snapshot.externalMac
+    const extSet = (ext[0]! | ext[1]! | ext[2]! | ext[3]! | ext[4]! | ext[5]!) !== 0
+    this.externalMacHi = extSet ? readI32(ext, 0) : this.providerMacHi
+    this.externalMacLo = extSet ? readU16(ext, 4) : this.providerMacLo
     this.neighbors.reset()
     this.encap.adopt(snapshot)
     const filter = this.publicVipFilter
@@ -194,6 +214,7 @@ export class Engine {
   /** Coarse clock (seconds) and flow ageing; call once per batch. */
   tick(nowSeconds: number): void {
     this.now = Math.floor(nowSeconds) | 0
+    this.neighbors.now = this.now
     this.hintCount = 0
     const flows = this.flowTable
     if (flows === null) return
@@ -311,8 +332,12 @@ export class Engine {
     return forwardKeyHash(h5, protocol)
   }
 
-  /** Process one frame: buf[off, off + len). */
-  process(buf: Uint8Array, off: number, len: number): number {
+  /**
+   * Process one frame: buf[off, off + len), received on `side` (Side.PROVIDER
+   * or Side.EXTERNAL when they are two interfaces, SIDE_ANY when one).
+   */
+  process(buf: Uint8Array, off: number, len: number, side: number = SIDE_ANY): number {
+    this.rxSide = side
     // The hash prefetch() computed for this frame, when it is the next one of the prefetched batch.
     const k = this.hintNext
     if (k < this.hintCount && buf === this.hintBuffer && this.hintOffsets[k] === off && this.hintLengths[k] === len) {
@@ -339,15 +364,25 @@ export class Engine {
       return this.drop(DropReason.VLAN_DOUBLE_TAGGED)
     }
     const end = off + len
-    if (ethertype === ETHERTYPE_ARP) return this.arp(buf, off, l3, end)
+    // The sockets are promiscuous: only frames addressed to nvlb (and broadcast ARP) are ours.
+    const macHi = readI32(buf, off)
+    const macLo = readU16(buf, off + 4)
+    const ours = (macHi === this.providerMacHi && macLo === this.providerMacLo) || (macHi === this.externalMacHi && macLo === this.externalMacLo)
+    if (ethertype === ETHERTYPE_ARP) {
+      if (!ours && (macHi !== -1 || macLo !== 0xffff)) return this.drop(DropReason.NOT_OUR_MAC)
+      return this.arp(buf, off, l3, end)
+    }
+    if (!ours) return this.drop(DropReason.NOT_OUR_MAC)
     if (ethertype !== ETHERTYPE_IPV4) return this.drop(DropReason.NOT_IPV4)
     const reason = checkIPv4(buf, l3, end)
     if (reason !== HEADER_OK) return this.drop(reason)
     const ihl = (buf[l3]! & 0x0f) << 2
     const total = readU16(buf, l3 + 2)
     if (buf[l3 + 9] === IPPROTO_GRE && readI32(buf, l3 + 16) === snap.providerAddress) {
+      if (side === Side.EXTERNAL) return this.drop(DropReason.WRONG_INTERFACE)
       return this.fromProvider(buf, off, l3, ihl, total)
     }
+    if (side === Side.PROVIDER) return this.drop(DropReason.WRONG_INTERFACE)
     return this.fromExternal(buf, off, l3, ihl, total)
   }
 
@@ -379,9 +414,11 @@ export class Engine {
       if (ruleId < 0) {
         return this.drop(keyTableGet(snap.publicVips, dst, 0, 0) >= 0 ? DropReason.NO_VIP_RULE : DropReason.NOT_FOR_US)
       }
+      const macIndex = this.clientMacs.intern(buf, eth + 6)
+      if (macIndex === CLIENT_MAC_NONE) return this.drop(DropReason.CLIENT_MACS_FULL)
       flow = this.newFlow(snap.ruleList[ruleId]!, protocol, protocol, src, dst, ports, h5, fk, firstFragment)
       if (flow === NO_ENTRY) return Verdict.DROP
-      flows.setMacIndex(flow, this.clientMacs.intern(buf, eth + 6))
+      flows.setMacIndex(flow, macIndex)
     }
     if (firstFragment) this.fragments.remember(0, false, protocol, src, dst, readU16(buf, ip + 4), flow, this.now)
     return this.toBackend(buf, eth, ip, ihl, total, flow, true, Side.EXTERNAL)
@@ -421,8 +458,6 @@ export class Engine {
       this.lastVsid = vsid
       this.lastDomain = domain
     }
-    this.neighbors.seen(readI32(buf, ip + 12), buf, eth + 6)
-
     const ihl2 = (buf[iip]! & 0x0f) << 2
     const total2 = readU16(buf, iip + 2)
     const protocol = buf[iip + 9]!
@@ -430,17 +465,27 @@ export class Engine {
     const dst = readI32(buf, iip + 16)
     // Replies to health probes belong to the probe tunnel (lib/health), not to any tenant's counters.
     if (dst === snap.probeAddress && dst !== 0) return Verdict.CONSUMED
-    if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, iip, ihl2, total2, vsid, domain)
+    // Tenant trust: the host that sent this (outer source PA) must be the one
+    // the lookup records put the inner source CA on; a reply may instead come
+    // from its flow's backend's host (checked once the flow is known).
+    const outerSrc = readI32(buf, ip + 12)
+    const record = keyTableGet(snap.lookup, vsid, src, 0)
+    const trusted = record >= 0 && snap.lookupHost[record] === outerSrc && outerSrc !== snap.providerAddress
+    // Neighbours are learnt from hosts that proved who they are, never from any outer header.
+    if (trusted) this.neighbors.seen(outerSrc, buf, eth + 6)
+    if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, eth, iip, ihl2, total2, vsid, domain, outerSrc, trusted)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) {
       if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
+        if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
         return this.laterFragmentToVip(buf, eth, iip, total2, vsid, protocol, src, dst)
       }
       if (dst !== snap.externalAddress && keyTableGet(snap.rulesByAddress, dst, 0, protocol) !== KEY_TABLE_MISSING) {
+        if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
         return this.laterFragmentHairpin(buf, eth, iip, total2, vsid, protocol, src, dst)
       }
-      return this.laterFragmentReply(buf, iip, total2, domain, protocol, src, dst)
+      return this.laterFragmentReply(buf, eth, iip, total2, domain, protocol, src, dst, outerSrc, trusted)
     }
     const l4 = iip + ihl2
     if (!hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
@@ -452,26 +497,33 @@ export class Engine {
     // whether dst is a VIP at all before the flow table is touched.)
     const hinted = this.hintKind
     if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING)) {
-      const keyProto = (vsid << 8) | protocol
-      const fk = hinted === 0 ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
-      const h5 = forwardKeyHash(fk, keyProto) // the bucket mix is its own inverse
-      let flow = flows.findForward(fk, keyProto, src, dst, ports)
-      if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
-      if (flow === NO_ENTRY) {
-        // Full-NAT replies are addressed to the VIP too (at a NAT port, never a rule's port).
-        const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
-        if (ruleId >= 0) {
-          flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
-          if (flow === NO_ENTRY) return Verdict.DROP
+      if (!trusted) {
+        // Not the client's host: spoofed if it claims a rule's port; else
+        // perhaps a full-NAT reply (to the VIP at a NAT port), checked below.
+        if (keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff)) >= 0) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+      } else {
+        const keyProto = (vsid << 8) | protocol
+        const fk = hinted === 0 ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
+        const h5 = forwardKeyHash(fk, keyProto) // the bucket mix is its own inverse
+        let flow = flows.findForward(fk, keyProto, src, dst, ports)
+        if (flow !== NO_ENTRY && !this.isUsable(flow)) flow = this.discard(flow, fk)
+        if (flow === NO_ENTRY) {
+          // Full-NAT replies are addressed to the VIP too (at a NAT port, never a rule's port).
+          const ruleId = keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff))
+          if (ruleId >= 0) {
+            flow = this.newFlow(snap.ruleList[ruleId]!, keyProto, protocol, src, dst, ports, h5, fk, firstFragment)
+            if (flow === NO_ENTRY) return Verdict.DROP
+          }
         }
-      }
-      if (flow !== NO_ENTRY) {
-        if (firstFragment) this.fragments.remember(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
-        return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
+        if (flow !== NO_ENTRY) {
+          if (firstFragment) this.fragments.remember(vsid, false, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
+          return this.toBackend(buf, eth, iip, ihl2, total2, flow, true, Side.PROVIDER)
+        }
       }
     } else if (hinted === KIND_HAIRPIN || (hinted === 2 && this.isHairpinRequest(dst, protocol, ports))) {
       // Hairpin: a tenant VM using a public VIP is served like an
       // Internet client, its source translated to nvlb's external address.
+      if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
       const keyProto = (vsid << 8) | protocol
       const fk = hinted === KIND_HAIRPIN ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
       const h5 = forwardKeyHash(fk, keyProto)
@@ -495,8 +547,21 @@ export class Engine {
       this.discard(flow, -1)
       return this.drop(DropReason.NO_FLOW)
     }
+    if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
     if (firstFragment) this.fragments.remember(domain, true, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
     return this.toClient(buf, iip, ihl2, total2, flow, true)
+  }
+
+  /**
+   * A reply (or an ICMP error about one) is trusted when it comes from the
+   * host of the flow's backend, or from the host the lookup records give for
+   * its source CA; learns the sender's MAC then.
+   */
+  private replyTrusted(flow: number, outerSrc: number, trusted: boolean, buf: Uint8Array, eth: number): boolean {
+    if (trusted) return true
+    if (this.snap!.backendHost[this.flowTable!.backend(flow)] !== outerSrc) return false
+    this.neighbors.seen(outerSrc, buf, eth + 6)
+    return true
   }
 
   // ---------------------------------------------------------------- flows
@@ -750,6 +815,7 @@ export class Engine {
   private packetTooBig(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, vsid: number, fromSide: number): number {
     const snap = this.snap!
     this.drop(DropReason.PACKET_TOO_BIG)
+    if (!this.icmpLimit.allow(readI32(buf, ip + 12), this.now)) return this.drop(DropReason.ICMP_RATE_LIMITED)
     const q = this.extra
     const slot = q.reserve()
     if (slot < 0) return this.drop(DropReason.TX_QUEUE_FULL)
@@ -846,7 +912,7 @@ export class Engine {
     return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, h3)
   }
 
-  private laterFragmentReply(buf: Uint8Array, ip: number, total: number, domain: number, protocol: number, src: number, dst: number): number {
+  private laterFragmentReply(buf: Uint8Array, eth: number, ip: number, total: number, domain: number, protocol: number, src: number, dst: number, outerSrc: number, trusted: boolean): number {
     const flow = this.fragments.recall(domain, true, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
     // The slot may have been reused since, by another flow (of another tenant: CAs overlap): the reply must be this flow's.
@@ -861,6 +927,7 @@ export class Engine {
     ) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
     }
+    if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)
   }
 
@@ -913,6 +980,7 @@ export class Engine {
     const flows = this.flowTable!
     const flow = flows.findForward(fk, keyProto, qdst, qsrc, ports)
     if (flow === NO_ENTRY || !this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
+    if (this.forgedUnreachable(buf, ip, icmp, qdst)) return this.drop(DropReason.ICMP_FORGED)
     const snap = this.snap!
     const backend = flows.backend(flow)
     const dip = snap.backendAddress[backend]!
@@ -934,7 +1002,7 @@ export class Engine {
    * (CA VIP), or from a backend's side about a packet nvlb sent to the
    * backend; the latter is translated like the flow's reply direction.
    */
-  private icmpFromTenant(buf: Uint8Array, ip: number, ihl: number, total: number, vsid: number, domain: number): number {
+  private icmpFromTenant(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, vsid: number, domain: number, outerSrc: number, trusted: boolean): number {
     const icmp = ip + ihl
     const q = this.quoted
     const quoted = q.parse(buf, icmp, ip + total)
@@ -950,11 +1018,14 @@ export class Engine {
       const snap = this.snap!
       const to = readI32(buf, ip + 16)
       if (keyTableGet(snap.rulesByAddress, to, vsid, protocol) !== KEY_TABLE_MISSING || keyTableGet(snap.rulesByAddress, to, 0, protocol) !== KEY_TABLE_MISSING) {
+        if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
         return this.icmpFromClient(buf, ip, ihl, total, vsid)
       }
       return this.drop(DropReason.ICMP_NO_FLOW)
     }
     if (!this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
+    if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+    if (this.forgedUnreachable(buf, ip, icmp, qdst)) return this.drop(DropReason.ICMP_FORGED)
     const snap = this.snap!
     const flows = this.flowTable!
     const vip = flows.dst(flow)
@@ -977,6 +1048,17 @@ export class Engine {
     return this.encapsulate(buf, ip, total, snap.lookupHost[record]!, clientVsid, snap.lookupMac, record * 6, flows.flowHash(flow))
   }
 
+  /**
+   * Port and protocol unreachable are sent by the host the quoted packet was
+   * addressed to, nobody else: one from another source for that flow is forged.
+   */
+  private forgedUnreachable(buf: Uint8Array, ip: number, icmp: number, quotedDst: number): boolean {
+    if (buf[icmp + ICMP_OFF_TYPE] !== ICMP_TYPE_DEST_UNREACHABLE) return false
+    const code = buf[icmp + ICMP_OFF_CODE]
+    if (code !== ICMP_CODE_PORT_UNREACHABLE && code !== ICMP_CODE_PROTOCOL_UNREACHABLE) return false
+    return readI32(buf, ip + 12) !== quotedDst
+  }
+
   // ---------------------------------------------------------------- ARP
 
   private arp(buf: Uint8Array, eth: number, arp: number, end: number): number {
@@ -990,8 +1072,17 @@ export class Engine {
     if (targetIp === snap.providerAddress) side = Side.PROVIDER
     else if (snap.externalAddress !== 0 && targetIp === snap.externalAddress) side = Side.EXTERNAL
     else if (keyTableGet(snap.publicVips, targetIp, 0, 0) >= 0) side = Side.EXTERNAL
-    const asked = side < 0 && this.neighbors.isRequested(senderIp)
-    if (senderIp !== 0 && (side >= 0 || asked)) this.neighbors.learn(senderIp, buf, arp + 8)
+    // Each side's ARP only on its own interface (when the sides are two interfaces).
+    const rx = this.rxSide
+    if (rx !== SIDE_ANY && side >= 0 && side !== rx) return this.drop(DropReason.WRONG_INTERFACE)
+    // nvlb asks only for provider addresses, on the provider side.
+    const asked = side < 0 && rx !== Side.EXTERNAL && this.neighbors.isRequested(senderIp)
+    // Nobody else speaks for nvlb's own addresses: such ARP (a gratuitous flood, say) changes nothing.
+    if (senderIp === snap.providerAddress || (snap.externalAddress !== 0 && senderIp === snap.externalAddress) || keyTableGet(snap.publicVips, senderIp, 0, 0) >= 0) {
+      return this.drop(DropReason.ARP_IGNORED)
+    }
+    // A static neighbour from the configuration is never overridden by ARP.
+    if (senderIp !== 0 && (side >= 0 || asked) && keyTableGet(snap.neighbors, senderIp, 0, 0) < 0) this.neighbors.learn(senderIp, buf, arp + 8)
     if (op === ARP_OP_REPLY) return side >= 0 || asked ? Verdict.CONSUMED : this.drop(DropReason.ARP_IGNORED)
     if (op !== ARP_OP_REQUEST || side < 0) return this.drop(DropReason.ARP_IGNORED)
     const ourMac = side === Side.PROVIDER ? snap.providerMac : snap.externalMac

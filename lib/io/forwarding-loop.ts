@@ -26,7 +26,8 @@ export interface PacketEngine {
   tick(nowSeconds: number): void
   /** Optional hint before a batch (lib/dataplane/engine warms its flow table). */
   prefetch?(buf: Buffer, offsets: Int32Array, lengths: Int32Array, count: number): void
-  process(buf: Buffer, off: number, len: number): number
+  /** `side`: which interface the frame came in on (SIDE_PROVIDER / SIDE_EXTERNAL), SIDE_ANY when one carries both or it is not known. */
+  process(buf: Buffer, off: number, len: number, side?: number): number
 }
 
 /** Engine verdicts (lib/dataplane/engine Verdict). */
@@ -35,6 +36,7 @@ export const VERDICT_TX = 1
 /** Engine sides (lib/dataplane/engine Side). */
 export const SIDE_PROVIDER = 0
 export const SIDE_EXTERNAL = 1
+export const SIDE_ANY = -1
 
 /**
  * One batch at a time: receive from each port, run every frame through the
@@ -52,6 +54,7 @@ export class ForwardingLoop {
   private readonly providerPort: FramePort
   private readonly externalPort: FramePort
   private readonly counters: Float64Array | null
+  private readonly twoInterfaces: boolean
 
   /**
    * `listeners` are ports only received from (every worker's ARP-reply socket);
@@ -70,6 +73,7 @@ export class ForwardingLoop {
     this.engine = engine
     this.providerPort = providerPort
     this.externalPort = externalPort
+    this.twoInterfaces = providerPort !== externalPort
     const members = providerPort === externalPort ? [providerPort] : [providerPort, externalPort]
     this.ports = [...members, ...listeners, ...(router === null ? [] : [router])]
     this.router = router
@@ -99,9 +103,11 @@ export class ForwardingLoop {
       const lengths = port.rxLengths
       engine.prefetch?.(buf, offsets, lengths, n)
       const check = p < this.routed
+      // With two interfaces, each side's traffic is accepted only on its own (ports[0] provider, ports[1] external).
+      const side = this.twoInterfaces && p < 2 ? (p === 0 ? SIDE_PROVIDER : SIDE_EXTERNAL) : SIDE_ANY
       for (let i = 0; i < n; i++) {
         if (check && router!.route(buf, offsets[i]!, lengths[i]!)) continue
-        if (engine.process(buf, offsets[i]!, lengths[i]!) === VERDICT_TX) {
+        if (engine.process(buf, offsets[i]!, lengths[i]!, side) === VERDICT_TX) {
           const out = engine.outSide === SIDE_EXTERNAL ? this.externalPort : this.providerPort
           out.send(buf, engine.outOffset, engine.outLength)
         }

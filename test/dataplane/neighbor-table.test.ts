@@ -31,3 +31,29 @@ t.test('ARP requests: at most one a second per address; the address is then expe
   t.ok(n.shouldRequest(5, 101))
   t.ok(n.isRequested(5))
 })
+
+t.test('a learnt neighbour ages out; a full table evicts expired and oldest entries', async (t) => {
+  const { NeighborTable, NEIGHBOR_MAX_AGE, DYNAMIC_NEIGHBORS } = await import('../../lib/dataplane/neighbor-table')
+  const { Compiler } = await import('../../lib/control/compiler')
+  const { referenceConfig } = await import('../helpers/engine-harness')
+  const s = new Compiler().compile(referenceConfig(), 1)
+  const n = new NeighborTable()
+  const m = new Uint8Array([2, 0, 0, 0, 0, 9])
+  n.now = 100
+  n.learn(0x0a000001, m, 0)
+  t.ok(n.resolve(0x0a000001, s), 'learnt')
+  n.now = 100 + NEIGHBOR_MAX_AGE
+  t.ok(n.resolve(0x0a000001, s), 'still fresh at the limit')
+  n.now = 101 + NEIGHBOR_MAX_AGE
+  t.notOk(n.resolve(0x0a000001, s), 'aged out: unknown again')
+  n.seen(0x0a000001, m, 0)
+  t.ok(n.resolve(0x0a000001, s), 'seen again: refreshed')
+  for (let i = 0; i < DYNAMIC_NEIGHBORS * 3; i++) {
+    n.now = 1000 + i
+    n.learn(0x0b000000 + i, m, 0)
+  }
+  t.ok(n.size <= DYNAMIC_NEIGHBORS, 'bounded')
+  t.ok(n.resolve(0x0b000000 + DYNAMIC_NEIGHBORS * 3 - 1, s), 'the newest is known')
+  t.notOk(n.resolve(0x0b000000, s), 'the oldest was evicted')
+  t.ok(n.evicted > 0)
+})

@@ -23,6 +23,8 @@ interface Case {
   config?: () => NvlbConfig
   /** Transmit queue slots, when not the default. */
   extraSlots?: number
+  /** The interface the input arrives on (default: one interface for both sides). */
+  side?: number
   /** Run the input through an engine that has adopted no snapshot. */
   unconfigured?: boolean
 }
@@ -43,6 +45,19 @@ function withConfig(edit: (c: NvlbConfig) => void): () => NvlbConfig {
     edit(c)
     return c
   }
+}
+
+/** The same NVGRE frame sent from another outer source PA (outer checksum recomputed). */
+function withOuterSource(frame: Buffer, pa: string): Buffer {
+  const f = Buffer.from(frame)
+  const ip = 14
+  pa.split('.').forEach((octet, i) => (f[ip + 12 + i] = Number(octet)))
+  f.writeUInt16BE(0, ip + 10)
+  let sum = 0
+  for (let i = 0; i < 20; i += 2) sum += f.readUInt16BE(ip + i)
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+  f.writeUInt16BE(~sum & 0xffff, ip + 10)
+  return f
 }
 
 /** The frame nvlb sent toward a backend for a client SYN (public VIP). */
@@ -178,10 +193,156 @@ const cases: Case[] = [
     drops: ['wrong_routing_domain'],
   },
   {
-    description: 'CA VIP client without a lookup record: forwarded, but the reply cannot be delivered',
-    input: (h) => replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6002, src: '10.1.5.77' })).out[0]!.frame, { vsid: 5002 }),
+    description: "CA VIP client whose lookup record went away after its SYN: the reply cannot be delivered",
+    input: (h) => {
+      const sent = h.send(fromAppTier({ vsid: 5002, sport: 6002 })).out[0]!.frame
+      const c = referenceConfig()
+      c.lookupRecords = c.lookupRecords.filter((r) => !(r.customerAddress === '10.1.5.20' && r.virtualSubnetId === 5002))
+      h.load(c)
+      return replyTo(sent, { vsid: 5002 })
+    },
     verdict: Verdict.DROP,
     drops: ['no_lookup_record'],
+  },
+  // ------------------------------------------------------------ interfaces and MACs
+  { description: 'NVGRE arriving on the external interface', side: Side.EXTERNAL, input: () => fromAppTier({ vsid: 5002, sport: 6101 }), verdict: Verdict.DROP, drops: ['wrong_interface'] },
+  { description: 'plain IP to a public VIP arriving on the provider interface', side: Side.PROVIDER, input: () => fromClient({ sport: 6102 }), verdict: Verdict.DROP, drops: ['wrong_interface'] },
+  {
+    description: "ARP for nvlb's PA arriving on the external interface",
+    side: Side.EXTERNAL,
+    input: () => buildFrame({ eth: { src: MAC.host4, dst: 'ff:ff:ff:ff:ff:ff' }, arp: { op: 'request', senderMac: MAC.host4, senderIp: '192.168.6.7', targetIp: '192.168.6.2' } }),
+    verdict: Verdict.DROP,
+    drops: ['wrong_interface'],
+  },
+  { description: 'each side on its own interface: NVGRE on the provider one is forwarded', side: Side.PROVIDER, input: () => fromAppTier({ vsid: 5002, sport: 6103 }), verdict: Verdict.TX },
+  { description: 'each side on its own interface: a client on the external one is forwarded', side: Side.EXTERNAL, input: () => fromClient({ sport: 6104 }), verdict: Verdict.TX },
+  {
+    description: "a frame to a MAC that is not nvlb's (promiscuous socket) is ignored",
+    input: () => buildFrame({ eth: { src: MAC.client, dst: '02:00:00:00:99:99' }, ipv4: { src: '198.51.100.10', dst: '203.0.113.10' }, tcp: { srcPort: 6105, dstPort: 80, flags: ['syn'] } }),
+    verdict: Verdict.DROP,
+    drops: ['not_our_mac'],
+  },
+  {
+    description: "NVGRE to another MAC than nvlb's provider MAC is ignored",
+    input: () => buildFrame({ eth: { src: MAC.host4, dst: '02:00:c0:a8:06:05' }, ipv4: { src: '192.168.6.7', dst: '192.168.6.2' }, nvgre: { vsid: 5002, inner: VM11 } }),
+    verdict: Verdict.DROP,
+    drops: ['not_our_mac'],
+  },
+  {
+    description: "unicast ARP to another MAC than nvlb's is ignored",
+    input: () => buildFrame({ eth: { src: MAC.host4, dst: '02:00:c0:a8:06:05' }, arp: { op: 'request', senderMac: MAC.host4, senderIp: '192.168.6.7', targetIp: '192.168.6.2' } }),
+    verdict: Verdict.DROP,
+    drops: ['not_our_mac'],
+  },
+  {
+    description: 'a broadcast IPv4 frame is ignored (broadcast is for ARP only)',
+    input: () => buildFrame({ eth: { src: MAC.client, dst: 'ff:ff:ff:ff:ff:ff' }, ipv4: { src: '198.51.100.10', dst: '203.0.113.10' }, tcp: { srcPort: 6106, dstPort: 80, flags: ['syn'] } }),
+    verdict: Verdict.DROP,
+    drops: ['not_our_mac'],
+  },
+  {
+    description: "nvlb's fragmentation-needed errors are rate-limited per source (burst 20, then dropped)",
+    setup: (h) => {
+      for (let i = 0; i < 20; i++) h.send(fromClient({ sport: 9, df: true, flags: ['ack'], payload: 'z'.repeat(1460) }))
+    },
+    input: () => fromClient({ sport: 9, df: true, flags: ['ack'], payload: 'z'.repeat(1460) }),
+    verdict: Verdict.DROP,
+    drops: ['packet_too_big', 'icmp_rate_limited'],
+    output: (t, r) => t.equal(r.out.length, 0, 'no ICMP error sent'),
+  },
+  {
+    description: "another source still gets its fragmentation-needed while one is rate-limited",
+    setup: (h) => {
+      for (let i = 0; i < 25; i++) h.send(fromClient({ sport: 9, df: true, flags: ['ack'], payload: 'z'.repeat(1460) }))
+    },
+    input: () => fromClient({ sport: 9, client: '198.51.100.11', df: true, flags: ['ack'], payload: 'z'.repeat(1460) }),
+    verdict: Verdict.CONSUMED,
+    drops: ['packet_too_big'],
+  },
+  // ------------------------------------------------------------ neighbours and client MACs
+  {
+    description: 'a new public flow when the client-MAC table is full is refused (never sent to 00:00:00:00:00:00)',
+    setup: (h) => {
+      const macs = (h.engine as unknown as { clientMacs: { intern(b: Uint8Array, o: number): number } }).clientMacs
+      const m = new Uint8Array(6)
+      for (let i = 1; macs.intern(m, 0) >= 0; i++) {
+        m[0] = 2
+        m[3] = (i >>> 16) & 0xff
+        m[4] = (i >>> 8) & 0xff
+        m[5] = i & 0xff
+      }
+    },
+    input: () => fromClient({ sport: 6201, srcMac: '02:77:00:00:00:01' }),
+    verdict: Verdict.DROP,
+    drops: ['client_macs_full'],
+  },
+  {
+    description: "a gratuitous ARP claiming nvlb's own PA changes nothing",
+    input: () => buildFrame({ eth: { src: '02:66:66:66:66:66', dst: 'ff:ff:ff:ff:ff:ff' }, arp: { op: 'request', senderMac: '02:66:66:66:66:66', senderIp: '192.168.6.2', targetIp: '192.168.6.2' } }),
+    verdict: Verdict.DROP,
+    drops: ['arp_ignored'],
+  },
+  {
+    description: 'a gratuitous ARP flood claiming a static neighbour does not redirect its traffic',
+    setup: (h) => {
+      for (const ip of ['192.168.6.4', '192.168.6.5', '192.168.6.6']) {
+        for (const op of ['request', 'reply'] as const) {
+          h.send(buildFrame({ eth: { src: '02:66:66:66:66:66', dst: MAC.provider }, arp: { op, senderMac: '02:66:66:66:66:66', senderIp: ip, targetIp: '192.168.6.2' } }))
+        }
+      }
+    },
+    input: () => fromClient({ sport: 6202 }),
+    verdict: Verdict.TX,
+    output: (t, r) => t.not(parseFrame(r.out[0]!.frame)!.eth.dst, '02:66:66:66:66:66'),
+  },
+  // ------------------------------------------------------------ tenant trust: the outer source PA must be the CA's host
+  {
+    description: "a CA VIP request from a host that is not the client CA's (another host's PA)",
+    input: () => nvgre(VM11, { outer: { src: '192.168.6.5' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: 'a CA VIP request from a CA no lookup record names',
+    input: () => nvgre({ ...VM11, ipv4: { src: '10.1.5.77', dst: '10.1.5.100' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a CA VIP request with nvlb's own PA as the outer source",
+    input: () => nvgre({ ...VM11, ipv4: { src: '10.1.5.100', dst: '10.1.5.100' } }, { outer: { src: '192.168.6.2' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a host speaking for another tenant's VM (a CA of VSID 5001 put in the key of VSID 5002)",
+    input: () => nvgre({ ...VM11, ipv4: { src: '10.1.6.20', dst: '10.1.5.100' } }, { outer: { src: '192.168.6.4' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a hairpin request (tenant VM → public VIP) from another host's PA",
+    input: () => nvgre({ ...VM11, ipv4: { src: '10.1.5.20', dst: '203.0.113.10' } }, { outer: { src: '192.168.6.5' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a public VIP backend's reply from a host that is not the backend's",
+    input: (h) => withOuterSource(replyTo(sentToBackend(h, 8)), '192.168.6.9'),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a CA VIP backend's reply (in the VIP's VSID) from a host that is not the backend's",
+    input: (h) => withOuterSource(replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6003 })).out[0]!.frame, { vsid: 5002 }), '192.168.6.7'),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
+    description: "a CA VIP backend's reply in the VIP's VSID from the backend's host is delivered",
+    input: (h) => replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6004 })).out[0]!.frame, { vsid: 5002 }),
+    verdict: Verdict.TX,
+    output: (t, r) => t.equal(parseFrame(r.out[0]!.frame)!.ipv4!.dst, '192.168.6.7'),
   },
   {
     description: 'next hop of a host PA unknown: ARP request sent',
@@ -226,6 +387,29 @@ const cases: Case[] = [
       }),
     verdict: Verdict.DROP,
     drops: ['icmp_no_flow'],
+  },
+  {
+    description: "a forged port unreachable for someone else's public flow (not from the client) is dropped",
+    setup: (h) => h.send(fromClient({ sport: 9101 })),
+    input: () =>
+      buildFrame({
+        eth: { src: MAC.client, dst: MAC.external },
+        ipv4: { src: '198.51.100.66', dst: '203.0.113.10' },
+        icmp: { type: 3, code: 3, quote: { ipv4: { src: '203.0.113.10', dst: '198.51.100.10' }, tcp: { srcPort: 80, dstPort: 9101 } }, quoteLength: 28 },
+      }),
+    verdict: Verdict.DROP,
+    drops: ['icmp_forged'],
+  },
+  {
+    description: 'a port unreachable from the client itself is passed to the backend',
+    setup: (h) => h.send(fromClient({ sport: 9102 })),
+    input: () =>
+      buildFrame({
+        eth: { src: MAC.client, dst: MAC.external },
+        ipv4: { src: '198.51.100.10', dst: '203.0.113.10' },
+        icmp: { type: 3, code: 3, quote: { ipv4: { src: '203.0.113.10', dst: '198.51.100.10' }, tcp: { srcPort: 80, dstPort: 9102 } }, quoteLength: 28 },
+      }),
+    verdict: Verdict.TX,
   },
   {
     description: 'ICMP echo request to a VIP',
@@ -413,7 +597,7 @@ for (const c of cases) {
   t.test(c.description, async (t) => {
     const h = new Harness(c.config?.() ?? referenceConfig(), { ...(c.extraSlots === undefined ? {} : { extraSlots: c.extraSlots }), unconfigured: c.unconfigured === true })
     c.setup?.(h)
-    const r = h.send(c.input(h))
+    const r = h.send(c.input(h), c.side)
     t.equal(r.verdict, c.verdict, `verdict (drops: ${r.drops.join(',') || 'none'})`)
     t.same(r.drops, c.drops ?? [], 'drop reasons counted')
     c.output?.(t, r)
@@ -434,4 +618,17 @@ t.test('every drop reason has a case', async (t) => {
   covered.add('no_headroom')
   covered.add('nat_ports_exhausted') // nat-ports.test.ts
   t.same(DROP_REASON_NAMES.filter((n) => !covered.has(n)), [])
+})
+
+t.test('a neighbour is never learnt from the outer header of NVGRE that fails the trust check', async (t) => {
+  const c = referenceConfig()
+  c.neighbors = []
+  const h = new Harness(c)
+  const attacker = '02:66:66:66:66:66'
+  // Claims host .4's PA, but the inner CA's record is on host .7.
+  const spoofed = buildFrame({ eth: { src: attacker, dst: MAC.provider }, ipv4: { src: '192.168.6.4', dst: '192.168.6.2' }, nvgre: { vsid: 5002, inner: VM11 } })
+  t.same(h.send(spoofed).drops, ['spoofed_provider_address'])
+  for (let sport = 6300; sport < 6340; sport++) {
+    for (const o of h.send(fromClient({ sport })).out) t.not(parseFrame(o.frame)!.eth.dst, attacker, `client port ${sport}: nothing sent to the spoofer's MAC`)
+  }
 })

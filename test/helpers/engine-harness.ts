@@ -55,12 +55,13 @@ export class Harness {
     this.engine.adopt(this.compiler.compile(config, ++this.generation, undefined, this.engine.counters.values[G_SWEPT_EPOCH]))
   }
 
-  send(frame: Uint8Array): Result {
+  /** `side`: the interface the frame arrives on (engine SIDE_ANY, the default, when one carries both). */
+  send(frame: Uint8Array, side?: number): Result {
     const buf = Buffer.alloc(HEADROOM + frame.length + 64)
     buf.set(frame, HEADROOM)
     const before = Array.from(this.engine.counters.values.subarray(DROPS_BASE, DROPS_BASE + DROP_REASON_NAMES.length))
     if (this.prefetch) this.engine.prefetch(buf, Int32Array.of(HEADROOM), Int32Array.of(frame.length), 1)
-    const verdict = this.engine.process(buf, HEADROOM, frame.length)
+    const verdict = this.engine.process(buf, HEADROOM, frame.length, side)
     const out: Emitted[] = []
     if (verdict === Verdict.TX) {
       out.push({ frame: Buffer.from(buf.subarray(this.engine.outOffset, this.engine.outOffset + this.engine.outLength)), side: this.engine.outSide })
