@@ -35,7 +35,8 @@ interface Record_ {
   mac: Uint8Array
 }
 
-function u16(b: Uint8Array, p: number): number {
+/** Big-endian 16 bits (the fuzzer's own, independent of lib/packet). */
+export function u16(b: Uint8Array, p: number): number {
   return (b[p]! << 8) | b[p + 1]!
 }
 
@@ -43,7 +44,8 @@ function u32(b: Uint8Array, p: number): number {
   return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0
 }
 
-function sum(b: Uint8Array, off: number, len: number, initial: number): number {
+/** One's-complement sum of `len` bytes from `off`, folded to 16 bits (the fuzzer's own oracle, independent of lib/packet/checksum). */
+export function sum(b: Uint8Array, off: number, len: number, initial: number): number {
   let s = initial
   const end = off + len
   let i = off

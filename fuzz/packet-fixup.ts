@@ -3,24 +3,11 @@
  * mutation, make lengths and checksums consistent again some of the time, so that mutated
  * frames get past the header checks and reach the code behind them.
  */
-
-function u16(b: Uint8Array, p: number): number {
-  return (b[p]! << 8) | b[p + 1]!
-}
+import { sum, u16 } from './invariants'
 
 function w16(b: Uint8Array, p: number, v: number): void {
   b[p] = (v >>> 8) & 0xff
   b[p + 1] = v & 0xff
-}
-
-function sum(b: Uint8Array, off: number, len: number, initial: number): number {
-  let s = initial
-  const end = off + len
-  let i = off
-  for (; i + 1 < end; i += 2) s += (b[i]! << 8) | b[i + 1]!
-  if (i < end) s += b[i]! << 8
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16)
-  return s
 }
 
 /** Rewrites the IPv4 header checksum (and, when `lengths`, the total length) of the packet at `ip`; returns its end or -1. */
