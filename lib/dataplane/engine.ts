@@ -469,23 +469,19 @@ export class Engine {
     // the lookup records put the inner source CA on; a reply may instead come
     // from its flow's backend's host (checked once the flow is known).
     const outerSrc = readI32(buf, ip + 12)
-    const record = keyTableGet(snap.lookup, vsid, src, 0)
-    const trusted = record >= 0 && snap.lookupHost[record] === outerSrc && outerSrc !== snap.providerAddress
-    // Neighbours are learnt from hosts that proved who they are, never from any outer header.
-    if (trusted) this.neighbors.seen(outerSrc, buf, eth + 6)
-    if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, eth, iip, ihl2, total2, vsid, domain, outerSrc, trusted)
+    if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, eth, iip, ihl2, total2, vsid, domain, outerSrc)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
     const fragment = readU16(buf, iip + 6)
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) {
       if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
-        if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+        if (!this.sourceTrusted(vsid, src, outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
         return this.laterFragmentToVip(buf, eth, iip, total2, vsid, protocol, src, dst)
       }
       if (dst !== snap.externalAddress && keyTableGet(snap.rulesByAddress, dst, 0, protocol) !== KEY_TABLE_MISSING) {
-        if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+        if (!this.sourceTrusted(vsid, src, outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
         return this.laterFragmentHairpin(buf, eth, iip, total2, vsid, protocol, src, dst)
       }
-      return this.laterFragmentReply(buf, eth, iip, total2, domain, protocol, src, dst, outerSrc, trusted)
+      return this.laterFragmentReply(buf, eth, iip, total2, vsid, domain, protocol, src, dst, outerSrc)
     }
     const l4 = iip + ihl2
     if (!hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
@@ -497,7 +493,7 @@ export class Engine {
     // whether dst is a VIP at all before the flow table is touched.)
     const hinted = this.hintKind
     if (hinted === 0 || (hinted === 2 && keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING)) {
-      if (!trusted) {
+      if (!this.sourceTrusted(vsid, src, outerSrc, buf, eth)) {
         // Not the client's host: spoofed if it claims a rule's port; else
         // perhaps a full-NAT reply (to the VIP at a NAT port), checked below.
         if (keyTableGet(snap.rules, dst, vsid, (protocol << 16) | (ports & 0xffff)) >= 0) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
@@ -523,7 +519,7 @@ export class Engine {
     } else if (hinted === KIND_HAIRPIN || (hinted === 2 && this.isHairpinRequest(dst, protocol, ports))) {
       // Hairpin: a tenant VM using a public VIP is served like an
       // Internet client, its source translated to nvlb's external address.
-      if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+      if (!this.sourceTrusted(vsid, src, outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
       const keyProto = (vsid << 8) | protocol
       const fk = hinted === KIND_HAIRPIN ? this.hintHash : forwardKeyHash(hash5(src, dst, ports, protocol), keyProto)
       const h5 = forwardKeyHash(fk, keyProto)
@@ -547,7 +543,7 @@ export class Engine {
       this.discard(flow, -1)
       return this.drop(DropReason.NO_FLOW)
     }
-    if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+    if (!this.replyTrusted(flow, vsid, src, outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
     if (firstFragment) this.fragments.remember(domain, true, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
     return this.toClient(buf, iip, ihl2, total2, flow, true)
   }
@@ -557,9 +553,22 @@ export class Engine {
    * host of the flow's backend, or from the host the lookup records give for
    * its source CA; learns the sender's MAC then.
    */
-  private replyTrusted(flow: number, outerSrc: number, trusted: boolean, buf: Uint8Array, eth: number): boolean {
-    if (trusted) return true
-    if (this.snap!.backendHost[this.flowTable!.backend(flow)] !== outerSrc) return false
+  private replyTrusted(flow: number, vsid: number, src: number, outerSrc: number, buf: Uint8Array, eth: number): boolean {
+    if (this.snap!.backendHost[this.flowTable!.backend(flow)] !== outerSrc || outerSrc === this.snap!.providerAddress) return this.sourceTrusted(vsid, src, outerSrc, buf, eth)
+    this.neighbors.seen(outerSrc, buf, eth + 6)
+    return true
+  }
+
+  /**
+   * NVGRE from `outerSrc` is trusted when the lookup records put the inner
+   * source CA `src` of `vsid` on that host; learns the sender's MAC then
+   * (neighbours are learnt from hosts that proved who they are, never from
+   * any outer header).
+   */
+  private sourceTrusted(vsid: number, src: number, outerSrc: number, buf: Uint8Array, eth: number): boolean {
+    const snap = this.snap!
+    const record = keyTableGet(snap.lookup, vsid, src, 0)
+    if (record < 0 || snap.lookupHost[record] !== outerSrc || outerSrc === snap.providerAddress) return false
     this.neighbors.seen(outerSrc, buf, eth + 6)
     return true
   }
@@ -912,7 +921,7 @@ export class Engine {
     return this.encapsulate(buf, ip, total, snap.backendHost[backend]!, snap.backendVsid[backend]!, snap.backendMac, backend * 6, h3)
   }
 
-  private laterFragmentReply(buf: Uint8Array, eth: number, ip: number, total: number, domain: number, protocol: number, src: number, dst: number, outerSrc: number, trusted: boolean): number {
+  private laterFragmentReply(buf: Uint8Array, eth: number, ip: number, total: number, vsid: number, domain: number, protocol: number, src: number, dst: number, outerSrc: number): number {
     const flow = this.fragments.recall(domain, true, protocol, src, dst, readU16(buf, ip + 4), this.now)
     const flows = this.flowTable!
     // The slot may have been reused since, by another flow (of another tenant: CAs overlap): the reply must be this flow's.
@@ -927,7 +936,7 @@ export class Engine {
     ) {
       return this.drop(DropReason.FRAGMENT_NO_STATE)
     }
-    if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+    if (!this.replyTrusted(flow, vsid, src, outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
     return this.toClient(buf, ip, (buf[ip]! & 0x0f) << 2, total, flow, false)
   }
 
@@ -1002,7 +1011,7 @@ export class Engine {
    * (CA VIP), or from a backend's side about a packet nvlb sent to the
    * backend; the latter is translated like the flow's reply direction.
    */
-  private icmpFromTenant(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, vsid: number, domain: number, outerSrc: number, trusted: boolean): number {
+  private icmpFromTenant(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, vsid: number, domain: number, outerSrc: number): number {
     const icmp = ip + ihl
     const q = this.quoted
     const quoted = q.parse(buf, icmp, ip + total)
@@ -1018,13 +1027,13 @@ export class Engine {
       const snap = this.snap!
       const to = readI32(buf, ip + 16)
       if (keyTableGet(snap.rulesByAddress, to, vsid, protocol) !== KEY_TABLE_MISSING || keyTableGet(snap.rulesByAddress, to, 0, protocol) !== KEY_TABLE_MISSING) {
-        if (!trusted) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+        if (!this.sourceTrusted(vsid, readI32(buf, ip + 12), outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
         return this.icmpFromClient(buf, ip, ihl, total, vsid)
       }
       return this.drop(DropReason.ICMP_NO_FLOW)
     }
     if (!this.isUsable(flow)) return this.drop(DropReason.ICMP_NO_FLOW)
-    if (!this.replyTrusted(flow, outerSrc, trusted, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+    if (!this.replyTrusted(flow, vsid, readI32(buf, ip + 12), outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
     if (this.forgedUnreachable(buf, ip, icmp, qdst)) return this.drop(DropReason.ICMP_FORGED)
     const snap = this.snap!
     const flows = this.flowTable!

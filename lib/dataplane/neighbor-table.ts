@@ -16,6 +16,8 @@ export const DYNAMIC_NEIGHBORS = 4096
 /** Seconds a learnt neighbour stays usable without being seen again. */
 export const NEIGHBOR_MAX_AGE = 300
 
+const SEEN_CACHE_BITS = 6
+
 export class NeighborTable {
   private readonly learned = createKeyTable(DYNAMIC_NEIGHBORS)
   private readonly learnedMac = new Uint8Array(DYNAMIC_NEIGHBORS * MAC_LENGTH)
@@ -43,6 +45,7 @@ export class NeighborTable {
   private resolvedLearned = -1
   private lastLearned = 0
   private lastLearnedIndex = 0
+  private readonly seenIndex = new Int32Array(1 << SEEN_CACHE_BITS).fill(DYNAMIC_NEIGHBORS)
 
   /** A new snapshot (its static neighbours may differ). */
   reset(): void {
@@ -77,11 +80,15 @@ export class NeighborTable {
 
   /** A frame from `address` with source MAC mac[macOff..+6): learn it unless it is the last one seen. */
   seen(address: number, mac: Uint8Array, macOff: number): void {
-    if (address === this.lastLearned && this.learnedCount > 0 && sameMac(mac, macOff, this.learnedMac, this.lastLearnedIndex * MAC_LENGTH)) {
-      this.learnedAt[this.lastLearnedIndex] = this.now
+    // Replies alternate between a few hosts: a small direct-mapped cache of where each was learnt.
+    const slot = Math.imul(address, 0x9e3779b1) >>> (32 - SEEN_CACHE_BITS)
+    const index = this.seenIndex[slot]!
+    if (index < this.learnedCount && this.learnedAddress[index] === address && sameMac(mac, macOff, this.learnedMac, index * MAC_LENGTH)) {
+      this.learnedAt[index] = this.now
       return
     }
     this.learn(address, mac, macOff)
+    if (this.lastLearned === address) this.seenIndex[slot] = this.lastLearnedIndex
   }
 
   learn(address: number, mac: Uint8Array, macOff: number): void {
