@@ -47,7 +47,7 @@ async function startServer(t: { teardown(fn: () => unknown): void }, d: Deployme
 
 t.setTimeout(900000)
 t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }, async (t) => {
-  const d = await deployForTest(t)
+  const d = await deployForTest(t, { prefix: `hpr${Math.random().toString(16).slice(2, 5)}` })
 
   await t.test('every backend comes up; the VMs saw probes from node.probeAddress', async (t) => {
     await waitFor('all six backends up (4 blue, 2 red)', async () => {
