@@ -62,8 +62,14 @@ function sh(args: string[]): void {
 async function hostRole(): Promise<void> {
   sh(['ip', 'link', 'set', 'lo', 'up'])
   sh(['ip', 'route', 'add', 'local', '10.2.0.0/16', 'dev', 'lo'])
-  const server = http.createServer((_req, res) => res.end('ok\n'))
-  await new Promise<void>((resolve) => server.listen(80, '0.0.0.0', resolve))
+  // 1,000 new connections a second to one process that also runs the tunnel: a deep accept
+  // queue, so a busy moment of this (unmeasured) side does not refuse probes.
+  sh(['sysctl', '-q', '-w', 'net.core.somaxconn=8192'])
+  // The web server is a process of its own: sharing this one's event loop with the tunnel loop
+  // below, it was starved on a loaded machine (connections accepted, never answered).
+  const webArgv = nodeMainCommand('bench/health', ['--role', 'host-http'])
+  const web = spawn(webArgv[0]!, webArgv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
+  await firstLine(web, 'the backends\' web server', 30000)
   const tun = new TunDevice('benchhost%d')
   sh(['ip', 'link', 'set', 'dev', tun.name, 'mtu', '1458', 'up'])
   sh(['ip', 'route', 'add', `${PROBE_ADDRESS}/32`, 'dev', tun.name])
@@ -88,7 +94,7 @@ async function hostRole(): Promise<void> {
     // Yield to the event loop now and then (stdin close, the HTTP server).
     await new Promise((r) => setImmediate(r))
     if (stop) break
-    const ready = poll.wait(10)
+    const ready = poll.wait(1)
     if ((ready & 1) !== 0) {
       let queued = 0
       for (let i = 0; i < 64; i++) {
@@ -134,7 +140,8 @@ async function hostRole(): Promise<void> {
   }
   port.close()
   tun.close()
-  server.close()
+  web.stdin!.end()
+  await new Promise((resolve) => (web.exitCode === null ? web.once('close', resolve) : resolve(null)))
 }
 
 /** nvlb's side: the health monitor and the probe tunnel; prints one JSON line of results. */
@@ -237,6 +244,15 @@ export async function main(argv: string[]): Promise<number> {
   const duration = Number(values.duration)
   if (!Number.isInteger(backends) || backends < 1 || backends > 60000) throw new Error('--backends must be 1..60000')
   if (!(duration > 0)) throw new Error('--duration must be a positive number of seconds')
+  if (values.role === 'host-http') {
+    const server = http.createServer((_req, res) => res.end('ok\n'))
+    await new Promise<void>((resolve) => server.listen({ port: 80, host: '0.0.0.0', backlog: 8192 }, resolve))
+    process.stdout.write('ready\n')
+    await new Promise((resolve) => process.stdin.on('close', resolve).resume())
+    server.close()
+    server.closeAllConnections()
+    return 0
+  }
   if (values.role === 'host') {
     await hostRole()
     return 0

@@ -133,15 +133,19 @@ interface PacketPath {
   stats: StatsSource
   /** Resolves once every packet worker runs `generation` or a later one. */
   whenAdopted(generation: number): Promise<void>
+  /** The lowest snapshot epoch every packet worker runs (health republishes keep the generation). */
+  adoptedEpoch(): number
   stop(): Promise<void>
 }
 
 /** --no-dataplane: one in-process engine adopts every snapshot and reports the counters. */
 function startInProcessEngine(control: ControlPlane<Snapshot>): PacketPath {
   const engine = new Engine({ maxFlows: control.config.node?.maxFlows })
+  let epoch = control.snapshot?.epoch ?? -1
   const unsubscribe = control.subscribe((snapshot) => {
     const first = engine.flows === null
     engine.adopt(snapshot)
+    epoch = snapshot.epoch
     // The flow table is created by the first snapshot and keeps its size.
     const flows = engine.flows as FlowTable | null
     if (first && flows !== null) control.fixFields([flowTableField(flows.capacity)])
@@ -150,6 +154,7 @@ function startInProcessEngine(control: ControlPlane<Snapshot>): PacketPath {
     stats: () => engine.statsReport(),
     // The engine adopts each snapshot synchronously in subscribe().
     whenAdopted: async () => undefined,
+    adoptedEpoch: () => epoch,
     stop: async () => unsubscribe(),
   }
 }
@@ -203,6 +208,7 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
       }
     },
     whenAdopted: (generation) => pool.whenAdopted(generation),
+    adoptedEpoch: () => pool.adoptedEpoch(),
     stop: async () => {
       unsubscribe()
       await pool.stop()
@@ -269,19 +275,24 @@ export async function main(argv: string[]): Promise<number> {
       awaitRunning: (generation) => packetPath?.whenAdopted(generation) ?? Promise.resolve(),
     })
     packetPath = options.dataplane ? await startPacketPath(control, options, logger) : startInProcessEngine(control)
-    if (options.dataplane) {
-      // Probes go through the overlay from the provider interface: they need the AF_PACKET data plane.
-      const plane = control
-      const service = new HealthService({ logger: logger.child({ component: 'health' }), republish: () => plane.republish() })
-      health = service
-      let seen = -1
-      control.subscribe((_snapshot, generation) => {
-        const config = compiled.get(generation)
-        if (generation === seen || config === undefined) return
-        seen = generation
-        void service.update(config)
-      })
-    }
+    // Probes go through the overlay from the provider interface: without the data plane none run (GET /v1/health says so).
+    const plane = control
+    const path = packetPath
+    const service = new HealthService({
+      logger: logger.child({ component: 'health' }),
+      republish: () => plane.republish(),
+      runningEpoch: () => path.adoptedEpoch(),
+      disabled: options.dataplane ? undefined : 'nvlb runs with --no-dataplane: probes go through the overlay from the provider interface, so none run and every backend counts as unknown (trusted)',
+    })
+    health = service
+    let seen = -1
+    control.subscribe((snapshot, generation) => {
+      service.snapshotPublished(snapshot.epoch)
+      const config = compiled.get(generation)
+      if (generation === seen || config === undefined) return
+      seen = generation
+      void service.update(config)
+    })
 
     const token = resolveServerToken(options.stateDir)
     if (token.path === undefined) logger.info('admin API token from NVLB_TOKEN')

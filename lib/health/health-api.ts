@@ -54,11 +54,21 @@ export function registerHealthApi(app: FastifyInstance, health: HealthSource): v
             properties: {
               backends: { type: 'array', items: entrySchema },
               tunnel: { type: 'object', additionalProperties: { type: 'number' } },
+              applied: {
+                type: 'boolean',
+                description:
+                  'true once every packet worker runs a snapshot built with the health shown (false for the moment between a change of health and its adoption)',
+              },
+              epoch: { type: 'integer', description: 'epoch of the last snapshot handed to the packet path (-1 before the first)' },
+              notProbing: {
+                type: ['string', 'null'],
+                description: 'why rules name probes but none run (nvlb run --no-dataplane, or the probe tunnel could not open); null otherwise',
+              },
             },
           },
         },
       },
     },
-    async () => ({ backends: health.list(), tunnel: health.tunnelStats() }),
+    async () => ({ backends: health.list(), tunnel: health.tunnelStats(), applied: health.applied(), epoch: health.publishedEpoch(), notProbing: health.notProbing() }),
   )
 }

@@ -18,6 +18,7 @@ import type { NvlbConfig } from '../control/config-types'
 import { HealthState, type HealthStateName, type Transition } from './health-state'
 import type { ProbeConfig } from './probe-config'
 import { ProbeLimits } from './probe-config'
+import { ProbeWheel } from './probe-wheel'
 import { runProbe, type ProbeRequest, type ProbeResult } from './probe-runner'
 
 /** Where probe connections go: the probe tunnel in production, anything reachable in tests. */
@@ -26,6 +27,8 @@ export interface ProbeTransport {
   configure(config: NvlbConfig, backends: readonly { virtualSubnetId: number; address: string }[]): Promise<void>
   /** The host the kernel connects to for a backend. */
   hostOf(virtualSubnetId: number, address: string): string
+  /** Runs one probe (the probe tunnel's kernel sockets); without it, runProbe on node:net. */
+  probe?(request: ProbeRequest): Promise<ProbeResult>
 }
 
 export interface HealthView {
@@ -56,10 +59,13 @@ interface Check {
     requestPath: string
   }
   names: Set<string>
+  /** `names` joined (metrics label, log lines). */
+  label: string
   /** Pool-backend keys this check judges. */
   users: Set<string>
   state: HealthState
-  timer: NodeJS.Timeout | null
+  /** Waiting in the wheel for its next run. */
+  scheduled: boolean
   running: boolean
 }
 
@@ -96,11 +102,17 @@ export class HealthMonitor {
   private readonly logger: Logger
   private readonly probe: (request: ProbeRequest) => Promise<ProbeResult>
   private configured: Promise<void> = Promise.resolve()
+  /** Checks removed by a configuration leave the wheel at their next turn (runCheck ignores them). */
+  private readonly wheel = new ProbeWheel<Check>((check) => {
+    check.scheduled = false
+    void this.runCheck(check)
+  })
 
   constructor(private readonly options: HealthMonitorOptions) {
     this.now = options.now ?? Date.now
     this.logger = options.logger
-    this.probe = options.probe ?? runProbe
+    const transport = options.transport
+    this.probe = options.probe ?? (transport.probe === undefined ? runProbe : (request) => transport.probe!(request))
   }
 
   /** Called after health changed what the packet path should do (batched: once per turn of the event loop). */
@@ -150,9 +162,10 @@ export class HealthMonitor {
               address: b.address,
               probe: spec,
               names: new Set(),
+              label: '',
               users: new Set(),
               state: new HealthState(spec, this.now()),
-              timer: null,
+              scheduled: false,
               running: false,
             }
             check.names = new Set()
@@ -160,6 +173,7 @@ export class HealthMonitor {
             nextChecks.set(key, check)
           }
           check.names.add(p.name)
+          check.label = [...check.names].join(',')
           const name = `${backend}:${backendPort}`
           const userKey = `${rule.pool}|${name}`
           check.users.add(userKey)
@@ -171,12 +185,6 @@ export class HealthMonitor {
           if (!pb.checks.includes(check)) pb.checks.push(check)
           probed.set(backend, { virtualSubnetId: b.virtualSubnetId, address: b.address })
         }
-      }
-    }
-    for (const [key, check] of this.checks) {
-      if (!nextChecks.has(key) && check.timer !== null) {
-        clearTimeout(check.timer)
-        check.timer = null
       }
     }
     const downBefore = this.downSet()
@@ -194,7 +202,7 @@ export class HealthMonitor {
     const configured = this.options.transport.configure(config, [...probed.values()])
     this.configured = configured.catch(() => undefined)
     for (const check of nextChecks.values()) {
-      if (check.timer === null && !check.running && !this.stopped) this.schedule(check, Math.random() * check.probe.intervalSeconds * 1000)
+      if (!check.scheduled && !check.running && !this.stopped) this.schedule(check, Math.random() * check.probe.intervalSeconds * 1000)
     }
     if (!sameSet(downBefore, this.downSet())) this.changed()
     return configured
@@ -225,19 +233,14 @@ export class HealthMonitor {
 
   stop(): void {
     this.stopped = true
-    for (const check of this.checks.values()) {
-      if (check.timer !== null) clearTimeout(check.timer)
-      check.timer = null
-    }
+    this.wheel.clear()
+    for (const check of this.checks.values()) check.scheduled = false
     this.listeners.clear()
   }
 
   private schedule(check: Check, delayMs: number): void {
-    check.timer = setTimeout(() => {
-      check.timer = null
-      void this.runCheck(check)
-    }, delayMs)
-    check.timer.unref()
+    check.scheduled = true
+    this.wheel.schedule(check, delayMs)
   }
 
   private async runCheck(check: Check): Promise<void> {
@@ -260,7 +263,7 @@ export class HealthMonitor {
     }
     check.running = false
     if (this.stopped || this.checks.get(check.key) !== check) return
-    this.options.onResult?.([...check.names].join(','), result)
+    this.options.onResult?.(check.label, result)
     const transition = check.state.record(result.ok, result.error, result.ok ? result.latencyMs : null, this.now())
     if (transition !== null) this.apply(check, transition)
     const elapsed = this.now() - started
@@ -281,7 +284,7 @@ export class HealthMonitor {
         {
           pool: pb.pool,
           backend: pb.name,
-          probe: [...check.names].join(','),
+          probe: check.label,
           from,
           to: next,
           reason: transition.reason,

@@ -19,6 +19,17 @@ export interface HealthSource {
   backendHealth(pool: string, virtualSubnetId: number, address: string): HealthView | undefined
   /** Probe tunnel counters (empty before the tunnel opened). */
   tunnelStats(): Record<string, number>
+  /**
+   * Whether the packet path runs the health `list()` shows: the last snapshot
+   * published was compiled with the current set of down backends and every packet
+   * worker runs its epoch (or a later one). False between a change of health and
+   * its adoption.
+   */
+  applied(): boolean
+  /** Epoch of the last snapshot published to the packet path (−1 before the first). */
+  publishedEpoch(): number
+  /** Why no probes run (null while they do, or while no rule names a probe). */
+  notProbing(): string | null
   registerMetrics(registry: Registry): void
 }
 
@@ -28,6 +39,10 @@ export interface HealthServiceOptions {
   republish: () => Promise<void>
   /** A transport instead of the probe tunnel (tests). */
   transport?: ProbeTransport
+  /** The lowest snapshot epoch every packet worker runs (WorkerPool.adoptedEpoch). */
+  runningEpoch: () => number
+  /** Probes cannot run, and why (nvlb run --no-dataplane): the service then only reports that. */
+  disabled?: string
 }
 
 /** Latency buckets of probe answers, seconds. */
@@ -53,12 +68,42 @@ export class HealthService implements HealthSource {
   })
   private updates: Promise<void> = Promise.resolve()
   private stopped = false
+  /** The down set the last compile used, and the one (with its epoch) the last published snapshot carries. */
+  private compiledKey = ''
+  private publishedKey = ''
+  private published = -1
+  private why: string | null = null
+  private wanted = false
 
   constructor(private readonly options: HealthServiceOptions) {}
 
   /** The compiler's health input. */
   compileInput(): CompileHealth {
-    return { down: this.monitor?.downSet() ?? new Set() }
+    const down = this.monitor?.downSet() ?? new Set<string>()
+    this.compiledKey = downKey(down)
+    return { down }
+  }
+
+  /**
+   * A snapshot went to the packet path (a configuration change or a health
+   * republish); it was compiled last, so it carries the down set of the last compile.
+   */
+  snapshotPublished(epoch: number): void {
+    this.publishedKey = this.compiledKey
+    this.published = epoch
+  }
+
+  applied(): boolean {
+    const current = downKey(this.monitor?.downSet() ?? new Set())
+    return current === this.publishedKey && this.published >= 0 && this.options.runningEpoch() >= this.published
+  }
+
+  publishedEpoch(): number {
+    return this.published
+  }
+
+  notProbing(): string | null {
+    return this.wanted ? this.why : null
   }
 
   /** Adopts a configuration the packet path now runs (in order; never concurrently). */
@@ -71,6 +116,11 @@ export class HealthService implements HealthSource {
   private async apply(config: NvlbConfig): Promise<void> {
     if (this.stopped) return
     const wantsProbes = config.vips.some((v) => v.rules.some((r) => r.probe !== undefined))
+    this.wanted = wantsProbes
+    if (this.options.disabled !== undefined) {
+      this.why = this.options.disabled
+      return
+    }
     if (this.monitor === null) {
       if (!wantsProbes) return
       const transport = this.options.transport ?? (await this.openTunnel())
@@ -98,6 +148,7 @@ export class HealthService implements HealthSource {
       },
       (err) => {
         this.options.logger.error({ err }, 'cannot open the probe tunnel; backends stay unknown (trusted)')
+        this.why = `the probe tunnel could not be opened: ${(err as Error).message}; backends stay unknown (trusted)`
         return null
       },
     )
@@ -140,4 +191,8 @@ export class HealthService implements HealthSource {
     const tunnel = this.tunnel ?? (this.opening === null ? null : await this.opening)
     await tunnel?.stop()
   }
+}
+
+function downKey(down: ReadonlySet<string>): string {
+  return [...down].sort().join('\n')
 }

@@ -1,16 +1,23 @@
 /**
- * The probe tunnel's thread: moves packets between the TUN device the kernel's
- * probe connections use and a dedicated AF_PACKET socket on the provider
+ * The probe tunnel's thread: opens the probes' kernel TCP connections
+ * (probe-connections.ts) and moves their packets between the TUN device the
+ * kernel routes them into and a dedicated AF_PACKET socket on the provider
  * interface (not in the packet workers' fanout group), translating them with
  * ProbeTranslator. The socket's classic BPF filter passes only NVGRE to nvlb's
  * PA whose inner destination is node.probeAddress, so this thread never sees
- * tenant traffic. Configuration arrives on a MessagePort, picked up between
- * polls; a shared flag stops the loop.
+ * tenant traffic.
+ *
+ * While probes run, the loop handles everything once per tick (1 ms): all TUN
+ * packets, all provider frames, all connections, without blocking on any of
+ * them, so the kernel never has to wake a thread per packet (on a VM those
+ * wake-ups were most of the cost). Jobs and configurations arrive on a
+ * MessagePort, results go back batched; a shared word wakes the idle loop and
+ * another stops it.
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
 import { AfPacketPort } from '../io/af-packet-socket'
 import { BPF_B, BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../io/bpf-assembler'
-import { PollSet } from '../io/poll-set'
+import { ProbeConnections, type ProbeJob } from './probe-connections'
 import { ProbeTranslator, TRANSLATE_DROP_NAMES, type ProbeNode, type ProbeTarget } from './probe-translator'
 import { TunDevice } from './tun-device'
 
@@ -22,9 +29,27 @@ export interface TunnelConfigureMessage {
   neighbors: [number, Uint8Array][]
 }
 
+/** Probes for the tunnel thread to run (its kernel sockets). */
+export interface ProbeJobsMessage {
+  type: 'probe'
+  jobs: ProbeJob[]
+}
+
+/** Outcomes, batched: [job id, 1 ok / 0 failed, latency ms, error]. */
+export interface ProbeResultMessage {
+  type: 'results'
+  results: [number, number, number, string | null][]
+}
+
+/** Words of the control array. */
+export const CONTROL_STOP = 0
+/** Bumped (and notified) by the main thread after it posted a message. */
+export const CONTROL_WAKE = 1
+export const CONTROL_WORDS = 2
+
 export interface TunnelWorkerData {
   port: MessagePort
-  /** Int32Array over a SharedArrayBuffer: [0] = stop flag. */
+  /** Int32Array over a SharedArrayBuffer of CONTROL_WORDS words. */
   control: SharedArrayBuffer
   /** Float64Array: TUNNEL_COUNTER_NAMES. */
   counters: SharedArrayBuffer
@@ -80,19 +105,32 @@ export function arpRequest(out: Buffer, providerMac: Uint8Array, pa: number, tar
   return 42
 }
 
+/** While probes are in flight (or packets moved lately) the loop runs once per tick, handling every socket in one batch. */
+const TICK_MS = 2
+/** How long after the last packet the loop keeps ticking (late FINs, RSTs, retransmissions). */
+const LINGER_MS = 200
+/** Results go to the main thread at most this often while probes run (one message for many probes). */
+const RESULT_FLUSH_MS = 10
+/** Idle: wait this long for work (probe jobs and configurations wake the loop at once). */
+const IDLE_WAIT_MS = 50
+
 function run(data: TunnelWorkerData, post: (message: unknown) => void): void {
-  const stop = new Int32Array(data.control)
+  const control = new Int32Array(data.control)
   const counters = new Float64Array(data.counters)
   const tun = new TunDevice(data.tunPattern)
   const translator = new ProbeTranslator()
   let socket: AfPacketPort | null = null
   let socketKey = ''
-  let poll = new PollSet([tun.fd])
   const tunBuffer = Buffer.alloc(65536)
   const txBuffer = Buffer.alloc(64 * 2048)
   const arpBuffer = Buffer.alloc(64)
   const arpSent = new Map<number, number>()
   let node: ProbeNode | null = null
+  let results: ProbeResultMessage['results'] = []
+  let lastFlush = 0
+  const connections = new ProbeConnections((id, ok, error, latencyMs) => {
+    results.push([id, ok ? 1 : 0, latencyMs, error])
+  })
   post({ type: 'ready', tunName: tun.name })
 
   const configure = (m: TunnelConfigureMessage): void => {
@@ -111,69 +149,104 @@ function run(data: TunnelWorkerData, post: (message: unknown) => void): void {
       } catch (err) {
         post({ type: 'error', message: (err as Error).message })
       }
-      poll = new PollSet(socket === null ? [tun.fd] : [tun.fd, socket.fd])
     }
     translator.configure(m.node, m.targets, new Map(m.neighbors))
     node = m.node
   }
 
+  /** Kernel → overlay: every packet the TUN holds, encapsulated and sent in batches. Returns the packets read. */
+  const fromTun = (port: AfPacketPort | null): number => {
+    let moved = 0
+    let queued = 0
+    for (;;) {
+      const n = tun.read(tunBuffer)
+      if (n <= 0) break
+      moved++
+      if (port === null) continue
+      if (queued === 64) {
+        port.flush()
+        queued = 0
+      }
+      const out = queued * 2048
+      const length = translator.encapsulate(tunBuffer, 0, n, txBuffer, out)
+      if (length < 0) {
+        const host = translator.missingNeighbor
+        const current = node as ProbeNode | null
+        if (host !== 0 && current !== null) {
+          translator.missingNeighbor = 0
+          const now = Date.now()
+          if (now - (arpSent.get(host) ?? 0) >= ARP_INTERVAL_MS) {
+            arpSent.set(host, now)
+            port.flush()
+            queued = 0
+            port.send(arpBuffer, 0, arpRequest(arpBuffer, current.providerMac, current.providerAddress, host))
+            port.flush()
+          }
+        }
+        continue
+      }
+      port.send(txBuffer, out, length)
+      queued++
+    }
+    if (queued > 0) port?.flush()
+    return moved
+  }
+
+  /** Overlay → kernel: every probe reply waiting on the provider socket, into the TUN. */
+  const fromProvider = (port: AfPacketPort): number => {
+    let moved = 0
+    for (;;) {
+      const n = port.receive()
+      if (n === 0) break
+      moved += n
+      for (let i = 0; i < n; i++) {
+        const off = port.rxOffsets[i]!
+        if (port.rxBuffer.readUInt16BE(off + 12) === 0x0806) {
+          if (port.rxLengths[i]! >= ETH_HLEN + 28) {
+            translator.learnNeighbor(port.rxBuffer.readUInt32BE(off + ETH_HLEN + 14), Uint8Array.from(port.rxBuffer.subarray(off + ETH_HLEN + 8, off + ETH_HLEN + 14)))
+          }
+          continue
+        }
+        const length = translator.decapsulate(port.rxBuffer, off, port.rxLengths[i]!)
+        if (length < 0) continue
+        const at = translator.outOffset
+        if (!tun.write(port.rxBuffer.subarray(at, at + length))) counters[2]!++
+      }
+    }
+    return moved
+  }
+
+  let lastMoved = 0
   try {
-    while (Atomics.load(stop, 0) === 0) {
+    while (Atomics.load(control, CONTROL_STOP) === 0) {
+      const seq = Atomics.load(control, CONTROL_WAKE)
       for (let m = receiveMessageOnPort(data.port); m !== undefined; m = receiveMessageOnPort(data.port)) {
-        const message = m.message as TunnelConfigureMessage
+        const message = m.message as TunnelConfigureMessage | ProbeJobsMessage
         if (message.type === 'configure') configure(message)
+        else if (message.type === 'probe') for (const job of message.jobs) connections.start(job)
       }
-      const ready = poll.wait(50)
-      if (ready === 0) continue
       const port = socket as AfPacketPort | null
-      if ((ready & 1) !== 0) {
-        let queued = 0
-        for (let i = 0; i < 64; i++) {
-          const n = tun.read(tunBuffer)
-          if (n <= 0) break
-          if (port === null) continue
-          const out = queued * 2048
-          const length = translator.encapsulate(tunBuffer, 0, n, txBuffer, out)
-          if (length < 0) {
-            const host = translator.missingNeighbor
-            const current = node as ProbeNode | null
-            if (host !== 0 && current !== null) {
-              translator.missingNeighbor = 0
-              const now = Date.now()
-              if (now - (arpSent.get(host) ?? 0) >= ARP_INTERVAL_MS) {
-                arpSent.set(host, now)
-                port.send(arpBuffer, 0, arpRequest(arpBuffer, current.providerMac, current.providerAddress, host))
-                port.flush()
-              }
-            }
-            continue
-          }
-          port.send(txBuffer, out, length)
-          queued++
-        }
-        port?.flush()
-      }
-      if (port !== null && (ready & 2) !== 0) {
-        const n = port.receive()
-        for (let i = 0; i < n; i++) {
-          const off = port.rxOffsets[i]!
-          if (port.rxBuffer.readUInt16BE(off + 12) === 0x0806) {
-            if (port.rxLengths[i]! >= ETH_HLEN + 28) {
-              translator.learnNeighbor(port.rxBuffer.readUInt32BE(off + ETH_HLEN + 14), Uint8Array.from(port.rxBuffer.subarray(off + ETH_HLEN + 8, off + ETH_HLEN + 14)))
-            }
-            continue
-          }
-          const length = translator.decapsulate(port.rxBuffer, off, port.rxLengths[i]!)
-          if (length < 0) continue
-          const at = translator.outOffset
-          if (!tun.write(port.rxBuffer.subarray(at, at + length))) counters[2]!++
-        }
+      // Each stage feeds the next: new connections' SYNs, replies the kernel answers at once, requests.
+      let moved = fromTun(port)
+      if (port !== null) moved += fromProvider(port)
+      connections.step()
+      moved += fromTun(port)
+      const now = performance.now()
+      if (moved > 0) lastMoved = now
+      if (results.length > 0 && (connections.active === 0 || now - lastFlush >= RESULT_FLUSH_MS)) {
+        post({ type: 'results', results } satisfies ProbeResultMessage)
+        results = []
+        lastFlush = now
       }
       counters[0] = translator.encapsulated
       counters[1] = translator.decapsulated
       for (let i = 0; i < translator.drops.length; i++) counters[3 + i] = translator.drops[i]!
+      // No poll on the sockets while busy: a blocking wait would be woken by every packet.
+      const busy = connections.active > 0 || results.length > 0 || now - lastMoved < LINGER_MS
+      Atomics.wait(control, CONTROL_WAKE, seq, busy ? TICK_MS : IDLE_WAIT_MS)
     }
   } finally {
+    connections.closeAll()
     ;(socket as AfPacketPort | null)?.close()
     tun.close()
   }

@@ -11,7 +11,18 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import { ErrorCodes, NvlbError } from '../errors'
 import { formatIPv4 } from '../packet/address'
 import type { ProbeNode, ProbeTarget } from './probe-translator'
-import { TUNNEL_COUNTER_NAMES, type TunnelConfigureMessage, type TunnelWorkerData } from './probe-tunnel-worker'
+import { httpProbeRequest, PROBE_HTTP, PROBE_TCP, type ProbeJob } from './probe-connections'
+import type { ProbeResult } from './probe-runner'
+import {
+  CONTROL_STOP,
+  CONTROL_WAKE,
+  CONTROL_WORDS,
+  TUNNEL_COUNTER_NAMES,
+  type ProbeJobsMessage,
+  type ProbeResultMessage,
+  type TunnelConfigureMessage,
+  type TunnelWorkerData,
+} from './probe-tunnel-worker'
 
 const run = promisify(execFile)
 
@@ -42,6 +53,11 @@ export class ProbeTunnel {
   private readonly counters: Float64Array
   private mtu = 0
   private errorListener: (message: string) => void = () => {}
+  /** Probes posted to the thread, by job id. */
+  private readonly pending = new Map<number, (result: ProbeResult) => void>()
+  private jobs: ProbeJob[] = []
+  private nextJob = 1
+  private stopped = false
 
   private constructor(
     private readonly worker: Worker,
@@ -56,14 +72,21 @@ export class ProbeTunnel {
     this.tunAddress = (prefix.address + 1) >>> 0
     this.nextTarget = this.tunAddress + 1
     this.counters = new Float64Array(counters)
-    port.on('message', (m: { type: string; message?: string }) => {
-      if (m.type === 'error') this.errorListener(m.message ?? 'probe tunnel error')
+    port.on('message', (m: { type: string; message?: string } | ProbeResultMessage) => {
+      if (m.type === 'results') {
+        for (const [id, ok, latencyMs, error] of (m as ProbeResultMessage).results) {
+          const resolve = this.pending.get(id)
+          if (resolve === undefined) continue
+          this.pending.delete(id)
+          resolve({ ok: ok === 1, error, latencyMs })
+        }
+      } else if (m.type === 'error') this.errorListener((m as { message?: string }).message ?? 'probe tunnel error')
     })
   }
 
   static async start(options: TunnelOptions = {}): Promise<ProbeTunnel> {
     const { port1, port2 } = new MessageChannel()
-    const control = new SharedArrayBuffer(4)
+    const control = new SharedArrayBuffer(4 * CONTROL_WORDS)
     const counters = new SharedArrayBuffer(8 * TUNNEL_COUNTER_NAMES.length)
     const data: TunnelWorkerData = { port: port2, control, counters, tunPattern: options.tunPattern ?? 'nvlbprobe%d' }
     const ext = path.extname(__filename)
@@ -132,11 +155,46 @@ export class ProbeTunnel {
       neighbors: [...neighbors],
     }
     this.port.postMessage(message)
+    this.wake()
     const mtu = providerMtu - NVGRE_OVERHEAD
     if (mtu !== this.mtu) {
       await run('ip', ['link', 'set', 'dev', this.tunName, 'mtu', String(mtu)])
       this.mtu = mtu
     }
+  }
+
+  /**
+   * One probe of a backend, run by the tunnel thread on a kernel TCP connection to
+   * `host` (the backend's target address). Probes asked for in the same turn of the
+   * event loop go to the thread in one message. Never rejects.
+   */
+  probe(request: { protocol: 'tcp' | 'http'; host: number; port: number; requestPath?: string; hostHeader?: string; timeoutMs: number }): Promise<ProbeResult> {
+    if (this.stopped) return Promise.resolve({ ok: false, error: 'the probe tunnel stopped', latencyMs: 0 })
+    const id = this.nextJob++
+    const http = request.protocol === 'http'
+    this.jobs.push({
+      id,
+      kind: http ? PROBE_HTTP : PROBE_TCP,
+      address: request.host,
+      port: request.port,
+      request: http ? httpProbeRequest(request.requestPath ?? '/', request.hostHeader ?? formatIPv4(request.host)) : '',
+      timeoutMs: request.timeoutMs,
+    })
+    if (this.jobs.length === 1) setImmediate(() => this.postJobs())
+    return new Promise((resolve) => this.pending.set(id, resolve))
+  }
+
+  private postJobs(): void {
+    if (this.jobs.length === 0 || this.stopped) return
+    const message: ProbeJobsMessage = { type: 'probe', jobs: this.jobs }
+    this.jobs = []
+    this.port.postMessage(message)
+    this.wake()
+  }
+
+  private wake(): void {
+    Atomics.add(this.control, CONTROL_WAKE, 1)
+    Atomics.notify(this.control, CONTROL_WAKE)
   }
 
   stats(): Record<string, number> {
@@ -146,7 +204,11 @@ export class ProbeTunnel {
   }
 
   async stop(): Promise<void> {
-    Atomics.store(this.control, 0, 1)
+    this.stopped = true
+    Atomics.store(this.control, CONTROL_STOP, 1)
+    this.wake()
+    for (const resolve of this.pending.values()) resolve({ ok: false, error: 'the probe tunnel stopped', latencyMs: 0 })
+    this.pending.clear()
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()))
     await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())])
     await this.worker.terminate().catch(() => undefined)

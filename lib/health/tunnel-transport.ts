@@ -8,6 +8,7 @@ import type { NvlbConfig } from '../control/config-types'
 import { formatIPv4, parseIPv4, parseMac } from '../packet/address'
 import type { ProbeTransport } from './health-monitor'
 import type { ProbeTarget } from './probe-translator'
+import type { ProbeRequest, ProbeResult } from './probe-runner'
 import type { ProbeTunnel } from './probe-tunnel'
 
 export class TunnelTransport implements ProbeTransport {
@@ -15,6 +16,11 @@ export class TunnelTransport implements ProbeTransport {
 
   hostOf(virtualSubnetId: number, address: string): string {
     return formatIPv4(this.tunnel.targetOf(virtualSubnetId, address))
+  }
+
+  /** Probes run on the tunnel thread's kernel sockets (probe-connections.ts), not on node:net. */
+  probe(request: ProbeRequest): Promise<ProbeResult> {
+    return this.tunnel.probe({ ...request, host: parseIPv4(request.host) })
   }
 
   async configure(config: NvlbConfig, backends: readonly { virtualSubnetId: number; address: string }[]): Promise<void> {

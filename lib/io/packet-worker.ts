@@ -46,8 +46,8 @@ export interface PacketWorkerData {
 }
 
 export type WorkerToMain =
-  | { type: 'ready'; workerIndex: number; ignoresOutgoing: boolean; generation: number }
-  | { type: 'adopted'; workerIndex: number; generation: number }
+  | { type: 'ready'; workerIndex: number; ignoresOutgoing: boolean; generation: number; epoch: number }
+  | { type: 'adopted'; workerIndex: number; generation: number; epoch: number }
   | { type: 'error'; workerIndex: number; message: string; code?: string }
   | { type: 'stopped'; workerIndex: number }
 
@@ -105,7 +105,7 @@ export function runPacketWorker(data: PacketWorkerData): void {
     const loop = new ForwardingLoop(engine, provider, external, io, listeners, handoff)
     const poll = new PollSet(loop.ports.map((p) => p.fd))
     const allReady = (1 << loop.ports.length) - 1
-    post({ type: 'ready', workerIndex: data.workerIndex, ignoresOutgoing: provider.ignoresOutgoing, generation: data.snapshot.generation })
+    post({ type: 'ready', workerIndex: data.workerIndex, ignoresOutgoing: provider.ignoresOutgoing, generation: data.snapshot.generation, epoch: data.snapshot.epoch })
 
     let lastKernelStats = performance.now()
     let backlog = false
@@ -113,7 +113,7 @@ export function runPacketWorker(data: PacketWorkerData): void {
       const message = latestSnapshot(data.port)
       if (message !== null) {
         adopt(engine, handoff, message.snapshot, message.steeringTable, io)
-        post({ type: 'adopted', workerIndex: data.workerIndex, generation: message.snapshot.generation })
+        post({ type: 'adopted', workerIndex: data.workerIndex, generation: message.snapshot.generation, epoch: message.snapshot.epoch })
       }
       const ready = backlog ? allReady : poll.wait(data.pollTimeoutMs)
       const errorsBefore = io[IO_RX_ERRORS]!

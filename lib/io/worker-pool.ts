@@ -59,9 +59,13 @@ export interface WorkerPool {
   adoptedGeneration(): number
   /**
    * Resolves once every worker runs `generation` or a later one (and the
-   * kernel steers by it); rejects when the pool stops first.
+   * kernel steers by it), and with `epoch` a snapshot of that epoch or later
+   * (a republish for health keeps the generation; only its epoch is new);
+   * rejects when the pool stops first.
    */
-  whenAdopted(generation: number): Promise<void>
+  whenAdopted(generation: number, epoch?: number): Promise<void>
+  /** The lowest snapshot epoch any worker runs (−1 while one runs none). */
+  adoptedEpoch(): number
   /** The workers' engine counters summed; `generation` is the one every worker adopted. */
   stats(): StatsReport
   /** The workers' I/O counters summed. */
@@ -84,6 +88,8 @@ interface WorkerSlot {
   control: Int32Array
   /** Generation the current worker reported running (−1: none yet). */
   adopted: number
+  /** Epoch of the snapshot it reported running (−1: none yet). */
+  adoptedEpoch: number
   worker: Worker | null
   port: MessagePort | null
   exited: Promise<void>
@@ -147,7 +153,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   let installed = plan.program
   let restarts = 0
   let stopping: Promise<void> | null = null
-  const waiters: { generation: number; resolve(): void; reject(error: Error): void }[] = []
+  const waiters: { generation: number; epoch: number; resolve(): void; reject(error: Error): void }[] = []
 
   const slots: WorkerSlot[] = []
   const sockets: WorkerSocket[] = []
@@ -208,6 +214,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         io: ioCounters(ioBuffer),
         control: new Int32Array(controlBuffer),
         adopted: -1,
+        adoptedEpoch: -1,
         worker: null,
         port: null,
         exited: Promise.resolve(),
@@ -226,6 +233,12 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     return lowest
   }
 
+  const adoptedEpoch = (): number => {
+    let lowest = Infinity
+    for (const s of slots) lowest = Math.min(lowest, s.adoptedEpoch)
+    return lowest
+  }
+
   /** Every worker runs `lowest` or later: steer by it, then answer whoever waited for it. */
   const advance = (): void => {
     const lowest = adoptedGeneration()
@@ -241,8 +254,9 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       }
     }
     for (const generation of sent.keys()) if (generation < lowest) sent.delete(generation)
+    const epoch = adoptedEpoch()
     for (let i = waiters.length - 1; i >= 0; i--) {
-      if (waiters[i]!.generation <= lowest) {
+      if (waiters[i]!.generation <= lowest && waiters[i]!.epoch <= epoch) {
         waiters[i]!.resolve()
         waiters.splice(i, 1)
       }
@@ -276,6 +290,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     slot.worker = worker
     slot.port = channel.port1
     slot.adopted = -1
+    slot.adoptedEpoch = -1
     const i = slot.index
     let started = false
     slot.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
@@ -283,6 +298,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       channel.port1.on('message', (message: WorkerToMain) => {
         if (message.type === 'ready' || message.type === 'adopted') {
           slot.adopted = Math.max(slot.adopted, message.generation)
+          slot.adoptedEpoch = Math.max(slot.adoptedEpoch, message.epoch)
           if (message.type === 'ready') {
             started = true
             logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing }, 'packet worker ready')
@@ -308,6 +324,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
           slot.port = null
           // A dead worker runs nothing: whenAdopted waits for its replacement.
           slot.adopted = -1
+          slot.adoptedEpoch = -1
         }
         if (!started) {
           reject(new NvlbError(ErrorCodes.SOCKET_SETUP, `packet worker ${i} exited before it was ready`, undefined, 500))
@@ -381,10 +398,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       for (const s of slots) s.port?.postMessage(message)
     },
     adoptedGeneration,
-    whenAdopted(generation: number): Promise<void> {
+    adoptedEpoch,
+    whenAdopted(generation: number, epoch = -1): Promise<void> {
       if (stopping !== null) return Promise.reject(new NvlbError(ErrorCodes.SOCKET_SETUP, 'the packet workers stopped', undefined, 503))
-      if (adoptedGeneration() >= generation) return Promise.resolve()
-      return new Promise<void>((resolve, reject) => waiters.push({ generation, resolve, reject }))
+      if (adoptedGeneration() >= generation && adoptedEpoch() >= epoch) return Promise.resolve()
+      return new Promise<void>((resolve, reject) => waiters.push({ generation, epoch, resolve, reject }))
     },
     stats(): StatsReport {
       let flows = 0

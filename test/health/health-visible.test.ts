@@ -86,12 +86,20 @@ t.test('health in the API, the metrics, the CLI, and the snapshot', async (t) =>
     initialConfig: doc,
   })
   const published: Snapshot[] = []
-  control.subscribe((s) => published.push(s))
+  // The epoch "every packet worker" runs: moved by hand below, to see `applied` follow it.
+  let running = -1
+  control.subscribe((s) => {
+    published.push(s)
+    health?.snapshotPublished(s.epoch)
+  })
   health = new HealthService({
     logger,
     republish: () => control.republish(),
     transport: { configure: async () => undefined, hostOf: (vsid, address) => HOSTS[`${vsid}/${address}`]! },
+    runningEpoch: () => running,
   })
+  health.snapshotPublished(control.snapshot!.epoch)
+  running = control.snapshot!.epoch
   await health.update(control.config)
   const app = await buildApi({ control, stats: () => emptyStats(control.generation), simulate: () => ({}) as never, logger, token: TOKEN, processMetrics: false, health })
   await app.listen({ host: '127.0.0.1', port: 0 })
@@ -108,12 +116,21 @@ t.test('health in the API, the metrics, the CLI, and the snapshot', async (t) =>
   }
 
   await until('all up', () => health!.list().length === 6 && health!.list().every((e) => e.state === 'up'))
+  t.equal(health.applied(), true, 'all up: nothing down, and the packet path runs the last snapshot')
+  const before = published.length
   servers.get('5001/10.1.6.21')!.close()
   servers.get('5001/10.1.6.21')!.closeAllConnections()
   await until('blue-vm2 down', () => health!.list().some((e) => e.state === 'down'))
-  await until('a snapshot without it', () => published.length > 1 && published[published.length - 1]!.backendDown.some((d) => d === 1))
+  await until('a snapshot without it', () => published.length > before && published[published.length - 1]!.backendDown.some((d) => d === 1))
   const snap = published[published.length - 1]!
   t.equal(snap.generation, control.generation, 'same configuration generation')
+  t.ok(snap.epoch > published[before - 1]!.epoch, 'a new epoch')
+  t.equal(health.publishedEpoch(), snap.epoch)
+  t.equal(health.applied(), false, 'not applied while the workers run the older epoch (same generation)')
+  running = snap.epoch
+  t.equal(health.applied(), true, 'applied once they run its epoch')
+  t.equal(JSON.parse((await get('/v1/health')).text).applied, true)
+  t.equal(JSON.parse((await get('/v1/health')).text).notProbing, null)
   const downIds = [...snap.backendDown.keys()].filter((i) => snap.backendDown[i] === 1)
   t.same(downIds.map((i) => `${snap.backendPool[i]} ${snap.backendName[i]}`), ['blue-web 5001/10.1.6.21:80'])
   for (const rule of snap.ruleList) {

@@ -25,6 +25,14 @@ async function stateOf(d: Deployment, pool: string, backend: string): Promise<st
   return (await health(d)).find((e) => e.pool === pool && e.backend === backend)?.state
 }
 
+/**
+ * Waits until every packet worker runs the health GET /v1/health shows: a change of health is
+ * republished with the same configuration generation, so /v1/stats' generation cannot say it.
+ */
+async function healthApplied(d: Deployment): Promise<void> {
+  await waitFor('the packet workers run the current health', async () => (await d.api.get<{ applied: boolean }>('/v1/health')).body.applied, 10000, 50)
+}
+
 function stopServer(d: Deployment, vm: string): Promise<void> {
   const p = d.servers.processes.find((s) => s.name === vm)!
   return p.stop(2000)
@@ -39,7 +47,7 @@ async function startServer(t: { teardown(fn: () => unknown): void }, d: Deployme
 
 t.setTimeout(900000)
 t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }, async (t) => {
-  const d = await deployForTest(t)
+  const d = await deployForTest(t, { prefix: `hpr${Math.random().toString(16).slice(2, 5)}` })
 
   await t.test('every backend comes up; the VMs saw probes from node.probeAddress', async (t) => {
     await waitFor('all six backends up (4 blue, 2 red)', async () => {
@@ -94,6 +102,7 @@ t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }
     const stoppedAt = Date.now()
     await stopServer(d, 'blue-vm2')
     await waitFor('blue-vm2 down', async () => (await stateOf(d, 'blue-web', '5001/10.1.6.21:80')) === 'down', 30000, 100)
+    await healthApplied(d)
     const took = Date.now() - stoppedAt
     t.ok(took <= (INTERVAL * UNHEALTHY + TIMEOUT) * 1000 + 2000, `down after ${took} ms (≤ interval × threshold + timeout, plus polling)`)
     t.equal(await stateOf(d, 'red-web', '6001/10.1.6.21:80'), 'up', "red-vm1 (the same CA in the other tenant) stays up")
@@ -113,6 +122,7 @@ t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }
 
     await startServer(t, d, 'blue-vm2')
     await waitFor('blue-vm2 up again', async () => (await stateOf(d, 'blue-web', '5001/10.1.6.21:80')) === 'up', 30000, 100)
+    await healthApplied(d)
     const back = await client.fresh(60)
     t.ok((back.bodies['blue-vm2'] ?? 0) > 0, `new connections reach blue-vm2 again: ${JSON.stringify(back.bodies)}`)
   })
@@ -124,6 +134,7 @@ t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }
       const h = await health(d)
       return h.filter((e) => e.pool === 'red-web').every((e) => e.state === 'down')
     }, 30000, 100)
+    await healthApplied(d)
     const client = new KeepaliveClient(`${d.prefix}-client`, 'http://203.0.113.20/', 1)
     t.teardown(() => client.close())
     const before = (await d.api.get<any>('/v1/stats')).body.drops?.no_backend ?? 0
@@ -144,6 +155,7 @@ t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }
       const h = await health(d)
       return h.filter((e) => e.pool === 'red-web').length === 2 && h.filter((e) => e.pool === 'red-web').every((e) => e.state === 'down')
     }, 30000, 100)
+    await healthApplied(d)
     const served = await client.fresh(20)
     t.same(served.errors, [], 'useAll: served although every backend is down')
     t.ok((served.bodies['red-vm1'] ?? 0) > 0 && (served.bodies['red-vm2'] ?? 0) > 0, `over all of them: ${JSON.stringify(served.bodies)}`)
@@ -166,6 +178,7 @@ t.test('health probes through the overlay', { skip: needsRoot, timeout: 900000 }
     const h = (await health(d)).find((e) => e.backend === backend)!
     t.equal(h.state, 'down', 'still down although its probes pass')
     t.match(h.lastError, /held down for flapping/)
+    await healthApplied(d)
     const fresh = await new KeepaliveClient(`${d.prefix}-client`, 'http://203.0.113.10/', 1)
     t.teardown(() => fresh.close())
     t.notOk(vm in (await fresh.fresh(30)).bodies, 'no new connection reaches it while it is held down')
