@@ -24,7 +24,7 @@
 import type { Logger } from 'pino'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
-import { jsonClone, validateConfig } from './config-validate'
+import { jsonClone, validateChange, validateConfig } from './config-validate'
 import { jsonEqual, summarizeChanges } from './config-diff'
 import { changesBetween, type ConfigStore } from './store'
 import { JournalStore } from './journal-store'
@@ -274,7 +274,8 @@ export class ControlPlane<S = unknown> {
         412,
       )
     }
-    const config = deepFreeze(validateConfig(produce()))
+    const doc = produce()
+    const config = deepFreeze(this._generation === 0 ? validateConfig(doc) : validateChange(this._config, doc))
     if (this.fixed.size > 0) checkFixedFields(config, [...this.fixed.values()])
     const generation = this._generation + 1
     const snapshot = this.compileSnapshot(config, generation)
