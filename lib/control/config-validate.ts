@@ -238,6 +238,34 @@ export function validateConfig(doc: unknown): NvlbConfig {
   return config
 }
 
+/** An object of Object's own prototype without toJSON: its copy has the same keys. */
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value) as unknown
+  return (proto === Object.prototype || proto === null) && typeof (value as { toJSON?: unknown }).toJSON !== 'function'
+}
+
+/**
+ * A list whose items are plain objects and whose values are what JSON holds as they are
+ * (strings, booleans, finite numbers, null, plain objects and arrays of them): its copy
+ * equals it, so comparing it with jsonEqual says what comparing its copy would.
+ */
+function isPlainData(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (typeof value !== 'object' || depth > 64) return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isPlainData(value[i], depth + 1)) return false
+    return true
+  }
+  if (!isPlainObject(value)) return false
+  for (const key in value) {
+    const item = (value as Json)[key]
+    if (item !== undefined && !isPlainData(item, depth + 1)) return false
+  }
+  return true
+}
+
 /** The item lists a change may leave as they were (each validated once, as a whole). */
 const REUSABLE_SECTIONS = ['neighbors', 'lookupRecords', 'customerRoutes', 'pools', 'vips'] as const
 
@@ -252,19 +280,25 @@ const REUSABLE_SECTIONS = ['neighbors', 'lookupRecords', 'customerRoutes', 'pool
  * in the same order.
  */
 export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
-  const root = jsonClone(doc)
-  if (!isObject(root)) fail(ErrorCodes.INVALID_CONFIG, undefined, `the configuration must be a JSON object, not ${describe(root)}`)
-  if (root.node === undefined || root.node === null) fail(ErrorCodes.INVALID_FIELD, 'node', 'is required')
   const running = previous as unknown as Record<string, unknown>
   const reused = new Set<string>()
-  for (const section of REUSABLE_SECTIONS) {
-    const before = running[section]
-    // A section left out is [] after validation; only an explicit equal list is reused.
-    if (Array.isArray(before) && Array.isArray(root[section]) && jsonEqual(root[section], before)) {
-      reused.add(section)
-      root[section] = []
+  let root: unknown
+  if (isPlainObject(doc)) {
+    // Sections equal to the running ones are not copied at all; the others are copied as validateConfig does.
+    const raw = doc as Json
+    for (const section of REUSABLE_SECTIONS) {
+      const before = running[section]
+      // A section left out is [] after validation; only an explicit equal list is reused.
+      if (Array.isArray(before) && Array.isArray(raw[section]) && isPlainData(raw[section]) && jsonEqual(raw[section], before)) reused.add(section)
     }
+    const shell: Json = {}
+    for (const key of Object.keys(raw)) shell[key] = reused.has(key) ? [] : raw[key]
+    root = jsonClone(shell)
+  } else {
+    root = jsonClone(doc)
   }
+  if (!isObject(root)) fail(ErrorCodes.INVALID_CONFIG, undefined, `the configuration must be a JSON object, not ${describe(root)}`)
+  if (root.node === undefined || root.node === null) fail(ErrorCodes.INVALID_FIELD, 'node', 'is required')
   const validate = schemaValidator()
   if (!validate(root)) throw toNvlbError(validate.errors![0]!)
   for (const section of reused) root[section] = running[section] as Json

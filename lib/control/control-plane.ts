@@ -79,6 +79,28 @@ function emptyConfig(): NvlbConfig {
   } as unknown as NvlbConfig)
 }
 
+/**
+ * A mutable deep copy of the running document for an edit; lookup records (flat objects,
+ * by far the most items) are copied one level, which costs a fraction of a deep copy.
+ */
+function draftOf(config: NvlbConfig): NvlbConfig {
+  const draft: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(config)) {
+    draft[key] = key === 'lookupRecords' && Array.isArray(value) ? value.map(flatCopy) : jsonClone(value)
+  }
+  return draft as unknown as NvlbConfig
+}
+
+function flatCopy(item: unknown): unknown {
+  if (typeof item !== 'object' || item === null) return item
+  const copy: Record<string, unknown> = {}
+  for (const key of Object.keys(item)) {
+    const value = (item as Record<string, unknown>)[key]
+    copy[key] = typeof value === 'object' && value !== null ? jsonClone(value) : value
+  }
+  return copy
+}
+
 export class ControlPlane<S = unknown> {
   private _generation = 0
   private _config: NvlbConfig = emptyConfig()
@@ -178,7 +200,7 @@ export class ControlPlane<S = unknown> {
   /** Edit a deep copy of the running document; the result is validated whole like a replace. */
   update(edit: (draft: NvlbConfig) => void, ifMatch?: number): Promise<Applied> {
     return this.enqueue(ifMatch, () => {
-      const draft = jsonClone(this._config) as NvlbConfig
+      const draft = draftOf(this._config)
       edit(draft)
       return draft
     })

@@ -76,6 +76,8 @@ t.setTimeout(240_000)
 
 t.test('incremental and whole-document validation agree; so do incremental and fresh compiles', async (t) => {
   let runs = 0
+  let accepted = 0
+  let rejected = 0
   fc.assert(
     fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 6 }), (changes) => {
       let running = deepFreeze(validateConfig(referenceConfig()))
@@ -90,7 +92,11 @@ t.test('incremental and whole-document validation agree; so do incremental and f
         if (JSON.stringify(whole) !== JSON.stringify(part)) {
           throw new Error(`verdicts differ: whole ${JSON.stringify(whole).slice(0, 300)} incremental ${JSON.stringify(part).slice(0, 300)}`)
         }
-        if (!part.ok) continue
+        if (!part.ok) {
+          rejected++
+          continue
+        }
+        accepted++
         running = deepFreeze(validateChange(running, draft))
         history.push(running)
         snapshot = incremental.compile(running, history.length)
@@ -105,4 +111,5 @@ t.test('incremental and whole-document validation agree; so do incremental and f
     { numRuns: 12, seed: 1105 },
   )
   t.equal(runs, 12)
+  t.ok(accepted > 0 && rejected > 0, `both verdicts occur (${accepted} accepted, ${rejected} rejected)`)
 })
