@@ -6,7 +6,7 @@ import { IPV4_HEADER_LENGTH } from '../packet/ipv4'
 import { NVGRE_ENCAP_OVERHEAD } from '../packet/nvgre'
 import { TCP_HEADER_LENGTH } from '../packet/tcp'
 import { buildMaglev, DEFAULT_MAGLEV_SIZE } from '../hash/maglev'
-import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet } from '../dataplane/key-table'
+import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet, type KeyTable } from '../dataplane/key-table'
 import {
   BACKEND_ABSENT,
   BACKEND_ACTIVE,
@@ -72,6 +72,22 @@ interface CachedTable {
   table: Int32Array
 }
 
+interface PolicyTables {
+  lookupRecords: NvlbConfig['lookupRecords']
+  customerRoutes: NvlbConfig['customerRoutes']
+  domains: KeyTable
+  domainOf: (vsid: number) => number
+  lookup: KeyTable
+  lookupHost: Int32Array
+  lookupMac: Uint8Array
+}
+
+interface NeighborTables {
+  list: NvlbConfig['neighbors']
+  neighbors: KeyTable
+  neighborMac: Uint8Array
+}
+
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
@@ -124,6 +140,9 @@ export class Compiler {
   private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
   /** Maglev tables of the last compile by `pool|port`, with the member ids and weights they were built from. */
   private tableCache = new Map<string, CachedTable>()
+  /** The last compile's lookup-record and domain tables, and the lists they were built from. */
+  private policyCache: PolicyTables | undefined
+  private neighborCache: NeighborTables | undefined
   /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and id key. */
   private readonly members = new Map<string, { name: string; key: string }>()
 
@@ -181,12 +200,18 @@ export class Compiler {
     return { rules: this.ruleIds.quarantined, backends: this.backendIds.quarantined }
   }
 
-  private build(config: NvlbConfig, generation: number, epoch: number, health: CompileHealth | undefined): Snapshot {
-    const node = config.node
-    const providerMtu = node.providerMtu ?? 1500
-    const maglevSize = node.maglevTableSize ?? DEFAULT_MAGLEV_SIZE
-
-    // Routing domains: a VSID belongs to its customerId's domain, or to one of its own.
+  /** Lookup-record and routing-domain tables of `config`, reused while its lists are unchanged. */
+  private policyTables(config: NvlbConfig): PolicyTables {
+    const cached = this.policyCache
+    if (
+      cached !== undefined &&
+      cached.lookupRecords === config.lookupRecords &&
+      cached.customerRoutes === config.customerRoutes &&
+      Object.isFrozen(config.lookupRecords) &&
+      Object.isFrozen(config.customerRoutes)
+    ) {
+      return cached
+    }
     const vsidCustomer = routingDomains(config)
     const domains = createKeyTable(vsidCustomer.size)
     const domainOfVsid = new Map<number, number>()
@@ -201,7 +226,6 @@ export class Compiler {
     }
     for (const vsid of vsidCustomer.keys()) keyTableSet(domains, vsid, 0, 0, domainOf(vsid))
 
-    // Lookup records.
     const records = config.lookupRecords
     const lookup = createKeyTable(records.length)
     const lookupHost = new Int32Array(records.length)
@@ -217,8 +241,15 @@ export class Compiler {
       lookupMac.set(mac, i * 6)
       keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
     })
+    const tables: PolicyTables = { lookupRecords: records, customerRoutes: config.customerRoutes, domains, domainOf, lookup, lookupHost, lookupMac }
+    this.policyCache = tables
+    return tables
+  }
 
-    // Static neighbors.
+  /** Static neighbour tables of `config`, reused while its list is unchanged. */
+  private neighborTables(config: NvlbConfig): NeighborTables {
+    const cached = this.neighborCache
+    if (cached !== undefined && cached.list === config.neighbors && Object.isFrozen(config.neighbors)) return cached
     const neighbors = createKeyTable(config.neighbors.length)
     const neighborMac = new Uint8Array(config.neighbors.length * 6)
     config.neighbors.forEach((n, i) => {
@@ -229,6 +260,24 @@ export class Compiler {
       keyTableSet(neighbors, address, 0, 0, i)
       neighborMac.set(mac, i * 6)
     })
+    const tables: NeighborTables = { list: config.neighbors, neighbors, neighborMac }
+    this.neighborCache = tables
+    return tables
+  }
+
+  private build(config: NvlbConfig, generation: number, epoch: number, health: CompileHealth | undefined): Snapshot {
+    const node = config.node
+    const providerMtu = node.providerMtu ?? 1500
+    const maglevSize = node.maglevTableSize ?? DEFAULT_MAGLEV_SIZE
+
+    // Routing domains: a VSID belongs to its customerId's domain, or to one of its own.
+    // The tables of lookup records, domains and neighbours are immutable: a compile whose
+    // lists are the previous compile's (the same frozen arrays, as the control plane keeps
+    // unchanged sections) reuses them instead of building them again.
+    const policy = this.policyTables(config)
+    const { domains, lookup, lookupHost, lookupMac } = policy
+    const domainOf = policy.domainOf
+    const { neighbors, neighborMac } = this.neighborTables(config)
 
     // Backends: one id per (pool, backend name); the name includes the port, so
     // a pool behind rules with different backend ports has one entry per port.

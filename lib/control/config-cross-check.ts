@@ -226,13 +226,51 @@ export const crossChecks: CrossCheck[] = [
   (config) => validateProbes(config as unknown as Record<string, unknown>),
 ]
 
-/** Runs every cross-check on a document that fits the schema. */
-export function crossCheck(config: NvlbConfig): void {
+/**
+ * The checks that read only lookupRecords and customerRoutes, and fill the context's
+ * records, policyVsids and domainOf: a change that keeps both lists (by reference, as
+ * validateChange does) reuses what they computed for the running document.
+ */
+const POLICY_CHECKS = new Set<CrossCheck>([checkLookupRecords, checkCustomerRoutes, checkRoutingDomains, checkAddressesUniqueInDomain])
+
+interface PolicyContext {
+  customerRoutes: NvlbConfig['customerRoutes']
+  records: Map<string, number>
+  policyVsids: Set<number>
+  domainOf: (virtualSubnetId: number) => string
+}
+
+/** By the (frozen, running) lookupRecords list: the policy context computed from it. */
+const policyContexts = new WeakMap<object, PolicyContext>()
+
+/**
+ * Runs every cross-check on a document that fits the schema. `previous`: the running
+ * document the change starts from; its policy context is reused when `config` shares its
+ * (frozen) lookupRecords and customerRoutes lists.
+ */
+export function crossCheck(config: NvlbConfig, previous?: NvlbConfig): void {
   const context: CrossCheckContext = {
     records: new Map(),
     policyVsids: new Set(),
     domainOf: domainResolver(new Map()),
     pools: new Map(),
   }
-  for (const check of crossChecks) check(config, context)
+  const records = config.lookupRecords
+  const cached =
+    previous !== undefined && previous.lookupRecords === records && previous.customerRoutes === config.customerRoutes && Object.isFrozen(records)
+      ? policyContexts.get(records)
+      : undefined
+  const reuse = cached !== undefined && cached.customerRoutes === config.customerRoutes
+  if (reuse) {
+    context.records = cached.records
+    context.policyVsids = cached.policyVsids
+    context.domainOf = cached.domainOf
+  }
+  for (const check of crossChecks) {
+    if (reuse && POLICY_CHECKS.has(check)) continue
+    check(config, context)
+  }
+  if (!reuse) {
+    policyContexts.set(records, { customerRoutes: config.customerRoutes, records: context.records, policyVsids: context.policyVsids, domainOf: context.domainOf })
+  }
 }

@@ -18,6 +18,7 @@ import { ErrorCodes, NvlbError, type ErrorCode } from '../errors'
 import { formatMac, parseMac } from '../packet/address'
 import { AJV_FORMATS, FORMAT_PROBLEMS } from './config-formats'
 import { crossCheck, vsidAddressKey } from './config-cross-check'
+import { jsonEqual } from './config-diff'
 import { ConfigLimits, configSchemas } from './config-schema'
 import type { CustomerRoute, LookupRecord, Neighbor, NodeConfig, NvlbConfig, Pool, PoolBackend, Vip, VipRule } from './config-types'
 import { unsupportedRuleReason } from './lookup-rules'
@@ -171,19 +172,22 @@ function toNvlbError(error: ErrorObject): NvlbError {
   }
 }
 
+const NONE: ReadonlySet<string> = new Set()
+
 /** MACs in canonical spelling (`00:15:5d:01:06:21`), wherever the schema says `format: mac`. */
-function canonicalizeMacs(config: NvlbConfig): void {
+function canonicalizeMacs(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
   const canonical = (text: string | undefined): string | undefined => (text === undefined ? undefined : formatMac(parseMac(text)!))
   const node = config.node
   node.providerMac = canonical(node.providerMac)!
   node.gatewayMac = canonical(node.gatewayMac)!
   if (node.externalMac !== undefined) node.externalMac = canonical(node.externalMac)
-  for (const n of config.neighbors) n.mac = canonical(n.mac)!
-  for (const r of config.lookupRecords) r.macAddress = canonical(r.macAddress)!
+  if (!reused.has('neighbors')) for (const n of config.neighbors) n.mac = canonical(n.mac)!
+  if (!reused.has('lookupRecords')) for (const r of config.lookupRecords) r.macAddress = canonical(r.macAddress)!
 }
 
 /** The defaults that depend on other fields: natMode on the VIP's side, backendPort = frontendPort. */
-function fillDependentDefaults(config: NvlbConfig): void {
+function fillDependentDefaults(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
+  if (reused.has('vips')) return
   for (const v of config.vips) {
     if (v.natMode === undefined) v.natMode = v.virtualSubnetId === 0 ? 'dnat' : 'fullnat'
     for (const r of v.rules) if (r.backendPort === undefined) r.backendPort = r.frontendPort
@@ -231,6 +235,77 @@ export function validateConfig(doc: unknown): NvlbConfig {
   canonicalizeMacs(config)
   fillDependentDefaults(config)
   crossCheck(config)
+  return config
+}
+
+/** An object of Object's own prototype without toJSON: its copy has the same keys. */
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value) as unknown
+  return (proto === Object.prototype || proto === null) && typeof (value as { toJSON?: unknown }).toJSON !== 'function'
+}
+
+/**
+ * A list whose items are plain objects and whose values are what JSON holds as they are
+ * (strings, booleans, finite numbers, null, plain objects and arrays of them): its copy
+ * equals it, so comparing it with jsonEqual says what comparing its copy would.
+ */
+function isPlainData(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (typeof value === 'number') return Number.isFinite(value)
+  if (typeof value !== 'object' || depth > 64) return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isPlainData(value[i], depth + 1)) return false
+    return true
+  }
+  if (!isPlainObject(value)) return false
+  for (const key in value) {
+    const item = (value as Json)[key]
+    if (item !== undefined && !isPlainData(item, depth + 1)) return false
+  }
+  return true
+}
+
+/** The item lists a change may leave as they were (each validated once, as a whole). */
+const REUSABLE_SECTIONS = ['neighbors', 'lookupRecords', 'customerRoutes', 'pools', 'vips'] as const
+
+/**
+ * Validate a change of the running document `previous` (validated by validateConfig or
+ * validateChange) into `doc`: the same verdict and the same normalized result as
+ * validateConfig(doc), at the cost of what changed. A section (lookupRecords, pools, …)
+ * equal to the running one is neither schema-checked nor normalized again: the running
+ * one (frozen, already normalized) is kept in the result, and the cross-checks reuse what
+ * they computed from it (cross-check.ts). Errors are the ones validateConfig reports:
+ * an unchanged section holds none, and the schema reports the first problem of the others
+ * in the same order.
+ */
+export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
+  const running = previous as unknown as Record<string, unknown>
+  const reused = new Set<string>()
+  let root: unknown
+  if (isPlainObject(doc)) {
+    // Sections equal to the running ones are not copied at all; the others are copied as validateConfig does.
+    const raw = doc as Json
+    for (const section of REUSABLE_SECTIONS) {
+      const before = running[section]
+      // A section left out is [] after validation; only an explicit equal list is reused.
+      if (Array.isArray(before) && Array.isArray(raw[section]) && isPlainData(raw[section]) && jsonEqual(raw[section], before)) reused.add(section)
+    }
+    const shell: Json = {}
+    for (const key of Object.keys(raw)) shell[key] = reused.has(key) ? [] : raw[key]
+    root = jsonClone(shell)
+  } else {
+    root = jsonClone(doc)
+  }
+  if (!isObject(root)) fail(ErrorCodes.INVALID_CONFIG, undefined, `the configuration must be a JSON object, not ${describe(root)}`)
+  if (root.node === undefined || root.node === null) fail(ErrorCodes.INVALID_FIELD, 'node', 'is required')
+  const validate = schemaValidator()
+  if (!validate(root)) throw toNvlbError(validate.errors![0]!)
+  for (const section of reused) root[section] = running[section] as Json
+  const config = root as unknown as NvlbConfig
+  canonicalizeMacs(config, reused)
+  fillDependentDefaults(config, reused)
+  crossCheck(config, previous)
   return config
 }
 

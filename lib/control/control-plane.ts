@@ -24,7 +24,7 @@
 import type { Logger } from 'pino'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
-import { jsonClone, validateConfig } from './config-validate'
+import { jsonClone, validateChange, validateConfig } from './config-validate'
 import { jsonEqual, summarizeChanges } from './config-diff'
 import { changesBetween, type ConfigStore } from './store'
 import { JournalStore } from './journal-store'
@@ -77,6 +77,28 @@ function emptyConfig(): NvlbConfig {
     pools: [],
     vips: [],
   } as unknown as NvlbConfig)
+}
+
+/**
+ * A mutable deep copy of the running document for an edit; lookup records (flat objects,
+ * by far the most items) are copied one level, which costs a fraction of a deep copy.
+ */
+function draftOf(config: NvlbConfig): NvlbConfig {
+  const draft: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(config)) {
+    draft[key] = key === 'lookupRecords' && Array.isArray(value) ? value.map(flatCopy) : jsonClone(value)
+  }
+  return draft as unknown as NvlbConfig
+}
+
+function flatCopy(item: unknown): unknown {
+  if (typeof item !== 'object' || item === null) return item
+  const copy: Record<string, unknown> = {}
+  for (const key of Object.keys(item)) {
+    const value = (item as Record<string, unknown>)[key]
+    copy[key] = typeof value === 'object' && value !== null ? jsonClone(value) : value
+  }
+  return copy
 }
 
 export class ControlPlane<S = unknown> {
@@ -178,7 +200,7 @@ export class ControlPlane<S = unknown> {
   /** Edit a deep copy of the running document; the result is validated whole like a replace. */
   update(edit: (draft: NvlbConfig) => void, ifMatch?: number): Promise<Applied> {
     return this.enqueue(ifMatch, () => {
-      const draft = jsonClone(this._config) as NvlbConfig
+      const draft = draftOf(this._config)
       edit(draft)
       return draft
     })
@@ -274,7 +296,8 @@ export class ControlPlane<S = unknown> {
         412,
       )
     }
-    const config = deepFreeze(validateConfig(produce()))
+    const doc = produce()
+    const config = deepFreeze(this._generation === 0 ? validateConfig(doc) : validateChange(this._config, doc))
     if (this.fixed.size > 0) checkFixedFields(config, [...this.fixed.values()])
     const generation = this._generation + 1
     const snapshot = this.compileSnapshot(config, generation)
