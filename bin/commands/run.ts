@@ -23,10 +23,12 @@ import { RX_HEADROOM, slotSizeForMtu } from '../../lib/io/frame-port'
 import { ETHERNET_HEADER_LENGTH, VLAN_TAG_LENGTH } from '../../lib/packet/ethernet'
 import { HealthService } from '../../lib/health/health-service'
 import type { NvlbConfig } from '../../lib/control/config-types'
+import { BGP_RUN_FLAGS, BGP_USAGE, parseRunHaOptions, type RunHaOptions } from '../../lib/ha/run-options'
+import { BgpAnnouncer } from '../../lib/ha/bgp-announcer'
 
 export const DEFAULT_API_LISTEN = '127.0.0.1:8573'
 
-const USAGE = `usage: nvlb run [--config FILE] [--state-dir DIR] [--api-listen HOST:PORT] [--no-dataplane] [--workers N]
+const USAGE = `usage: nvlb run [--config FILE] [--state-dir DIR] [--api-listen HOST:PORT] [--no-dataplane] [--workers N] [--bgp-peer A:ASN ...]
 
 Starts the control plane, the admin API and the packet path.
 
@@ -38,6 +40,7 @@ options:
   --no-dataplane         no packet I/O: an in-process engine adopts every snapshot and reports the counters
   --workers N            packet worker threads (default 1)
   --log-level L          fatal, error, warn, info (default), debug, trace
+${BGP_USAGE}
   -h, --help             this help
 
 The API token comes from NVLB_TOKEN, or is generated into DIR/token (mode 0600) on the first start.
@@ -51,6 +54,7 @@ interface RunOptions {
   dataplane: boolean
   workers: number
   logLevel: string
+  ha: RunHaOptions
 }
 
 class StartupError extends Error {}
@@ -77,6 +81,7 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
       'no-dataplane': { type: 'boolean', default: false },
       workers: { type: 'string' },
       'log-level': { type: 'string' },
+      ...BGP_RUN_FLAGS,
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: true,
@@ -99,6 +104,13 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
     dataplane: !values['no-dataplane'],
     workers: Number(workersText),
     logLevel,
+    ha: (() => {
+      try {
+        return parseRunHaOptions(values)
+      } catch (err) {
+        fail((err as Error).message)
+      }
+    })(),
   }
 }
 
@@ -249,7 +261,9 @@ export async function main(argv: string[]): Promise<number> {
   let packetPath: PacketPath | undefined
   let app: FastifyInstance | undefined
   let health: HealthService | undefined
+  let announcer: BgpAnnouncer | undefined
   const shutdown = async () => {
+    await announcer?.stop()
     await app?.close()
     await health?.stop()
     await packetPath?.stop()
@@ -294,6 +308,27 @@ export async function main(argv: string[]): Promise<number> {
       void service.update(config)
     })
 
+    if (options.ha.bgp !== undefined) {
+      const bgp = options.ha.bgp
+      const plane = control
+      const path = packetPath
+      const nextHop = bgp.nextHop ?? plane.config.node?.externalAddress
+      if (nextHop === undefined) fail('--bgp-peer needs node.externalAddress in the configuration or --bgp-next-hop')
+      announcer = new BgpAnnouncer({
+        ...bgp,
+        nextHop,
+        runDir: resolve(options.stateDir, 'bgp'),
+        logger: logger.child({ component: 'bgp' }),
+        readiness: () => ({
+          config: plane.ready ? plane.config : undefined,
+          generation: plane.generation,
+          adoptedGeneration: path.stats().generation,
+          health: health?.list() ?? [],
+        }),
+      })
+      await announcer.start()
+    }
+
     const token = resolveServerToken(options.stateDir)
     if (token.path === undefined) logger.info('admin API token from NVLB_TOKEN')
     else if (token.generated) logger.info({ tokenFile: token.path }, 'admin API token generated')
@@ -328,6 +363,12 @@ export async function main(argv: string[]): Promise<number> {
 
   const received = await signal
   logger.info({ signal: received }, 'stopping')
+  if (announcer !== undefined) {
+    // Withdraw first: the routers move new flows away while this instance still forwards the old ones.
+    await announcer.withdrawAll()
+    logger.info({ drainMs: options.ha.drainMs }, 'VIPs withdrawn; draining')
+  }
+  if (options.ha.drainMs > 0) await new Promise((r) => setTimeout(r, options.ha.drainMs))
   await shutdown()
   logger.info('stopped')
   logger.flush?.()

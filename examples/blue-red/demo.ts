@@ -31,6 +31,7 @@ options:
   --connections N    concurrent connections per VIP (default 16)
   --workers N        nvlb packet worker threads (default 1)
   --json             print the per-VIP results as one JSON object per line
+  --instances N      N (2..8) nvlb instances behind a BGP router instead of one (needs bird2; docs/ha.md)
   -h, --help         this help`
 
 export interface VipOutcome {

@@ -1,0 +1,244 @@
+/**
+ * The reference deployment with several nvlb instances behind a router (docs/ha.md):
+ *
+ *   <p>-client eth0 ── eth0 <p>-router extI ── ext0 <p>-nvlbI pa0 ── <p>-provider br0 ── hosts, VMs
+ *                               bgpI ── bgp0 (BGP, BFD)
+ *
+ * It reuses the single-instance topology (topology.ts: provider bridge, hosts, VMs, client) and
+ * replaces its `<p>-nvlb` node by the router and the instances. Each instance has its own PA, its
+ * own external address (the BGP next hop), its own MACs, and a management link from the root
+ * namespace for its admin API. The router runs BIRD and holds one kernel ECMP route per public VIP
+ * with an L4 hash.
+ *
+ * `configureInstances` is the one place that gives the instances their shared configuration: today
+ * the same resources through each instance's admin API; with a shared store, through one of them.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ApiClient } from '../../lib/cli/client'
+import type { NvlbConfig, NodeConfig } from '../../lib/control/config-types'
+import { disableOffloads } from '../../lib/host/link-offload'
+import { formatIPv4 } from '../../lib/packet/address'
+import { BirdProcess } from '../../lib/ha/bird-process'
+import { routerConfig, DEFAULT_TIMERS, type BgpTimers } from '../../lib/ha/bird-config'
+import { configureThroughApi, vipTargets, waitForVips, type VipTarget } from '../blue-red/deploy'
+import { pickManagementSubnet } from '../blue-red/management-link'
+import {
+  createTopology,
+  nodeMainCommand,
+  spawnInNamespace,
+  startHosts,
+  startVmServers,
+  type NodeProcess,
+  type ProcessGroup,
+  type Topology,
+} from '../blue-red/topology'
+
+export const ROUTER_ASN = 65000
+export const INSTANCE_ASN = 65001
+const API_PORT = 8573
+/** Provider addresses of the instances: .2 (the gateway records' PA) and .3, then above the hosts. */
+const INSTANCE_PAS = ['192.168.6.2', '192.168.6.3', '192.168.6.8', '192.168.6.9', '192.168.6.10', '192.168.6.11', '192.168.6.12', '192.168.6.13']
+
+export interface HaInstance {
+  index: number
+  namespace: string
+  node: NodeConfig
+  api: ApiClient
+  apiUrl: string
+  process: NodeProcess
+}
+
+export interface HaDeployment {
+  prefix: string
+  topology: Topology
+  router: BirdProcess
+  instances: HaInstance[]
+  token: string
+  vips: VipTarget[]
+  /** Next hops of the router's kernel route to `address`. */
+  nextHops(address: string): string[]
+  teardown(): Promise<void>
+}
+
+const ip = (args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+const sysctl = (namespace: string, settings: string[]): void => {
+  execFileSync('ip', ['netns', 'exec', namespace, 'sysctl', '-q', '-w', ...settings], { stdio: ['ignore', 'ignore', 'pipe'] })
+}
+
+function instanceNode(reference: NodeConfig, i: number): NodeConfig {
+  const hex = (n: number): string => n.toString(16).padStart(2, '0')
+  return {
+    ...reference,
+    providerAddress: INSTANCE_PAS[i - 1]!,
+    providerMac: `02:00:c0:a8:06:${hex(Number(INSTANCE_PAS[i - 1]!.split('.')[3]))}`,
+    externalAddress: `192.0.2.${4 * i - 2}`,
+    externalMac: `02:00:c0:00:02:${hex(4 * i - 2)}`,
+    providerInterface: 'pa0',
+    externalInterface: 'ext0',
+    probeAddress: `198.18.0.${i}`,
+  }
+}
+
+/** Give every instance the shared configuration (all but `node`). The one place to switch to a shared store. */
+export async function configureInstances(instances: readonly HaInstance[], reference: NvlbConfig): Promise<void> {
+  await Promise.all(instances.map((inst) => configureThroughApi(inst.api, reference)))
+}
+
+export interface HaDeployOptions {
+  prefix: string
+  instances: number
+  workers?: number
+  timers?: BgpTimers
+  drainMs?: number
+  log?: (message: string) => void
+}
+
+export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> {
+  const log = options.log ?? (() => undefined)
+  const n = options.instances
+  if (!Number.isInteger(n) || n < 2 || n > INSTANCE_PAS.length) throw new Error(`--instances must be 2..${INSTANCE_PAS.length}`)
+  const prefix = options.prefix
+  const timers = options.timers ?? DEFAULT_TIMERS
+  const names = Array.from({ length: n }, (_, i) => `nvlb${i + 1}`)
+  const token = `ha-${prefix}-token`
+  let topology: Topology | undefined
+  let hosts: ProcessGroup | undefined
+  let servers: ProcessGroup | undefined
+  let routerBird: BirdProcess | undefined
+  const instances: HaInstance[] = []
+  const stateDir = mkdtempSync(join(tmpdir(), `nvlb-${prefix}-`))
+  const teardown = async (): Promise<void> => {
+    await Promise.all(instances.map((i) => i.process.stop(5000)))
+    await routerBird?.stop()
+    await hosts?.stop()
+    await servers?.stop()
+    topology?.destroy()
+    for (let i = 1; i <= n; i++) {
+      try {
+        execFileSync('ip', ['link', 'delete', `${prefix}-m${i}`], { stdio: 'ignore' })
+      } catch {
+        // gone with its namespace
+      }
+    }
+    rmSync(stateDir, { recursive: true, force: true })
+  }
+  try {
+    log(`creating namespaces '${prefix}-*' (router and ${n} instances)`)
+    topology = createTopology({ prefix, handleSignals: false, extraNodes: ['router', ...names] })
+    const t = topology
+    // The single-instance node goes; the client now hangs off the router.
+    // (the veth pairs first: a namespace's devices go asynchronously after `ip netns delete`)
+    ip(['-n', t.nvlb.namespace, 'link', 'delete', t.nvlb.externalInterface])
+    ip(['-n', t.nvlb.namespace, 'link', 'delete', t.nvlb.providerInterface])
+    ip(['netns', 'delete', t.nvlb.namespace])
+    const r = `${prefix}-router`
+    ip(['link', 'add', t.client.interface, 'netns', t.client.namespace, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', r])
+    ip(['-n', t.client.namespace, 'link', 'set', 'dev', t.client.interface, 'address', t.client.mac, 'mtu', '1500', 'up'])
+    disableOffloads(t.client.namespace, t.client.interface)
+    ip(['-n', t.client.namespace, 'address', 'add', `${t.client.address}/${t.client.prefixLength}`, 'dev', t.client.interface])
+    ip(['-n', t.client.namespace, 'route', 'add', t.client.route.destination, 'via', t.client.route.via, 'dev', t.client.interface])
+    ip(['-n', r, 'address', 'add', `${t.client.route.via}/${t.client.prefixLength}`, 'dev', 'eth0'])
+    ip(['-n', r, 'link', 'set', 'dev', 'eth0', 'up'])
+    disableOffloads(r, 'eth0')
+    sysctl(r, ['net.ipv4.ip_forward=1', 'net.ipv4.fib_multipath_hash_policy=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'])
+    const mtu = String(t.config.node.providerMtu)
+    const nodes: NodeConfig[] = []
+    const mgmt: string[] = []
+    for (let i = 1; i <= n; i++) {
+      const inst = `${prefix}-nvlb${i}`
+      const node = instanceNode(t.config.node, i)
+      nodes.push(node)
+      sysctl(inst, ['net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2'])
+      ip(['link', 'add', `ext${i}`, 'netns', r, 'type', 'veth', 'peer', 'name', 'ext0', 'netns', inst])
+      ip(['-n', r, 'address', 'add', `192.0.2.${4 * i - 3}/30`, 'dev', `ext${i}`])
+      ip(['-n', r, 'link', 'set', 'dev', `ext${i}`, 'up'])
+      disableOffloads(r, `ext${i}`)
+      ip(['-n', inst, 'link', 'set', 'dev', 'ext0', 'address', node.externalMac!, 'mtu', '1500', 'up'])
+      ip(['link', 'add', `bgp${i}`, 'netns', r, 'type', 'veth', 'peer', 'name', 'bgp0', 'netns', inst])
+      ip(['-n', r, 'address', 'add', `172.31.${i}.1/30`, 'dev', `bgp${i}`])
+      ip(['-n', inst, 'address', 'add', `172.31.${i}.2/30`, 'dev', 'bgp0'])
+      ip(['-n', r, 'link', 'set', 'dev', `bgp${i}`, 'up'])
+      ip(['-n', inst, 'link', 'set', 'dev', 'bgp0', 'up'])
+      ip(['link', 'add', 'pa0', 'netns', inst, 'type', 'veth', 'peer', 'name', `nvlb${i}`, 'netns', t.provider.namespace])
+      ip(['-n', inst, 'link', 'set', 'dev', 'pa0', 'address', node.providerMac, 'mtu', mtu, 'up'])
+      ip(['-n', t.provider.namespace, 'link', 'set', 'dev', `nvlb${i}`, 'mtu', mtu, 'master', t.provider.bridge, 'up'])
+      // The admin API: a link-local /30 from the root namespace.
+      const { network } = pickManagementSubnet()
+      const rootEnd = `${prefix}-m${i}`
+      ip(['link', 'add', rootEnd, 'type', 'veth', 'peer', 'name', 'mgmt0', 'netns', inst])
+      ip(['-n', inst, 'address', 'add', `${formatIPv4(network + 2)}/30`, 'dev', 'mgmt0'])
+      ip(['-n', inst, 'link', 'set', 'dev', 'mgmt0', 'up'])
+      ip(['address', 'add', `${formatIPv4(network + 1)}/30`, 'dev', rootEnd])
+      ip(['link', 'set', 'dev', rootEnd, 'up'])
+      mgmt.push(formatIPv4(network + 2))
+    }
+
+    log('starting the router (BIRD), host emulators and VM HTTP servers')
+    routerBird = new BirdProcess({ runDir: join(stateDir, 'router'), namespace: r })
+    await routerBird.start(
+      routerConfig({
+        routerId: '172.31.0.1',
+        localAsn: ROUTER_ASN,
+        neighbors: names.map((name, i) => ({ name, address: `172.31.${i + 1}.2`, asn: INSTANCE_ASN })),
+        nextHopInterfaces: ['ext*'],
+        maxPaths: 16,
+        timers,
+      }),
+    )
+    ;[hosts, servers] = await Promise.all([startHosts(t), startVmServers(t)])
+
+    log(`starting ${n} nvlb instances`)
+    const bfd = timers.bfd === undefined ? 'off' : `${timers.bfd.intervalMs}:${timers.bfd.multiplier}`
+    await Promise.all(
+      nodes.map(async (node, k) => {
+        const i = k + 1
+        const dir = join(stateDir, `nvlb${i}`)
+        const bootstrap = join(stateDir, `nvlb${i}.json`)
+        writeFileSync(bootstrap, JSON.stringify({ node }))
+        const apiUrl = `http://${mgmt[k]}:${API_PORT}`
+        const proc = await spawnInNamespace(
+          `nvlb${i}`,
+          `${prefix}-nvlb${i}`,
+          [
+            'env', `NVLB_TOKEN=${token}`,
+            ...nodeMainCommand('bin/commands/run', [
+              '--config', bootstrap, '--state-dir', dir, '--api-listen', `${mgmt[k]}:${API_PORT}`,
+              '--workers', String(options.workers ?? 1), '--log-level', 'info',
+              '--bgp-peer', `172.31.${i}.1:${ROUTER_ASN}`, '--bgp-asn', String(INSTANCE_ASN), '--router-id', `172.31.${i}.2`,
+              '--bgp-hold', String(timers.holdSeconds), '--bfd', bfd, '--drain-ms', String(options.drainMs ?? 2000),
+            ]),
+          ],
+          /"msg":"admin API listening"/,
+          30000,
+        )
+        instances.push({ index: i, namespace: `${prefix}-nvlb${i}`, node, api: new ApiClient(apiUrl, token), apiUrl, process: proc })
+      }),
+    )
+    instances.sort((a, b) => a.index - b.index)
+
+    log('configuring every instance through its admin API')
+    await configureInstances(instances, t.config)
+    const vips = vipTargets(t, t.config)
+    const nextHops = (address: string): string[] => {
+      const out = ip(['-n', r, 'route', 'show', `${address}/32`])
+      return [...out.matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort()
+    }
+    log('waiting until the router has a route to every public VIP and every VIP answers')
+    const deadline = Date.now() + 30000
+    const publicVips = vips.filter((v) => v.virtualSubnetId === 0)
+    while (!publicVips.every((v) => nextHops(v.address).length > 0)) {
+      if (Date.now() > deadline) throw new Error(`the router learnt no route to ${publicVips.map((v) => v.address).join(', ')}`)
+      await new Promise((res) => setTimeout(res, 100))
+    }
+    await waitForVips(vips, 30000)
+    return { prefix, topology: t, router: routerBird, instances, token, vips, nextHops, teardown }
+  } catch (err) {
+    const output = instances.map((i) => `nvlb${i.index}:\n${i.process.output.slice(-15).join('\n')}`).join('\n')
+    await teardown().catch(() => undefined)
+    ;(err as Error).message += output === '' ? '' : `\n${output}`
+    throw err
+  }
+}
