@@ -184,6 +184,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         filter: member ? (several ? memberFilter(true) : undefined) : arpRepliesOnlyFilter(),
         promiscuous: member,
         rings: member && (options.rings ?? true) ? { slotSize } : false,
+        // With a send ring, straight to the driver (the veth and NIC queues still apply).
+        qdiscBypass: member && (options.rings ?? true),
       })
       if (socket.ringFallback !== undefined) {
         logger.warn({ interface: interfaceName, reason: socket.ringFallback }, 'no packet rings; this socket uses recvmmsg/sendmmsg')
