@@ -237,6 +237,7 @@ export class AfPacketPort implements FramePort {
     const count = this.txCount
     if (count === 0) return
     let sent = 0
+    let failed = 0
     while (sent < count) {
       const messages = sent === 0 ? this.txMessages : this.txMessages.subarray(sent * c.MMSGHDR_SIZE)
       const n = c.sendmmsg(this.fd, messages, count - sent, 0)
@@ -248,6 +249,7 @@ export class AfPacketPort implements FramePort {
       if (code === c.ERRNO.EINTR) continue
       // The frame at `sent` could not go (EMSGSIZE, ENOBUFS, ENETDOWN…): drop it, try the rest.
       this.counters[IO_TX_ERRORS]++
+      failed++
       this.txRetained[sent] = null
       sent++
     }
@@ -257,7 +259,8 @@ export class AfPacketPort implements FramePort {
       bytes += words[i * (c.IOVEC_SIZE >> 2) + (c.IOV_LEN_OFFSET >> 2)]!
       this.txRetained[i] = null
     }
-    this.counters[IO_TX_FRAMES] += count
+    // Sent: what the kernel took (a dropped frame is a send error, not a sent frame).
+    this.counters[IO_TX_FRAMES] += count - failed
     this.counters[IO_TX_BYTES] += bytes
     this.txCount = 0
   }
