@@ -2,6 +2,7 @@ import { ErrorCodes, NvlbError } from '../errors'
 import { DEFAULT_BATCH_SIZE, DEFAULT_SLOT_SIZE, FramePort, RX_HEADROOM } from './frame-port'
 import { IO_KERNEL_DROPS, IO_RX_BYTES, IO_RX_ERRORS, IO_RX_FRAMES, IO_RX_TRUNCATED, IO_TX_BYTES, IO_TX_ERRORS, IO_TX_FRAMES, ioCounters } from './io-counters'
 import * as c from './libc'
+import { setupPacketRings, type PacketRingLayout, type PacketRingOptions } from './packet-ring'
 
 export type FanoutMode = 'client-port' | 'hash' | 'lb' | 'cpu'
 
@@ -34,6 +35,12 @@ export interface AfPacketPortOptions {
    * share the process's descriptors): used as it is, and close() leaves it open.
    */
   socket?: PacketSocket
+  /**
+   * openPacketSocket: memory-mapped TPACKET_V3 rings (packet-ring.ts) when the kernel
+   * allows them; when it refuses, the socket stays on recvmmsg/sendmmsg and
+   * PacketSocket.ringFallback says why. Default off.
+   */
+  rings?: boolean | PacketRingOptions
 }
 
 /** An AF_PACKET socket bound and configured by openPacketSocket(). */
@@ -41,6 +48,10 @@ export interface PacketSocket {
   fd: number
   ifindex: number
   ignoresOutgoing: boolean
+  /** Its rings (a PacketRingPort reads them); null: recvmmsg/sendmmsg (AfPacketPort). */
+  ring: PacketRingLayout | null
+  /** Why rings were asked for and not set up. */
+  ringFallback?: string
 }
 
 /**
@@ -58,7 +69,9 @@ export function openPacketSocket(options: AfPacketPortOptions): PacketSocket {
   const fd = c.socket(c.AF_PACKET, c.SOCK_RAW | c.SOCK_CLOEXEC, 0)
   if (fd < 0) throw setupError('socket(AF_PACKET)', name)
   try {
-    return { fd, ifindex, ignoresOutgoing: configureSocket(fd, ifindex, options) }
+    const ring: { layout: PacketRingLayout | null; fallback?: string } = { layout: null }
+    const ignoresOutgoing = configureSocket(fd, ifindex, options, ring)
+    return { fd, ifindex, ignoresOutgoing, ring: ring.layout, ...(ring.fallback === undefined ? {} : { ringFallback: ring.fallback }) }
   } catch (error) {
     c.close(fd)
     throw error
@@ -133,7 +146,10 @@ export class AfPacketPort implements FramePort {
     }
     this.counters = options.counters ?? ioCounters()
 
-    const socket = options.socket ?? openPacketSocket(options)
+    const socket = options.socket ?? openPacketSocket({ ...options, rings: false })
+    if (socket.ring !== null) {
+      throw new NvlbError(ErrorCodes.SOCKET_SETUP, `the socket on ${this.name} has rings: read it with a PacketRingPort`)
+    }
     this.ownsSocket = options.socket === undefined
     this.fd = socket.fd
     this.ifindex = socket.ifindex
@@ -221,6 +237,7 @@ export class AfPacketPort implements FramePort {
     const count = this.txCount
     if (count === 0) return
     let sent = 0
+    let failed = 0
     while (sent < count) {
       const messages = sent === 0 ? this.txMessages : this.txMessages.subarray(sent * c.MMSGHDR_SIZE)
       const n = c.sendmmsg(this.fd, messages, count - sent, 0)
@@ -232,6 +249,7 @@ export class AfPacketPort implements FramePort {
       if (code === c.ERRNO.EINTR) continue
       // The frame at `sent` could not go (EMSGSIZE, ENOBUFS, ENETDOWN…): drop it, try the rest.
       this.counters[IO_TX_ERRORS]++
+      failed++
       this.txRetained[sent] = null
       sent++
     }
@@ -241,7 +259,8 @@ export class AfPacketPort implements FramePort {
       bytes += words[i * (c.IOVEC_SIZE >> 2) + (c.IOV_LEN_OFFSET >> 2)]!
       this.txRetained[i] = null
     }
-    this.counters[IO_TX_FRAMES] += count
+    // Sent: what the kernel took (a dropped frame is a send error, not a sent frame).
+    this.counters[IO_TX_FRAMES] += count - failed
     this.counters[IO_TX_BYTES] += bytes
     this.txCount = 0
   }
@@ -287,8 +306,13 @@ export class AfPacketPort implements FramePort {
 }
 
 /** Socket options in the order the kernel needs them; returns whether the kernel drops our own sends. */
-function configureSocket(fd: number, ifindex: number, options: AfPacketPortOptions): boolean {
-const name = options.interfaceName
+function configureSocket(
+  fd: number,
+  ifindex: number,
+  options: AfPacketPortOptions,
+  ring: { layout: PacketRingLayout | null; fallback?: string },
+): boolean {
+  const name = options.interfaceName
   const rcvbuf = int32(options.receiveBufferBytes ?? 8 << 20)
   if (c.setsockopt(fd, c.SOL_SOCKET, c.SO_RCVBUFFORCE, rcvbuf, 4) < 0) {
     c.setsockopt(fd, c.SOL_SOCKET, c.SO_RCVBUF, rcvbuf, 4)
@@ -319,6 +343,14 @@ const name = options.interfaceName
   }
   let ignoresOutgoing = c.setsockopt(fd, c.SOL_PACKET, c.PACKET_IGNORE_OUTGOING, int32(1), 4) === 0
   if (options.qdiscBypass === true) c.setsockopt(fd, c.SOL_PACKET, c.PACKET_QDISC_BYPASS, int32(1), 4)
+  if (options.rings !== undefined && options.rings !== false) {
+    // Before the fanout group: setting up a ring re-registers the socket, which would move it in the group.
+    try {
+      ring.layout = setupPacketRings(fd, name, { slotSize: options.slotSize, ...(options.rings === true ? {} : options.rings) })
+    } catch (error) {
+      ring.fallback = (error as Error).message
+    }
+  }
 
   const fanout = options.fanout
   if (fanout !== undefined) {

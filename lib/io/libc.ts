@@ -30,6 +30,12 @@ export const eventfd: (initial: number, flags: number) => number = libc.func('in
 export const ifNameToIndex: (name: string) => number = libc.func('unsigned int if_nametoindex(const char *ifname)')
 export const ioctl: (fd: number, request: number, argument: Buffer) => number =
   libc.func('int ioctl(int fd, unsigned long request, void *arg)')
+export const sendto: (fd: number, buf: null, length: number, flags: number, address: null, addressLength: number) => number =
+  libc.func('long sendto(int fd, void *buf, unsigned long len, int flags, void *addr, uint32_t alen)')
+/** Returns the mapping's address (koffi pointer), or a pointer equal to MAP_FAILED (−1). */
+export const mmap: (address: null, length: number, protection: number, flags: number, fd: number, offset: number) => unknown =
+  libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)')
+export const munmap: (address: unknown, length: number) => number = libc.func('int munmap(void *addr, size_t length)')
 const strerrorC: (code: number) => string = libc.func('const char *strerror(int errnum)')
 
 export function errno(): number {
@@ -38,6 +44,16 @@ export function errno(): number {
 
 export function strerror(code: number): string {
   return strerrorC(code)
+}
+
+/** Bytes at a native address as an ArrayBuffer, without copying (koffi.view). */
+export function viewOf(pointer: unknown, length: number): ArrayBuffer {
+  return koffi.view(pointer, length)
+}
+
+/** Native address of a koffi pointer. */
+export function pointerAddress(pointer: unknown): number {
+  return Number(koffi.address(pointer))
 }
 
 /** Native address of a Buffer's first byte (its backing store never moves). */
@@ -81,6 +97,18 @@ export const PACKET_QDISC_BYPASS = 20
 export const PACKET_FANOUT_DATA = 22
 export const PACKET_IGNORE_OUTGOING = 23
 export const PACKET_MR_PROMISC = 1
+export const PACKET_RX_RING = 5
+export const PACKET_VERSION = 10
+export const PACKET_RESERVED = 12
+export const PACKET_TX_RING = 13
+export const PACKET_LOSS = 14
+export const TPACKET_V3 = 2
+
+export const PROT_READ = 0x1
+export const PROT_WRITE = 0x2
+export const MAP_SHARED = 0x1
+export const MAP_LOCKED = 0x2000
+export const MAP_POPULATE = 0x8000
 
 export const PACKET_FANOUT_HASH = 0
 export const PACKET_FANOUT_LB = 1

@@ -7,6 +7,7 @@ import type { Frontend } from './fanout-program'
 import type { FramePort } from './frame-port'
 import { ForwardingLoop } from './forwarding-loop'
 import { IO_ADOPTIONS, IO_FLOWS, IO_GENERATION, IO_RX_ERRORS, ioCounters } from './io-counters'
+import { PacketRingPort } from './packet-ring'
 import { PollSet } from './poll-set'
 import { WorkerHandoff, type HandoffShared } from './worker-handoff'
 
@@ -82,7 +83,7 @@ export function runPacketWorker(data: PacketWorkerData): void {
   const control = new Int32Array(data.control)
   const io = ioCounters(data.ioCountersBuffer)
   const post = (message: WorkerToMain): void => data.port.postMessage(message)
-  const opened: AfPacketPort[] = []
+  const opened: (AfPacketPort | PacketRingPort)[] = []
   try {
     const factory = require(data.engineModule) as { createEngine(options: WorkerEngineOptions): WorkerEngine }
     const engine = factory.createEngine({
@@ -94,8 +95,11 @@ export function runPacketWorker(data: PacketWorkerData): void {
     const handoff = data.handoff === null ? null : new WorkerHandoff(data.handoff, data.workerIndex, data.batchSize, data.slotSize, io)
     adopt(engine, handoff, data.snapshot, data.steeringTable, io)
 
-    const wrap = (socket: WorkerSocket, batchSize: number): AfPacketPort => {
-      const port = new AfPacketPort({ interfaceName: socket.interfaceName, socket, batchSize, slotSize: data.slotSize, counters: io })
+    const wrap = (socket: WorkerSocket, batchSize: number): AfPacketPort | PacketRingPort => {
+      const port =
+        socket.ring === null
+          ? new AfPacketPort({ interfaceName: socket.interfaceName, socket, batchSize, slotSize: data.slotSize, counters: io })
+          : new PacketRingPort({ interfaceName: socket.interfaceName, fd: socket.fd, layout: socket.ring, batchSize, counters: io })
       opened.push(port)
       return port
     }
@@ -105,7 +109,7 @@ export function runPacketWorker(data: PacketWorkerData): void {
     const loop = new ForwardingLoop(engine, provider, external, io, listeners, handoff)
     const poll = new PollSet(loop.ports.map((p) => p.fd))
     const allReady = (1 << loop.ports.length) - 1
-    post({ type: 'ready', workerIndex: data.workerIndex, ignoresOutgoing: provider.ignoresOutgoing, generation: data.snapshot.generation, epoch: data.snapshot.epoch })
+    post({ type: 'ready', workerIndex: data.workerIndex, ignoresOutgoing: data.provider.ignoresOutgoing, generation: data.snapshot.generation, epoch: data.snapshot.epoch })
 
     let lastKernelStats = performance.now()
     let backlog = false

@@ -44,6 +44,8 @@ export interface WorkerPoolOptions {
   stopTimeoutMs?: number
   /** Turn off GRO/LRO/GSO/TSO and checksum offload on the interfaces at start (default true; see offloads.ts). */
   disableOffloads?: boolean
+  /** Memory-mapped TPACKET_V3 rings for the workers' sockets, recvmmsg/sendmmsg where the kernel refuses (default true). */
+  rings?: boolean
 }
 
 export interface WorkerPoolIoStats extends IoStats {
@@ -187,7 +189,13 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         fanout: member && several ? { groupId, mode, program: steered ? plan.program : undefined } : undefined,
         filter: member ? (several ? memberFilter(true) : undefined) : arpRepliesOnlyFilter(),
         promiscuous: member,
+        rings: member && (options.rings ?? true) ? { slotSize } : false,
+        // With a send ring, straight to the driver (the veth and NIC queues still apply).
+        qdiscBypass: member && (options.rings ?? true),
       })
+      if (socket.ringFallback !== undefined) {
+        logger.warn({ interface: interfaceName, reason: socket.ringFallback }, 'no packet rings; this socket uses recvmmsg/sendmmsg')
+      }
       const owned = { ...socket, interfaceName }
       sockets.push(owned)
       return owned
@@ -301,7 +309,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
           slot.adoptedEpoch = Math.max(slot.adoptedEpoch, message.epoch)
           if (message.type === 'ready') {
             started = true
-            logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing }, 'packet worker ready')
+            const io = slot.provider.ring === null ? 'recvmmsg/sendmmsg' : 'TPACKET_V3 rings'
+            logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing, io }, 'packet worker ready')
             resolve()
           }
           advance()

@@ -1,0 +1,381 @@
+import { ErrorCodes, NvlbError } from '../errors'
+import { DEFAULT_BATCH_SIZE, DEFAULT_SLOT_SIZE, FramePort, RX_HEADROOM } from './frame-port'
+import { IO_KERNEL_DROPS, IO_RX_BYTES, IO_RX_ERRORS, IO_RX_FRAMES, IO_RX_TRUNCATED, IO_TX_BYTES, IO_TX_ERRORS, IO_TX_FRAMES, ioCounters } from './io-counters'
+import * as c from './libc'
+
+/**
+ * AF_PACKET memory-mapped rings (TPACKET_V3, Documentation/networking/packet_mmap.rst):
+ * a block-based receive ring and a frame-based send ring, mapped once. Offsets below are
+ * those of the kernel's structs on LP64 (linux/if_packet.h).
+ */
+
+/** struct tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1. */
+const BLOCK_STATUS = 8
+const BLOCK_NUM_PACKETS = 12
+const BLOCK_FIRST_PACKET = 16
+/** struct tpacket3_hdr */
+const FRAME_NEXT_OFFSET = 0
+const FRAME_SNAPLEN = 12
+const FRAME_LEN = 16
+const FRAME_STATUS = 20
+const FRAME_MAC = 24
+/** TPACKET_ALIGN(sizeof(struct tpacket3_hdr)): where a send frame's bytes start (no PACKET_TX_HAS_OFF). */
+const TX_DATA_OFFSET = 48
+
+/** Receive-ring status bits (tp_status / block_status). */
+const TP_STATUS_KERNEL = 0
+const TP_STATUS_USER = 1
+/** The frame was longer than the space the ring had for it (snaplen < len). */
+const TP_STATUS_COPY = 2
+/** Send-ring status values. */
+const TP_STATUS_AVAILABLE = 0
+const TP_STATUS_SEND_REQUEST = 1
+const TP_STATUS_WRONG_FORMAT = 4
+
+const PAGE_SIZE = 4096
+
+/** Where a port's position in its rings lives, so a worker's replacement continues where it stopped. */
+const RING_STATE_RX_BLOCK = 0
+const RING_STATE_RX_FRAME_OFFSET = 1
+const RING_STATE_RX_FRAMES_LEFT = 2
+/** Blocks read to their end whose frames may still be in use: from, count. */
+const RING_STATE_RX_RELEASE_FROM = 3
+const RING_STATE_RX_RELEASING = 4
+const RING_STATE_TX_FRAME = 5
+const RING_STATE_WORDS = 6
+
+export interface PacketRingOptions {
+  /** Receive ring: bytes per block (a multiple of the page size; default 256 KiB) and blocks (default 16). */
+  rxBlockSize?: number
+  rxBlocks?: number
+  /** A partly filled receive block is handed over after this many ms (default 1). */
+  rxBlockTimeoutMs?: number
+  /** Send ring frames (default 512); each holds one frame of up to slotSize bytes. */
+  txFrames?: number
+  /** Largest frame either way (as the recvmmsg port's slot, RX_HEADROOM included). */
+  slotSize?: number
+}
+
+/** The shape of a socket's rings, as set up by setupPacketRings (structured-clonable: handed to workers). */
+export interface PacketRingLayout {
+  rxBlockSize: number
+  rxBlocks: number
+  txFrameSize: number
+  /** Send frames do not cross blocks: frame i is at block ⌊i / per block⌋, slot i mod per block. */
+  txBlockSize: number
+  txFrames: number
+  /** Frames longer than this are dropped and counted (IO_RX_TRUNCATED), as by the recvmmsg port. */
+  maxFrame: number
+  mapLength: number
+  /** RING_STATE_* words (Int32Array over a SharedArrayBuffer). */
+  state: SharedArrayBuffer
+}
+
+/**
+ * Puts a bound AF_PACKET socket on TPACKET_V3 with a receive and a send ring (before it joins a
+ * fanout group: setting up a ring re-registers the socket, which would move it in the group).
+ * Throws when the kernel refuses (the caller falls back to recvmmsg/sendmmsg); the socket
+ * then has no ring.
+ */
+export function setupPacketRings(fd: number, interfaceName: string, options: PacketRingOptions = {}): PacketRingLayout {
+  const slotSize = options.slotSize ?? DEFAULT_SLOT_SIZE
+  const rxBlockSize = options.rxBlockSize ?? 256 * 1024
+  const rxBlocks = options.rxBlocks ?? 16
+  const rxFrameSize = DEFAULT_SLOT_SIZE
+  if (rxBlockSize % PAGE_SIZE !== 0 || rxBlockSize < 4 * slotSize) {
+    throw new NvlbError(ErrorCodes.SOCKET_SETUP, `receive block size ${rxBlockSize} must be a multiple of ${PAGE_SIZE} and hold 4 slots`)
+  }
+  const txFrameSize = Math.ceil((TX_DATA_OFFSET + slotSize) / 16) * 16
+  const txBlockSize = Math.ceil((txFrameSize * 16) / PAGE_SIZE) * PAGE_SIZE
+  const txPerBlock = Math.floor(txBlockSize / txFrameSize)
+  const txBlocks = Math.max(1, Math.ceil((options.txFrames ?? 512) / txPerBlock))
+  const txFrames = txPerBlock * txBlocks
+
+  setInt(fd, c.PACKET_VERSION, c.TPACKET_V3, 'PACKET_VERSION (TPACKET_V3)', interfaceName)
+  // Room in front of every received frame for the headers the engine prepends.
+  setInt(fd, c.PACKET_RESERVED, RX_HEADROOM, 'PACKET_RESERVED', interfaceName)
+  // A malformed send frame is marked TP_STATUS_WRONG_FORMAT and skipped instead of stopping the ring.
+  setInt(fd, c.PACKET_LOSS, 1, 'PACKET_LOSS', interfaceName)
+  // Sends from the ring are charged to the send buffer until the peer lets go of them: room for the whole ring.
+  const sndbuf = Buffer.alloc(4)
+  sndbuf.writeInt32LE(Math.max(8 << 20, txFrames * 16 * 1024))
+  if (c.setsockopt(fd, c.SOL_SOCKET, c.SO_SNDBUFFORCE, sndbuf, 4) < 0) c.setsockopt(fd, c.SOL_SOCKET, c.SO_SNDBUF, sndbuf, 4)
+  const rx = request(rxBlockSize, rxBlocks, rxFrameSize, (rxBlockSize / rxFrameSize) * rxBlocks, options.rxBlockTimeoutMs ?? 1)
+  if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_RX_RING, rx, rx.length) < 0) throw ringError('PACKET_RX_RING', interfaceName)
+  const tx = request(txBlockSize, txBlocks, txFrameSize, txFrames, 0)
+  if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_TX_RING, tx, tx.length) < 0) {
+    const error = ringError('PACKET_TX_RING', interfaceName)
+    // Without a send ring, no receive ring either: recvmmsg does not read from a ring.
+    const none = request(0, 0, 0, 0, 0)
+    c.setsockopt(fd, c.SOL_PACKET, c.PACKET_RX_RING, none, none.length)
+    throw error
+  }
+  return {
+    rxBlockSize,
+    rxBlocks,
+    txFrameSize,
+    txBlockSize,
+    txFrames,
+    maxFrame: slotSize - RX_HEADROOM,
+    mapLength: rxBlockSize * rxBlocks + txBlockSize * txBlocks,
+    state: newRingState(),
+  }
+}
+
+export interface PacketRingPortOptions {
+  interfaceName: string
+  /** The socket (bound, rings set up by setupPacketRings); close() leaves it open unless `ownsSocket`. */
+  fd: number
+  layout: PacketRingLayout
+  batchSize?: number
+  counters?: Float64Array
+  ownsSocket?: boolean
+}
+
+/**
+ * A FramePort on the rings of one AF_PACKET socket. Receive: the ring is mapped once and
+ * `rxBuffer` is a view of it (koffi.view), so frames are handed to the engine where the
+ * kernel wrote them (behind PACKET_RESERVED bytes of headroom); a block goes back to the
+ * kernel on the receive() after the one that read its last frame. Send: each frame is
+ * copied once into the next free frame of the send ring and marked; flush() kicks the
+ * kernel with one sendto() for the whole batch. A full send ring drops and counts
+ * (IO_TX_ERRORS), as does a frame the kernel rejected (TP_STATUS_WRONG_FORMAT);
+ * receive-ring overruns are the kernel's drops (PACKET_STATISTICS, IO_KERNEL_DROPS).
+ * Per batch: no allocation and no FFI call but the one sendto (and none when idle).
+ */
+export class PacketRingPort implements FramePort {
+  readonly name: string
+  readonly fd: number
+  readonly batchSize: number
+  readonly rxBuffer: Buffer
+  readonly rxOffsets: Int32Array
+  readonly rxLengths: Int32Array
+  readonly counters: Float64Array
+  readonly layout: PacketRingLayout
+
+  private readonly map: unknown
+  private readonly words: Int32Array
+  private readonly state: Int32Array
+  private readonly ownsSocket: boolean
+  /** Where each send frame starts in the mapping. */
+  private readonly txFrameAt: Int32Array
+  /** Receive: the block being read, the next frame in it and how many of its frames are left. */
+  private block: number
+  private frameOffset = 0
+  private framesLeft = 0
+  /** Blocks releaseFrom … releaseFrom + releasing − 1 were read to their end; the next receive() releases them. */
+  private releaseFrom: number
+  private releasing: number
+  private txHead: number
+  private txQueued = 0
+  private txQueuedBytes = 0
+  private closed = false
+
+  constructor(options: PacketRingPortOptions) {
+    this.name = options.interfaceName
+    this.fd = options.fd
+    this.layout = options.layout
+    this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+    this.counters = options.counters ?? ioCounters()
+    this.ownsSocket = options.ownsSocket ?? false
+    const length = this.layout.mapLength
+    const map = c.mmap(null, length, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_POPULATE, this.fd, 0)
+    // MAP_FAILED is (void *) −1.
+    if (map === null || c.pointerAddress(map) >= 2 ** 63) {
+      throw ringError('mmap of the packet rings', this.name)
+    }
+    this.map = map
+    const memory = c.viewOf(map, length)
+    this.rxBuffer = Buffer.from(memory, 0, length)
+    this.words = new Int32Array(memory, 0, length >> 2)
+    this.state = new Int32Array(this.layout.state)
+    const txBase = this.layout.rxBlockSize * this.layout.rxBlocks
+    const perBlock = Math.floor(this.layout.txBlockSize / this.layout.txFrameSize)
+    this.txFrameAt = new Int32Array(this.layout.txFrames)
+    for (let i = 0; i < this.layout.txFrames; i++) {
+      this.txFrameAt[i] = txBase + Math.floor(i / perBlock) * this.layout.txBlockSize + (i % perBlock) * this.layout.txFrameSize
+    }
+    // Where the previous port on this socket (a worker that died) stopped.
+    this.block = Atomics.load(this.state, RING_STATE_RX_BLOCK)
+    this.frameOffset = Atomics.load(this.state, RING_STATE_RX_FRAME_OFFSET)
+    this.framesLeft = Atomics.load(this.state, RING_STATE_RX_FRAMES_LEFT)
+    this.releaseFrom = Atomics.load(this.state, RING_STATE_RX_RELEASE_FROM)
+    this.releasing = Atomics.load(this.state, RING_STATE_RX_RELEASING)
+    this.txHead = Atomics.load(this.state, RING_STATE_TX_FRAME)
+    this.rxOffsets = new Int32Array(this.batchSize)
+    this.rxLengths = new Int32Array(this.batchSize)
+  }
+
+  receive(): number {
+    const words = this.words
+    const blockSize = this.layout.rxBlockSize
+    const blocks = this.layout.rxBlocks
+    // The blocks read to their end by the last receive(): their frames were processed and
+    // sent (copied into the send ring), so the kernel may refill them.
+    for (let k = 0; k < this.releasing; k++) {
+      const b = (this.releaseFrom + k) % blocks
+      Atomics.store(words, (b * blockSize + BLOCK_STATUS) >> 2, TP_STATUS_KERNEL)
+    }
+    this.releasing = 0
+    this.releaseFrom = this.block
+    const maxFrame = this.layout.maxFrame
+    let kept = 0
+    let bytes = 0
+    let truncated = 0
+    while (kept < this.batchSize) {
+      const base = this.block * blockSize
+      if (this.framesLeft === 0) {
+        if ((Atomics.load(words, (base + BLOCK_STATUS) >> 2) & TP_STATUS_USER) === 0) break
+        this.framesLeft = words[(base + BLOCK_NUM_PACKETS) >> 2]!
+        this.frameOffset = words[(base + BLOCK_FIRST_PACKET) >> 2]!
+        // An empty block (retired by the timer before anything arrived) is done at once.
+        if (this.framesLeft === 0) this.finishBlock()
+        continue
+      }
+      const frame = base + this.frameOffset
+      const w = frame >> 2
+      const snaplen = words[w + (FRAME_SNAPLEN >> 2)]!
+      const status = words[w + (FRAME_STATUS >> 2)]!
+      const mac = words[w + (FRAME_MAC >> 2)]! & 0xffff
+      const next = words[w + (FRAME_NEXT_OFFSET >> 2)]!
+      if ((status & TP_STATUS_COPY) !== 0 || snaplen > maxFrame || words[w + (FRAME_LEN >> 2)]! !== snaplen) {
+        truncated++
+      } else {
+        this.rxOffsets[kept] = frame + mac
+        this.rxLengths[kept] = snaplen
+        bytes += snaplen
+        kept++
+      }
+      this.framesLeft--
+      this.frameOffset += next
+      if (this.framesLeft === 0) this.finishBlock()
+    }
+    if (truncated > 0) this.counters[IO_RX_TRUNCATED] += truncated
+    this.counters[IO_RX_FRAMES] += kept
+    this.counters[IO_RX_BYTES] += bytes
+    return kept
+  }
+
+  /** The block's last frame is in this batch: it goes back to the kernel on the next receive(). */
+  private finishBlock(): void {
+    this.releasing++
+    this.frameOffset = 0
+    this.block = this.block + 1 === this.layout.rxBlocks ? 0 : this.block + 1
+  }
+
+  send(buffer: Buffer, offset: number, length: number): void {
+    const frameSize = this.layout.txFrameSize
+    if (length > frameSize - TX_DATA_OFFSET) {
+      this.counters[IO_TX_ERRORS]++
+      return
+    }
+    const frame = this.txFrameAt[this.txHead]!
+    const statusWord = (frame + FRAME_STATUS) >> 2
+    let status = Atomics.load(this.words, statusWord)
+    if (status !== TP_STATUS_AVAILABLE && status !== TP_STATUS_WRONG_FORMAT) {
+      // The ring is full of frames the kernel has not sent yet: push them, look again.
+      this.flush()
+      status = Atomics.load(this.words, statusWord)
+      if (status !== TP_STATUS_AVAILABLE && status !== TP_STATUS_WRONG_FORMAT) {
+        this.counters[IO_TX_ERRORS]++
+        return
+      }
+    }
+    // A frame the kernel refused earlier: counted when its slot comes round again.
+    if (status === TP_STATUS_WRONG_FORMAT) this.counters[IO_TX_ERRORS]++
+    buffer.copy(this.rxBuffer, frame + TX_DATA_OFFSET, offset, offset + length)
+    const w = frame >> 2
+    this.words[w + (FRAME_LEN >> 2)] = length
+    this.words[w + (FRAME_SNAPLEN >> 2)] = length
+    this.words[w + (FRAME_NEXT_OFFSET >> 2)] = 0
+    Atomics.store(this.words, statusWord, TP_STATUS_SEND_REQUEST)
+    this.txHead = this.txHead + 1 === this.layout.txFrames ? 0 : this.txHead + 1
+    this.txQueued++
+    this.txQueuedBytes += length
+  }
+
+  flush(): void {
+    this.saveState()
+    const count = this.txQueued
+    if (count === 0) return
+    this.txQueued = 0
+    const bytes = this.txQueuedBytes
+    this.txQueuedBytes = 0
+    for (;;) {
+      const n = c.sendto(this.fd, null, 0, c.MSG_DONTWAIT, null, 0)
+      if (n >= 0) break
+      const code = c.errno()
+      if (code === c.ERRNO.EINTR) continue
+      // EAGAIN/ENOBUFS: the frames stay queued in the ring and go with the next kick.
+      if (code === c.ERRNO.EAGAIN || code === c.ERRNO.ENOBUFS) break
+      this.counters[IO_TX_ERRORS] += count
+      return
+    }
+    this.counters[IO_TX_FRAMES] += count
+    this.counters[IO_TX_BYTES] += bytes
+  }
+
+  pending(): number {
+    return -1
+  }
+
+  /** Adds the kernel's drops since the last call (a full receive ring) to the counters (PACKET_STATISTICS). */
+  collectKernelDrops(): number {
+    const stats = Buffer.alloc(12)
+    const length = Buffer.alloc(4)
+    length.writeInt32LE(stats.length)
+    if (c.getsockopt(this.fd, c.SOL_PACKET, c.PACKET_STATISTICS, stats, length) < 0) {
+      this.counters[IO_RX_ERRORS]++
+      return 0
+    }
+    const drops = stats.readUInt32LE(4)
+    this.counters[IO_KERNEL_DROPS] += drops
+    return drops
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.flush()
+    c.munmap(this.map, this.layout.mapLength)
+    if (this.ownsSocket) c.close(this.fd)
+  }
+
+  /** After each batch: the rings' positions, for a port that takes over this socket. */
+  private saveState(): void {
+    const state = this.state
+    state[RING_STATE_RX_BLOCK] = this.block
+    state[RING_STATE_RX_FRAME_OFFSET] = this.frameOffset
+    state[RING_STATE_RX_FRAMES_LEFT] = this.framesLeft
+    state[RING_STATE_RX_RELEASE_FROM] = this.releaseFrom
+    state[RING_STATE_RX_RELEASING] = this.releasing
+    Atomics.store(state, RING_STATE_TX_FRAME, this.txHead)
+  }
+
+}
+
+function newRingState(): SharedArrayBuffer {
+  return new SharedArrayBuffer(RING_STATE_WORDS * 4)
+}
+
+function request(blockSize: number, blocks: number, frameSize: number, frames: number, timeoutMs: number): Buffer {
+  // struct tpacket_req3
+  const b = Buffer.alloc(28)
+  b.writeUInt32LE(blockSize, 0)
+  b.writeUInt32LE(blocks, 4)
+  b.writeUInt32LE(frameSize, 8)
+  b.writeUInt32LE(frames, 12)
+  b.writeUInt32LE(timeoutMs, 16)
+  return b
+}
+
+function setInt(fd: number, name: number, value: number, what: string, interfaceName: string): void {
+  const b = Buffer.alloc(4)
+  b.writeInt32LE(value)
+  if (c.setsockopt(fd, c.SOL_PACKET, name, b, 4) < 0) throw ringError(what, interfaceName)
+}
+
+function ringError(what: string, interfaceName: string): NvlbError {
+  const code = c.errno()
+  return new NvlbError(ErrorCodes.SOCKET_SETUP, `${what} on ${interfaceName} failed: ${c.strerror(code)}`, undefined, 500)
+}
