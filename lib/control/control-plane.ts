@@ -26,7 +26,7 @@ import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
 import { jsonClone, validateConfig } from './config-validate'
 import { jsonEqual, summarizeChanges } from './config-diff'
-import { changesBetween, type ConfigStore } from './store'
+import { applyChangeSet, changesBetween, documentOf, resourcesOf, type AppliedChangeSet, type ConfigStore } from './store'
 import { JournalStore } from './journal-store'
 import { checkFixedFields, type FixedField } from './fixed-fields'
 
@@ -89,6 +89,7 @@ export class ControlPlane<S = unknown> {
   private closed = false
   /** Fields the running packet path took at start, by JSON path. */
   private readonly fixed = new Map<string, FixedField>()
+  private unwatch: (() => void) | undefined
 
   private constructor(
     private readonly store: ConfigStore,
@@ -109,6 +110,8 @@ export class ControlPlane<S = unknown> {
     )
     try {
       await plane.start(store, opts)
+      // Changes other instances apply to a shared store (etcd); our own arrive too and are skipped.
+      plane.unwatch = store.watch((applied) => plane.adoptStored(applied))
     } catch (err) {
       store.close()
       throw err
@@ -223,6 +226,7 @@ export class ControlPlane<S = unknown> {
   /** Waits for pending changes; later changes are refused. */
   async close(): Promise<void> {
     this.closed = true
+    this.unwatch?.()
     await this.queue.catch(() => undefined)
     this.listeners.clear()
     this.store.close()
@@ -287,6 +291,28 @@ export class ControlPlane<S = unknown> {
     const summary = summarizeChanges(previous, config)
     this.logger.info({ generation, summary }, 'configuration changed')
     return { generation, config: this._config, summary }
+  }
+
+  /**
+   * A change set another instance applied to the shared store: validated and
+   * compiled like a local change, queued behind pending changes, and run.
+   */
+  private adoptStored(applied: AppliedChangeSet): void {
+    if (this.closed) return
+    const run = this.queue.then(() => {
+      if (this.closed || applied.revision <= this._generation) return
+      const resources = new Map(resourcesOf(this._config))
+      applyChangeSet(resources, applied.changes)
+      const previous = this._generation === 0 ? undefined : this._config
+      const config = deepFreeze(validateConfig(documentOf(resources)))
+      const snapshot = this.compileSnapshot(config, applied.revision)
+      this.adopt(applied.revision, config, snapshot)
+      for (const listener of [...this.listeners]) this.notify(listener, snapshot, applied.revision)
+      this.logger.info({ generation: applied.revision, summary: summarizeChanges(previous, config), from: 'store' }, 'configuration changed')
+    })
+    this.queue = run.catch((err: unknown) =>
+      this.logger.error({ err, generation: applied.revision }, 'a change from the shared store does not validate or compile here; keeping the running configuration'),
+    )
   }
 
   private adopt(generation: number, config: NvlbConfig, snapshot: S): void {
