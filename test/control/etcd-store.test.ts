@@ -25,7 +25,7 @@ interface Instance {
   stateDir: string
 }
 
-async function instance(t: Tap.Test, url: string, config?: unknown, nodeAddress = '192.168.0.10'): Promise<Instance> {
+async function instance(t: { teardown(fn: () => unknown): void }, url: string, config?: unknown, nodeAddress = '192.168.0.10'): Promise<Instance> {
   const stateDir = mkdtempSync(join(tmpdir(), 'nvlb-etcd-store-'))
   const doc = config === undefined ? undefined : (JSON.parse(JSON.stringify(config)) as any)
   // Without --config, the node an instance starts with (the state dir's node.json on later starts).
