@@ -282,16 +282,21 @@ export class EtcdStore implements ConfigStore {
     const { logged, seq } = this.withSequence(shared)
     const bytes = JSON.stringify(logged).length
     const next = expected + 1
-    try {
-      if (logged.put.length + logged.remove.length <= SMALL_OPS && bytes <= SMALL_BYTES) {
-        await this.commitSmall(logged, expected, seq)
-      } else {
-        await this.commitLarge(logged, expected, seq)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (logged.put.length + logged.remove.length <= SMALL_OPS && bytes <= SMALL_BYTES) {
+          await this.commitSmall(logged, expected, seq)
+        } else {
+          await this.commitLarge(logged, expected, seq)
+        }
+        break
+      } catch (err) {
+        // A writer that died after its commit left the resource keys behind it: finish its work, then commit.
+        if (err instanceof NvlbError && attempt === 0 && (await this.finishMaterialization(expected).catch(() => false))) continue
+        if (err instanceof NvlbError) throw err
+        this.noteFailure(err)
+        throw this.unavailable(err)
       }
-    } catch (err) {
-      if (err instanceof NvlbError) throw err
-      this.noteFailure(err)
-      throw this.unavailable(err)
     }
     if (nodePut !== undefined) await this.writeNode(nodePut[1])
     this.adoptLocal(logged, next, seq)
@@ -421,6 +426,17 @@ export class EtcdStore implements ConfigStore {
       const old = Buffer.from(`${this.keys.log}${pad(revision - LOG_KEEP, 12)}/`)
       await this.client.kv.deleteRange({ key: old, range_end: rangeEnd(old) }).catch(() => undefined)
     }
+  }
+
+  /** True when revision `expected` is committed but was not materialized, and now is. */
+  private async finishMaterialization(expected: number): Promise<boolean> {
+    const [head, materialized] = await Promise.all([this.client.kv.range({ key: this.keys.commit }), this.client.kv.range({ key: this.keys.materialized })])
+    const kv = head.kvs[0]
+    if (kv === undefined || Number(kv.version) !== expected) return false
+    if (Number(materialized.kvs[0]?.value.toString() ?? '0') >= expected) return false
+    const commit = JSON.parse(kv.value.toString()) as CommitValue
+    await this.materialize(await this.readLogged(commit, Number(head.header.revision)), expected)
+    return true
   }
 
   private async conflict(expected: number): Promise<NvlbError> {

@@ -125,6 +125,23 @@ t.test('two instances share one configuration', async (t) => {
     t.equal(one.control.config.lookupRecords.length, referenceConfig().lookupRecords.length)
   })
 
+  await t.test('a writer that died while materializing a large change set: the next writer finishes it', async (t) => {
+    const add = Array.from({ length: 2000 }, (_, i) => record(50_000 + i))
+    const applied = await one.control.update((d) => {
+      d.lookupRecords.push(...add)
+    })
+    await waitFor('instance 2 adopts it', () => two.control.generation === applied.generation)
+    // As if instance 1 had died before its last materializing transaction.
+    await one.store.client.put('/nvlb/config/materialized').value(String(applied.generation - 1))
+    const fresh = await instance(t, etcd.url, undefined, '192.168.0.13')
+    t.ok(jsonEqual(shared(fresh.control.config), shared(one.control.config)), 'a loader replays the logged change set')
+    await one.store.client.put('/nvlb/config/materialized').value(String(applied.generation - 1))
+    const next = await two.control.update((d) => void (d.pools[0]!.backends[0]!.weight = 5))
+    t.equal(next.generation, applied.generation + 1, 'the next writer commits (after finishing the materialization)')
+    t.equal(await one.store.client.get('/nvlb/config/materialized').string(), String(next.generation))
+    await waitFor('instance 1 adopts it', () => one.control.generation === next.generation)
+  })
+
   await t.test('etcd lost: changes refused (503), configuration kept; caught up when it returns', async (t) => {
     const generation = one.control.generation
     await etcd.stop()
