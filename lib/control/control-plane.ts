@@ -90,6 +90,8 @@ export class ControlPlane<S = unknown> {
   /** Fields the running packet path took at start, by JSON path. */
   private readonly fixed = new Map<string, FixedField>()
   private unwatch: (() => void) | undefined
+  /** The shared store's document while it is ahead of the running one (a change from it failed here). */
+  private storedAhead: Map<string, unknown> | undefined
 
   private constructor(
     private readonly store: ConfigStore,
@@ -301,11 +303,14 @@ export class ControlPlane<S = unknown> {
     if (this.closed) return
     const run = this.queue.then(() => {
       if (this.closed || applied.revision <= this._generation) return
-      const resources = new Map(resourcesOf(this._config))
+      // After a stored change that did not validate here, later ones apply to the stored document, not the running one.
+      const resources = this.storedAhead ?? new Map(resourcesOf(this._config))
       applyChangeSet(resources, applied.changes)
+      this.storedAhead = resources
       const previous = this._generation === 0 ? undefined : this._config
       const config = deepFreeze(validateConfig(documentOf(resources)))
       const snapshot = this.compileSnapshot(config, applied.revision)
+      this.storedAhead = undefined
       this.adopt(applied.revision, config, snapshot)
       for (const listener of [...this.listeners]) this.notify(listener, snapshot, applied.revision)
       this.logger.info({ generation: applied.revision, summary: summarizeChanges(previous, config), from: 'store' }, 'configuration changed')

@@ -142,6 +142,31 @@ t.test('two instances share one configuration', async (t) => {
     await waitFor('instance 1 adopts it', () => one.control.generation === next.generation)
   })
 
+  await t.test('a shared change that does not validate on one instance (its node): it keeps running, and adopts the next valid one', async (t) => {
+    const url = `${etcd.url}/node-specific`
+    const withProbe = referenceConfig()
+    withProbe.node.probeAddress = '10.1.6.250'
+    const a = await instance(t, url, withProbe, '192.168.0.20')
+    const b = await instance(t, url, referenceConfig(), '192.168.0.21')
+    await waitFor('same generation', () => a.control.generation === b.control.generation)
+    const before = b.control.generation
+    const ran: number[] = []
+    b.control.subscribe((_snapshot, generation) => ran.push(generation))
+    const probed = await a.control.update((d: any) => {
+      d.probes = [{ name: 'tcp-80', protocol: 'tcp', intervalSeconds: 5, timeoutSeconds: 2, unhealthyThreshold: 3, healthyThreshold: 2 }]
+      d.vips[0].rules[0].probe = 'tcp-80'
+    })
+    const unprobed = await a.control.update((d: any) => {
+      delete d.vips[0].rules[0].probe
+    })
+    t.equal(unprobed.generation, probed.generation + 1)
+    await waitFor('b adopts the valid one', () => b.control.generation === unprobed.generation)
+    t.ok(before < probed.generation)
+    t.notOk(ran.includes(probed.generation), 'b never ran the change it cannot validate')
+    t.ok(jsonEqual(shared(a.control.config), shared(b.control.config)), 'b holds what the store holds (the probes section too)')
+    t.equal((b.control.config as any).probes.length, 1)
+  })
+
   await t.test('etcd lost: changes refused (503), configuration kept; caught up when it returns', async (t) => {
     const generation = one.control.generation
     await etcd.stop()
