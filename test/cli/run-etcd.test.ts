@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { referenceConfig } from '../api/helpers'
-import { cleanEnv, collect, startNvlb, waitForLine } from './helpers'
+import { cleanEnv, collect, nvlb, startNvlb, waitForLine } from './helpers'
 import { startEtcd, waitFor } from '../control/helpers/etcd-server'
 import { ErrorCodes } from '../../lib/errors'
 
@@ -161,6 +161,13 @@ t.test('two nvlb processes over etcd', async (t) => {
       const g = await generationOf(one)
       return ((await call(`${one.url}/v1/instances`)).body.instances as any[]).every((i) => i.generation === g)
     })
+    const cli = await nvlb(['instances', '--api', two.url], cleanEnv({ NVLB_TOKEN: TOKEN }))
+    t.equal(cli.code, 0, cli.stderr)
+    t.match(cli.stdout, /^NAME\s+PA\s+EXTERNAL\s+API\s+GENERATION\s+READY\s+STORE\s+SEEN/)
+    t.match(cli.stdout, /\nnvlb1\s+192\.168\.0\.10\s.*\syes\s+connected\s/)
+    t.match(cli.stdout, /\nnvlb2\s+192\.168\.0\.11\s.*\syes\s+connected\s/)
+    const cliJson = await nvlb(['instances', '--json', '--api', one.url], cleanEnv({ NVLB_TOKEN: TOKEN }))
+    t.same((JSON.parse(cliJson.stdout).instances as any[]).map((i) => i.name), ['nvlb1', 'nvlb2'])
     two.child.kill('SIGKILL')
     await two.exited
     await waitFor('instance 2 gone from the list', async () => {
