@@ -74,6 +74,7 @@ const SMALL_BYTES = 384 * 1024
 const CHUNK_BYTES = 512 * 1024
 const BATCH_BYTES = 768 * 1024
 const LOG_KEEP = 64
+const MATERIALIZE_PARALLEL = 8
 const PAGE = 2000
 const DEFAULT_PROBE_MS = 500
 const DEFAULT_TIMEOUT_MS = 3000
@@ -402,26 +403,37 @@ export class EtcdStore implements ConfigStore {
     return chunks
   }
 
-  /** Writes revision `revision`'s change set into the resource keys, in bounded transactions; the last sets `materialized`. */
+  /**
+   * Writes revision `revision`'s change set into the resource keys, in bounded
+   * transactions (MATERIALIZE_PARALLEL in flight: they touch distinct keys and
+   * are idempotent); then sets `materialized`.
+   */
   private async materialize(logged: LoggedChanges, revision: number): Promise<void> {
-    const ops = this.resourceOps(logged)
+    const batches: IRequestOp[][] = []
     let batch: IRequestOp[] = []
     let size = 0
-    const send = async (last: boolean) => {
-      const success = last ? [...batch, { request_put: { key: this.keys.materialized, value: Buffer.from(String(revision)) } }] : batch
-      // Only while `revision` is the committed one (nobody commits past it before it is materialized).
-      const res = await this.client.kv.txn({ compare: [{ key: this.keys.commit, target: 'Version', result: 'Equal', version: revision }], success })
-      if (!res.succeeded) throw revisionConflict(revision, -1)
-      batch = []
-      size = 0
-    }
-    for (const op of ops) {
+    for (const op of this.resourceOps(logged)) {
       const n = (op.request_put?.value?.length ?? 0) + (op.request_put?.key?.length ?? op.request_delete_range?.key?.length ?? 0)
-      if (batch.length >= SMALL_OPS || (size + n > BATCH_BYTES && batch.length > 0)) await send(false)
+      if (batch.length >= SMALL_OPS || (size + n > BATCH_BYTES && batch.length > 0)) {
+        batches.push(batch)
+        batch = []
+        size = 0
+      }
       batch.push(op)
       size += n
     }
-    await send(true)
+    if (batch.length > 0) batches.push(batch)
+    // Only while `revision` is the committed one (nobody commits past it before it is materialized).
+    const send = async (success: IRequestOp[]) => {
+      const res = await this.client.kv.txn({ compare: [{ key: this.keys.commit, target: 'Version', result: 'Equal', version: revision }], success })
+      if (!res.succeeded) throw revisionConflict(revision, -1)
+    }
+    let next = 0
+    const lane = async () => {
+      while (next < batches.length) await send(batches[next++]!)
+    }
+    await Promise.all(Array.from({ length: Math.min(MATERIALIZE_PARALLEL, batches.length) }, lane))
+    await send([{ request_put: { key: this.keys.materialized, value: Buffer.from(String(revision)) } }])
     if (revision > LOG_KEEP) {
       const old = Buffer.from(`${this.keys.log}${pad(revision - LOG_KEEP, 12)}/`)
       await this.client.kv.deleteRange({ key: old, range_end: rangeEnd(old) }).catch(() => undefined)
