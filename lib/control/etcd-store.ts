@@ -88,7 +88,7 @@ export interface EtcdUrl {
 export function parseEtcdUrl(text: string): EtcdUrl {
   const m = /^etcd:\/\/([^/]+:\d{1,5})(\/.*)?$/.exec(text)
   if (m === null) {
-    throw new NvlbError(ErrorCodes.BAD_REQUEST, `--store must be etcd://HOST:PORT[/PREFIX], not '${text}'`, '--store')
+    throw new NvlbError(ErrorCodes.BAD_REQUEST, `--store must be etcd://HOST:PORT[/PREFIX], not '${text}'`)
   }
   const prefix = (m[2] ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, '')
   return { hosts: `http://${m[1]}`, prefix: prefix === '' ? DEFAULT_ETCD_PREFIX : prefix }

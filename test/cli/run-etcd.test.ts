@@ -180,3 +180,21 @@ t.test('two nvlb processes over etcd', async (t) => {
   one.child.kill('SIGTERM')
   t.equal((await one.exited).code, 0, 'SIGTERM: clean exit')
 })
+
+t.test('--store refused before anything starts: a bad URL, an etcd that does not answer', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nvlb-run-etcd-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const bad = await nvlb(['run', '--store', 'http://127.0.0.1:2379', '--state-dir', join(dir, 's'), '--no-dataplane'], cleanEnv({ NVLB_TOKEN: TOKEN }))
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, /^nvlb: --store must be etcd:\/\/HOST:PORT\[\/PREFIX\]/)
+  const ttl = await nvlb(['run', '--store', 'etcd://127.0.0.1:2379', '--instance-ttl', '1', '--no-dataplane'], cleanEnv({ NVLB_TOKEN: TOKEN }))
+  t.equal(ttl.code, 2)
+  t.match(ttl.stderr, /--instance-ttl must be seconds 2\.\.3600/)
+  // Port 1 on loopback: nothing listens there.
+  const absent = await nvlb(
+    ['run', '--store', 'etcd://127.0.0.1:1', '--state-dir', join(dir, 's'), '--api-listen', '127.0.0.1:0', '--no-dataplane'],
+    cleanEnv({ NVLB_TOKEN: TOKEN }),
+  )
+  t.equal(absent.code, 2)
+  t.match(absent.stderr, /NVLB_ERR_STORE_UNAVAILABLE the configuration store etcd:\/\/127\.0\.0\.1:1 cannot be reached/)
+})
