@@ -14,6 +14,7 @@ import type { ChildProcess } from 'node:child_process'
 import { referenceConfig } from '../api/helpers'
 import { cleanEnv, collect, nvlb, startNvlb, waitForLine } from './helpers'
 import { startEtcd, waitFor } from '../control/helpers/etcd-server'
+import { Etcd3 } from 'etcd3'
 import { ErrorCodes } from '../../lib/errors'
 
 const TOKEN = 'etcd-test-token-0123456789'
@@ -179,6 +180,10 @@ t.test('two nvlb processes over etcd', async (t) => {
 
   one.child.kill('SIGTERM')
   t.equal((await one.exited).code, 0, 'SIGTERM: clean exit')
+  const client = new Etcd3({ hosts: `http://127.0.0.1:${etcd.clientPort}` })
+  t.teardown(() => client.close())
+  t.same(await client.getAll().prefix('/test-run/instances/').keys(), [], 'a stopped instance removed its entry at once')
+  t.ok((await client.getAll().prefix('/test-run/config/res/lookupRecords/').count()) > 20_000, 'one etcd key per lookup record')
 })
 
 t.test('--store refused before anything starts: a bad URL, an etcd that does not answer', async (t) => {
