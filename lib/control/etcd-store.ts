@@ -435,8 +435,10 @@ export class EtcdStore implements ConfigStore {
     await Promise.all(Array.from({ length: Math.min(MATERIALIZE_PARALLEL, batches.length) }, lane))
     await send([{ request_put: { key: this.keys.materialized, value: Buffer.from(String(revision)) } }])
     if (revision > LOG_KEEP) {
-      const old = Buffer.from(`${this.keys.log}${pad(revision - LOG_KEEP, 12)}/`)
-      await this.client.kv.deleteRange({ key: old, range_end: rangeEnd(old) }).catch(() => undefined)
+      // Every log of revisions up to revision - LOG_KEEP (a watcher that far behind reads the whole document).
+      const start = Buffer.from(this.keys.log)
+      const end = Buffer.from(`${this.keys.log}${pad(revision - LOG_KEEP + 1, 12)}`)
+      await this.client.kv.deleteRange({ key: start, range_end: end }).catch(() => undefined)
     }
   }
 

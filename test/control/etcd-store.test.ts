@@ -142,6 +142,18 @@ t.test('two instances share one configuration', async (t) => {
     await waitFor('instance 1 adopts it', () => one.control.generation === next.generation)
   })
 
+  await t.test('logs of large change sets are deleted 64 revisions later', async (t) => {
+    const logs = async () => (await one.store.client.getAll().prefix('/nvlb/config/log/').keys()).map((k) => Number(k.split('/')[4]))
+    const old = await logs()
+    t.ok(old.length > 0, 'the earlier bulk changes left logs')
+    for (let i = 0; i < 64; i++) await one.control.update((d) => void (d.pools[0]!.backends[0]!.weight = 1 + (i % 3)))
+    const applied = await one.control.update((d) => {
+      d.lookupRecords.push(...Array.from({ length: 2000 }, (_, i) => record(60_000 + i)))
+    })
+    t.same([...new Set(await logs())], [applied.generation], 'only the newest large change set is logged')
+    await waitFor('instance 2 adopts it', () => two.control.generation === applied.generation)
+  })
+
   await t.test('a shared change that does not validate on one instance (its node): it keeps running, and adopts the next valid one', async (t) => {
     const url = `${etcd.url}/node-specific`
     const withProbe = referenceConfig()
