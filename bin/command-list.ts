@@ -13,6 +13,7 @@ export const COMMANDS: Record<string, string> = {
   simulate: 'which VIP rule and backend would take a flow, and why',
   stats: 'packet, flow and drop counters',
   health: "backends' health as probes see it: state, since, last error, latency",
+  instances: 'the nvlb instances sharing the configuration (etcd): addresses, generation, readiness',
   completion: 'print a shell completion script: completion bash',
 }
 

@@ -57,6 +57,8 @@ export const ErrorCodes = {
   FIXED_AT_START: 'NVLB_ERR_FIXED_AT_START',
   /** A change was stored, but the packet workers did not all run it in time (the API answers 503). */
   NOT_RUNNING: 'NVLB_ERR_NOT_RUNNING',
+  /** The shared configuration store (etcd) cannot be reached: changes are refused (503), forwarding goes on. */
+  STORE_UNAVAILABLE: 'NVLB_ERR_STORE_UNAVAILABLE',
   /** Opening or configuring a packet socket failed (not root, interface down, kernel refused an option). */
   SOCKET_SETUP: 'NVLB_ERR_SOCKET_SETUP',
 } as const

@@ -25,10 +25,19 @@ import { HealthService } from '../../lib/health/health-service'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { BGP_RUN_FLAGS, BGP_USAGE, parseRunHaOptions, type RunHaOptions } from '../../lib/ha/run-options'
 import { BgpAnnouncer } from '../../lib/ha/bgp-announcer'
+import { hostname } from 'node:os'
+import { DEFAULT_ETCD_PREFIX, EtcdStore, parseEtcdUrl } from '../../lib/control/etcd-store'
+import {
+  DEFAULT_INSTANCE_TTL_S,
+  EtcdInstanceRegistry,
+  LocalInstanceRegistry,
+  type InstanceDescription,
+  type InstanceRegistry,
+} from '../../lib/control/instance-registry'
 
 export const DEFAULT_API_LISTEN = '127.0.0.1:8573'
 
-const USAGE = `usage: nvlb run [--config FILE] [--state-dir DIR] [--api-listen HOST:PORT] [--no-dataplane] [--workers N] [--bgp-peer A:ASN ...]
+const USAGE = `usage: nvlb run [--config FILE] [--state-dir DIR] [--store etcd://HOST:PORT[/PREFIX]] [--api-listen HOST:PORT] [--no-dataplane] [--workers N] [--bgp-peer A:ASN ...]
 
 Starts the control plane, the admin API and the packet path.
 
@@ -36,6 +45,11 @@ options:
   --config FILE          start from this configuration document (validated; on error nvlb does not start);
                          without it, from the configuration stored in the state dir (empty on a first start)
   --state-dir DIR        configuration and API token live here (env NVLB_STATE_DIR, default ./${DEFAULT_STATE_DIR})
+  --store URL            etcd://HOST:PORT[/PREFIX] (default prefix ${DEFAULT_ETCD_PREFIX}): the configuration but each
+                         instance's node lives in etcd, shared by every instance given the same URL; the node stays
+                         in the state dir. Without it the state dir holds the whole configuration
+  --instance-name NAME   this instance in GET /v1/instances (default HOSTNAME:APIPORT)
+  --instance-ttl S       seconds its etcd lease outlives it (default ${DEFAULT_INSTANCE_TTL_S})
   --api-listen H:P       admin API address (default ${DEFAULT_API_LISTEN})
   --no-dataplane         no packet I/O: an in-process engine adopts every snapshot and reports the counters
   --workers N            packet worker threads (default 1)
@@ -48,6 +62,9 @@ SIGTERM or SIGINT stops nvlb cleanly (exit 0).`
 
 interface RunOptions {
   config: string | undefined
+  store: string | undefined
+  instanceName: string | undefined
+  instanceTtl: number
   stateDir: string
   host: string
   port: number
@@ -77,6 +94,9 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
     options: {
       config: { type: 'string' },
       'state-dir': { type: 'string' },
+      store: { type: 'string' },
+      'instance-name': { type: 'string' },
+      'instance-ttl': { type: 'string' },
       'api-listen': { type: 'string' },
       'no-dataplane': { type: 'boolean', default: false },
       workers: { type: 'string' },
@@ -96,8 +116,20 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
   const logLevel = values['log-level'] ?? process.env.NVLB_LOG_LEVEL ?? 'info'
   if (!(logLevel in pino.levels.values) && logLevel !== 'silent') fail(`--log-level must be one of ${Object.keys(pino.levels.values).join(', ')}`)
   const { host, port } = parseListen(values['api-listen'] ?? DEFAULT_API_LISTEN)
+  if (values.store !== undefined) {
+    try {
+      parseEtcdUrl(values.store)
+    } catch (err) {
+      fail((err as Error).message)
+    }
+  }
+  const ttlText = values['instance-ttl'] ?? String(DEFAULT_INSTANCE_TTL_S)
+  if (!/^\d+$/.test(ttlText) || Number(ttlText) < 2 || Number(ttlText) > 3600) fail(`--instance-ttl must be seconds 2..3600, not '${ttlText}'`)
   return {
     config: values.config,
+    store: values.store,
+    instanceName: values['instance-name'],
+    instanceTtl: Number(ttlText),
     stateDir: resolve(values['state-dir'] ?? process.env.NVLB_STATE_DIR ?? DEFAULT_STATE_DIR),
     host,
     port,
@@ -262,8 +294,11 @@ export async function main(argv: string[]): Promise<number> {
   let app: FastifyInstance | undefined
   let health: HealthService | undefined
   let announcer: BgpAnnouncer | undefined
+  let etcd: EtcdStore | undefined
+  let registry: InstanceRegistry | undefined
   const shutdown = async () => {
     await announcer?.stop()
+    await registry?.stop()
     await app?.close()
     await health?.stop()
     await packetPath?.stop()
@@ -274,8 +309,21 @@ export async function main(argv: string[]): Promise<number> {
     const compiler = new Compiler()
     // The document each generation was compiled from, for health probes (listeners see the snapshot first).
     const compiled = new Map<number, NvlbConfig>()
+    if (options.store !== undefined) {
+      etcd = await EtcdStore.open({
+        url: options.store,
+        stateDir: options.stateDir,
+        node: (initialConfig as { node?: unknown } | undefined)?.node,
+        onStatus: (status) => {
+          if (status.connected) logger.info({ store: options.store }, 'configuration store reachable again; caught up')
+          else logger.warn({ store: options.store, reason: status.error }, 'configuration store unreachable: forwarding with the configuration in hand, changes refused')
+          registry?.update()
+        },
+      })
+    }
     control = await ControlPlane.open<Snapshot>({
       stateDir: options.stateDir,
+      store: etcd,
       logger,
       compile: (config, generation) => {
         compiled.set(generation, config)
@@ -341,11 +389,31 @@ export async function main(argv: string[]): Promise<number> {
       logger,
       health,
       token: token.token,
+      instances: { list: () => (registry ?? local).list(), update: () => undefined, stop: async () => undefined },
+      storeStatus: etcd === undefined ? undefined : () => etcd!.status,
     })
     await app.listen({ host: options.host, port: options.port })
     const address = app.server.address()
     const port = typeof address === 'object' && address !== null ? address.port : options.port
     const host = options.host.includes(':') ? `[${options.host}]` : options.host
+    const startedAt = new Date().toISOString()
+    const describe = (): InstanceDescription => ({
+      name: options.instanceName ?? `${hostname()}:${port}`,
+      providerAddress: plane.config.node?.providerAddress,
+      externalAddress: plane.config.node?.externalAddress,
+      apiAddress: `http://${host}:${port}`,
+      generation: plane.generation,
+      ready: plane.ready,
+      storeConnected: etcd?.status.connected ?? true,
+      startedAt,
+    })
+    const local = new LocalInstanceRegistry(describe)
+    if (etcd !== undefined) {
+      const shared = new EtcdInstanceRegistry(etcd.client, etcd.prefix, options.instanceTtl, describe, logger)
+      registry = shared
+      await shared.start().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'instance not registered yet; retrying'))
+      control.subscribe(() => shared.update())
+    }
     logger.info(
       { url: `http://${host}:${port}`, generation: control.generation, ready: control.ready, dataplane: options.dataplane },
       'admin API listening',

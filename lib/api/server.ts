@@ -20,6 +20,9 @@ import { registerPoolRoutes } from './routes-pools'
 import { registerSimulateRoutes, type Simulate } from './routes-simulate'
 import { registerStatsRoutes } from './routes-stats'
 import { registerVipRoutes } from './routes-vips'
+import { registerInstanceRoutes } from './routes-instances'
+import { registerStoreMetric, type StoreStatusSource } from './store-status'
+import type { InstanceRegistry } from '../control/instance-registry'
 import { requestValidatorCompiler, responseSerializerFactory, sharedSchemas } from './schemas'
 import { registerHealthApi } from '../health/health-api'
 import type { HealthSource } from '../health/health-service'
@@ -41,6 +44,10 @@ export interface ApiOptions<S> {
   /** Console sessions and the failed-login throttle (defaults: 8 h sessions, waits after 3 failures). */
   sessions?: SessionStore
   loginThrottle?: LoginThrottle
+  /** The instances sharing the configuration (GET /v1/instances); default: this one alone. */
+  instances?: InstanceRegistry
+  /** The shared configuration store's connection (etcd): /readyz says degraded and nvlb_store_connected is 0 while it is lost. */
+  storeStatus?: StoreStatusSource
 }
 
 export const API_VERSION = '0.1.0'
@@ -102,6 +109,7 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
         { name: 'simulate', description: 'Which backend gets a flow' },
         { name: 'stats', description: 'Counters' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'instances', description: 'The nvlb instances sharing the configuration' },
         { name: 'session', description: 'Console login: the token for a session cookie' },
       ],
     },
@@ -120,7 +128,9 @@ export async function buildApi<S>(options: ApiOptions<S>): Promise<FastifyInstan
     processMetrics: options.processMetrics,
   })
 
-  registerHealthRoutes(app, control)
+  registerHealthRoutes(app, control, options.storeStatus)
+  if (options.storeStatus !== undefined) registerStoreMetric(metrics.registry, options.storeStatus)
+  if (options.instances !== undefined) registerInstanceRoutes(app, options.instances)
   registerConfigRoutes(app, control)
   registerVipRoutes(app, control)
   registerPoolRoutes(app, control, options.health)

@@ -26,7 +26,7 @@ import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
 import { jsonClone, validateChange, validateConfig } from './config-validate'
 import { jsonEqual, summarizeChanges } from './config-diff'
-import { changesBetween, type ConfigStore } from './store'
+import { applyChangeSet, changesBetween, documentOf, resourcesOf, type AppliedChangeSet, type ConfigStore } from './store'
 import { JournalStore } from './journal-store'
 import { checkFixedFields, type FixedField } from './fixed-fields'
 
@@ -111,6 +111,9 @@ export class ControlPlane<S = unknown> {
   private closed = false
   /** Fields the running packet path took at start, by JSON path. */
   private readonly fixed = new Map<string, FixedField>()
+  private unwatch: (() => void) | undefined
+  /** The shared store's document while it is ahead of the running one (a change from it failed here). */
+  private storedAhead: Map<string, unknown> | undefined
 
   private constructor(
     private readonly store: ConfigStore,
@@ -131,6 +134,8 @@ export class ControlPlane<S = unknown> {
     )
     try {
       await plane.start(store, opts)
+      // Changes other instances apply to a shared store (etcd); our own arrive too and are skipped.
+      plane.unwatch = store.watch((applied) => plane.adoptStored(applied))
     } catch (err) {
       store.close()
       throw err
@@ -245,6 +250,7 @@ export class ControlPlane<S = unknown> {
   /** Waits for pending changes; later changes are refused. */
   async close(): Promise<void> {
     this.closed = true
+    this.unwatch?.()
     await this.queue.catch(() => undefined)
     this.listeners.clear()
     this.store.close()
@@ -310,6 +316,31 @@ export class ControlPlane<S = unknown> {
     const summary = summarizeChanges(previous, config)
     this.logger.info({ generation, summary }, 'configuration changed')
     return { generation, config: this._config, summary }
+  }
+
+  /**
+   * A change set another instance applied to the shared store: validated and
+   * compiled like a local change, queued behind pending changes, and run.
+   */
+  private adoptStored(applied: AppliedChangeSet): void {
+    if (this.closed) return
+    const run = this.queue.then(() => {
+      if (this.closed || applied.revision <= this._generation) return
+      // After a stored change that did not validate here, later ones apply to the stored document, not the running one.
+      const resources = this.storedAhead ?? new Map(resourcesOf(this._config))
+      applyChangeSet(resources, applied.changes)
+      this.storedAhead = resources
+      const previous = this._generation === 0 ? undefined : this._config
+      const config = deepFreeze(validateConfig(documentOf(resources)))
+      const snapshot = this.compileSnapshot(config, applied.revision)
+      this.storedAhead = undefined
+      this.adopt(applied.revision, config, snapshot)
+      for (const listener of [...this.listeners]) this.notify(listener, snapshot, applied.revision)
+      this.logger.info({ generation: applied.revision, summary: summarizeChanges(previous, config), from: 'store' }, 'configuration changed')
+    })
+    this.queue = run.catch((err: unknown) =>
+      this.logger.error({ err, generation: applied.revision }, 'a change from the shared store does not validate or compile here; keeping the running configuration'),
+    )
   }
 
   private adopt(generation: number, config: NvlbConfig, snapshot: S): void {

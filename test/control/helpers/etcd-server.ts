@@ -1,0 +1,94 @@
+/**
+ * A real etcd for tests (Debian's etcd-server): loopback only, free ports, a
+ * temporary data dir; stop() kills it, restart() brings it back on the same
+ * ports and data. Waits for readiness (GET /health) with a bound.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export interface EtcdServer {
+  /** etcd://127.0.0.1:PORT */
+  url: string
+  clientPort: number
+  stop(): Promise<void>
+  restart(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await Promise.resolve().then(check).catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+export async function startEtcd(t: { teardown(fn: () => unknown): void }): Promise<EtcdServer> {
+  const base = process.platform === 'linux' ? '/dev/shm' : tmpdir()
+  const dataDir = mkdtempSync(join(base, 'nvlb-etcd-test-'))
+  const clientPort = await freePort()
+  const peerPort = await freePort()
+  const client = `http://127.0.0.1:${clientPort}`
+  const peer = `http://127.0.0.1:${peerPort}`
+  let child: ChildProcess | undefined
+  let exited: Promise<void> = Promise.resolve()
+
+  const launch = async () => {
+    const proc = spawn(
+      'etcd',
+      [
+        '--name', 'nvlb-test',
+        '--data-dir', dataDir,
+        '--listen-client-urls', client,
+        '--advertise-client-urls', client,
+        '--listen-peer-urls', peer,
+        '--initial-advertise-peer-urls', peer,
+        '--initial-cluster', `nvlb-test=${peer}`,
+        '--logger', 'zap',
+        '--log-level', 'error',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    )
+    let stderr = ''
+    proc.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000)
+    })
+    child = proc
+    exited = new Promise((resolve) => proc.once('exit', () => resolve()))
+    await waitFor(`etcd on ${client} (${stderr})`, async () => {
+      if (proc.exitCode !== null) throw new Error(`etcd exited: ${stderr}`)
+      const res = await fetch(`${client}/health`)
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true'
+    })
+  }
+
+  const stop = async () => {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+    child = undefined
+  }
+
+  t.teardown(async () => {
+    await stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  await launch()
+  return { url: `etcd://127.0.0.1:${clientPort}`, clientPort, stop, restart: launch }
+}
