@@ -1,5 +1,3 @@
-import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { AfPacketPort, openPacketSocket, type PacketSocket } from '../../lib/io/af-packet-socket'
 import { RX_HEADROOM, type FramePort } from '../../lib/io/frame-port'
@@ -8,44 +6,12 @@ import * as c from '../../lib/io/libc'
 import { PacketRingPort, type PacketRingOptions } from '../../lib/io/packet-ring'
 import { PollSet } from '../../lib/io/poll-set'
 import { isTestFrame, testFrame } from './helpers/frames'
-import { SKIP_NOT_ROOT } from './helpers/veth'
+import { SKIP_NOT_ROOT, createVethPair } from './helpers/veth'
 
 /**
  * The TPACKET_V3 ring port on a veth pair of its own (rng<hex>a/b: no addresses, nothing
  * routed; removed also when a test fails).
  */
-
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-}
-
-function vethPair(): { a: string; b: string; remove(): void } {
-  const id = randomBytes(4).toString('hex')
-  const a = `rng${id}a`
-  const b = `rng${id}b`
-  ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b)
-  const remove = (): void => {
-    try {
-      ip('link', 'del', a)
-    } catch {
-      // already gone
-    }
-  }
-  try {
-    for (const name of [a, b]) {
-      try {
-        execFileSync('sysctl', ['-q', '-w', `net.ipv6.conf.${name}.disable_ipv6=1`], { stdio: 'ignore' })
-      } catch {
-        // no IPv6: nothing to silence
-      }
-      ip('link', 'set', name, 'up')
-    }
-  } catch (error) {
-    remove()
-    throw error
-  }
-  return { a, b, remove }
-}
 
 /** Reads test frames with `marker` until `count` arrived or the wire stays silent for 2 s. */
 function receiveFrames(port: FramePort, marker: number, count: number): { frames: Buffer[]; offsets: number[] } {
@@ -67,7 +33,7 @@ function receiveFrames(port: FramePort, marker: number, count: number): { frames
 }
 
 t.test('TPACKET_V3 ring ports on a veth pair', { skip: SKIP_NOT_ROOT }, async (t) => {
-  const veth = vethPair()
+  const veth = createVethPair('rng')
   const ports: FramePort[] = []
   const sockets: PacketSocket[] = []
   t.teardown(() => {

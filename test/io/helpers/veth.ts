@@ -16,14 +16,14 @@ function ip(...args: string[]): void {
 }
 
 /**
- * A veth pair in the current namespace with unique names (nvt<hex>a / nvt<hex>b),
+ * A veth pair in the current namespace with unique names (<prefix><hex>a / <prefix><hex>b),
  * both ends up, IPv6 off (no router solicitations or MLD reports on the wire),
  * no addresses: raw frames only, nothing is routed anywhere.
  */
-export function createVethPair(): VethPair {
+export function createVethPair(prefix = 'nvt'): VethPair {
   const id = randomBytes(4).toString('hex')
-  const a = `nvt${id}a`
-  const b = `nvt${id}b`
+  const a = `${prefix}${id}a`
+  const b = `${prefix}${id}b`
   ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b)
   const pair = {
     a,
