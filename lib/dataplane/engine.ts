@@ -554,7 +554,7 @@ export class Engine {
    * its source CA; learns the sender's MAC then.
    */
   private replyTrusted(flow: number, vsid: number, src: number, outerSrc: number, buf: Uint8Array, eth: number): boolean {
-    if (this.snap!.backendHost[this.flowTable!.backend(flow)] !== outerSrc || outerSrc === this.snap!.providerAddress) return this.sourceTrusted(vsid, src, outerSrc, buf, eth)
+    if (this.snap!.backendHost[this.flowTable!.backend(flow)] !== outerSrc) return this.sourceTrusted(vsid, src, outerSrc, buf, eth)
     this.neighbors.seen(outerSrc, buf, eth + 6)
     return true
   }
