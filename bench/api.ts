@@ -8,10 +8,15 @@
  *   The servers run on the main thread, autocannon in a worker thread; each
  *   pair is measured A-B-B-A after a warm-up so drift hits both alike.
  * - `control.adopt_ms`: from sending a PATCH of one backend's state in a
- *   1000-backend pool until the subscribed in-process Engine has adopted the
- *   snapshot with that change (validate whole → compile → persist with fsync →
- *   publish), median of 21 changes after 3 unmeasured ones; repeated with
- *   the state dir on tmpfs to show the share of the disk's fsync.
+ *   1000-backend pool until every packet worker runs the snapshot with that
+ *   change (validate → compile → persist with fsync → publish → each worker
+ *   adopts between batches), median of 21 changes after 3 unmeasured ones;
+ *   repeated with the state dir on tmpfs to show the share of the disk's
+ *   fsync. As in `nvlb run`, the change is answered once every worker runs
+ *   it, so the time is PATCH sent → answer received. The workers (`--workers`,
+ *   default 2) are the real AF_PACKET worker pool on a veth pair the bench
+ *   makes and removes (root); without root, or with `--workers 0`, an
+ *   in-process engine adopts instead (said in the table).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -27,8 +32,10 @@ import { Engine } from '../lib/dataplane/engine'
 import { simulateFlow } from '../lib/dataplane/simulate'
 import type { Snapshot } from '../lib/dataplane/snapshot'
 import type { SimulatedFlow } from '../lib/dataplane/simulate-types'
+import { startWorkerPool, type WorkerPool } from '../lib/io/worker-pool'
 import { formatTable } from '../lib/cli/table'
 import { printMetrics, progress, type Metric } from './report'
+import { createBenchVethPair, type BenchVethPair } from './veth-pair'
 
 const TOKEN = 'bench-token-0123456789abcdef'
 const BIG_POOL = 'bench-big'
@@ -36,10 +43,12 @@ const BIG_POOL_SIZE = 1000
 const ADOPT_CHANGES = 21
 const ADOPT_WARMUP = 3
 
-const USAGE = `usage: nvlb bench api [--json] [--duration S] [--connections N]
+const USAGE = `usage: nvlb bench api [--json] [--duration S] [--connections N] [--workers N]
 
   --duration S       seconds per run (default 3); nvlb and bare run twice each per route, A-B-B-A
   --connections N    concurrent HTTP connections (default 10)
+  --workers N        packet workers that must run a change before it counts as adopted
+                     (default 2; needs root for their veth pair; 0: an in-process engine)
   --json             one JSON object per metric line`
 
 interface AutocannonResult {
@@ -205,19 +214,15 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-/** PATCH one backend of the 1000-backend pool; time until the engine runs the snapshot with it. */
-async function measureAdopt(
-  url: string,
-  adoptedAt: Map<number, number>,
-  engine: Engine,
-): Promise<{ adopt: number[]; response: number[] }> {
+/** PATCH one backend of the 1000-backend pool; time until every packet worker (or the in-process engine) runs the snapshot with it. */
+async function measureAdopt(nvlb: NvlbUnderTest): Promise<{ adopt: number[]; response: number[] }> {
   const adopt: number[] = []
   const response: number[] = []
   for (let i = -ADOPT_WARMUP; i < ADOPT_CHANGES; i++) {
     const backend = ((i + ADOPT_WARMUP) * 37) % BIG_POOL_SIZE
     const address = `10.7.${4 + (backend >> 8)}.${backend & 255}`
     const started = performance.now()
-    const res = await fetch(`${url}/v1/pools/${BIG_POOL}/backends/7001/${address}`, {
+    const res = await fetch(`${nvlb.url}/v1/pools/${BIG_POOL}/backends/7001/${address}`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ state: (i & 1) === 0 ? 'draining' : 'active' }),
@@ -226,8 +231,8 @@ async function measureAdopt(
     const answered = performance.now()
     if (res.status !== 200) throw new Error(`PATCH ${address}: HTTP ${res.status}`)
     const generation = Number(res.headers.get('etag')!.replace(/"/g, ''))
-    const at = adoptedAt.get(generation)
-    if (at === undefined || engine.snapshot?.generation !== generation) throw new Error(`generation ${generation} was not adopted`)
+    const at = nvlb.runningSince(generation)
+    if (at === undefined) throw new Error(`generation ${generation} was answered but is not running`)
     if (i < 0) continue
     adopt.push(at - started)
     response.push(answered - started)
@@ -238,31 +243,56 @@ async function measureAdopt(
 interface NvlbUnderTest {
   url: string
   control: ControlPlane<Snapshot>
-  engine: Engine
-  adoptedAt: Map<number, number>
+  /** What runs the snapshots: "2 packet workers" or "in-process engine". */
+  packetPath: string
+  /** When every packet worker (or the engine) was first seen running `generation`. */
+  runningSince(generation: number): number | undefined
   close(): Promise<void>
 }
 
-/** A real nvlb: control plane over a fresh state dir under `base`, the real compiler, an engine that adopts every snapshot, the admin API. */
-async function startNvlb(base: string): Promise<NvlbUnderTest> {
+/**
+ * A real nvlb: control plane over a fresh state dir under `base`, the real
+ * compiler, the admin API, and either the real worker pool on a veth pair
+ * (a change is answered once every worker runs it, as in `nvlb run`) or an
+ * in-process engine that adopts every snapshot (`workers` 0).
+ */
+async function startNvlb(base: string, workers: number): Promise<NvlbUnderTest> {
   const stateDir = mkdtempSync(join(base, 'nvlb-bench-api-'))
   const logger = pino({ level: 'warn' })
   const compiler = new Compiler()
+  const adoptedAt = new Map<number, number>()
+  let pool: WorkerPool | undefined
   const control = await ControlPlane.open<Snapshot>({
     stateDir,
     logger,
     compile: (config, generation) => compiler.compile(config, generation),
     initialConfig: benchConfig(),
+    awaitRunning: async (generation) => {
+      if (pool === undefined) return
+      await pool.whenAdopted(generation)
+      adoptedAt.set(generation, performance.now())
+    },
   })
   const engine = new Engine({ maxFlows: 1 << 16 })
-  const adoptedAt = new Map<number, number>()
-  control.subscribe((snapshot, generation) => {
-    engine.adopt(snapshot)
-    adoptedAt.set(generation, performance.now())
-  })
+  let veth: BenchVethPair | undefined
+  if (workers > 0) {
+    veth = createBenchVethPair('nvba')
+    try {
+      pool = await startWorkerPool({ snapshot: control.snapshot!, providerInterface: veth.b, workers, maxFlows: 1 << 16, logger })
+    } catch (error) {
+      veth.remove()
+      throw error
+    }
+    control.subscribe((snapshot) => pool!.adopt(snapshot))
+  } else {
+    control.subscribe((snapshot, generation) => {
+      engine.adopt(snapshot)
+      adoptedAt.set(generation, performance.now())
+    })
+  }
   const api = await buildApi({
     control,
-    stats: () => engine.statsReport(),
+    stats: () => (pool !== undefined ? pool.stats() : engine.statsReport()),
     simulate: simulateFlow,
     logger,
     token: TOKEN,
@@ -271,11 +301,13 @@ async function startNvlb(base: string): Promise<NvlbUnderTest> {
   return {
     url: urlOf(api),
     control,
-    engine,
-    adoptedAt,
+    packetPath: pool !== undefined ? `${workers} packet worker${workers === 1 ? '' : 's'}` : 'in-process engine',
+    runningSince: (generation) => adoptedAt.get(generation),
     async close() {
       await api.close()
       await control.close()
+      await pool?.stop()
+      veth?.remove()
       rmSync(stateDir, { recursive: true, force: true })
     },
   }
@@ -290,6 +322,7 @@ export async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       duration: { type: 'string', default: '3' },
       connections: { type: 'string', default: '10' },
+      workers: { type: 'string', default: '2' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -300,12 +333,17 @@ export async function main(argv: string[]): Promise<number> {
   }
   const duration = Number(values.duration)
   const connections = Number(values.connections)
-  if (!(duration > 0) || !Number.isInteger(connections) || connections < 1) {
-    process.stderr.write(`nvlb bench api: bad --duration or --connections\n\n${USAGE}\n`)
+  let workers = Number(values.workers)
+  if (!(duration > 0) || !Number.isInteger(connections) || connections < 1 || !Number.isInteger(workers) || workers < 0) {
+    process.stderr.write(`nvlb bench api: bad --duration, --connections or --workers\n\n${USAGE}\n`)
     return 2
   }
+  if (workers > 0 && process.getuid?.() !== 0) {
+    progress('bench api: not root, so no veth pair for packet workers: an in-process engine adopts the changes instead')
+    workers = 0
+  }
 
-  const nvlb = await startNvlb(tmpdir())
+  const nvlb = await startNvlb(tmpdir(), workers)
   const bare = await bareApp(nvlb.control)
   const bareUrl = urlOf(bare)
 
@@ -319,15 +357,15 @@ export async function main(argv: string[]): Promise<number> {
     progress('bench api: POST /v1/simulate, nvlb vs bare fastify …')
     const sim = await compare(nvlb.url, bareUrl, '/v1/simulate', { duration, connections, body: JSON.stringify(FLOW) })
 
-    progress(`bench api: ${ADOPT_CHANGES} backend changes in the ${BIG_POOL_SIZE}-backend pool, state dir in ${tmpdir()} …`)
-    const changes = await measureAdopt(nvlb.url, nvlb.adoptedAt, nvlb.engine)
+    progress(`bench api: ${ADOPT_CHANGES} backend changes in the ${BIG_POOL_SIZE}-backend pool, ${nvlb.packetPath}, state dir in ${tmpdir()} …`)
+    const changes = await measureAdopt(nvlb)
     // The same on tmpfs, to show how much of it is the disk's fsync.
     let onTmpfs: { adopt: number[]; response: number[] } | undefined
     if (existsSync(TMPFS)) {
       progress(`bench api: the same with the state dir on ${TMPFS} …`)
-      const shm = await startNvlb(TMPFS)
+      const shm = await startNvlb(TMPFS, workers)
       try {
-        onTmpfs = await measureAdopt(shm.url, shm.adoptedAt, shm.engine)
+        onTmpfs = await measureAdopt(shm)
       } finally {
         await shm.close()
       }
@@ -338,11 +376,11 @@ export async function main(argv: string[]): Promise<number> {
       ['POST /v1/simulate', sim.nvlb.toFixed(0), sim.bare.toFixed(0), (sim.nvlb / sim.bare).toFixed(3)],
     ]
     const changeRows: Array<[string, string, string]> = [
-      [`PATCH sent → engine adopted (${tmpdir()})`, median(changes.adopt).toFixed(2), Math.max(...changes.adopt).toFixed(2)],
+      [`PATCH sent → ${nvlb.packetPath} run it (${tmpdir()})`, median(changes.adopt).toFixed(2), Math.max(...changes.adopt).toFixed(2)],
       [`PATCH sent → response received (${tmpdir()})`, median(changes.response).toFixed(2), Math.max(...changes.response).toFixed(2)],
     ]
     if (onTmpfs !== undefined) {
-      changeRows.push([`PATCH sent → engine adopted (${TMPFS})`, median(onTmpfs.adopt).toFixed(2), Math.max(...onTmpfs.adopt).toFixed(2)])
+      changeRows.push([`PATCH sent → ${nvlb.packetPath} run it (${TMPFS})`, median(onTmpfs.adopt).toFixed(2), Math.max(...onTmpfs.adopt).toFixed(2)])
     }
     const throughput =
       formatTable(['route', 'nvlb req/s', 'bare req/s', 'ratio'], rows) +

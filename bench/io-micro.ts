@@ -9,8 +9,6 @@
  *
  *   nvlb bench io-micro [--json] [--seconds S] [--batch N] [--size BYTES]
  */
-import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { AfPacketPort, openPacketSocket } from '../lib/io/af-packet-socket'
@@ -18,6 +16,7 @@ import type { FramePort } from '../lib/io/frame-port'
 import { PacketRingPort } from '../lib/io/packet-ring'
 import { PollSet } from '../lib/io/poll-set'
 import { printMetrics, progress, type Metric } from './report'
+import { createBenchVethPair } from './veth-pair'
 
 const ETHERTYPE_TEST = 0x88b5
 
@@ -110,18 +109,10 @@ export async function main(argv: string[]): Promise<number> {
   const seconds = Number(values.seconds)
   const batch = Number(values.batch)
   const size = Number(values.size)
-  const id = randomBytes(3).toString('hex')
-  const a = `nvb${id}a`
-  const b = `nvb${id}b`
-  execFileSync('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b])
+  const veth = createBenchVethPair('nvb')
+  const { a, b } = veth
   const ports: FramePort[] = []
   try {
-    for (const name of [a, b]) {
-      try {
-        execFileSync('sysctl', ['-q', '-w', `net.ipv6.conf.${name}.disable_ipv6=1`], { stdio: 'ignore' })
-      } catch {}
-      execFileSync('ip', ['link', 'set', name, 'up'])
-    }
     const frame = Buffer.alloc(size)
     frame.fill(0x02, 0, 12)
     frame.writeUInt16BE(ETHERTYPE_TEST, 12)
@@ -157,6 +148,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   } finally {
     for (const p of ports) p.close()
-    execFileSync('ip', ['link', 'del', a])
+    veth.remove()
   }
 }

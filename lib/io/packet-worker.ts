@@ -9,6 +9,7 @@ import { ForwardingLoop } from './forwarding-loop'
 import { IO_ADOPTIONS, IO_FLOWS, IO_GENERATION, IO_RX_ERRORS, ioCounters } from './io-counters'
 import { PacketRingPort } from './packet-ring'
 import { PollSet } from './poll-set'
+import { drainWakeFd } from './wake-fd'
 import { WorkerHandoff, type HandoffShared } from './worker-handoff'
 
 /** Control words shared between the main thread and a worker (Int32Array over a SharedArrayBuffer). */
@@ -41,6 +42,8 @@ export interface PacketWorkerData {
   countersBuffer: SharedArrayBuffer
   ioCountersBuffer: SharedArrayBuffer
   control: SharedArrayBuffer
+  /** eventfd the main thread signals after posting a snapshot and on stop (wake-fd.ts). */
+  wakeFd: number
   port: MessagePort
   /** Module exporting `createEngine(WorkerEngineOptions)`; default ./worker-engine. */
   engineModule: string
@@ -107,8 +110,11 @@ export function runPacketWorker(data: PacketWorkerData): void {
     const external = data.external === null ? provider : wrap(data.external, data.batchSize)
     const listeners: FramePort[] = data.listeners.map((socket) => wrap(socket, LISTENER_BATCH))
     const loop = new ForwardingLoop(engine, provider, external, io, listeners, handoff)
-    const poll = new PollSet(loop.ports.map((p) => p.fd))
+    // The wake fd comes last: a snapshot or the stop word ends the wait at once, not after pollTimeoutMs.
+    const poll = new PollSet([...loop.ports.map((p) => p.fd), data.wakeFd])
     const allReady = (1 << loop.ports.length) - 1
+    const wakeBit = 1 << loop.ports.length
+    const wakeScratch = Buffer.alloc(8)
     post({ type: 'ready', workerIndex: data.workerIndex, ignoresOutgoing: data.provider.ignoresOutgoing, generation: data.snapshot.generation, epoch: data.snapshot.epoch })
 
     let lastKernelStats = performance.now()
@@ -119,7 +125,11 @@ export function runPacketWorker(data: PacketWorkerData): void {
         adopt(engine, handoff, message.snapshot, message.steeringTable, io)
         post({ type: 'adopted', workerIndex: data.workerIndex, generation: message.snapshot.generation, epoch: message.snapshot.epoch })
       }
-      const ready = backlog ? allReady : poll.wait(data.pollTimeoutMs)
+      let ready = backlog ? allReady : poll.wait(data.pollTimeoutMs)
+      if ((ready & wakeBit) !== 0) {
+        drainWakeFd(data.wakeFd, wakeScratch)
+        ready &= allReady
+      }
       const errorsBefore = io[IO_RX_ERRORS]!
       const now = performance.now()
       const most = loop.runBatch(now / 1000, ready)

@@ -13,6 +13,7 @@ import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, ioCounters, sumIoCounters, type IoSt
 import * as c from './libc'
 import { disableOffloads } from './offloads'
 import { CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
+import { createWakeFd, signalWakeFd } from './wake-fd'
 import { closeHandoffShared, createHandoffShared, type HandoffShared } from './worker-handoff'
 
 /** The subset of a pino logger the worker pool uses. */
@@ -88,6 +89,8 @@ interface WorkerSlot {
   counters: Counters
   io: Float64Array
   control: Int32Array
+  /** eventfd the worker polls with its sockets: signalled after a snapshot is posted and on stop. */
+  wakeFd: number
   /** Generation the current worker reported running (−1: none yet). */
   adopted: number
   /** Epoch of the snapshot it reported running (−1: none yet). */
@@ -163,6 +166,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const closeAll = (): void => {
     for (const s of sockets) c.close(s.fd)
     sockets.length = 0
+    for (const s of slots) if (s.wakeFd >= 0) c.close(s.wakeFd)
     if (handoff !== null) closeHandoffShared(handoff)
   }
 
@@ -221,6 +225,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         counters: new Counters(countersBuffer),
         io: ioCounters(ioBuffer),
         control: new Int32Array(controlBuffer),
+        wakeFd: createWakeFd(),
         adopted: -1,
         adoptedEpoch: -1,
         worker: null,
@@ -291,6 +296,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       countersBuffer: slot.countersBuffer,
       ioCountersBuffer: slot.ioBuffer,
       control: slot.controlBuffer,
+      wakeFd: slot.wakeFd,
       port: channel.port2,
       engineModule,
     }
@@ -367,6 +373,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     for (const s of slots) {
       Atomics.store(s.control, CONTROL_STOP, 1)
       Atomics.notify(s.control, CONTROL_STOP)
+      signalWakeFd(s.wakeFd)
     }
     for (const w of waiters.splice(0)) w.reject(new NvlbError(ErrorCodes.SOCKET_SETUP, 'the packet workers stopped', undefined, 503))
     const timeoutMs = options.stopTimeoutMs ?? 5000
@@ -404,7 +411,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       plan = steered ? steeringPlan(frontendsOf(next)) : plan
       sent.set(next.generation, { snapshot: next, plan })
       const message: MainToWorker = { type: 'snapshot', snapshot: next, steeringTable: plan.table }
-      for (const s of slots) s.port?.postMessage(message)
+      for (const s of slots) {
+        if (s.port === null) continue
+        s.port.postMessage(message)
+        signalWakeFd(s.wakeFd)
+      }
     },
     adoptedGeneration,
     adoptedEpoch,

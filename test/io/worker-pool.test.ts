@@ -79,6 +79,23 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
     t.equal(packetSocketsOn(ifindex), 0, 'the worker closed its socket')
   })
 
+  t.test('idle workers adopt a snapshot and stop without waiting out their poll timeout (wake fd)', async (t) => {
+    // A poll timeout longer than every bound below: only the wake-up can end the wait.
+    const dataplane = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, workers: 2, engineModule: REFLECT_ENGINE, pollTimeoutMs: 600_000, stopTimeoutMs: 60_000 })
+    running.push(dataplane)
+    for (let round = 0; round < 3; round++) {
+      const next = snapshots.next()
+      dataplane.adopt(next)
+      await waitFor(() => dataplane.adoptedGeneration() === next.generation, `both idle workers to adopt generation ${next.generation}`, 5000)
+    }
+    t.pass('three snapshots adopted by idle workers')
+    const stopped = await Promise.race([
+      dataplane.stop().then(() => 'stopped'),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 10_000).unref()),
+    ])
+    t.equal(stopped, 'stopped', 'stop() ends the idle workers through the wake fd, not the stop timeout')
+  })
+
   t.test('two workers in a fanout group: every frame handled once, both workers busy', async (t) => {
     const dataplane = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, workers: 2, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
     running.push(dataplane)
