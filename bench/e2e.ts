@@ -4,7 +4,8 @@
  *
  *   vip     client → Blue public VIP 203.0.113.10 → nvlb (AF_PACKET) → NVGRE → host
  *           emulator → blue-vm1..4, and back the same way
- *   direct  client → blue-vm1 over a plain veth (no load balancer, no NVGRE, no host)
+ *   direct  client → blue-vm1..4, each over a plain veth of its own (no load balancer, no
+ *           NVGRE, no host), the connections spread over the four as the VIP spreads them
  *   nft     client → 198.18.100.10 → kernel forwarding + nftables DNAT in a namespace of
  *           its own → blue-vm1..4 over plain veths
  *
@@ -16,7 +17,7 @@
  * the load generator and the kernel (with whatever else runs on the machine).
  */
 import { parseArgs } from 'node:util'
-import { addDirectLink, addNftLoadBalancer, NFT_NODE } from '../examples/blue-red/baselines'
+import { addDirectLinks, addNftLoadBalancer, NFT_NODE } from '../examples/blue-red/baselines'
 import { CpuMeter, machineBusySeconds } from '../examples/blue-red/cpu-usage'
 import { answeredBy, deploy, type Deployment } from '../examples/blue-red/deploy'
 import { startLoad, type LoadResult } from '../examples/blue-red/load'
@@ -39,7 +40,8 @@ const ORDER: PathName[] = ['vip', 'direct', 'nft', 'nft', 'direct', 'vip']
 
 interface PathTarget {
   name: PathName
-  url: string
+  /** Where the load goes (the direct path: one URL per VM, connections spread over them). */
+  urls: string[]
   /** VM names allowed to answer. */
   backends: string[]
 }
@@ -49,10 +51,12 @@ function mean(values: number[]): number {
 }
 
 async function checkPath(d: Deployment, path: PathTarget): Promise<void> {
-  const answer = await httpGetInNamespace(d.topology.client.namespace, path.url, 5000)
-  const by = answeredBy(answer.body)
-  if (answer.status !== 200 || !path.backends.includes(by)) {
-    throw new Error(`${path.name} path ${path.url}: HTTP ${answer.status} from '${by}', expected one of ${path.backends.join(', ')}`)
+  for (const url of path.urls) {
+    const answer = await httpGetInNamespace(d.topology.client.namespace, url, 5000)
+    const by = answeredBy(answer.body)
+    if (answer.status !== 200 || !path.backends.includes(by)) {
+      throw new Error(`${path.name} path ${url}: HTTP ${answer.status} from '${by}', expected one of ${path.backends.join(', ')}`)
+    }
   }
 }
 
@@ -83,13 +87,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const blue = d.vips.find((v) => v.name === 'blue-public')!
     const blueVms = blue.backends.map((name) => d.topology.vms.find((vm) => vm.name === name)!)
-    const directVm = blueVms[0]!
     const paths: Record<PathName, PathTarget> = {
-      vip: { name: 'vip', url: blue.url, backends: blue.backends },
-      direct: { name: 'direct', url: addDirectLink(d.topology, directVm), backends: [directVm.name] },
+      vip: { name: 'vip', urls: [blue.url], backends: blue.backends },
+      direct: { name: 'direct', urls: addDirectLinks(d.topology, blueVms), backends: blue.backends },
       nft: {
         name: 'nft',
-        url: `http://${addNftLoadBalancer(d.topology, blueVms, [{ protocol: 'tcp', port: 80, backendPort: 80 }])}/`,
+        urls: [`http://${addNftLoadBalancer(d.topology, blueVms, [{ protocol: 'tcp', port: 80, backendPort: 80 }])}/`],
         backends: blue.backends,
       },
     }
@@ -108,10 +111,10 @@ export async function main(argv: string[]): Promise<number> {
     const cpu: Record<PathName, Record<string, number>> = { vip: {}, direct: {}, nft: {} }
     progress(`warm-up, then ${ORDER.join(', ')}: ${duration} s each, ${connections} keep-alive connections`)
     for (const path of ['vip', 'direct', 'nft'] as PathName[]) {
-      await startLoad(d.topology.client.namespace, paths[path].url, { durationSeconds: 1, connections, reconnectRate: 0 }).result
+      await startLoad(d.topology.client.namespace, paths[path].urls, { durationSeconds: 1, connections, reconnectRate: 0 }).result
     }
     for (const name of ORDER) {
-      const run = startLoad(d.topology.client.namespace, paths[name].url, { durationSeconds: duration, connections, reconnectRate: 0, progressMs: 1000 })
+      const run = startLoad(d.topology.client.namespace, paths[name].urls, { durationSeconds: duration, connections, reconnectRate: 0, progressMs: 1000 })
       const before = meter.sample()
       const machineBefore = machineBusySeconds()
       const result = await run.result
@@ -140,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
     const rows = (
       [
         ['nvlb VIP (NVGRE, host emulators)', vip],
-        ['direct to blue-vm1', direct],
+        ['direct to blue-vm1..4 (a veth each)', direct],
         ['nftables DNAT (kernel)', nft],
       ] as const
     ).map(([label, s]) => [label, Math.round(s.rps), (s.p50 / 1000).toFixed(2), (s.p99 / 1000).toFixed(2), s.errors])

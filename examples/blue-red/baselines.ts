@@ -3,10 +3,11 @@
  * 198.18.0.0/15, the benchmarking range of RFC 2544, only inside the deployment's
  * namespaces):
  *
- * - a direct link: the client straight to one backend VM over a veth (no load balancer,
- *   no NVGRE, no host emulator):
+ * - direct links: the client straight to each backend VM over a veth of its own (no load
+ *   balancer, no NVGRE, no host emulator), so a load spread over the links reaches the
+ *   same VMs as the VIP does:
  *
- *     client direct0 198.18.0.1/30 ─── direct0 198.18.0.2/30 <vm>
+ *     client direct<i> 198.18.3.(4i+1)/30 ─── direct0 198.18.3.(4i+2)/30 <vm i>
  *
  * - a Linux load balancer: kernel forwarding + nftables DNAT (conntrack) in a namespace
  *   of its own, `<prefix>-nftlb` (create the deployment with extraNodes: ['nftlb']),
@@ -28,7 +29,6 @@ import type { Topology, VmNode } from './topology'
 
 export const NFT_NODE = 'nftlb'
 export const NFT_VIP = '198.18.100.10'
-export const DIRECT_ADDRESS = '198.18.0.2'
 
 function run(command: string, args: string[], input?: string): string {
   try {
@@ -54,12 +54,17 @@ function vmMtu(topology: Topology): number {
 }
 
 /** The client straight to `vm` (its HTTP server answers there too: it listens on 0.0.0.0). Returns the URL. */
-export function addDirectLink(topology: Topology, vm: VmNode): string {
+/** A direct link from the client to each of `vms` (in order); returns each VM's URL on its link. */
+export function addDirectLinks(topology: Topology, vms: readonly VmNode[]): string[] {
   const mtu = vmMtu(topology)
-  veth({ namespace: topology.client.namespace, name: 'direct0' }, { namespace: vm.namespace, name: 'direct0' })
-  up(topology.client.namespace, 'direct0', '198.18.0.1/30', mtu, true)
-  up(vm.namespace, 'direct0', `${DIRECT_ADDRESS}/30`, mtu, true)
-  return `http://${DIRECT_ADDRESS}/`
+  return vms.map((vm, i) => {
+    const clientSide = `198.18.3.${4 * i + 1}`
+    const vmSide = `198.18.3.${4 * i + 2}`
+    veth({ namespace: topology.client.namespace, name: `direct${i}` }, { namespace: vm.namespace, name: 'direct0' })
+    up(topology.client.namespace, `direct${i}`, `${clientSide}/30`, mtu, true)
+    up(vm.namespace, 'direct0', `${vmSide}/30`, mtu, true)
+    return `http://${vmSide}/`
+  })
 }
 
 export interface NftService {

@@ -25,9 +25,11 @@ export interface LoadRun {
   stop(): void
 }
 
-export function startLoad(namespace: string, url: string, options: LoadOptions): LoadRun {
+/** Load on `url`, or on several URLs with the connections spread over them. */
+export function startLoad(namespace: string, url: string | readonly string[], options: LoadOptions): LoadRun {
+  const urls = typeof url === 'string' ? [url] : url
   const args = [
-    '--url', url,
+    ...urls.flatMap((u) => ['--url', u]),
     '--duration', String(options.durationSeconds),
     '--connections', String(options.connections),
     '--reconnect-rate', String(options.reconnectRate ?? 100),
@@ -54,7 +56,7 @@ export function startLoad(namespace: string, url: string, options: LoadOptions):
     child.once('error', reject)
     child.once('close', (code, signal) => {
       if (final !== undefined && code === 0) resolve(final)
-      else reject(new Error(`load on ${url} from ${namespace} failed (${code ?? signal}): ${stderr.slice(-10).join('\n')}`))
+      else reject(new Error(`load on ${urls.join(' ')} from ${namespace} failed (${code ?? signal}): ${stderr.slice(-10).join('\n')}`))
     })
   })
   return {
