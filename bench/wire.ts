@@ -17,7 +17,8 @@
  * host between balancer and VM, so both ratios are reported. For nvlb, what its engine
  * received and sent (GET /v1/stats; a frame counts as sent unless the kernel refused it)
  * and its kernel drops are reported as well, and CPU time per component, to show where
- * packets are lost. Runs in the order nvlb, nft, nft, nvlb.
+ * packets are lost; with several workers (--workers N), what each worker received and the
+ * share of a core its thread used. Runs in the order nvlb, nft, nft, nvlb.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -25,10 +26,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { addNftLoadBalancer, NFT_NODE } from '../examples/blue-red/baselines'
-import { CpuMeter, machineBusySeconds } from '../examples/blue-red/cpu-usage'
+import { CpuMeter, machineBusySeconds, threadCpuSeconds } from '../examples/blue-red/cpu-usage'
 import { deploy, type Deployment } from '../examples/blue-red/deploy'
 import type { VmNode } from '../examples/blue-red/topology'
 import { formatTable } from '../lib/cli/table'
+import { PACKET_WORKER_THREAD } from '../lib/io/packet-worker'
 import { printMetrics, progress, type Metric } from './report'
 
 const USAGE = `usage: nvlb bench wire [--json] [--duration S] [--workers N] [--prefix P]
@@ -95,13 +97,16 @@ interface Measurement {
   nvlbTxPps: number
   /** nvlb only: frames the kernel dropped in front of nvlb's sockets (a full receive ring or queue), per second. */
   nvlbKernelDropPps: number
+  /** nvlb only: frames each packet worker received per second, and the share of a core its thread used. */
+  nvlbWorkerRxPps: number[]
+  nvlbWorkerCpu: number[]
   cpu: Record<string, number>
 }
 
 interface NvlbStats {
   rxPackets: number
   txPackets: number
-  io?: { kernelDrops: number; txErrors: number }
+  io?: { kernelDrops: number; txErrors: number; perWorker?: Array<{ worker: number; rxPackets: number }> }
 }
 
 /** Generator flat out for `seconds`; counts at the receivers between two samples taken once packets flow. */
@@ -143,9 +148,22 @@ async function measure(
     const nvlbStats = async () => {
       const s = (await d.api.get<NvlbStats>('/v1/stats')).body
       // Sent: the engine's transmit verdicts less the frames the kernel refused.
-      return { rxFrames: s.rxPackets, txFrames: s.txPackets - (s.io?.txErrors ?? 0), kernelDrops: s.io?.kernelDrops ?? 0 }
+      return {
+        rxFrames: s.rxPackets,
+        txFrames: s.txPackets - (s.io?.txErrors ?? 0),
+        kernelDrops: s.io?.kernelDrops ?? 0,
+        workerRx: (s.io?.perWorker ?? []).map((w) => w.rxPackets),
+      }
     }
-    const sample = async () => ({ rx: rxSum(receivers), out: outputSum(), tx: linkStats(sender).tx, nvlb: await nvlbStats(), at: process.hrtime.bigint() })
+    const workerCpu = () => threadCpuSeconds(d.nvlb.child.pid, PACKET_WORKER_THREAD)
+    const sample = async () => ({
+      rx: rxSum(receivers),
+      out: outputSum(),
+      tx: linkStats(sender).tx,
+      nvlb: await nvlbStats(),
+      workerCpu: workerCpu(),
+      at: process.hrtime.bigint(),
+    })
     const before = await sample()
     await delay(seconds * 1000)
     const after = await sample()
@@ -161,6 +179,11 @@ async function measure(
       nvlbRxPps: (after.nvlb.rxFrames - before.nvlb.rxFrames) / elapsed,
       nvlbTxPps: (after.nvlb.txFrames - before.nvlb.txFrames) / elapsed,
       nvlbKernelDropPps: (after.nvlb.kernelDrops - before.nvlb.kernelDrops) / elapsed,
+      nvlbWorkerRxPps: after.nvlb.workerRx.map((rx, i) => (rx - (before.nvlb.workerRx[i] ?? 0)) / elapsed),
+      nvlbWorkerCpu: after.nvlb.workerRx.map((_, i) => {
+        const name = `${PACKET_WORKER_THREAD}${i}`
+        return ((after.workerCpu[name] ?? 0) - (before.workerCpu[name] ?? 0)) / elapsed
+      }),
       cpu: cpuUsed,
     }
   } finally {
@@ -285,11 +308,20 @@ export async function main(argv: string[]): Promise<number> {
       mean(results.nft.map((m) => m.cpu[group]!)).toFixed(2),
     ])
     progress('CPU cores busy (2 in all):\n' + formatTable(['process group', 'nvlb runs', 'nft runs'], cpuRows))
+    const workerRows = results.nvlb[0]!.nvlbWorkerRxPps.map((_, i) => {
+      const rx = mean(results.nvlb.map((m) => m.nvlbWorkerRxPps[i] ?? 0))
+      const cpu = mean(results.nvlb.map((m) => m.nvlbWorkerCpu[i] ?? 0))
+      return [`${PACKET_WORKER_THREAD}${i}`, Math.round(rx / 1000), cpu.toFixed(2), cpu > 0 ? Math.round(rx / cpu / 1000) : '-']
+    })
+    if (workerRows.length > 0) {
+      progress('nvlb packet workers:\n' + formatTable(['worker thread', 'received kpps', 'core share', 'kpps per core'], workerRows))
+    }
 
     const metrics: Metric[] = [
       { name: 'wire.ratio_vs_nft', value: nvlb / nft, unit: 'ratio', target: 1.5, better: 'higher' },
       { name: 'wire.output_ratio_vs_nft', value: nvlbOut / nftOut, unit: 'ratio', target: 1.5, better: 'higher' },
     ]
+
     printMetrics(metrics, values.json)
     return 0
   } finally {

@@ -248,6 +248,7 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
           kernelDrops: io.kernelDrops,
           rxTruncated: io.rxTruncated,
           txErrors: io.txErrors,
+          perWorker: pool.workerStats(),
         },
       }
     },

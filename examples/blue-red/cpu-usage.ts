@@ -4,7 +4,7 @@
  * generator.
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 let ticksPerSecond: number | undefined
 
@@ -23,13 +23,39 @@ function clockTicks(): number {
 export function cpuSplit(pid: number | undefined): { user: number; kernel: number } {
   if (pid === undefined) return { user: 0, kernel: 0 }
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // Fields 14 (utime) and 15 (stime), counted from the state (field 3).
-    return { user: Number(fields[11]) / clockTicks(), kernel: Number(fields[12]) / clockTicks() }
+    return splitOfStat(readFileSync(`/proc/${pid}/stat`, 'utf8'))
   } catch {
     return { user: 0, kernel: 0 }
   }
+}
+
+function splitOfStat(stat: string): { user: number; kernel: number } {
+  // Fields 14 (utime) and 15 (stime), counted from the state (field 3).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return { user: Number(fields[11]) / clockTicks(), kernel: Number(fields[12]) / clockTicks() }
+}
+
+/** CPU seconds (user + kernel) of each thread of `pid` whose name starts with `prefix`, by thread name. */
+export function threadCpuSeconds(pid: number | undefined, prefix: string): Record<string, number> {
+  const out: Record<string, number> = {}
+  if (pid === undefined) return out
+  let tids: string[]
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  for (const tid of tids) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()
+      if (!name.startsWith(prefix)) continue
+      const { user, kernel } = splitOfStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'))
+      out[name] = (out[name] ?? 0) + user + kernel
+    } catch {
+      // the thread ended
+    }
+  }
+  return out
 }
 
 /** CPU seconds a process has used so far (0 when it is gone). */

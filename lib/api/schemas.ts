@@ -169,6 +169,20 @@ export const statsReportSchema = {
         kernelDrops: { ...counter, description: "frames the kernel dropped because a socket's receive queue was full" },
         rxTruncated: { ...counter, description: 'frames longer than a receive slot (dropped)' },
         txErrors: { ...counter, description: 'frames the kernel refused to send (dropped)' },
+        perWorker: {
+          type: 'array',
+          description: 'each packet worker on its own: how evenly the kernel spreads frames over them',
+          items: {
+            type: 'object',
+            properties: {
+              worker: { type: 'integer', description: 'worker index (its fanout group member)' },
+              rxPackets: { ...counter, description: 'frames this worker received' },
+              txPackets: { ...counter, description: 'frames this worker sent' },
+              activeFlows: { type: 'integer', description: "flows in this worker's flow table" },
+              generation: { type: 'integer', description: 'configuration generation this worker runs (−1 while it starts)' },
+            },
+          },
+        },
       },
     },
   },

@@ -43,6 +43,17 @@ export interface IoReport {
   rxTruncated: number
   /** Frames the kernel refused to send: dropped. */
   txErrors: number
+  /** Each worker on its own: how evenly the kernel spreads frames over them. */
+  perWorker?: WorkerReport[]
+}
+
+export interface WorkerReport {
+  worker: number
+  rxPackets: number
+  txPackets: number
+  activeFlows: number
+  /** Generation this worker runs (−1 while it starts). */
+  generation: number
 }
 
 export interface StatsReport {

@@ -27,6 +27,12 @@ export const close: (fd: number) => number = libc.func('int close(int fd)')
 export const read: (fd: number, buf: Buffer, count: number) => number = libc.func('long read(int fd, void *buf, unsigned long count)')
 export const write: (fd: number, buf: Buffer, count: number) => number = libc.func('long write(int fd, void *buf, unsigned long count)')
 export const eventfd: (initial: number, flags: number) => number = libc.func('int eventfd(unsigned int initval, int flags)')
+const pthreadSelf: () => number = libc.func('unsigned long pthread_self()')
+const pthreadSetName: (thread: number, name: string) => number = libc.func('int pthread_setname_np(unsigned long thread, const char *name)')
+/** Name the calling thread (what top -H, ps -L and /proc/PID/task/TID/comm show; at most 15 bytes); 0 on success. */
+export function nameThisThread(name: string): number {
+  return pthreadSetName(pthreadSelf(), name.slice(0, 15))
+}
 export const ifNameToIndex: (name: string) => number = libc.func('unsigned int if_nametoindex(const char *ifname)')
 export const ioctl: (fd: number, request: number, argument: Buffer) => number =
   libc.func('int ioctl(int fd, unsigned long request, void *arg)')

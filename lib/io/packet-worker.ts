@@ -8,9 +8,13 @@ import type { FramePort } from './frame-port'
 import { ForwardingLoop } from './forwarding-loop'
 import { IO_ADOPTIONS, IO_FLOWS, IO_GENERATION, IO_RX_ERRORS, ioCounters } from './io-counters'
 import { PacketRingPort } from './packet-ring'
+import { nameThisThread } from './libc'
 import { PollSet } from './poll-set'
 import { drainWakeFd } from './wake-fd'
 import { WorkerHandoff, type HandoffShared } from './worker-handoff'
+
+/** The OS name of packet worker thread i: this prefix and i (in /proc/PID/task/TID/comm). */
+export const PACKET_WORKER_THREAD = 'nvlb-packet-'
 
 /** Control words shared between the main thread and a worker (Int32Array over a SharedArrayBuffer). */
 export const CONTROL_STOP = 0
@@ -87,6 +91,8 @@ export function runPacketWorker(data: PacketWorkerData): void {
   const io = ioCounters(data.ioCountersBuffer)
   const post = (message: WorkerToMain): void => data.port.postMessage(message)
   const opened: (AfPacketPort | PacketRingPort)[] = []
+  // So that top -H, ps -L and the benchmarks can tell the packet workers apart (failure changes nothing).
+  nameThisThread(`${PACKET_WORKER_THREAD}${data.workerIndex}`)
   try {
     const factory = require(data.engineModule) as { createEngine(options: WorkerEngineOptions): WorkerEngine }
     const engine = factory.createEngine({

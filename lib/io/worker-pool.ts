@@ -1,10 +1,10 @@
 import { randomInt } from 'node:crypto'
 import path from 'node:path'
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
-import { Counters } from '../dataplane/counters'
+import { Counters, G_RX_PACKETS, G_TX_PACKETS } from '../dataplane/counters'
 import type { Snapshot } from '../dataplane/snapshot'
 import { statsReport } from '../dataplane/stats'
-import type { StatsReport } from '../dataplane/stats-report'
+import type { StatsReport, WorkerReport } from '../dataplane/stats-report'
 import { ErrorCodes, NvlbError } from '../errors'
 import { openPacketSocket, setFanoutProgram, type FanoutMode } from './af-packet-socket'
 import { arpRepliesOnlyFilter, memberFilter, steeringPlan } from './fanout-program'
@@ -73,6 +73,8 @@ export interface WorkerPool {
   stats(): StatsReport
   /** The workers' I/O counters summed. */
   ioStats(): WorkerPoolIoStats
+  /** Each worker's own packet counts and flows (how evenly the kernel spreads the load). */
+  workerStats(): WorkerReport[]
   /** Each worker finishes its batch in flight and exits; then the sockets close. */
   stop(): Promise<void>
 }
@@ -433,6 +435,15 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     },
     ioStats(): WorkerPoolIoStats {
       return { ...sumIoCounters(slots.map((s) => s.io)), workerRestarts: restarts }
+    },
+    workerStats(): WorkerReport[] {
+      return slots.map((s) => ({
+        worker: s.index,
+        rxPackets: s.counters.values[G_RX_PACKETS]!,
+        txPackets: s.counters.values[G_TX_PACKETS]!,
+        activeFlows: s.io[IO_FLOWS]!,
+        generation: s.adopted,
+      }))
     },
     stop,
   }

@@ -113,6 +113,11 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
     t.ok(back.every((f) => f[f.length - 1] === f.readUInt16BE(34) % 2), 'client port mod 2 = worker index (workers join in order)')
     await waitFor(() => dataplane.stats().rxPackets >= 64, 'counters')
     t.equal(dataplane.stats().rxPackets, 64, 'counters of both workers summed')
+    const perWorker = dataplane.workerStats()
+    const handledBy = (w: number) => back.filter((f) => f[f.length - 1] === w).length
+    t.same(perWorker.map((w) => w.worker), [0, 1], 'one entry per worker')
+    t.same(perWorker.map((w) => w.rxPackets), [handledBy(0), handledBy(1)], "each worker's own count is the frames it handled")
+    t.ok(perWorker.every((w) => w.generation === dataplane.adoptedGeneration()), 'and the generation it runs')
 
     const first = dataplane.adoptedGeneration()
     await dataplane.whenAdopted(first) // already running: resolves at once
