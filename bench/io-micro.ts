@@ -2,10 +2,12 @@
  * bench/io-micro: frames per second through the AF_PACKET ports alone (no
  * engine): one thread sends batches of small frames on one end of a veth pair
  * and reads them back on the other end, once with recvmmsg/sendmmsg
- * (AfPacketPort) and once with the TPACKET_V3 rings (PacketRingPort). Every
+ * (AfPacketPort) and once with the TPACKET_V2 rings (PacketRingPort). Every
  * frame read back is checked (its sequence number, in order); a round that
- * gets nothing back fails. Needs root; creates and removes its own veth pair
- * (no addresses, nothing routed).
+ * gets nothing back fails. Then the latency of one frame at a time, sent and
+ * waited for with poll(2) as a worker waits when traffic is light (a receive
+ * path that batches wake-ups shows here). Needs root; creates and removes its
+ * own veth pair (no addresses, nothing routed).
  *
  *   nvlb bench io-micro [--json] [--seconds S] [--batch N] [--size BYTES]
  */
@@ -79,7 +81,7 @@ function round(sender: FramePort, receiver: FramePort, frame: Buffer, batch: num
     now = performance.now()
     rxTime += now - sentAt
   }
-  // What is still on its way (a ring hands over a block when it is full or its timer fires): counted, not timed.
+  // What is still on its way: counted, not timed.
   const poll = new PollSet([receiver.fd])
   while (poll.wait(20) !== 0) {
     const n = receiver.receive()
@@ -89,6 +91,30 @@ function round(sender: FramePort, receiver: FramePort, frame: Buffer, batch: num
     }
   }
   return { sent, received, receiveCalls, wrong, elapsed: (now - start) / 1000, txSeconds: txTime / 1000, rxSeconds: rxTime / 1000 }
+}
+
+const LATENCY_SAMPLES = 300
+
+/** One frame at a time: send, then poll until it is read; µs per frame, sorted. */
+function oneFrameLatencies(sender: FramePort, receiver: FramePort, frame: Buffer): Float64Array {
+  const poll = new PollSet([receiver.fd])
+  const samples = new Float64Array(LATENCY_SAMPLES)
+  for (let k = 0; k < LATENCY_SAMPLES; k++) {
+    frame.writeUInt32BE(0x7f000000 + k, SEQUENCE_OFFSET)
+    const start = performance.now()
+    sender.send(frame, 0, frame.length)
+    sender.flush()
+    let got = false
+    while (!got) {
+      if (poll.wait(1000) === 0) throw new Error('io-micro latency: a frame did not arrive within 1 s')
+      const n = receiver.receive()
+      for (let i = 0; i < n; i++) {
+        if (receiver.rxBuffer.readUInt32BE(receiver.rxOffsets[i]! + SEQUENCE_OFFSET) === 0x7f000000 + k) got = true
+      }
+    }
+    samples[k] = (performance.now() - start) * 1000
+  }
+  return samples.sort()
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -130,6 +156,7 @@ export async function main(argv: string[]): Promise<number> {
       ports.push(receiver)
       progress(`io-micro ${mode}: ${batch}-frame batches of ${size} bytes over ${a} → ${b} for ${seconds} s`)
       const r = round(sender, receiver, frame, batch, seconds)
+      const latency = oneFrameLatencies(sender, receiver, Buffer.from(frame))
       sender.close()
       receiver.close()
       if (r.received === 0) throw new Error(`io-micro ${mode}: no frame came back`)
@@ -142,6 +169,8 @@ export async function main(argv: string[]): Promise<number> {
         { name: `io.${label}.rx_ns_per_frame`, value: (r.rxSeconds * 1e9) / r.received, unit: 'ns', target: 1000, better: 'lower' },
         { name: `io.${label}.frames_per_receive`, value: r.received / Math.max(1, r.receiveCalls), unit: 'frames', target: batch / 2, better: 'higher' },
         { name: `io.${label}.loss`, value: (r.sent - r.received) / Math.max(1, r.sent), unit: 'ratio', target: 0.001, better: 'lower' },
+        { name: `io.${label}.one_frame_p50_us`, value: latency[LATENCY_SAMPLES >> 1]!, unit: 'us', target: 100, better: 'lower' },
+        { name: `io.${label}.one_frame_p99_us`, value: latency[Math.floor(LATENCY_SAMPLES * 0.99)]!, unit: 'us', target: 200, better: 'lower' },
       )
     }
     printMetrics(metrics, values.json === true)

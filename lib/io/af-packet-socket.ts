@@ -36,7 +36,7 @@ export interface AfPacketPortOptions {
    */
   socket?: PacketSocket
   /**
-   * openPacketSocket: memory-mapped TPACKET_V3 rings (packet-ring.ts) when the kernel
+   * openPacketSocket: memory-mapped TPACKET_V2 rings (packet-ring.ts) when the kernel
    * allows them; when it refuses, the socket stays on recvmmsg/sendmmsg and
    * PacketSocket.ringFallback says why. Default off.
    */

@@ -108,7 +108,7 @@ export const PACKET_VERSION = 10
 export const PACKET_RESERVED = 12
 export const PACKET_TX_RING = 13
 export const PACKET_LOSS = 14
-export const TPACKET_V3 = 2
+export const TPACKET_V2 = 1
 
 export const PROT_READ = 0x1
 export const PROT_WRITE = 0x2

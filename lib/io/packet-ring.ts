@@ -4,25 +4,29 @@ import { IO_KERNEL_DROPS, IO_RX_BYTES, IO_RX_ERRORS, IO_RX_FRAMES, IO_RX_TRUNCAT
 import * as c from './libc'
 
 /**
- * AF_PACKET memory-mapped rings (TPACKET_V3, Documentation/networking/packet_mmap.rst):
- * a block-based receive ring and a frame-based send ring, mapped once. Offsets below are
+ * AF_PACKET memory-mapped rings (TPACKET_V2, Documentation/networking/packet_mmap.rst):
+ * a frame-based receive ring and a frame-based send ring, mapped once. Offsets below are
  * those of the kernel's structs on LP64 (linux/if_packet.h).
+ *
+ * Why V2 and not V3: a TPACKET_V3 receive ring hands frames over a block at a time, and
+ * wakes the reader only when a block is full or its retire timer (at least 1 ms) fires,
+ * so at ordinary rates every pass through nvlb waited up to a millisecond (measured on a
+ * veth: one frame, send → received, p50 1,034 µs with V3 against 23 µs with recvmmsg).
+ * V2 marks each frame as it is written and wakes the reader at once; frames are still
+ * read in place and handed back in batches.
  */
 
-/** struct tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1. */
-const BLOCK_STATUS = 8
-const BLOCK_NUM_PACKETS = 12
-const BLOCK_FIRST_PACKET = 16
-/** struct tpacket3_hdr */
-const FRAME_NEXT_OFFSET = 0
-const FRAME_SNAPLEN = 12
-const FRAME_LEN = 16
-const FRAME_STATUS = 20
-const FRAME_MAC = 24
-/** TPACKET_ALIGN(sizeof(struct tpacket3_hdr)): where a send frame's bytes start (no PACKET_TX_HAS_OFF). */
-const TX_DATA_OFFSET = 48
+/** struct tpacket2_hdr */
+const FRAME_STATUS = 0
+const FRAME_LEN = 4
+const FRAME_SNAPLEN = 8
+const FRAME_MAC = 12
+/** TPACKET2_HDRLEN − sizeof(struct sockaddr_ll): where a send frame's bytes start (no PACKET_TX_HAS_OFF). */
+const TX_DATA_OFFSET = 32
+/** Where the kernel puts a received frame's network header: TPACKET_ALIGN(TPACKET2_HDRLEN + 16), before PACKET_RESERVED. */
+const RX_NETWORK_OFFSET = 80
 
-/** Receive-ring status bits (tp_status / block_status). */
+/** Receive-ring status bits (tp_status). */
 const TP_STATUS_KERNEL = 0
 const TP_STATUS_USER = 1
 /** The frame was longer than the space the ring had for it (snaplen < len). */
@@ -33,24 +37,22 @@ const TP_STATUS_SEND_REQUEST = 1
 const TP_STATUS_WRONG_FORMAT = 4
 
 const PAGE_SIZE = 4096
+const FRAME_ALIGN = 16
 
 /** Where a port's position in its rings lives, so a worker's replacement continues where it stopped. */
-const RING_STATE_RX_BLOCK = 0
-const RING_STATE_RX_FRAME_OFFSET = 1
-const RING_STATE_RX_FRAMES_LEFT = 2
-/** Blocks read to their end whose frames may still be in use: from, count. */
-const RING_STATE_RX_RELEASE_FROM = 3
-const RING_STATE_RX_RELEASING = 4
-const RING_STATE_TX_FRAME = 5
-const RING_STATE_WORDS = 6
+const RING_STATE_RX_NEXT = 0
+/** Frames read by the last receive() that may still be in use: from, count. */
+const RING_STATE_RX_RELEASE_FROM = 1
+const RING_STATE_RX_RELEASING = 2
+const RING_STATE_TX_FRAME = 3
+const RING_STATE_WORDS = 4
 
 export interface PacketRingOptions {
-  /** Receive ring: bytes per block (a multiple of the page size; default 256 KiB) and blocks (default 16). */
+  /** Receive ring frames (default 4096); each holds one frame of up to slotSize bytes. */
+  rxFrames?: number
+  /** Bytes per receive block, a multiple of the page size (default 64 KiB); frames do not cross blocks. */
   rxBlockSize?: number
-  rxBlocks?: number
-  /** A partly filled receive block is handed over after this many ms (default 1). */
-  rxBlockTimeoutMs?: number
-  /** Send ring frames (default 512); each holds one frame of up to slotSize bytes. */
+  /** Send ring frames (default 512). */
   txFrames?: number
   /** Largest frame either way (as the recvmmsg port's slot, RX_HEADROOM included). */
   slotSize?: number
@@ -58,10 +60,11 @@ export interface PacketRingOptions {
 
 /** The shape of a socket's rings, as set up by setupPacketRings (structured-clonable: handed to workers). */
 export interface PacketRingLayout {
+  rxFrameSize: number
   rxBlockSize: number
   rxBlocks: number
+  rxFrames: number
   txFrameSize: number
-  /** Send frames do not cross blocks: frame i is at block ⌊i / per block⌋, slot i mod per block. */
   txBlockSize: number
   txFrames: number
   /** Frames longer than this are dropped and counted (IO_RX_TRUNCATED), as by the recvmmsg port. */
@@ -71,53 +74,68 @@ export interface PacketRingLayout {
   state: SharedArrayBuffer
 }
 
+/** Frame i of a ring of `frameSize` frames in blocks of `blockSize` bytes starting at `base` (frames do not cross blocks). */
+function frameOffsets(base: number, blockSize: number, frameSize: number, frames: number): Int32Array {
+  const perBlock = Math.floor(blockSize / frameSize)
+  const at = new Int32Array(frames)
+  for (let i = 0; i < frames; i++) at[i] = base + Math.floor(i / perBlock) * blockSize + (i % perBlock) * frameSize
+  return at
+}
+
+function ringShape(blockSize: number, frameSize: number, wanted: number): { blocks: number; frames: number } {
+  const perBlock = Math.floor(blockSize / frameSize)
+  const blocks = Math.max(1, Math.ceil(wanted / perBlock))
+  return { blocks, frames: blocks * perBlock }
+}
+
 /**
- * Puts a bound AF_PACKET socket on TPACKET_V3 with a receive and a send ring (before it joins a
+ * Puts a bound AF_PACKET socket on TPACKET_V2 with a receive and a send ring (before it joins a
  * fanout group: setting up a ring re-registers the socket, which would move it in the group).
  * Throws when the kernel refuses (the caller falls back to recvmmsg/sendmmsg); the socket
  * then has no ring.
  */
 export function setupPacketRings(fd: number, interfaceName: string, options: PacketRingOptions = {}): PacketRingLayout {
   const slotSize = options.slotSize ?? DEFAULT_SLOT_SIZE
-  const rxBlockSize = options.rxBlockSize ?? 256 * 1024
-  const rxBlocks = options.rxBlocks ?? 16
-  const rxFrameSize = DEFAULT_SLOT_SIZE
-  if (rxBlockSize % PAGE_SIZE !== 0 || rxBlockSize < 4 * slotSize) {
-    throw new NvlbError(ErrorCodes.SOCKET_SETUP, `receive block size ${rxBlockSize} must be a multiple of ${PAGE_SIZE} and hold 4 slots`)
+  const maxFrame = slotSize - RX_HEADROOM
+  const rxFrameSize = Math.ceil((RX_NETWORK_OFFSET + RX_HEADROOM + maxFrame) / FRAME_ALIGN) * FRAME_ALIGN
+  const rxBlockSize = options.rxBlockSize ?? Math.max(64 * 1024, Math.ceil(rxFrameSize / PAGE_SIZE) * PAGE_SIZE)
+  if (rxBlockSize % PAGE_SIZE !== 0 || rxBlockSize < rxFrameSize) {
+    throw new NvlbError(ErrorCodes.SOCKET_SETUP, `receive block size ${rxBlockSize} must be a multiple of ${PAGE_SIZE} and hold a ${rxFrameSize}-byte frame`)
   }
-  const txFrameSize = Math.ceil((TX_DATA_OFFSET + slotSize) / 16) * 16
+  const rx = ringShape(rxBlockSize, rxFrameSize, options.rxFrames ?? 4096)
+  const txFrameSize = Math.ceil((TX_DATA_OFFSET + slotSize) / FRAME_ALIGN) * FRAME_ALIGN
   const txBlockSize = Math.ceil((txFrameSize * 16) / PAGE_SIZE) * PAGE_SIZE
-  const txPerBlock = Math.floor(txBlockSize / txFrameSize)
-  const txBlocks = Math.max(1, Math.ceil((options.txFrames ?? 512) / txPerBlock))
-  const txFrames = txPerBlock * txBlocks
+  const tx = ringShape(txBlockSize, txFrameSize, options.txFrames ?? 512)
 
-  setInt(fd, c.PACKET_VERSION, c.TPACKET_V3, 'PACKET_VERSION (TPACKET_V3)', interfaceName)
+  setInt(fd, c.PACKET_VERSION, c.TPACKET_V2, 'PACKET_VERSION (TPACKET_V2)', interfaceName)
   // Room in front of every received frame for the headers the engine prepends.
   setInt(fd, c.PACKET_RESERVED, RX_HEADROOM, 'PACKET_RESERVED', interfaceName)
   // A malformed send frame is marked TP_STATUS_WRONG_FORMAT and skipped instead of stopping the ring.
   setInt(fd, c.PACKET_LOSS, 1, 'PACKET_LOSS', interfaceName)
   // Sends from the ring are charged to the send buffer until the peer lets go of them: room for the whole ring.
   const sndbuf = Buffer.alloc(4)
-  sndbuf.writeInt32LE(Math.max(8 << 20, txFrames * 16 * 1024))
+  sndbuf.writeInt32LE(Math.max(8 << 20, tx.frames * 16 * 1024))
   if (c.setsockopt(fd, c.SOL_SOCKET, c.SO_SNDBUFFORCE, sndbuf, 4) < 0) c.setsockopt(fd, c.SOL_SOCKET, c.SO_SNDBUF, sndbuf, 4)
-  const rx = request(rxBlockSize, rxBlocks, rxFrameSize, (rxBlockSize / rxFrameSize) * rxBlocks, options.rxBlockTimeoutMs ?? 1)
-  if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_RX_RING, rx, rx.length) < 0) throw ringError('PACKET_RX_RING', interfaceName)
-  const tx = request(txBlockSize, txBlocks, txFrameSize, txFrames, 0)
-  if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_TX_RING, tx, tx.length) < 0) {
+  const rxRequest = request(rxBlockSize, rx.blocks, rxFrameSize, rx.frames)
+  if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_RX_RING, rxRequest, rxRequest.length) < 0) throw ringError('PACKET_RX_RING', interfaceName)
+  const txRequest = request(txBlockSize, tx.blocks, txFrameSize, tx.frames)
+  if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_TX_RING, txRequest, txRequest.length) < 0) {
     const error = ringError('PACKET_TX_RING', interfaceName)
     // Without a send ring, no receive ring either: recvmmsg does not read from a ring.
-    const none = request(0, 0, 0, 0, 0)
+    const none = request(0, 0, 0, 0)
     c.setsockopt(fd, c.SOL_PACKET, c.PACKET_RX_RING, none, none.length)
     throw error
   }
   return {
+    rxFrameSize,
     rxBlockSize,
-    rxBlocks,
+    rxBlocks: rx.blocks,
+    rxFrames: rx.frames,
     txFrameSize,
     txBlockSize,
-    txFrames,
-    maxFrame: slotSize - RX_HEADROOM,
-    mapLength: rxBlockSize * rxBlocks + txBlockSize * txBlocks,
+    txFrames: tx.frames,
+    maxFrame,
+    mapLength: rxBlockSize * rx.blocks + txBlockSize * tx.blocks,
     state: newRingState(),
   }
 }
@@ -135,8 +153,8 @@ export interface PacketRingPortOptions {
 /**
  * A FramePort on the rings of one AF_PACKET socket. Receive: the ring is mapped once and
  * `rxBuffer` is a view of it (koffi.view), so frames are handed to the engine where the
- * kernel wrote them (behind PACKET_RESERVED bytes of headroom); a block goes back to the
- * kernel on the receive() after the one that read its last frame. Send: each frame is
+ * kernel wrote them (behind PACKET_RESERVED bytes of headroom); the frames of a batch go
+ * back to the kernel on the next receive() (their outputs were sent by then). Send: each frame is
  * copied once into the next free frame of the send ring and marked; flush() kicks the
  * kernel with one sendto() for the whole batch. A full send ring drops and counts
  * (IO_TX_ERRORS), as does a frame the kernel rejected (TP_STATUS_WRONG_FORMAT);
@@ -157,13 +175,12 @@ export class PacketRingPort implements FramePort {
   private readonly words: Int32Array
   private readonly state: Int32Array
   private readonly ownsSocket: boolean
-  /** Where each send frame starts in the mapping. */
+  /** Where each receive and send frame starts in the mapping. */
+  private readonly rxFrameAt: Int32Array
   private readonly txFrameAt: Int32Array
-  /** Receive: the block being read, the next frame in it and how many of its frames are left. */
-  private block: number
-  private frameOffset = 0
-  private framesLeft = 0
-  /** Blocks releaseFrom … releaseFrom + releasing − 1 were read to their end; the next receive() releases them. */
+  /** Receive: the next frame to look at. */
+  private rxNext: number
+  /** Frames releaseFrom … releaseFrom + releasing − 1 were read; the next receive() releases them. */
   private releaseFrom: number
   private releasing: number
   private txHead: number
@@ -189,16 +206,11 @@ export class PacketRingPort implements FramePort {
     this.rxBuffer = Buffer.from(memory, 0, length)
     this.words = new Int32Array(memory, 0, length >> 2)
     this.state = new Int32Array(this.layout.state)
-    const txBase = this.layout.rxBlockSize * this.layout.rxBlocks
-    const perBlock = Math.floor(this.layout.txBlockSize / this.layout.txFrameSize)
-    this.txFrameAt = new Int32Array(this.layout.txFrames)
-    for (let i = 0; i < this.layout.txFrames; i++) {
-      this.txFrameAt[i] = txBase + Math.floor(i / perBlock) * this.layout.txBlockSize + (i % perBlock) * this.layout.txFrameSize
-    }
+    const layout = this.layout
+    this.rxFrameAt = frameOffsets(0, layout.rxBlockSize, layout.rxFrameSize, layout.rxFrames)
+    this.txFrameAt = frameOffsets(layout.rxBlockSize * layout.rxBlocks, layout.txBlockSize, layout.txFrameSize, layout.txFrames)
     // Where the previous port on this socket (a worker that died) stopped.
-    this.block = Atomics.load(this.state, RING_STATE_RX_BLOCK)
-    this.frameOffset = Atomics.load(this.state, RING_STATE_RX_FRAME_OFFSET)
-    this.framesLeft = Atomics.load(this.state, RING_STATE_RX_FRAMES_LEFT)
+    this.rxNext = Atomics.load(this.state, RING_STATE_RX_NEXT)
     this.releaseFrom = Atomics.load(this.state, RING_STATE_RX_RELEASE_FROM)
     this.releasing = Atomics.load(this.state, RING_STATE_RX_RELEASING)
     this.txHead = Atomics.load(this.state, RING_STATE_TX_FRAME)
@@ -208,59 +220,43 @@ export class PacketRingPort implements FramePort {
 
   receive(): number {
     const words = this.words
-    const blockSize = this.layout.rxBlockSize
-    const blocks = this.layout.rxBlocks
-    // The blocks read to their end by the last receive(): their frames were processed and
-    // sent (copied into the send ring), so the kernel may refill them.
+    const frames = this.layout.rxFrames
+    const frameAt = this.rxFrameAt
+    // The frames the last receive() handed out were processed and sent (copied into the
+    // send ring) by now, so the kernel may refill them.
     for (let k = 0; k < this.releasing; k++) {
-      const b = (this.releaseFrom + k) % blocks
-      Atomics.store(words, (b * blockSize + BLOCK_STATUS) >> 2, TP_STATUS_KERNEL)
+      const i = this.releaseFrom + k
+      Atomics.store(words, (frameAt[i < frames ? i : i - frames]! + FRAME_STATUS) >> 2, TP_STATUS_KERNEL)
     }
     this.releasing = 0
-    this.releaseFrom = this.block
+    this.releaseFrom = this.rxNext
     const maxFrame = this.layout.maxFrame
     let kept = 0
     let bytes = 0
     let truncated = 0
-    while (kept < this.batchSize) {
-      const base = this.block * blockSize
-      if (this.framesLeft === 0) {
-        if ((Atomics.load(words, (base + BLOCK_STATUS) >> 2) & TP_STATUS_USER) === 0) break
-        this.framesLeft = words[(base + BLOCK_NUM_PACKETS) >> 2]!
-        this.frameOffset = words[(base + BLOCK_FIRST_PACKET) >> 2]!
-        // An empty block (retired by the timer before anything arrived) is done at once.
-        if (this.framesLeft === 0) this.finishBlock()
-        continue
-      }
-      const frame = base + this.frameOffset
+    // Never past the frames already handed out in this batch: they stay the user's until the next receive().
+    const most = this.batchSize < frames ? this.batchSize : frames
+    while (this.releasing < most) {
+      const frame = frameAt[this.rxNext]!
       const w = frame >> 2
+      const status = Atomics.load(words, w + (FRAME_STATUS >> 2))
+      if ((status & TP_STATUS_USER) === 0) break
       const snaplen = words[w + (FRAME_SNAPLEN >> 2)]!
-      const status = words[w + (FRAME_STATUS >> 2)]!
-      const mac = words[w + (FRAME_MAC >> 2)]! & 0xffff
-      const next = words[w + (FRAME_NEXT_OFFSET >> 2)]!
       if ((status & TP_STATUS_COPY) !== 0 || snaplen > maxFrame || words[w + (FRAME_LEN >> 2)]! !== snaplen) {
         truncated++
       } else {
-        this.rxOffsets[kept] = frame + mac
+        this.rxOffsets[kept] = frame + (words[w + (FRAME_MAC >> 2)]! & 0xffff)
         this.rxLengths[kept] = snaplen
         bytes += snaplen
         kept++
       }
-      this.framesLeft--
-      this.frameOffset += next
-      if (this.framesLeft === 0) this.finishBlock()
+      this.releasing++
+      this.rxNext = this.rxNext + 1 === frames ? 0 : this.rxNext + 1
     }
     if (truncated > 0) this.counters[IO_RX_TRUNCATED] += truncated
     this.counters[IO_RX_FRAMES] += kept
     this.counters[IO_RX_BYTES] += bytes
     return kept
-  }
-
-  /** The block's last frame is in this batch: it goes back to the kernel on the next receive(). */
-  private finishBlock(): void {
-    this.releasing++
-    this.frameOffset = 0
-    this.block = this.block + 1 === this.layout.rxBlocks ? 0 : this.block + 1
   }
 
   send(buffer: Buffer, offset: number, length: number): void {
@@ -287,7 +283,6 @@ export class PacketRingPort implements FramePort {
     const w = frame >> 2
     this.words[w + (FRAME_LEN >> 2)] = length
     this.words[w + (FRAME_SNAPLEN >> 2)] = length
-    this.words[w + (FRAME_NEXT_OFFSET >> 2)] = 0
     Atomics.store(this.words, statusWord, TP_STATUS_SEND_REQUEST)
     this.txHead = this.txHead + 1 === this.layout.txFrames ? 0 : this.txHead + 1
     this.txQueued++
@@ -344,9 +339,7 @@ export class PacketRingPort implements FramePort {
   /** After each batch: the rings' positions, for a port that takes over this socket. */
   private saveState(): void {
     const state = this.state
-    state[RING_STATE_RX_BLOCK] = this.block
-    state[RING_STATE_RX_FRAME_OFFSET] = this.frameOffset
-    state[RING_STATE_RX_FRAMES_LEFT] = this.framesLeft
+    state[RING_STATE_RX_NEXT] = this.rxNext
     state[RING_STATE_RX_RELEASE_FROM] = this.releaseFrom
     state[RING_STATE_RX_RELEASING] = this.releasing
     Atomics.store(state, RING_STATE_TX_FRAME, this.txHead)
@@ -358,14 +351,13 @@ function newRingState(): SharedArrayBuffer {
   return new SharedArrayBuffer(RING_STATE_WORDS * 4)
 }
 
-function request(blockSize: number, blocks: number, frameSize: number, frames: number, timeoutMs: number): Buffer {
-  // struct tpacket_req3
-  const b = Buffer.alloc(28)
+function request(blockSize: number, blocks: number, frameSize: number, frames: number): Buffer {
+  // struct tpacket_req
+  const b = Buffer.alloc(16)
   b.writeUInt32LE(blockSize, 0)
   b.writeUInt32LE(blocks, 4)
   b.writeUInt32LE(frameSize, 8)
   b.writeUInt32LE(frames, 12)
-  b.writeUInt32LE(timeoutMs, 16)
   return b
 }
 

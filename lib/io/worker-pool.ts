@@ -45,7 +45,7 @@ export interface WorkerPoolOptions {
   stopTimeoutMs?: number
   /** Turn off GRO/LRO/GSO/TSO and checksum offload on the interfaces at start (default true; see offloads.ts). */
   disableOffloads?: boolean
-  /** Memory-mapped TPACKET_V3 rings for the workers' sockets, recvmmsg/sendmmsg where the kernel refuses (default true). */
+  /** Memory-mapped TPACKET_V2 rings for the workers' sockets, recvmmsg/sendmmsg where the kernel refuses (default true). */
   rings?: boolean
 }
 
@@ -317,7 +317,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
           slot.adoptedEpoch = Math.max(slot.adoptedEpoch, message.epoch)
           if (message.type === 'ready') {
             started = true
-            const io = slot.provider.ring === null ? 'recvmmsg/sendmmsg' : 'TPACKET_V3 rings'
+            const io = slot.provider.ring === null ? 'recvmmsg/sendmmsg' : 'TPACKET_V2 rings'
             logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing, io }, 'packet worker ready')
             resolve()
           }
