@@ -1,12 +1,13 @@
 /**
  * Binds a HostEmulator to real interfaces: one AF_PACKET socket (lib/io) on the
- * provider interface and one on each VM port, polled together. The loop runs on the
+ * provider interface and one on each VM port, polled together, each on memory-mapped
+ * rings where the kernel allows them (recvmmsg/sendmmsg otherwise). The loop runs on the
  * main thread in short poll(2) slices and yields to the event loop between them, so
  * signals and timers still work; a host emulator carries demo and test traffic, not the
  * load balancer's hot path.
  */
-import { AfPacketPort } from '../io/af-packet-socket'
-import { slotSizeForMtu } from '../io/frame-port'
+import { slotSizeForMtu, type FramePort } from '../io/frame-port'
+import { openFramePort } from '../io/open-frame-port'
 import { PollSet } from '../io/poll-set'
 import { HostEmulator } from './host-emulator'
 
@@ -23,7 +24,7 @@ export interface HostRunnerOptions {
 
 export class HostRunner {
   private emulatorInUse: HostEmulator
-  private readonly ports: AfPacketPort[]
+  private readonly ports: FramePort[]
   private readonly poll: PollSet
   private running = false
   private stopped: Promise<void> | null = null
@@ -41,7 +42,7 @@ export class HostRunner {
     this.ports = []
     try {
       for (const interfaceName of names) {
-        this.ports.push(new AfPacketPort({ interfaceName, slotSize, batchSize: 32, promiscuous: true }))
+        this.ports.push(openFramePort({ interfaceName, slotSize, batchSize: 32, promiscuous: true }).port)
       }
     } catch (err) {
       for (const port of this.ports) port.close()
