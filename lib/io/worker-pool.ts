@@ -13,6 +13,7 @@ import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, ioCounters, sumIoCounters, type IoSt
 import * as c from './libc'
 import { disableOffloads } from './offloads'
 import { CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
+import { SnapshotSharer } from './shared-snapshot'
 import { createWakeFd, signalWakeFd } from './wake-fd'
 import { closeHandoffShared, createHandoffShared, type HandoffShared } from './worker-handoff'
 
@@ -153,7 +154,9 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const slotSize = options.slotSize ?? slotSizeForMtu(options.snapshot.providerMtu)
   const pollTimeoutMs = options.pollTimeoutMs ?? 50
 
-  let snapshot = options.snapshot
+  const sharer = new SnapshotSharer()
+  // What the workers get: the snapshot with its tables in shared memory (shared-snapshot.ts).
+  let snapshot = sharer.share(options.snapshot)
   let plan = steered ? steeringPlan(frontendsOf(snapshot)) : { program: Buffer.alloc(0), table: true }
   /** Snapshots sent and not yet run by every worker, by generation (with their steering plan). */
   const sent = new Map<number, { snapshot: Snapshot; plan: typeof plan }>()
@@ -408,7 +411,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
 
   return {
     workerCount,
-    adopt(next: Snapshot): void {
+    adopt(published: Snapshot): void {
+      const next = sharer.share(published)
       snapshot = next
       plan = steered ? steeringPlan(frontendsOf(next)) : plan
       sent.set(next.generation, { snapshot: next, plan })
