@@ -1,60 +1,24 @@
 import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { createBenchVethPair, type BenchVethPair } from '../../../bench/veth-pair'
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 export const SKIP_NOT_ROOT = isRoot ? false : 'needs root: creates veth interfaces and AF_PACKET sockets'
 
-export interface VethPair {
-  a: string
-  b: string
-  remove(): void
-}
-
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-}
+export type VethPair = BenchVethPair
 
 /**
  * A veth pair in the current namespace with unique names (<prefix><hex>a / <prefix><hex>b),
  * both ends up, IPv6 off (no router solicitations or MLD reports on the wire),
- * no addresses: raw frames only, nothing is routed anywhere.
+ * no addresses: raw frames only, nothing is routed anywhere (the benchmarks' own helper).
  */
 export function createVethPair(prefix = 'nvt'): VethPair {
-  const id = randomBytes(4).toString('hex')
-  const a = `${prefix}${id}a`
-  const b = `${prefix}${id}b`
-  ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b)
-  const pair = {
-    a,
-    b,
-    remove(): void {
-      try {
-        ip('link', 'del', a)
-      } catch {
-        // already gone
-      }
-    },
-  }
-  try {
-    for (const name of [a, b]) {
-      try {
-        execFileSync('sysctl', ['-q', '-w', `net.ipv6.conf.${name}.disable_ipv6=1`], { stdio: 'ignore' })
-      } catch {
-        // IPv6 not compiled in: nothing to silence
-      }
-      ip('link', 'set', name, 'up')
-    }
-  } catch (error) {
-    pair.remove()
-    throw error
-  }
-  return pair
+  return createBenchVethPair(prefix)
 }
 
 export function linkExists(name: string): boolean {
   try {
-    ip('link', 'show', name)
+    execFileSync('ip', ['link', 'show', name], { stdio: ['ignore', 'ignore', 'pipe'] })
     return true
   } catch {
     return false
