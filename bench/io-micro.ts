@@ -2,7 +2,9 @@
  * bench/io-micro: frames per second through the AF_PACKET ports alone (no
  * engine): one thread sends batches of small frames on one end of a veth pair
  * and reads them back on the other end, once with recvmmsg/sendmmsg
- * (AfPacketPort) and once with the TPACKET_V2 rings (PacketRingPort). Every
+ * (AfPacketPort), once with the TPACKET_V2 rings (PacketRingPort) and once with
+ * AF_XDP sockets (XdpSocketPort; an XDP program redirects the receiving end's
+ * queue to its socket, native XDP where the driver has it). Every
  * frame read back is checked (its sequence number, in order); a round that
  * gets nothing back fails. Then the latency of one frame at a time, sent and
  * waited for with poll(2) as a worker waits when traffic is light (a receive
@@ -16,14 +18,18 @@ import { performance } from 'node:perf_hooks'
 import { AfPacketPort, openPacketSocket } from '../lib/io/af-packet-socket'
 import type { FramePort } from '../lib/io/frame-port'
 import { PacketRingPort } from '../lib/io/packet-ring'
+import * as c from '../lib/io/libc'
 import { PollSet } from '../lib/io/poll-set'
+import { attachXdpRedirect, XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE, type XdpRedirect } from '../lib/io/xdp-program'
+import { XdpSocketPort } from '../lib/io/xdp-socket'
 import { printMetrics, progress, type Metric } from './report'
 import { createBenchVethPair } from './veth-pair'
 
 const ETHERTYPE_TEST = 0x88b5
 
-type Mode = 'mmsg' | 'ring'
-const MODES: Mode[] = ['mmsg', 'ring']
+type Mode = 'mmsg' | 'ring' | 'xdp'
+const MODES: Mode[] = ['mmsg', 'ring', 'xdp']
+const LABELS: Record<Mode, string> = { mmsg: 'veth_round', ring: 'ring_round', xdp: 'xdp_round' }
 /** Where each frame carries its sequence number. */
 const SEQUENCE_OFFSET = 14
 
@@ -142,26 +148,46 @@ export async function main(argv: string[]): Promise<number> {
     const frame = Buffer.alloc(size)
     frame.fill(0x02, 0, 12)
     frame.writeUInt16BE(ETHERTYPE_TEST, 12)
+    let redirect: XdpRedirect | null = null
     const open = (mode: Mode, name: string): FramePort => {
       if (mode === 'mmsg') return new AfPacketPort({ interfaceName: name, batchSize: batch })
+      if (mode === 'xdp') {
+        const port = new XdpSocketPort({ interfaceName: name, batchSize: batch })
+        if (name === b) {
+          // The receiving end needs the program that redirects its queue to the socket: native XDP, else generic.
+          const ifindex = c.ifNameToIndex(name)
+          try {
+            redirect = attachXdpRedirect(ifindex, 1, XDP_FLAGS_DRV_MODE)
+            xdpMode = 'native'
+          } catch {
+            redirect = attachXdpRedirect(ifindex, 1, XDP_FLAGS_SKB_MODE)
+            xdpMode = 'generic (skb)'
+          }
+          redirect.addSocket(0, port.fd)
+        }
+        return port
+      }
       const socket = openPacketSocket({ interfaceName: name, rings: true, qdiscBypass: true })
       if (socket.ring === null) throw new Error(`no rings on ${name}: ${socket.ringFallback}`)
       return new PacketRingPort({ interfaceName: name, fd: socket.fd, layout: socket.ring, batchSize: batch, ownsSocket: true })
     }
+    let xdpMode = ''
     const metrics: Metric[] = []
     for (const mode of MODES) {
       const sender = open(mode, a)
       ports.push(sender)
       const receiver = open(mode, b)
       ports.push(receiver)
-      progress(`io-micro ${mode}: ${batch}-frame batches of ${size} bytes over ${a} → ${b} for ${seconds} s`)
+      progress(`io-micro ${mode}${mode === 'xdp' ? ` (${xdpMode} XDP, copy mode)` : ''}: ${batch}-frame batches of ${size} bytes over ${a} → ${b} for ${seconds} s`)
       const r = round(sender, receiver, frame, batch, seconds)
       const latency = oneFrameLatencies(sender, receiver, Buffer.from(frame))
       sender.close()
       receiver.close()
+      ;(redirect as XdpRedirect | null)?.close()
+      redirect = null
       if (r.received === 0) throw new Error(`io-micro ${mode}: no frame came back`)
       if (r.wrong > 0) throw new Error(`io-micro ${mode}: ${r.wrong} frames out of order or corrupted`)
-      const label = mode === 'mmsg' ? 'veth_round' : 'ring_round'
+      const label = LABELS[mode]
       metrics.push(
         { name: `io.${label}.mfps`, value: r.received / r.elapsed / 1e6, unit: 'Mframes/s', target: 0.5, better: 'higher' },
         { name: `io.${label}.ns_per_frame`, value: (r.elapsed * 1e9) / r.received, unit: 'ns', target: 2000, better: 'lower' },

@@ -33,6 +33,8 @@ const pthreadSetName: (thread: number, name: string) => number = libc.func('int 
 export function nameThisThread(name: string): number {
   return pthreadSetName(pthreadSelf(), name.slice(0, 15))
 }
+/** syscall(2) with three arguments (x86-64: glibc passes them through in registers). */
+export const syscall3: (number: number, a: number, b: Buffer, c: number) => number = libc.func('long syscall(long number, long a, void *b, long c)')
 export const ifNameToIndex: (name: string) => number = libc.func('unsigned int if_nametoindex(const char *ifname)')
 export const ioctl: (fd: number, request: number, argument: Buffer) => number =
   libc.func('int ioctl(int fd, unsigned long request, void *arg)')
