@@ -6,6 +6,10 @@
  *  - when a rule of the VIP names a health probe, one of that rule's backends may take new flows
  *    (admin state active, weight above 0, health up or unknown: the data plane's own rule).
  * CA VIPs live inside tenant subnets and are reached through the overlay, never through BGP.
+ *
+ * The shared provider address (node.sharedProviderAddress, docs/ha.md "The return path") is announced
+ * on the same condition as the first one, with the instance's own PA as next hop: the hosts send the
+ * tenants' replies to it, and the router spreads them over the instances that are ready.
  */
 import type { NvlbConfig } from '../control/config-types'
 import type { HealthEntry } from '../health/health-monitor'
@@ -40,4 +44,11 @@ export function announcedPrefixes(r: Readiness): string[] {
     if (servable) out.add(`${vip.address}/32`)
   }
   return [...out].sort()
+}
+
+/** The shared PA to announce (`a.b.c.d/32`) and its next hop (this instance's own PA), or undefined. */
+export function sharedAnnouncement(r: Readiness): { prefix: string; nextHop: string } | undefined {
+  const node = r.config?.node
+  if (node?.sharedProviderAddress === undefined || r.adoptedGeneration < r.generation) return undefined
+  return { prefix: `${node.sharedProviderAddress}/32`, nextHop: node.providerAddress }
 }
