@@ -74,6 +74,11 @@ export interface HaDeployment {
   vips: VipTarget[]
   /** Next hops of the router's kernel route to `address`. */
   nextHops(address: string): string[]
+  /**
+   * Start instance i again (stopping it first if it still runs) from the configuration its state
+   * dir holds, as an instance rejoining with the shared configuration; replaces it in `instances`.
+   */
+  restart(i: number): Promise<HaInstance>
   teardown(): Promise<void>
 }
 
@@ -260,32 +265,37 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
 
     log(`starting ${n} nvlb instances`)
     const bfd = timers.bfd === undefined ? 'off' : `${timers.bfd.intervalMs}:${timers.bfd.multiplier}`
-    await Promise.all(
-      nodes.map(async (node, k) => {
-        const i = k + 1
-        const dir = join(stateDir, `nvlb${i}`)
-        const bootstrap = join(stateDir, `nvlb${i}.json`)
-        writeFileSync(bootstrap, JSON.stringify({ node }))
-        const apiUrl = `http://${mgmt[k]}:${API_PORT}`
-        const proc = await spawnInNamespace(
-          `nvlb${i}`,
-          `${prefix}-nvlb${i}`,
-          [
-            'env', `NVLB_TOKEN=${token}`,
-            ...nodeMainCommand('bin/commands/run', [
-              '--config', bootstrap, '--state-dir', dir, '--api-listen', `${mgmt[k]}:${API_PORT}`,
-              '--workers', String(options.workers ?? 1), '--log-level', 'info',
-              '--bgp-peer', `172.31.${i}.1:${ROUTER_ASN}`, '--bgp-asn', String(INSTANCE_ASN), '--router-id', `172.31.${i}.2`,
-              '--bgp-hold', String(timers.holdSeconds), '--bfd', bfd, '--drain-ms', String(options.drainMs ?? 2000),
-            ]),
-          ],
-          /"msg":"admin API listening"/,
-          30000,
-        )
-        instances.push({ index: i, namespace: `${prefix}-nvlb${i}`, node, api: new ApiClient(apiUrl, token), apiUrl, process: proc })
-      }),
-    )
-    instances.sort((a, b) => a.index - b.index)
+    /** Start instance i; `fresh`: from its node section only, else from what its state dir holds (a rejoin). */
+    const startInstance = async (i: number, fresh: boolean): Promise<HaInstance> => {
+      const node = nodes[i - 1]!
+      const dir = join(stateDir, `nvlb${i}`)
+      const bootstrap = join(stateDir, `nvlb${i}.json`)
+      writeFileSync(bootstrap, JSON.stringify({ node }))
+      const apiUrl = `http://${mgmt[i - 1]}:${API_PORT}`
+      const proc = await spawnInNamespace(
+        `nvlb${i}`,
+        `${prefix}-nvlb${i}`,
+        [
+          'env', `NVLB_TOKEN=${token}`,
+          ...nodeMainCommand('bin/commands/run', [
+            ...(fresh ? ['--config', bootstrap] : []), '--state-dir', dir, '--api-listen', `${mgmt[i - 1]}:${API_PORT}`,
+            '--workers', String(options.workers ?? 1), '--log-level', 'info',
+            '--bgp-peer', `172.31.${i}.1:${ROUTER_ASN}`, '--bgp-asn', String(INSTANCE_ASN), '--router-id', `172.31.${i}.2`,
+            '--bgp-hold', String(timers.holdSeconds), '--bfd', bfd, '--drain-ms', String(options.drainMs ?? 2000),
+          ]),
+        ],
+        /"msg":"admin API listening"/,
+        30000,
+      )
+      return { index: i, namespace: `${prefix}-nvlb${i}`, node, api: new ApiClient(apiUrl, token), apiUrl, process: proc }
+    }
+    instances.push(...(await Promise.all(nodes.map((_, k) => startInstance(k + 1, true)))))
+    const restart = async (i: number): Promise<HaInstance> => {
+      const k = instances.findIndex((inst) => inst.index === i)
+      await instances[k]!.process.stop(5000)
+      instances[k] = await startInstance(i, false)
+      return instances[k]!
+    }
 
     log('configuring every instance through its admin API')
     await configureInstances(instances, t.config)
@@ -304,7 +314,7 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
       await new Promise((res) => setTimeout(res, 100))
     }
     await waitForVips(vips, 30000)
-    return { prefix, topology: t, router: routerBird, instances, token, vips, nextHops, teardown }
+    return { prefix, topology: t, router: routerBird, instances, token, vips, nextHops, restart, teardown }
   } catch (err) {
     const output = instances.map((i) => `nvlb${i.index}:\n${i.process.output.slice(-15).join('\n')}`).join('\n')
     await teardown().catch(() => undefined)

@@ -8,8 +8,9 @@
  * CA VIPs live inside tenant subnets and are reached through the overlay, never through BGP.
  *
  * The shared provider address (node.sharedProviderAddress, docs/ha.md "The return path") is announced
- * on the same condition as the first one, with the instance's own PA as next hop: the hosts send the
- * tenants' replies to it, and the router spreads them over the instances that are ready.
+ * with the instance's own PA as next hop while at least one public VIP is: the hosts send the
+ * tenants' replies to it, and the router spreads them over the instances that can translate them
+ * (an instance that has no VIP yet, say one that started without a configuration, would drop them).
  */
 import type { NvlbConfig } from '../control/config-types'
 import type { HealthEntry } from '../health/health-monitor'
@@ -49,6 +50,6 @@ export function announcedPrefixes(r: Readiness): string[] {
 /** The shared PA to announce (`a.b.c.d/32`) and its next hop (this instance's own PA), or undefined. */
 export function sharedAnnouncement(r: Readiness): { prefix: string; nextHop: string } | undefined {
   const node = r.config?.node
-  if (node?.sharedProviderAddress === undefined || r.adoptedGeneration < r.generation) return undefined
+  if (node?.sharedProviderAddress === undefined || announcedPrefixes(r).length === 0) return undefined
   return { prefix: `${node.sharedProviderAddress}/32`, nextHop: node.providerAddress }
 }
