@@ -104,8 +104,9 @@ function instanceNode(reference: NodeConfig, i: number): NodeConfig {
 
 /**
  * The several-instance document from the single-instance one (`nodes`: the instances' own sections):
- * gateway records on SHARED_PA, a record per instance probe address and probed VSID on that
- * instance's PA, static neighbours for SHARED_PA (the router's MAC) and the instances' PAs.
+ * gateway records on SHARED_PA; a record on each instance's own PA for its probe address (in each
+ * probed VSID) and for its external address (hairpin replies, in each VSID of a public VIP's
+ * backend); static neighbours for SHARED_PA (the router's MAC) and the instances' PAs.
  */
 export function haDocument(reference: NvlbConfig, nodes: readonly NodeConfig[]): NvlbConfig {
   const doc = structuredClone(reference)
@@ -122,17 +123,32 @@ export function haDocument(reference: NvlbConfig, nodes: readonly NodeConfig[]):
       }
     }
   }
+  // Hairpin (a tenant VM using a public VIP): the reply goes to the external address of the
+  // instance that translated the request, so that address gets a record on that instance's PA in
+  // every VSID with a public VIP's backend.
+  const publicVsids = new Map<number, string | undefined>()
+  for (const vip of doc.vips.filter((v) => v.virtualSubnetId === 0)) {
+    for (const rule of vip.rules) {
+      for (const b of doc.pools.find((p) => p.name === rule.pool)?.backends ?? []) {
+        publicVsids.set(b.virtualSubnetId, doc.lookupRecords.find((r) => r.virtualSubnetId === b.virtualSubnetId)?.customerId)
+      }
+    }
+  }
+  const ownRecord = (customerAddress: string, vsid: number, customerId: string | undefined, node: NodeConfig): void => {
+    doc.lookupRecords.push({
+      customerAddress,
+      virtualSubnetId: vsid,
+      providerAddress: node.providerAddress,
+      macAddress: reference.node.gatewayMac,
+      ...(customerId === undefined ? {} : { customerId }),
+      rule: 'TranslationMethodEncap',
+    })
+  }
   for (const node of nodes) {
+    if (node.externalAddress !== undefined) for (const [vsid, customerId] of publicVsids) ownRecord(node.externalAddress, vsid, customerId, node)
     if (node.probeAddress === undefined) continue
     for (const [vsid, customerId] of probedVsids) {
-      doc.lookupRecords.push({
-        customerAddress: node.probeAddress,
-        virtualSubnetId: vsid,
-        providerAddress: node.providerAddress,
-        macAddress: reference.node.gatewayMac,
-        ...(customerId === undefined ? {} : { customerId }),
-        rule: 'TranslationMethodEncap',
-      })
+      ownRecord(node.probeAddress, vsid, customerId, node)
     }
   }
   doc.neighbors.push({ address: SHARED_PA, mac: ROUTER_PROVIDER.mac })
