@@ -412,7 +412,7 @@ export class Compiler {
         if (vsid === 0 && natMode === NAT_DNAT) dnatReplySources.push({ rule: ruleList[id]!, field, backendIds: members.ids })
       })
     })
-    const dnatReplies = buildDnatReplyIndex(dnatReplySources, (id) => backendsById.get(id)!)
+    const dnatReplies = buildDnatReplyIndex(dnatReplySources, (id) => backendsById.get(id)!, config.node.sharedProviderAddress !== undefined)
     const ruleSince = new Int32Array(this.ruleIds.count)
     for (let i = 0; i < this.ruleIds.count; i++) {
       if (ruleList[i] === undefined) ruleList[i] = null

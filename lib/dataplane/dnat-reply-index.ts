@@ -12,9 +12,14 @@
  *
  * for every backend of every public dnat rule. Built at compile time; looked up only when a reply
  * found no flow, without allocating.
+ *
+ * "Refuse where ambiguous" applies to several-instance deployments (node.sharedProviderAddress set):
+ * a single instance keeps accepting two dnat VIPs over one backend (a second flow that would own the
+ * same reply 5-tuple is refused per flow, reverse_collision), and only those backends' flowless
+ * replies stay untranslated.
  */
 import { ErrorCodes, NvlbError } from '../errors'
-import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet, type KeyTable } from './key-table'
+import { createKeyTable, keyTableSet, type KeyTable } from './key-table'
 import { MAX_RULE_IDS, PROTO_TCP, type CompiledRule } from './snapshot'
 
 /** Bits of the value that hold the rule id (MAX_RULE_IDS = 4096 = 2^12). */
@@ -49,34 +54,41 @@ export interface DnatReplyBackend {
 }
 
 /**
- * The index of `sources`. Throws NVLB_ERR_INVALID_CONFIG naming the second rule's pool when one
- * backend (VSID, address, backend port, protocol) serves two public dnat rules that answer from
- * different VIP addresses or frontend ports: a reply without a flow could not tell which.
+ * The index of `sources`. A backend (VSID, address, backend port, protocol) that serves two public
+ * dnat rules answering from different VIP addresses or frontend ports is ambiguous: a reply from it
+ * without a flow could not tell which. With `refuseAmbiguous` (an instance of a several-instance
+ * deployment, node.sharedProviderAddress set, where such replies are the rule) that throws
+ * NVLB_ERR_INVALID_CONFIG naming the second rule's pool; otherwise the backend is left out (its
+ * replies need their flow, as on a single instance).
  */
-export function buildDnatReplyIndex(sources: readonly DnatReplySource[], backendOf: (id: number) => DnatReplyBackend): KeyTable {
-  const count = sources.reduce((n, s) => n + s.backendIds.length, 0)
-  const table = createKeyTable(count)
-  const owner: (string | undefined)[] = []
+export function buildDnatReplyIndex(sources: readonly DnatReplySource[], backendOf: (id: number) => DnatReplyBackend, refuseAmbiguous: boolean): KeyTable {
+  const AMBIGUOUS = -1
+  const entries = new Map<string, { address: number; vsid: number; word: number; value: number; field: string }>()
   for (const s of sources) {
     for (const id of s.backendIds) {
       const b = backendOf(id)
       const word = (s.rule.protocol << 16) | b.port
-      const known = keyTableGet(table, b.address, b.vsid, word)
-      if (known !== KEY_TABLE_MISSING) {
-        const other = owner[dnatReplyRule(known)]
-        if (dnatReplyRule(known) === s.rule.id) continue
+      const key = `${b.address}|${b.vsid}|${word}`
+      const known = entries.get(key)
+      if (known === undefined) {
+        entries.set(key, { address: b.address, vsid: b.vsid, word, value: (id << DNAT_REPLY_RULE_BITS) | s.rule.id, field: `${s.field} (${s.rule.vipAddressText}:${s.rule.frontendPort})` })
+        continue
+      }
+      if (known.value !== AMBIGUOUS && dnatReplyRule(known.value) === s.rule.id) continue
+      if (refuseAmbiguous) {
         const protocol = s.rule.protocol === PROTO_TCP ? 'tcp' : 'udp'
         throw new NvlbError(
           ErrorCodes.INVALID_CONFIG,
-          `backend ${b.name} (${protocol}) of pool '${s.rule.pool}' already serves the public dnat rule ${other ?? ''}: ` +
-            `a reply from it that reaches an instance without its flow could not tell whether to answer from ` +
+          `backend ${b.name} (${protocol}) of pool '${s.rule.pool}' already serves the public dnat rule ${known.field}: ` +
+            `with node.sharedProviderAddress a reply from it can reach an instance without its flow, which could not tell whether to answer from ` +
             `${s.rule.vipAddressText}:${s.rule.frontendPort} or the other rule's VIP; give one rule another backendPort, or natMode "fullnat"`,
           `${s.field}.pool`,
         )
       }
-      keyTableSet(table, b.address, b.vsid, word, (id << DNAT_REPLY_RULE_BITS) | s.rule.id)
-      owner[s.rule.id] = `${s.field} (${s.rule.vipAddressText}:${s.rule.frontendPort})`
+      known.value = AMBIGUOUS
     }
   }
+  const table = createKeyTable(entries.size)
+  for (const e of entries.values()) if (e.value !== AMBIGUOUS) keyTableSet(table, e.address, e.vsid, e.word, e.value)
   return table
 }

@@ -131,10 +131,13 @@ t.test('what is not a public dnat reply is not translated without a flow', async
   t.equal(b.engine.statsReport().repliesWithoutFlow, 0)
 })
 
-t.test('a backend behind two public dnat rules with one backend port is refused', async (t) => {
-  t.doesNotThrow(() => new Compiler().compile(referenceConfig(), 1), 'the reference configuration (Blue and Red) compiles')
-  const config = referenceConfig()
-  config.vips.push({ ...structuredClone(config.vips[0]!), name: 'blue-public-2', address: '203.0.113.11' })
+t.test('a backend behind two public dnat rules with one backend port is refused with a shared PA', async (t) => {
+  t.doesNotThrow(() => new Compiler().compile(instance(1), 1), 'the reference configuration (Blue and Red) compiles')
+  const twice = (config: NvlbConfig): NvlbConfig => {
+    config.vips.push({ ...structuredClone(config.vips[0]!), name: 'blue-public-2', address: '203.0.113.11' })
+    return config
+  }
+  const config = twice(instance(1))
   const err = (() => {
     try {
       new Compiler().compile(config, 1)
@@ -149,7 +152,21 @@ t.test('a backend behind two public dnat rules with one backend port is refused'
   // Another backend port, or full NAT, is unambiguous.
   config.vips[config.vips.length - 1]!.rules[0]!.backendPort = 8080
   t.doesNotThrow(() => new Compiler().compile(config, 1), 'another backend port')
-  const fullnat = referenceConfig()
-  fullnat.vips.push({ ...structuredClone(fullnat.vips[0]!), name: 'blue-public-2', address: '203.0.113.11', natMode: 'fullnat' })
+  const fullnat = twice(instance(1))
+  fullnat.vips[fullnat.vips.length - 1]!.natMode = 'fullnat'
   t.doesNotThrow(() => new Compiler().compile(fullnat, 1), 'full NAT')
+
+  // One instance (no shared PA) keeps accepting it; the shared backends' replies then need their flow.
+  const single = twice(referenceConfig())
+  const h = new Harness(single)
+  const other = new Harness(single)
+  other.send(fromClient({ sport: 45001, srcMac: ROUTER_MAC }))
+  const sent = h.send(fromClient({ sport: 45000 })).out[0]!.frame
+  t.same(other.send(replyVia(sent, 1, { outerDst: '192.168.6.2' })).drops, ['no_flow'], 'without a shared PA the configuration is valid; an ambiguous backend is not translated without a flow')
+  const plain = referenceConfig()
+  const p1 = new Harness(plain)
+  const p2 = new Harness(plain)
+  p2.send(fromClient({ sport: 45001, srcMac: ROUTER_MAC }))
+  const s1 = p1.send(fromClient({ sport: 45000 })).out[0]!.frame
+  t.equal(p2.send(replyVia(s1, 1, { outerDst: '192.168.6.2' })).verdict, Verdict.TX, 'an unambiguous one is (a single instance restarted, say)')
 })
