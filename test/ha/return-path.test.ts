@@ -11,6 +11,7 @@ import { Side, Verdict } from '../../lib/dataplane/engine'
 import { Compiler } from '../../lib/control/compiler'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { NvlbError } from '../../lib/errors'
+import { validateConfig } from '../../lib/control/config-validate'
 import { fromClient, Harness, MAC, referenceConfig } from '../helpers/engine-harness'
 
 const SHARED_PA = '192.168.7.1'
@@ -169,4 +170,13 @@ t.test('a backend behind two public dnat rules with one backend port is refused 
   p2.send(fromClient({ sport: 45001, srcMac: ROUTER_MAC }))
   const s1 = p1.send(fromClient({ sport: 45000 })).out[0]!.frame
   t.equal(p2.send(replyVia(s1, 1, { outerDst: '192.168.6.2' })).verdict, Verdict.TX, 'an unambiguous one is (a single instance restarted, say)')
+})
+
+t.test("a record of the probe address is accepted on the instance's own PA only", async (t) => {
+  const own = instance(2)
+  own.lookupRecords.push({ customerAddress: '198.18.0.2', virtualSubnetId: 5001, providerAddress: '192.168.6.3', macAddress: MAC.gateway, customerId: 'blue', rule: 'TranslationMethodEncap' })
+  t.doesNotThrow(() => validateConfig(own), 'on its own PA: how probe answers reach the instance that probed')
+  const other = instance(1)
+  other.lookupRecords.push({ customerAddress: '198.18.0.1', virtualSubnetId: 5001, providerAddress: '192.168.6.3', macAddress: MAC.gateway, customerId: 'blue', rule: 'TranslationMethodEncap' })
+  t.throws(() => validateConfig(other), /node\.probeAddress|tenant address/, 'on another PA: refused as before')
 })
