@@ -1,7 +1,9 @@
 /**
  * `nvlb demo --instances N`: the reference deployment with N nvlb instances behind a BGP router
  * (deploy.ts), HTTP load through the public VIPs from the client, and per VIP the share each
- * backend answered, and per instance the flows it carried and the replies it could not match.
+ * backend answered, and per instance the flows it carried, the replies of other instances'
+ * connections it translated without a flow (the shared return path, docs/ha.md) and the replies
+ * it could not match.
  *
  * --once: tear down, exit 0 when every public VIP was answered by all of its own tenant's backends
  * and only by them, without errors, and every instance carried traffic; 1 otherwise.
@@ -31,6 +33,8 @@ export interface InstanceOutcome {
   /** Backends its probes see down. */
   backendsDown: number
   noFlowDrops: number
+  /** Public replies it translated without a flow (connections another instance carried), during the load. */
+  repliesWithoutFlow: number
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -75,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     deployment = await deployHa({ prefix, instances, workers: Number(values.workers), log: say })
     const d = deployment
     say(`deployment '${prefix}' ready: router next hops for 203.0.113.10: ${d.nextHops('203.0.113.10').join(', ')}`)
-    const before = await Promise.all(d.instances.map(async (inst) => (await inst.api.get<StatsReport>('/v1/stats')).body.flowsCreated))
+    const before = await Promise.all(d.instances.map(async (inst) => (await inst.api.get<StatsReport>('/v1/stats')).body))
     const outcomes: VipOutcome[] = []
     for (const target of d.vips.filter((v) => v.virtualSubnetId === 0)) {
       const load = startLoad(target.fromNamespace, target.url, { durationSeconds: Number(values.duration), connections: Number(values.connections) })
@@ -89,7 +93,8 @@ export async function main(argv: string[]): Promise<number> {
       perInstance.push({
         instance: `nvlb${inst.index}`,
         nextHop: inst.node.externalAddress!,
-        flowsCreated: stats.flowsCreated - before[k]!,
+        flowsCreated: stats.flowsCreated - before[k]!.flowsCreated,
+        repliesWithoutFlow: stats.repliesWithoutFlow - before[k]!.repliesWithoutFlow,
         rxPackets: stats.rxPackets,
         noFlowDrops: stats.drops.no_flow ?? 0,
         announced: publicVips.every((v) => d.nextHops(v.address).includes(inst.node.externalAddress!)),
@@ -104,8 +109,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write('\n')
       process.stdout.write(
         formatTable(
-          ['instance', 'next hop', 'announced', 'flows (load)', 'rx packets', 'no_flow drops', 'backends down'],
-          perInstance.map((o) => [o.instance, o.nextHop, o.announced ? 'yes' : 'NO', o.flowsCreated, o.rxPackets, o.noFlowDrops, o.backendsDown]),
+          ['instance', 'next hop', 'announced', 'flows (load)', 'replies w/o flow (load)', 'rx packets', 'no_flow drops', 'backends down'],
+          perInstance.map((o) => [o.instance, o.nextHop, o.announced ? 'yes' : 'NO', o.flowsCreated, o.repliesWithoutFlow, o.rxPackets, o.noFlowDrops, o.backendsDown]),
         ),
       )
     }

@@ -12,6 +12,15 @@
  *
  * `configureInstances` is the one place that gives the instances their shared configuration: today
  * the same resources through each instance's admin API; with a shared store, through one of them.
+ *
+ * The return path (docs/ha.md): the router has a leg on the provider bridge too (`prov0`,
+ * 192.168.6.1, the hosts' way to addresses off the provider subnet) and learns the shared provider
+ * address SHARED_PA from every ready instance by BGP, next hop the instance's own PA, as one ECMP
+ * route. `haDocument` turns the reference document into the several-instance one: the gateway
+ * records point at SHARED_PA (the hosts reach it through the router: its neighbour entry is the
+ * router's MAC), each instance's probe address has a record on that instance's own PA (probe answers
+ * go to the instance that probed), and the CA VIP records stay on the first instance's PA (full NAT
+ * needs the instance that owns the NAT port).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -28,6 +37,7 @@ import { pickManagementSubnet } from '../blue-red/management-link'
 import {
   createTopology,
   nodeMainCommand,
+  referenceConfig,
   spawnInNamespace,
   startHosts,
   startVmServers,
@@ -39,8 +49,12 @@ import {
 export const ROUTER_ASN = 65000
 export const INSTANCE_ASN = 65001
 const API_PORT = 8573
-/** Provider addresses of the instances: .2 (the gateway records' PA) and .3, then above the hosts. */
+/** Provider addresses of the instances: .2 (the CA VIP records' PA) and .3, then above the hosts. */
 const INSTANCE_PAS = ['192.168.6.2', '192.168.6.3', '192.168.6.8', '192.168.6.9', '192.168.6.10', '192.168.6.11', '192.168.6.12', '192.168.6.13']
+/** The provider address every instance owns besides its own; the gateway records point at it. */
+export const SHARED_PA = '192.168.7.1'
+/** The router's leg on the provider bridge. */
+export const ROUTER_PROVIDER = { address: '192.168.6.1', prefixLength: 24, mac: '02:00:c0:a8:06:01', interface: 'prov0' } as const
 
 export interface HaInstance {
   index: number
@@ -60,6 +74,11 @@ export interface HaDeployment {
   vips: VipTarget[]
   /** Next hops of the router's kernel route to `address`. */
   nextHops(address: string): string[]
+  /**
+   * Start instance i again (stopping it first if it still runs) from the configuration its state
+   * dir holds, as an instance rejoining with the shared configuration; replaces it in `instances`.
+   */
+  restart(i: number): Promise<HaInstance>
   teardown(): Promise<void>
 }
 
@@ -79,7 +98,64 @@ function instanceNode(reference: NodeConfig, i: number): NodeConfig {
     providerInterface: 'pa0',
     externalInterface: 'ext0',
     probeAddress: `198.18.0.${i}`,
+    sharedProviderAddress: SHARED_PA,
   }
+}
+
+/**
+ * The several-instance document from the single-instance one (`nodes`: the instances' own sections):
+ * gateway records on SHARED_PA; a record on each instance's own PA for its probe address (in each
+ * probed VSID) and for its external address (hairpin replies, in each VSID of a public VIP's
+ * backend); static neighbours for SHARED_PA (the router's MAC) and the instances' PAs.
+ */
+export function haDocument(reference: NvlbConfig, nodes: readonly NodeConfig[]): NvlbConfig {
+  const doc = structuredClone(reference)
+  const gateways = new Set(doc.customerRoutes.map((r) => `${r.virtualSubnetId}/${r.nextHop}`))
+  for (const r of doc.lookupRecords) {
+    if (gateways.has(`${r.virtualSubnetId}/${r.customerAddress}`)) r.providerAddress = SHARED_PA
+  }
+  const probedVsids = new Map<number, string | undefined>()
+  for (const vip of doc.vips) {
+    for (const rule of vip.rules) {
+      if (rule.probe === undefined) continue
+      for (const b of doc.pools.find((p) => p.name === rule.pool)?.backends ?? []) {
+        probedVsids.set(b.virtualSubnetId, doc.lookupRecords.find((r) => r.virtualSubnetId === b.virtualSubnetId)?.customerId)
+      }
+    }
+  }
+  // Hairpin (a tenant VM using a public VIP): the reply goes to the external address of the
+  // instance that translated the request, so that address gets a record on that instance's PA in
+  // every VSID with a public VIP's backend.
+  const publicVsids = new Map<number, string | undefined>()
+  for (const vip of doc.vips.filter((v) => v.virtualSubnetId === 0)) {
+    for (const rule of vip.rules) {
+      for (const b of doc.pools.find((p) => p.name === rule.pool)?.backends ?? []) {
+        publicVsids.set(b.virtualSubnetId, doc.lookupRecords.find((r) => r.virtualSubnetId === b.virtualSubnetId)?.customerId)
+      }
+    }
+  }
+  const ownRecord = (customerAddress: string, vsid: number, customerId: string | undefined, node: NodeConfig): void => {
+    doc.lookupRecords.push({
+      customerAddress,
+      virtualSubnetId: vsid,
+      providerAddress: node.providerAddress,
+      macAddress: reference.node.gatewayMac,
+      ...(customerId === undefined ? {} : { customerId }),
+      rule: 'TranslationMethodEncap',
+    })
+  }
+  for (const node of nodes) {
+    if (node.externalAddress !== undefined) for (const [vsid, customerId] of publicVsids) ownRecord(node.externalAddress, vsid, customerId, node)
+    if (node.probeAddress === undefined) continue
+    for (const [vsid, customerId] of probedVsids) {
+      ownRecord(node.probeAddress, vsid, customerId, node)
+    }
+  }
+  doc.neighbors.push({ address: SHARED_PA, mac: ROUTER_PROVIDER.mac })
+  for (const node of nodes) {
+    if (!doc.neighbors.some((n) => n.address === node.providerAddress)) doc.neighbors.push({ address: node.providerAddress, mac: node.providerMac })
+  }
+  return doc
 }
 
 /** Give every instance the shared configuration (all but `node`). The one place to switch to a shared store. */
@@ -110,6 +186,10 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
   let routerBird: BirdProcess | undefined
   const instances: HaInstance[] = []
   const stateDir = mkdtempSync(join(tmpdir(), `nvlb-${prefix}-`))
+  const reference = referenceConfig()
+  const nodes: NodeConfig[] = names.map((_, k) => instanceNode(reference.node, k + 1))
+  const configPath = join(stateDir, 'ha-config.json')
+  writeFileSync(configPath, JSON.stringify(haDocument(reference, nodes), null, 2))
   const teardown = async (): Promise<void> => {
     await Promise.all(instances.map((i) => i.process.stop(5000)))
     await routerBird?.stop()
@@ -127,7 +207,7 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
   }
   try {
     log(`creating namespaces '${prefix}-*' (router and ${n} instances)`)
-    topology = createTopology({ prefix, handleSignals: false, extraNodes: ['router', ...names] })
+    topology = createTopology({ prefix, handleSignals: false, extraNodes: ['router', ...names], configPath })
     const t = topology
     // The single-instance node goes; the client now hangs off the router.
     // (the veth pairs first: a namespace's devices go asynchronously after `ip netns delete`)
@@ -143,14 +223,23 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
     ip(['-n', r, 'address', 'add', `${t.client.route.via}/${t.client.prefixLength}`, 'dev', 'eth0'])
     ip(['-n', r, 'link', 'set', 'dev', 'eth0', 'up'])
     disableOffloads(r, 'eth0')
-    sysctl(r, ['net.ipv4.ip_forward=1', 'net.ipv4.fib_multipath_hash_policy=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'])
+    sysctl(r, [
+      'net.ipv4.ip_forward=1', 'net.ipv4.fib_multipath_hash_policy=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0',
+      // The hosts' NVGRE to SHARED_PA leaves by the interface it came in on: no redirects to the hosts.
+      'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.default.send_redirects=0',
+    ])
     const mtu = String(t.config.node.providerMtu)
-    const nodes: NodeConfig[] = []
+    // The router's leg on the provider bridge.
+    const rp = ROUTER_PROVIDER
+    ip(['link', 'add', rp.interface, 'netns', r, 'type', 'veth', 'peer', 'name', 'router', 'netns', t.provider.namespace])
+    ip(['-n', r, 'link', 'set', 'dev', rp.interface, 'address', rp.mac, 'mtu', mtu, 'up'])
+    ip(['-n', r, 'address', 'add', `${rp.address}/${rp.prefixLength}`, 'dev', rp.interface])
+    ip(['-n', t.provider.namespace, 'link', 'set', 'dev', 'router', 'mtu', mtu, 'master', t.provider.bridge, 'up'])
+    sysctl(r, [`net.ipv4.conf.${rp.interface}.send_redirects=0`])
     const mgmt: string[] = []
     for (let i = 1; i <= n; i++) {
       const inst = `${prefix}-nvlb${i}`
-      const node = instanceNode(t.config.node, i)
-      nodes.push(node)
+      const node = nodes[i - 1]!
       sysctl(inst, ['net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2'])
       ip(['link', 'add', `ext${i}`, 'netns', r, 'type', 'veth', 'peer', 'name', 'ext0', 'netns', inst])
       ip(['-n', r, 'address', 'add', `192.0.2.${4 * i - 3}/30`, 'dev', `ext${i}`])
@@ -183,7 +272,7 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
         routerId: '172.31.0.1',
         localAsn: ROUTER_ASN,
         neighbors: names.map((name, i) => ({ name, address: `172.31.${i + 1}.2`, asn: INSTANCE_ASN })),
-        nextHopInterfaces: ['ext*'],
+        nextHopInterfaces: ['ext*', ROUTER_PROVIDER.interface],
         maxPaths: 16,
         timers,
       }),
@@ -192,32 +281,37 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
 
     log(`starting ${n} nvlb instances`)
     const bfd = timers.bfd === undefined ? 'off' : `${timers.bfd.intervalMs}:${timers.bfd.multiplier}`
-    await Promise.all(
-      nodes.map(async (node, k) => {
-        const i = k + 1
-        const dir = join(stateDir, `nvlb${i}`)
-        const bootstrap = join(stateDir, `nvlb${i}.json`)
-        writeFileSync(bootstrap, JSON.stringify({ node }))
-        const apiUrl = `http://${mgmt[k]}:${API_PORT}`
-        const proc = await spawnInNamespace(
-          `nvlb${i}`,
-          `${prefix}-nvlb${i}`,
-          [
-            'env', `NVLB_TOKEN=${token}`,
-            ...nodeMainCommand('bin/commands/run', [
-              '--config', bootstrap, '--state-dir', dir, '--api-listen', `${mgmt[k]}:${API_PORT}`,
-              '--workers', String(options.workers ?? 1), '--log-level', 'info',
-              '--bgp-peer', `172.31.${i}.1:${ROUTER_ASN}`, '--bgp-asn', String(INSTANCE_ASN), '--router-id', `172.31.${i}.2`,
-              '--bgp-hold', String(timers.holdSeconds), '--bfd', bfd, '--drain-ms', String(options.drainMs ?? 2000),
-            ]),
-          ],
-          /"msg":"admin API listening"/,
-          30000,
-        )
-        instances.push({ index: i, namespace: `${prefix}-nvlb${i}`, node, api: new ApiClient(apiUrl, token), apiUrl, process: proc })
-      }),
-    )
-    instances.sort((a, b) => a.index - b.index)
+    /** Start instance i; `fresh`: from its node section only, else from what its state dir holds (a rejoin). */
+    const startInstance = async (i: number, fresh: boolean): Promise<HaInstance> => {
+      const node = nodes[i - 1]!
+      const dir = join(stateDir, `nvlb${i}`)
+      const bootstrap = join(stateDir, `nvlb${i}.json`)
+      writeFileSync(bootstrap, JSON.stringify({ node }))
+      const apiUrl = `http://${mgmt[i - 1]}:${API_PORT}`
+      const proc = await spawnInNamespace(
+        `nvlb${i}`,
+        `${prefix}-nvlb${i}`,
+        [
+          'env', `NVLB_TOKEN=${token}`,
+          ...nodeMainCommand('bin/commands/run', [
+            ...(fresh ? ['--config', bootstrap] : []), '--state-dir', dir, '--api-listen', `${mgmt[i - 1]}:${API_PORT}`,
+            '--workers', String(options.workers ?? 1), '--log-level', 'info',
+            '--bgp-peer', `172.31.${i}.1:${ROUTER_ASN}`, '--bgp-asn', String(INSTANCE_ASN), '--router-id', `172.31.${i}.2`,
+            '--bgp-hold', String(timers.holdSeconds), '--bfd', bfd, '--drain-ms', String(options.drainMs ?? 2000),
+          ]),
+        ],
+        /"msg":"admin API listening"/,
+        30000,
+      )
+      return { index: i, namespace: `${prefix}-nvlb${i}`, node, api: new ApiClient(apiUrl, token), apiUrl, process: proc }
+    }
+    instances.push(...(await Promise.all(nodes.map((_, k) => startInstance(k + 1, true)))))
+    const restart = async (i: number): Promise<HaInstance> => {
+      const k = instances.findIndex((inst) => inst.index === i)
+      await instances[k]!.process.stop(5000)
+      instances[k] = await startInstance(i, false)
+      return instances[k]!
+    }
 
     log('configuring every instance through its admin API')
     await configureInstances(instances, t.config)
@@ -226,15 +320,17 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
       const out = ip(['-n', r, 'route', 'show', `${address}/32`])
       return [...out.matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort()
     }
-    log('waiting until the router has a route to every public VIP and every VIP answers')
+    log('waiting until the router routes every public VIP and the shared PA to every instance, and every VIP answers')
     const deadline = Date.now() + 30000
-    const publicVips = vips.filter((v) => v.virtualSubnetId === 0)
-    while (!publicVips.every((v) => nextHops(v.address).length > 0)) {
-      if (Date.now() > deadline) throw new Error(`the router learnt no route to ${publicVips.map((v) => v.address).join(', ')}`)
+    const announced = [...vips.filter((v) => v.virtualSubnetId === 0).map((v) => v.address), SHARED_PA]
+    while (!announced.every((a) => nextHops(a).length === n)) {
+      if (Date.now() > deadline) {
+        throw new Error(`the router does not route ${announced.map((a) => `${a} via ${nextHops(a).join('+') || 'nothing'}`).join(', ')} to all ${n} instances`)
+      }
       await new Promise((res) => setTimeout(res, 100))
     }
     await waitForVips(vips, 30000)
-    return { prefix, topology: t, router: routerBird, instances, token, vips, nextHops, teardown }
+    return { prefix, topology: t, router: routerBird, instances, token, vips, nextHops, restart, teardown }
   } catch (err) {
     const output = instances.map((i) => `nvlb${i.index}:\n${i.process.output.slice(-15).join('\n')}`).join('\n')
     await teardown().catch(() => undefined)

@@ -69,6 +69,7 @@ export class Metrics {
       ['nvlb_flows_created_total', 'Flows created', (r) => r.flowsCreated],
       ['nvlb_flows_evicted_total', 'Flows evicted from a full flow table', (r) => r.flowsEvicted],
       ['nvlb_flows_expired_total', 'Flows expired after their idle timeout', (r) => r.flowsExpired],
+      ['nvlb_replies_without_flow_total', 'Public dnat replies translated without a flow (another instance carried the connection)', (r) => r.repliesWithoutFlow],
       ['nvlb_rx_packets_total', 'Frames received', (r) => r.rxPackets],
       ['nvlb_rx_bytes_total', 'Bytes received', (r) => r.rxBytes],
       ['nvlb_tx_packets_total', 'Frames sent', (r) => r.txPackets],

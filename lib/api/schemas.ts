@@ -120,6 +120,7 @@ export const statsReportSchema = {
       description: 'flows evicted from a full flow table, by the class of the flow evicted',
     },
     flowsExpired: counter,
+    repliesWithoutFlow: { ...counter, description: 'public dnat replies translated without a flow (a connection another instance carried)' },
     rxPackets: counter,
     rxBytes: counter,
     txPackets: counter,

@@ -27,6 +27,7 @@ import {
   type Snapshot,
 } from '../dataplane/snapshot'
 import { ownDomain, routingDomains } from './routing-domain'
+import { buildDnatReplyIndex, type DnatReplySource } from '../dataplane/dnat-reply-index'
 
 /** IPv4 and TCP headers without options: the MSS is what remains of the packet. */
 const TCP_IP_HEADERS = IPV4_HEADER_LENGTH + TCP_HEADER_LENGTH
@@ -334,6 +335,8 @@ export class Compiler {
     const publicVips = createKeyTable(config.vips.length)
     const ruleList: (CompiledRule | null)[] = []
     const newCache = new Map<string, CachedTable>()
+    /** Public dnat rules: their replies can be translated without a flow (dnat-reply-index.ts). */
+    const dnatReplySources: DnatReplySource[] = []
     /** The Maglev table of a pool behind one backend port: reused when its members and weights are unchanged. */
     const tableOf = (key: string, members: PoolMembers): Int32Array => {
       if (members.table !== undefined) return members.table
@@ -406,8 +409,10 @@ export class Compiler {
           poolId: poolIds.get(rule.pool)!,
           table,
         }
+        if (vsid === 0 && natMode === NAT_DNAT) dnatReplySources.push({ rule: ruleList[id]!, field, backendIds: members.ids })
       })
     })
+    const dnatReplies = buildDnatReplyIndex(dnatReplySources, (id) => backendsById.get(id)!, config.node.sharedProviderAddress !== undefined)
     const ruleSince = new Int32Array(this.ruleIds.count)
     for (let i = 0; i < this.ruleIds.count; i++) {
       if (ruleList[i] === undefined) ruleList[i] = null
@@ -451,6 +456,8 @@ export class Compiler {
     if (providerMac === null) throw badMac(node.providerMac, 'node.providerMac')
     const externalMac = node.externalMac === undefined ? new Uint8Array(6) : this.mac(node.externalMac)
     if (externalMac === null) throw badMac(node.externalMac, 'node.externalMac')
+    const sharedProviderAddress = node.sharedProviderAddress === undefined ? 0 : this.address(node.sharedProviderAddress)
+    if (sharedProviderAddress < 0) throw badAddress(node.sharedProviderAddress, 'node.sharedProviderAddress')
     const gatewayMac = this.mac(node.gatewayMac)
     if (gatewayMac === null) throw badMac(node.gatewayMac, 'node.gatewayMac')
     this.tableCache = newCache
@@ -461,6 +468,7 @@ export class Compiler {
       backendSince,
       providerAddress: providerAddress | 0,
       providerMac,
+      sharedProviderAddress: sharedProviderAddress | 0,
       externalAddress: externalAddress | 0,
       externalMac,
       gatewayMac,
@@ -472,6 +480,7 @@ export class Compiler {
       maglevSize,
       rules,
       rulesByAddress,
+      dnatReplies,
       ruleList,
       publicVips,
       backendCount,

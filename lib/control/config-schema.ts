@@ -130,6 +130,9 @@ export const nodeSchema = {
     probeAddress: host(
       'The inner source address of health probes inside each backend\'s virtual subnet; required once a VIP rule names a probe.',
     ),
+    sharedProviderAddress: host(
+      'A provider address every instance of a several-instance deployment owns besides its own providerAddress (with --bgp-peer, announced by BGP with providerAddress as next hop while the instance announces a public VIP; docs/ha.md): NVGRE addressed to it is accepted like NVGRE to providerAddress. The gateway lookup records point at it so that the replies of the backends reach a live instance.',
+    ),
   },
   additionalProperties: true,
 } as const

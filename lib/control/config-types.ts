@@ -31,6 +31,8 @@ export interface NodeConfig {
   maglevTableSize?: number
   /** Inner source address of health probes; required once a rule names a probe. */
   probeAddress?: string
+  /** A PA shared by all instances (docs/ha.md); NVGRE to it is accepted as to providerAddress. */
+  sharedProviderAddress?: string
 }
 
 export interface Neighbor {

@@ -26,7 +26,9 @@ export const G_FLOWS_EVICTED_CLOSING = 11
  * rule or backend once every engine's gauge has reached the epoch it was freed at.
  */
 export const G_SWEPT_EPOCH = 12
-const GLOBAL_COUNT = 13
+/** Public dnat replies translated without a flow (another instance carried the connection; docs/ha.md). */
+export const G_REPLIES_WITHOUT_FLOW = 13
+const GLOBAL_COUNT = 14
 
 /** Per rule and per backend: packets, bytes, flows created. */
 export const PER_PACKETS = 0

@@ -17,11 +17,12 @@ import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEAD
 import { TCP_FLAG_ACK, TCP_FLAG_SYN } from '../packet/tcp'
 import { ICMP_CODE_PORT_UNREACHABLE, ICMP_CODE_PROTOCOL_UNREACHABLE, ICMP_OFF_CODE, ICMP_OFF_TYPE, ICMP_TYPE_DEST_UNREACHABLE } from '../packet/icmp'
 import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LENGTH, ARP_WORD_ETHERNET_IPV4 } from '../packet/arp'
-import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
+import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_REPLIES_WITHOUT_FLOW, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
 import { DropReason } from './drop-reasons'
 import { FLOW_DATAGRAM, FLOW_NEW, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardHashOfKey, forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
 import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
+import { dnatReplyBackend, dnatReplyRule } from './dnat-reply-index'
 import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, MAX_BACKEND_IDS, MAX_RULE_IDS, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
 import { TxQueue } from './tx-queue'
 import { CLIENT_MAC_NONE, ClientMacs } from './client-macs'
@@ -91,6 +92,8 @@ export class Engine {
   private readonly encap = new NvgreEncap()
   private readonly quoted = new QuotedHeader()
   private readonly clientMacs = new ClientMacs()
+  /** Client-side MAC index of the latest new public flow: where a reply without a flow goes (0: none yet). */
+  private lastClientMac = 0
   private readonly fragments = new FragmentTable()
   private readonly views = new DataViews()
   private readonly sweep = new IdSweep()
@@ -289,7 +292,7 @@ export class Engine {
     if (readU16(buf, off + 12) === ETHERTYPE_VLAN) ip += VLAN_TAG_LENGTH
     let protocol = buf[ip + 9]!
     let l4 = ip + ((buf[ip]! & 0x0f) << 2)
-    if (protocol === IPPROTO_GRE && readI32(buf, ip + 16) === snap.providerAddress) {
+    if (protocol === IPPROTO_GRE && this.isOurProviderAddress(readI32(buf, ip + 16))) {
       const vsid = readI32(buf, l4 + 4) >>> 8
       ip = l4 + NVGRE_HEADER_LENGTH + ETHERNET_HEADER_LENGTH
       if (ip + IPV4_HEADER_LENGTH > end) return 0
@@ -378,7 +381,7 @@ export class Engine {
     if (reason !== HEADER_OK) return this.drop(reason)
     const ihl = (buf[l3]! & 0x0f) << 2
     const total = readU16(buf, l3 + 2)
-    if (buf[l3 + 9] === IPPROTO_GRE && readI32(buf, l3 + 16) === snap.providerAddress) {
+    if (buf[l3 + 9] === IPPROTO_GRE && this.isOurProviderAddress(readI32(buf, l3 + 16))) {
       if (side === Side.EXTERNAL) return this.drop(DropReason.WRONG_INTERFACE)
       return this.fromProvider(buf, off, l3, ihl, total)
     }
@@ -419,6 +422,7 @@ export class Engine {
       flow = this.newFlow(snap.ruleList[ruleId]!, protocol, protocol, src, dst, ports, h5, fk, firstFragment)
       if (flow === NO_ENTRY) return Verdict.DROP
       flows.setMacIndex(flow, macIndex)
+      this.lastClientMac = macIndex
     }
     if (firstFragment) this.fragments.remember(0, false, protocol, src, dst, readU16(buf, ip + 4), flow, this.now)
     return this.toBackend(buf, eth, ip, ihl, total, flow, true, Side.EXTERNAL)
@@ -538,7 +542,10 @@ export class Engine {
 
     // A backend answering a flow.
     const flow = this.findReply(hinted === 1 ? this.hintHash : replyHash(protocol, src, dst, ports), domain, protocol, src, dst, ports)
-    if (flow === NO_ENTRY) return this.drop(this.replyDomainMismatch ? DropReason.WRONG_ROUTING_DOMAIN : DropReason.NO_FLOW)
+    if (flow === NO_ENTRY) {
+      if (this.replyDomainMismatch) return this.drop(DropReason.WRONG_ROUTING_DOMAIN)
+      return this.dnatReplyWithoutFlow(buf, eth, iip, ihl2, total2, vsid, protocol, src, dst, ports, outerSrc)
+    }
     if (!this.isUsable(flow)) {
       this.discard(flow, -1)
       return this.drop(DropReason.NO_FLOW)
@@ -546,6 +553,37 @@ export class Engine {
     if (!this.replyTrusted(flow, vsid, src, outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
     if (firstFragment) this.fragments.remember(domain, true, protocol, src, dst, readU16(buf, iip + 4), flow, this.now)
     return this.toClient(buf, iip, ihl2, total2, flow, true)
+  }
+
+  /**
+   * A public dnat reply that found no flow (another instance carried the connection, or carried it
+   * until it died): the VSID, source DIP and source port name the rule (dnat-reply-index.ts), so
+   * the source becomes VIP:frontendPort and the reply leaves by the external side toward the
+   * client-side next hop the latest new flow came from. Not for replies to a tenant address (a
+   * lookup record: probes, hairpin owners), to a CA VIP or to this instance's external address.
+   */
+  private dnatReplyWithoutFlow(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number, vsid: number, protocol: number, src: number, dst: number, ports: number, outerSrc: number): number {
+    const snap = this.snap!
+    const value = keyTableGet(snap.dnatReplies, src, vsid, (protocol << 16) | (ports >>> 16))
+    if (value < 0 || this.lastClientMac <= 0 || dst === snap.externalAddress) return this.drop(DropReason.NO_FLOW)
+    if (keyTableGet(snap.lookup, vsid, dst, 0) >= 0 || keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) return this.drop(DropReason.NO_FLOW)
+    const backend = dnatReplyBackend(value)
+    const rule = snap.ruleList[dnatReplyRule(value)]!
+    const state = snap.backendState[backend]!
+    if (state === BACKEND_DISABLED || state === BACKEND_ABSENT || snap.backendDown[backend] === 1) return this.drop(DropReason.NO_FLOW)
+    if (!this.sourceTrusted(vsid, src, outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
+    rewriteSource(this.views.of(buf), ip, ihl, protocol, true, rule.vipAddress, rule.frontendPort)
+    if (protocol === IPPROTO_TCP && snap.mssClamp) clampMss(buf, ip + ihl, ip + total, snap.clampedMss)
+    this.counters.countRule(rule.id, total)
+    this.counters.countBackend(backend, total)
+    this.counters.values[G_REPLIES_WITHOUT_FLOW]++
+    return this.toExternal(buf, ip, total, this.clientMacs.bytes, this.lastClientMac * 6)
+  }
+
+  /** NVGRE to this instance: its own PA, or the PA all instances share (node.sharedProviderAddress). */
+  private isOurProviderAddress(address: number): boolean {
+    const snap = this.snap!
+    return address === snap.providerAddress || (address === snap.sharedProviderAddress && address !== 0)
   }
 
   /**

@@ -82,6 +82,8 @@ export interface Snapshot {
   backendSince: Int32Array
   providerAddress: number
   providerMac: Uint8Array
+  /** node.sharedProviderAddress (0 when none): a PA every instance owns besides its own; NVGRE to it is nvlb's too. */
+  sharedProviderAddress: number
   externalAddress: number
   externalMac: Uint8Array
   gatewayMac: Uint8Array
@@ -98,6 +100,8 @@ export interface Snapshot {
   rules: KeyTable
   /** (vipAddress, vsid, protocol) → rule id when exactly one rule exists for it, else RULE_SEVERAL. */
   rulesByAddress: KeyTable
+  /** Public dnat replies without a flow: (backend address, backend VSID, protocol << 16 | backend port) → backendId << 12 | ruleId (dnat-reply-index.ts). */
+  dnatReplies: KeyTable
   /** Indexed by rule id; null where the id is unused in this snapshot. */
   ruleList: (CompiledRule | null)[]
   /** Public VIP addresses nvlb answers ARP for: (address, 0, 0) → 1. */

@@ -77,6 +77,8 @@ export interface StatsReport {
    */
   flowsEvictedByClass: { halfOpen: number; established: number; closing: number }
   flowsExpired: number
+  /** Public dnat replies translated without a flow (a connection another instance carried; docs/ha.md). */
+  repliesWithoutFlow: number
   rxPackets: number
   rxBytes: number
   txPackets: number

@@ -6,6 +6,11 @@
  *  - when a rule of the VIP names a health probe, one of that rule's backends may take new flows
  *    (admin state active, weight above 0, health up or unknown: the data plane's own rule).
  * CA VIPs live inside tenant subnets and are reached through the overlay, never through BGP.
+ *
+ * The shared provider address (node.sharedProviderAddress, docs/ha.md "The return path") is announced
+ * with the instance's own PA as next hop while at least one public VIP is: the hosts send the
+ * tenants' replies to it, and the router spreads them over the instances that can translate them
+ * (an instance that has no VIP yet, say one that started without a configuration, would drop them).
  */
 import type { NvlbConfig } from '../control/config-types'
 import type { HealthEntry } from '../health/health-monitor'
@@ -40,4 +45,11 @@ export function announcedPrefixes(r: Readiness): string[] {
     if (servable) out.add(`${vip.address}/32`)
   }
   return [...out].sort()
+}
+
+/** The shared PA to announce (`a.b.c.d/32`) and its next hop (this instance's own PA), or undefined. */
+export function sharedAnnouncement(r: Readiness): { prefix: string; nextHop: string } | undefined {
+  const node = r.config?.node
+  if (node?.sharedProviderAddress === undefined || announcedPrefixes(r).length === 0) return undefined
+  return { prefix: `${node.sharedProviderAddress}/32`, nextHop: node.providerAddress }
 }

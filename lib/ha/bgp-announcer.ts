@@ -10,7 +10,7 @@
 import type { Logger } from 'pino'
 import { BirdProcess } from './bird-process'
 import { speakerConfig, type BgpPeer, type BgpTimers } from './bird-config'
-import { announcedPrefixes, type Readiness } from './announce-set'
+import { announcedPrefixes, sharedAnnouncement, type Readiness } from './announce-set'
 
 export interface BgpAnnouncerOptions {
   routerId: string
@@ -32,6 +32,7 @@ export interface BgpAnnouncerOptions {
 export class BgpAnnouncer {
   private readonly bird: BirdProcess
   private announced: string[] = []
+  private announcedShared: string | undefined
   private withdrawn = false
   private timer: NodeJS.Timeout | null = null
   private applying: Promise<void> = Promise.resolve()
@@ -45,9 +46,14 @@ export class BgpAnnouncer {
     return this.announced
   }
 
-  private render(prefixes: readonly string[]): string {
+  /** The shared provider address announced now (`a.b.c.d/32 via PA`), if any. */
+  get shared(): string | undefined {
+    return this.announcedShared
+  }
+
+  private render(prefixes: readonly string[], shared?: { prefix: string; nextHop: string }): string {
     const o = this.options
-    return speakerConfig({ routerId: o.routerId, localAsn: o.localAsn, peers: o.peers, nextHop: o.nextHop, prefixes, timers: o.timers })
+    return speakerConfig({ routerId: o.routerId, localAsn: o.localAsn, peers: o.peers, nextHop: o.nextHop, prefixes, ...(shared === undefined ? {} : { shared }), timers: o.timers })
   }
 
   async start(): Promise<void> {
@@ -71,13 +77,18 @@ export class BgpAnnouncer {
 
   private async apply(): Promise<void> {
     if (!this.bird.running) return
-    const wanted = this.withdrawn ? [] : announcedPrefixes(this.options.readiness())
-    if (wanted.length === this.announced.length && wanted.every((p, i) => p === this.announced[i])) return
-    await this.bird.configure(this.render(wanted))
+    const readiness = this.options.readiness()
+    const wanted = this.withdrawn ? [] : announcedPrefixes(readiness)
+    const shared = this.withdrawn ? undefined : sharedAnnouncement(readiness)
+    const sharedText = shared === undefined ? undefined : `${shared.prefix} via ${shared.nextHop}`
+    if (sharedText === this.announcedShared && wanted.length === this.announced.length && wanted.every((p, i) => p === this.announced[i])) return
+    await this.bird.configure(this.render(wanted, shared))
     const added = wanted.filter((p) => !this.announced.includes(p))
     const removed = this.announced.filter((p) => !wanted.includes(p))
+    const sharedChange = sharedText === this.announcedShared ? {} : { sharedProviderAddress: sharedText ?? 'withdrawn' }
     this.announced = wanted
-    this.options.logger.info({ announced: wanted, added, withdrawn: removed }, 'BGP announcements changed')
+    this.announcedShared = sharedText
+    this.options.logger.info({ announced: wanted, added, withdrawn: removed, ...sharedChange }, 'BGP announcements changed')
   }
 
   /** Withdraw every VIP and announce none from now on. */

@@ -31,6 +31,8 @@ export interface SpeakerConfig {
   nextHop: string
   /** The prefixes announced now, `a.b.c.d/32`. */
   prefixes: readonly string[]
+  /** The shared provider address (`a.b.c.d/32`) announced with its own next hop (this instance's PA), if any. */
+  shared?: { prefix: string; nextHop: string }
   timers: BgpTimers
 }
 
@@ -117,7 +119,13 @@ export function speakerConfig(c: SpeakerConfig): string {
     '  ipv4;',
     ...[...c.prefixes].sort().map((p) => `  route ${hostPrefix(p)} blackhole;`),
     '}',
+    // The shared PA: a protocol of its own, so the export filter gives it the provider-side next hop.
+    'protocol static shared {',
+    '  ipv4;',
+    ...(c.shared === undefined ? [] : [`  route ${hostPrefix(c.shared.prefix)} blackhole;`]),
+    '}',
   ]
+  const sharedNextHop = c.shared === undefined ? undefined : checkAddress('shared next hop', c.shared.nextHop)
   c.peers.forEach((peer, i) => {
     lines.push(
       `protocol bgp peer${i + 1} {`,
@@ -126,7 +134,10 @@ export function speakerConfig(c: SpeakerConfig): string {
       ...timerLines(c.timers),
       '  ipv4 {',
       '    import none;',
-      '    export where proto = "vips";',
+      // A next hop set by the export filter is kept; the others get `next hop address`.
+      sharedNextHop === undefined
+        ? '    export where proto = "vips";'
+        : `    export filter { if proto = "shared" then { bgp_next_hop = ${sharedNextHop}; accept; } if proto = "vips" then accept; reject; };`,
       `    next hop address ${checkAddress('next hop', c.nextHop)};`,
       '  };',
       '}',

@@ -168,8 +168,10 @@ export function validateProbes(root: Json): void {
       if (v.address === text) fail('node.probeAddress', `'${text}' is the address of VIP '${String(v.name)}'`)
     }
     for (const [i, r] of ((root.lookupRecords ?? []) as Json[]).entries()) {
-      if (r.customerAddress === text) {
-        fail('node.probeAddress', `'${text}' is a tenant address (lookupRecords[${i}]); backends could not answer probes from it`)
+      // A record that puts the probe address on this instance's own PA is how the hosts of a
+      // several-instance deployment send each instance its probes' answers (docs/ha.md).
+      if (r.customerAddress === text && r.providerAddress !== node.providerAddress) {
+        fail('node.probeAddress', `'${text}' is a tenant address (lookupRecords[${i}]) on another provider address than node.providerAddress; backends could not answer probes from it`)
       }
     }
   }

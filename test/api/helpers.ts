@@ -45,6 +45,7 @@ export function emptyStats(generation = 0): StatsReport {
     flowsEvicted: 0,
     flowsEvictedByClass: { halfOpen: 0, established: 0, closing: 0 },
     flowsExpired: 0,
+    repliesWithoutFlow: 0,
     rxPackets: 0,
     rxBytes: 0,
     txPackets: 0,

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { announcedPrefixes } from '../../lib/ha/announce-set'
+import { announcedPrefixes, sharedAnnouncement } from '../../lib/ha/announce-set'
 import { referenceConfig } from '../../examples/blue-red/topology'
 import type { HealthEntry } from '../../lib/health/health-monitor'
 
@@ -27,3 +27,12 @@ t.same(announcedPrefixes({ ...base, config: probed, health: [] }), ['203.0.113.1
 const upButDisabled = structuredClone(probed)
 upButDisabled.pools.find((p) => p.name === pool.name)!.backends.forEach((b, i) => (b.state = i === 0 ? 'disabled' : b.state))
 t.same(announcedPrefixes({ ...base, config: upButDisabled, health: oneUp }), ['203.0.113.20/32'], 'the only healthy backend disabled: withdrawn')
+
+// The shared provider address: with the instance's own PA as next hop, while some public VIP is announced.
+const sharedNode = referenceConfig()
+sharedNode.node.sharedProviderAddress = '192.168.7.1'
+const shared = { ...base, config: sharedNode }
+t.same(sharedAnnouncement(shared), { prefix: '192.168.7.1/32', nextHop: '192.168.6.2' }, 'announced, next hop the own PA')
+t.equal(sharedAnnouncement(base), undefined, 'no shared PA configured: none')
+t.equal(sharedAnnouncement({ ...shared, adoptedGeneration: 2 }), undefined, 'a worker runs an older generation: none')
+t.equal(sharedAnnouncement({ ...shared, config: { ...sharedNode, vips: sharedNode.vips.filter((v) => v.virtualSubnetId !== 0) } }), undefined, 'no public VIP announced: none')
