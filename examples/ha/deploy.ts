@@ -10,8 +10,11 @@
  * namespace for its admin API. The router runs BIRD and holds one kernel ECMP route per public VIP
  * with an L4 hash.
  *
- * `configureInstances` is the one place that gives the instances their shared configuration: today
- * the same resources through each instance's admin API; with a shared store, through one of them.
+ * The shared configuration lives in etcd (examples/ha/etcd-process.ts), started in the root namespace
+ * and listening on the root ends of the management links only; each instance runs with
+ * `--store etcd://<its link's root address>:2379/nvlb-<prefix>/` and keeps its own `node` in its state
+ * dir. `configureInstances` is the one place that gives the instances their shared configuration:
+ * through the first instance's admin API, then it waits until every instance runs the same revision.
  *
  * The return path (docs/ha.md): the router has a leg on the provider bridge too (`prov0`,
  * 192.168.6.1, the hosts' way to addresses off the provider subnet) and learns the shared provider
@@ -26,7 +29,9 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer } from 'node:net'
 import { ApiClient } from '../../lib/cli/client'
+import { launchEtcd, type EtcdProcess } from './etcd-process'
 import type { NvlbConfig, NodeConfig } from '../../lib/control/config-types'
 import { disableOffloads } from '../../lib/host/link-offload'
 import { formatIPv4 } from '../../lib/packet/address'
@@ -49,6 +54,20 @@ import {
 export const ROUTER_ASN = 65000
 export const INSTANCE_ASN = 65001
 const API_PORT = 8573
+const ETCD_PORT = 2379
+
+/** A free TCP port on loopback (etcd's peer URL: a single member, nobody connects to it). */
+async function freeLoopbackPort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
 /** Provider addresses of the instances: .2 (the CA VIP records' PA) and .3, then above the hosts. */
 const INSTANCE_PAS = ['192.168.6.2', '192.168.6.3', '192.168.6.8', '192.168.6.9', '192.168.6.10', '192.168.6.11', '192.168.6.12', '192.168.6.13']
 /** The provider address every instance owns besides its own; the gateway records point at it. */
@@ -158,9 +177,18 @@ export function haDocument(reference: NvlbConfig, nodes: readonly NodeConfig[]):
   return doc
 }
 
-/** Give every instance the shared configuration (all but `node`). The one place to switch to a shared store. */
-export async function configureInstances(instances: readonly HaInstance[], reference: NvlbConfig): Promise<void> {
-  await Promise.all(instances.map((inst) => configureThroughApi(inst.api, reference)))
+/** Give every instance the shared configuration (all but `node`): written once through the first instance, adopted by all from etcd. */
+export async function configureInstances(instances: readonly HaInstance[], reference: NvlbConfig, timeoutMs = 30000): Promise<void> {
+  await configureThroughApi(instances[0]!.api, reference)
+  const revision = async (inst: HaInstance): Promise<number> => (await inst.api.get<NvlbConfig>('/v1/config')).generation ?? -1
+  const wanted = await revision(instances[0]!)
+  const deadline = Date.now() + timeoutMs
+  for (const inst of instances.slice(1)) {
+    while ((await revision(inst)) < wanted) {
+      if (Date.now() > deadline) throw new Error(`nvlb${inst.index} did not adopt revision ${wanted} from etcd within ${timeoutMs} ms`)
+      await new Promise((res) => setTimeout(res, 50))
+    }
+  }
 }
 
 export interface HaDeployOptions {
@@ -184,6 +212,7 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
   let hosts: ProcessGroup | undefined
   let servers: ProcessGroup | undefined
   let routerBird: BirdProcess | undefined
+  let etcd: EtcdProcess | undefined
   const instances: HaInstance[] = []
   const stateDir = mkdtempSync(join(tmpdir(), `nvlb-${prefix}-`))
   const reference = referenceConfig()
@@ -193,6 +222,7 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
   const teardown = async (): Promise<void> => {
     await Promise.all(instances.map((i) => i.process.stop(5000)))
     await routerBird?.stop()
+    await etcd?.stop()
     await hosts?.stop()
     await servers?.stop()
     topology?.destroy()
@@ -237,6 +267,7 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
     ip(['-n', t.provider.namespace, 'link', 'set', 'dev', 'router', 'mtu', mtu, 'master', t.provider.bridge, 'up'])
     sysctl(r, [`net.ipv4.conf.${rp.interface}.send_redirects=0`])
     const mgmt: string[] = []
+    const mgmtRoot: string[] = []
     for (let i = 1; i <= n; i++) {
       const inst = `${prefix}-nvlb${i}`
       const node = nodes[i - 1]!
@@ -263,7 +294,16 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
       ip(['address', 'add', `${formatIPv4(network + 1)}/30`, 'dev', rootEnd])
       ip(['link', 'set', 'dev', rootEnd, 'up'])
       mgmt.push(formatIPv4(network + 2))
+      mgmtRoot.push(formatIPv4(network + 1))
     }
+
+    log('starting etcd (the shared configuration) on the root ends of the management links')
+    etcd = await launchEtcd({
+      name: `nvlb-${prefix}`,
+      dataDir: join(stateDir, 'etcd'),
+      clientUrls: mgmtRoot.map((address) => `http://${address}:${ETCD_PORT}`),
+      peerUrl: `http://127.0.0.1:${await freeLoopbackPort()}`,
+    })
 
     log('starting the router (BIRD), host emulators and VM HTTP servers')
     routerBird = new BirdProcess({ runDir: join(stateDir, 'router'), namespace: r })
@@ -295,6 +335,7 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
           'env', `NVLB_TOKEN=${token}`,
           ...nodeMainCommand('bin/commands/run', [
             ...(fresh ? ['--config', bootstrap] : []), '--state-dir', dir, '--api-listen', `${mgmt[i - 1]}:${API_PORT}`,
+            '--store', `etcd://${mgmtRoot[i - 1]}:${ETCD_PORT}/nvlb-${prefix}/`,
             '--workers', String(options.workers ?? 1), '--log-level', 'info',
             '--bgp-peer', `172.31.${i}.1:${ROUTER_ASN}`, '--bgp-asn', String(INSTANCE_ASN), '--router-id', `172.31.${i}.2`,
             '--bgp-hold', String(timers.holdSeconds), '--bfd', bfd, '--drain-ms', String(options.drainMs ?? 2000),
@@ -313,7 +354,7 @@ export async function deployHa(options: HaDeployOptions): Promise<HaDeployment> 
       return instances[k]!
     }
 
-    log('configuring every instance through its admin API')
+    log('configuring the instances through the first one (etcd shares it)')
     await configureInstances(instances, t.config)
     const vips = vipTargets(t, t.config)
     const nextHops = (address: string): string[] => {

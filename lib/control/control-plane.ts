@@ -28,6 +28,9 @@ import { jsonClone, validateChange, validateConfig } from './config-validate'
 import { jsonEqual, summarizeChanges } from './config-diff'
 import { applyChangeSet, changesBetween, documentOf, resourcesOf, type AppliedChangeSet, type ConfigStore } from './store'
 import { JournalStore } from './journal-store'
+
+/** Loads and writes at start before a concurrent writer's 412 is given up on. */
+const START_ATTEMPTS = 5
 import { checkFixedFields, type FixedField } from './fixed-fields'
 
 export interface Applied {
@@ -144,9 +147,21 @@ export class ControlPlane<S = unknown> {
   }
 
   private async start(store: ConfigStore, opts: ControlPlaneOptions<S>): Promise<void> {
-    const plane = this
-    const stored = await store.load()
+    // A shared store may change between our load and our write (instances starting together
+    // against an empty etcd): then the write is refused (412) and we start again from what is stored.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startFrom(store, await store.load(), opts)
+        return
+      } catch (err) {
+        if (!(err instanceof NvlbError) || err.code !== ErrorCodes.PRECONDITION_FAILED || attempt >= START_ATTEMPTS) throw err
+        opts.logger.info({ attempt, stateFile: store.location }, 'the stored configuration changed while starting (another instance wrote it); loading it again')
+      }
+    }
+  }
 
+  private async startFrom(store: ConfigStore, stored: Awaited<ReturnType<ConfigStore['load']>>, opts: ControlPlaneOptions<S>): Promise<void> {
+    const plane = this
     if (opts.initialConfig !== undefined) {
       const config = deepFreeze(validateConfig(opts.initialConfig))
       if (stored !== null && jsonEqual(stored.config, config)) {

@@ -3,11 +3,11 @@
  * temporary data dir; stop() kills it, restart() brings it back on the same
  * ports and data. Waits for readiness (GET /health) with a bound.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { launchEtcd, type EtcdProcess } from '../../../examples/ha/etcd-process'
 
 export interface EtcdServer {
   /** etcd://127.0.0.1:PORT */
@@ -45,44 +45,13 @@ export async function startEtcd(t: { teardown(fn: () => unknown): void }): Promi
   const peerPort = await freePort()
   const client = `http://127.0.0.1:${clientPort}`
   const peer = `http://127.0.0.1:${peerPort}`
-  let child: ChildProcess | undefined
-  let exited: Promise<void> = Promise.resolve()
-
-  const launch = async () => {
-    const proc = spawn(
-      'etcd',
-      [
-        '--name', 'nvlb-test',
-        '--data-dir', dataDir,
-        '--listen-client-urls', client,
-        '--advertise-client-urls', client,
-        '--listen-peer-urls', peer,
-        '--initial-advertise-peer-urls', peer,
-        '--initial-cluster', `nvlb-test=${peer}`,
-        '--logger', 'zap',
-        '--log-level', 'error',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    )
-    let stderr = ''
-    proc.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000)
-    })
-    child = proc
-    exited = new Promise((resolve) => proc.once('exit', () => resolve()))
-    await waitFor(`etcd on ${client} (${stderr})`, async () => {
-      if (proc.exitCode !== null) throw new Error(`etcd exited: ${stderr}`)
-      const res = await fetch(`${client}/health`)
-      return res.ok && ((await res.json()) as { health?: string }).health === 'true'
-    })
+  let running: EtcdProcess | undefined
+  const launch = async (): Promise<void> => {
+    running = await launchEtcd({ name: 'nvlb-test', dataDir, clientUrls: [client], peerUrl: peer })
   }
-
-  const stop = async () => {
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-    child = undefined
+  const stop = async (): Promise<void> => {
+    await running?.stop()
+    running = undefined
   }
 
   t.teardown(async () => {
