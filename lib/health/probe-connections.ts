@@ -14,6 +14,12 @@
  *   the server closes it (the server closes first, as it does for any client
  *   that asks `Connection: close`), and is closed normally; a server that does
  *   not close by the probe's deadline gets an RST.
+ *   Its ACKs ride on its own segments, as HAProxy's `tcp-smart-connect` does:
+ *   TCP_QUICKACK 0 before connect makes the kernel hold the handshake's last
+ *   ACK for the request (RFC 1122 allows ACKs to be delayed), and again once the
+ *   request is sent, so the ACKs of the answer and of the server's FIN go with
+ *   nvlb's FIN. Three segments from nvlb per probe instead of five; the
+ *   exchange is the same TCP, only fewer bare ACKs.
  *
  * Why not node:net: a net.Socket costs tens of microseconds of JavaScript per
  * probe and wakes the main thread's event loop for every packet; here a probe
@@ -35,8 +41,11 @@ const SOCK_STREAM = 1
 const SOCK_NONBLOCK = 0x800
 const SO_ERROR = 4
 const SO_LINGER = 13
+const IPPROTO_TCP = 6
+const TCP_QUICKACK = 12
 const MSG_NOSIGNAL = 0x4000
 const POLLOUT = 0x4
+const POLL_FAILED = c.POLLERR | c.POLLHUP
 const EINPROGRESS = 115
 const SOCKADDR_IN_SIZE = 16
 
@@ -109,6 +118,7 @@ export class ProbeConnections {
   private readonly intBuf = Buffer.alloc(4)
   private readonly lenBuf = Buffer.alloc(4)
   private readonly linger = Buffer.alloc(8)
+  private readonly zero = Buffer.alloc(4)
   private readonly scratch = Buffer.alloc(4096)
 
   constructor(
@@ -133,6 +143,8 @@ export class ProbeConnections {
       this.done(job.id, false, errnoName(c.errno()), 0)
       return
     }
+    // http: hold the handshake's last ACK for the request (see the top of this file).
+    if (job.kind === PROBE_HTTP) c.setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, this.zero, 4)
     this.sockaddr.writeUInt16BE(job.port, 2)
     this.sockaddr.writeUInt32BE(job.address >>> 0, 4)
     if (connectC(fd, this.sockaddr, SOCKADDR_IN_SIZE) < 0) {
@@ -190,9 +202,12 @@ export class ProbeConnections {
     const fd = this.fds[slot]!
     let phase = this.phase[slot]
     if (phase === PHASE_CONNECTING) {
-      this.lenBuf.writeUInt32LE(4, 0)
-      const error = c.getsockopt(fd, c.SOL_SOCKET, SO_ERROR, this.intBuf, this.lenBuf) < 0 ? c.errno() : this.intBuf.readInt32LE(0)
-      if (error !== 0) return this.fail(slot, errnoName(error), now)
+      // Writable without an error or hang-up: connected. Otherwise SO_ERROR says why not.
+      if ((revents & POLL_FAILED) !== 0) {
+        this.lenBuf.writeUInt32LE(4, 0)
+        const error = c.getsockopt(fd, c.SOL_SOCKET, SO_ERROR, this.intBuf, this.lenBuf) < 0 ? c.errno() : this.intBuf.readInt32LE(0)
+        return this.fail(slot, error !== 0 ? errnoName(error) : 'connection closed while connecting', now)
+      }
       if ((revents & POLLOUT) === 0) return
       if (this.kinds[slot] === PROBE_TCP) {
         this.report(slot, true, null, now)
@@ -212,7 +227,11 @@ export class ProbeConnections {
         return
       }
       this.sent[slot] = offset + w
-      if (offset + w >= request.length) this.phase[slot] = PHASE_READING
+      if (offset + w >= request.length) {
+        this.phase[slot] = PHASE_READING
+        // The answer's ACK waits for nvlb's FIN (see the top of this file).
+        c.setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, this.zero, 4)
+      }
       return
     }
     if (phase === PHASE_READING) {
