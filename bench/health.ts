@@ -3,7 +3,7 @@
  * once a second with HTTP probes (health.probe_cpu_pct).
  *
  * Two namespaces joined by a veth pair:
- *   <prefix>-nvlb  the health monitor, the probe tunnel (TUN + its AF_PACKET socket
+ *   <prefix>-nvlb  the health service, the probe tunnel (TUN + its AF_PACKET socket
  *                  on pa0) and the kernel's TCP: exactly what `nvlb run` runs for
  *                  probes, measured with process.cpuUsage() (all its threads, user +
  *                  system; process.cpuUsage() is the scheduler's run time of every
@@ -32,7 +32,8 @@ import { validateConfig } from '../lib/control/config-validate'
 import { AfPacketPort } from '../lib/io/af-packet-socket'
 import { BPF_B, BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../lib/io/bpf-assembler'
 import { PollSet } from '../lib/io/poll-set'
-import { HealthMonitor, type ProbeTransport } from '../lib/health/health-monitor'
+import type { ProbeTransport } from '../lib/health/health-monitor'
+import { HealthService } from '../lib/health/health-service'
 import { ProbeTunnel } from '../lib/health/probe-tunnel'
 import { TunDevice } from '../lib/health/tun-device'
 import { TunnelTransport } from '../lib/health/tunnel-transport'
@@ -199,11 +200,12 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
       return r
     },
   }
-  const monitor = new HealthMonitor({ logger: pino({ level: 'silent' }), transport })
-  await monitor.update(config)
+  // What `nvlb run` runs for probes: the health service (its monitor, the latency histograms).
+  const service = new HealthService({ logger: pino({ level: 'silent' }), transport, republish: async () => undefined, runningEpoch: () => 0 })
+  await service.update(config)
   const deadline = Date.now() + 30000
-  while (monitor.list().some((e) => e.state !== 'up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
-  const up = monitor.list().filter((e) => e.state === 'up').length
+  while (service.list().some((e) => e.state !== 'up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+  const up = service.list().filter((e) => e.state === 'up').length
   await new Promise((r) => setTimeout(r, 2000))
   okByHost.clear()
   failed = 0
@@ -233,7 +235,7 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
     else otherMs += ms
   }
   const result = {
-    checks: monitor.checkCount,
+    checks: service.list().length,
     up,
     wallS,
     cpuPct: ((cpu.user + cpu.system) / 1e6 / wallS) * 100,
@@ -250,7 +252,7 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
     errors: Object.fromEntries(errors),
     tunnel: tunnel1,
   }
-  monitor.stop()
+  await service.stop()
   await tunnel.stop()
   process.stdout.write(JSON.stringify(result) + '\n')
 }

@@ -67,6 +67,10 @@ interface Check {
   /** Waiting in the wheel for its next run. */
   scheduled: boolean
   running: boolean
+  /** When its next run is due (ms, `now()`): one interval after the last one was due, so runs do not drift. */
+  due: number
+  /** What each run asks the transport (one object per configuration: transports may keep what they derive from it). */
+  request: ProbeRequest | null
 }
 
 interface PoolBackend {
@@ -167,6 +171,8 @@ export class HealthMonitor {
               state: new HealthState(spec, this.now()),
               scheduled: false,
               running: false,
+              due: 0,
+              request: null,
             }
             check.names = new Set()
             check.users = new Set()
@@ -199,10 +205,24 @@ export class HealthMonitor {
     }
     this.members = members
     for (const pb of nextBackends.values()) pb.state = aggregate(pb.checks)
-    const configured = this.options.transport.configure(config, [...probed.values()])
+    const transport = this.options.transport
+    const configured = transport.configure(config, [...probed.values()])
     this.configured = configured.catch(() => undefined)
+    const now = this.now()
     for (const check of nextChecks.values()) {
-      if (!check.scheduled && !check.running && !this.stopped) this.schedule(check, Math.random() * check.probe.intervalSeconds * 1000)
+      const p = check.probe
+      check.request = {
+        protocol: p.protocol,
+        host: transport.hostOf(check.virtualSubnetId, check.address),
+        port: p.port,
+        requestPath: p.requestPath,
+        hostHeader: check.address,
+        timeoutMs: p.timeoutSeconds * 1000,
+      }
+      if (!check.scheduled && !check.running && !this.stopped) {
+        check.due = now + Math.random() * p.intervalSeconds * 1000
+        this.schedule(check, check.due - now)
+      }
     }
     if (!sameSet(downBefore, this.downSet())) this.changed()
     return configured
@@ -246,18 +266,10 @@ export class HealthMonitor {
   private async runCheck(check: Check): Promise<void> {
     if (this.stopped || this.checks.get(check.key) !== check) return
     await this.configured
-    const started = this.now()
     check.running = true
     let result: ProbeResult
     try {
-      result = await this.probe({
-        protocol: check.probe.protocol,
-        host: this.options.transport.hostOf(check.virtualSubnetId, check.address),
-        port: check.probe.port,
-        requestPath: check.probe.requestPath,
-        hostHeader: check.address,
-        timeoutMs: check.probe.timeoutSeconds * 1000,
-      })
+      result = await this.probe(check.request!)
     } catch (err) {
       result = { ok: false, error: (err as Error).message, latencyMs: 0 }
     }
@@ -266,8 +278,9 @@ export class HealthMonitor {
     this.options.onResult?.(check.label, result)
     const transition = check.state.record(result.ok, result.error, result.ok ? result.latencyMs : null, this.now())
     if (transition !== null) this.apply(check, transition)
-    const elapsed = this.now() - started
-    this.schedule(check, Math.max(0, check.probe.intervalSeconds * 1000 - elapsed))
+    const now = this.now()
+    check.due = Math.max(now, check.due + check.probe.intervalSeconds * 1000)
+    this.schedule(check, check.due - now)
   }
 
   private apply(check: Check, transition: Transition): void {

@@ -113,6 +113,9 @@ export class ProbeConnections {
   private readonly free: number[] = []
   private readonly live: number[] = []
   private pollfds = Buffer.alloc(0)
+  private pollWords = new Int32Array(0)
+  /** Calls that made the kernel send (connect, send, close): the caller's cue to read the TUN. */
+  emitted = 0
   private readonly requestCache = new Map<string, Buffer>()
   private readonly sockaddr = Buffer.alloc(SOCKADDR_IN_SIZE)
   private readonly intBuf = Buffer.alloc(4)
@@ -137,60 +140,81 @@ export class ProbeConnections {
 
   /** Opens the probe's connection; a probe that cannot even start is reported at once. */
   start(job: ProbeJob): void {
+    this.open(job.id, job.kind, job.address, job.port, job.kind === PROBE_HTTP ? this.requestBytes(job.request) : null, job.timeoutMs)
+  }
+
+  /**
+   * start() without a job object: `request` is the HTTP request's bytes (http), kept
+   * by the caller and sent as they are.
+   */
+  open(id: number, kind: number, address: number, port: number, request: Buffer | null, timeoutMs: number): void {
     const now = this.now()
     const fd = c.socket(c.AF_INET, SOCK_STREAM | SOCK_NONBLOCK | c.SOCK_CLOEXEC, 0)
     if (fd < 0) {
-      this.done(job.id, false, errnoName(c.errno()), 0)
+      this.done(id, false, errnoName(c.errno()), 0)
       return
     }
     // http: hold the handshake's last ACK for the request (see the top of this file).
-    if (job.kind === PROBE_HTTP) c.setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, this.zero, 4)
-    this.sockaddr.writeUInt16BE(job.port, 2)
-    this.sockaddr.writeUInt32BE(job.address >>> 0, 4)
+    if (kind === PROBE_HTTP) c.setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, this.zero, 4)
+    this.sockaddr.writeUInt16BE(port, 2)
+    this.sockaddr.writeUInt32BE(address >>> 0, 4)
     if (connectC(fd, this.sockaddr, SOCKADDR_IN_SIZE) < 0) {
       const code = c.errno()
       if (code !== EINPROGRESS) {
         this.abort(fd)
-        this.done(job.id, false, errnoName(code), this.now() - now)
+        this.done(id, false, errnoName(code), this.now() - now)
         return
       }
     }
     const slot = this.allocate()
     this.phase[slot] = PHASE_CONNECTING
     this.fds[slot] = fd
-    this.ids[slot] = job.id
-    this.kinds[slot] = job.kind
+    this.ids[slot] = id
+    this.kinds[slot] = kind
     this.started[slot] = now
-    this.deadlines[slot] = now + job.timeoutMs
+    this.deadlines[slot] = now + timeoutMs
     this.sent[slot] = 0
     this.headLength[slot] = 0
-    this.requests[slot] = job.kind === PROBE_HTTP ? this.requestBytes(job.request) : null
+    this.requests[slot] = kind === PROBE_HTTP ? request : null
     this.live.push(slot)
+    this.emitted++
   }
 
-  /** Moves every connection on: one poll(2) without waiting, then reads, writes, verdicts and deadlines. */
-  step(): void {
+  /**
+   * Moves every connection on: one poll(2) without waiting, then reads, writes,
+   * verdicts and deadlines. `extraFd` (≥ 0: the tunnel's TUN device) is polled for
+   * POLLIN in the same call; returns its revents (0 without it).
+   */
+  step(extraFd = -1): number {
     const n = this.live.length
-    if (n === 0) return
-    if (this.pollfds.length < n * c.POLLFD_SIZE) this.pollfds = Buffer.alloc(Math.max(64, n * 2) * c.POLLFD_SIZE)
-    const p = this.pollfds
+    const count = n + (extraFd >= 0 ? 1 : 0)
+    if (count === 0) return 0
+    if (this.pollWords.length < count * 2) {
+      this.pollfds = Buffer.alloc(Math.max(64, count * 2) * c.POLLFD_SIZE)
+      this.pollWords = new Int32Array(this.pollfds.buffer, this.pollfds.byteOffset, this.pollfds.length >> 2)
+    }
+    // struct pollfd { int fd; short events; short revents; }: two words (little-endian).
+    const w = this.pollWords
     for (let i = 0; i < n; i++) {
       const slot = this.live[i]!
-      const at = i * c.POLLFD_SIZE
-      p.writeInt32LE(this.fds[slot]!, at)
+      w[i * 2] = this.fds[slot]!
       const phase = this.phase[slot]
-      p.writeInt16LE(phase === PHASE_CONNECTING || phase === PHASE_SENDING ? POLLOUT : c.POLLIN, at + 4)
-      p.writeInt16LE(0, at + 6)
+      w[i * 2 + 1] = phase === PHASE_CONNECTING || phase === PHASE_SENDING ? POLLOUT : c.POLLIN
     }
-    c.poll(p, n, 0)
+    if (extraFd >= 0) {
+      w[n * 2] = extraFd
+      w[n * 2 + 1] = c.POLLIN
+    }
+    c.poll(this.pollfds, count, 0)
     const now = this.now()
     // Backwards: finish() removes from `live` by swapping in its last element.
     for (let i = n - 1; i >= 0; i--) {
       const slot = this.live[i]!
-      const revents = p.readInt16LE(i * c.POLLFD_SIZE + 6)
+      const revents = w[i * 2 + 1]! >>> 16
       if (revents !== 0) this.progress(slot, revents, now)
       if (this.phase[slot] !== PHASE_FREE && now >= this.deadlines[slot]!) this.expire(slot, now)
     }
+    return extraFd >= 0 ? w[n * 2 + 1]! >>> 16 : 0
   }
 
   /** Closes every connection (stop). */
@@ -227,6 +251,7 @@ export class ProbeConnections {
         return
       }
       this.sent[slot] = offset + w
+      this.emitted++
       if (offset + w >= request.length) {
         this.phase[slot] = PHASE_READING
         // The answer's ACK waits for nvlb's FIN (see the top of this file).
@@ -289,6 +314,7 @@ export class ProbeConnections {
     const fd = this.fds[slot]!
     if (abortive) this.abort(fd)
     else c.close(fd)
+    this.emitted++
     this.phase[slot] = PHASE_FREE
     this.requests[slot] = null
     const i = this.live.indexOf(slot)
