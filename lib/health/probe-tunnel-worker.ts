@@ -132,8 +132,13 @@ export function arpRequest(out: Buffer, providerMac: Uint8Array, pa: number, tar
   return 42
 }
 
-/** While probes are in flight (or packets moved lately) the loop runs once per tick, handling every socket in one batch. */
-const TICK_MS = 2
+/**
+ * While probes are in flight (or packets moved lately) the loop runs once per tick, handling every
+ * socket in one batch. A probe's latency is measured on this tick: an HTTP probe waits up to two
+ * ticks on the thread (for the handshake's answer, then for the status line). 4 ms rather than 2:
+ * half the wake-ups, about a point of a core less at 1,000 probes a second (bench health).
+ */
+const TICK_MS = 4
 /** How long after the last packet the loop keeps ticking (late FINs, RSTs, retransmissions). */
 const LINGER_MS = 200
 /** Results go to the main thread at most this often while probes run (one message for many probes). */
