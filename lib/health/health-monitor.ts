@@ -194,6 +194,7 @@ export class HealthMonitor {
       }
     }
     const downBefore = this.downSet()
+    const before = this.backends
     this.checks = nextChecks
     this.backends = nextBackends
     const members = new Map<string, Check[]>()
@@ -204,7 +205,13 @@ export class HealthMonitor {
       members.set(key, list)
     }
     this.members = members
-    for (const pb of nextBackends.values()) pb.state = aggregate(pb.checks)
+    for (const pb of nextBackends.values()) {
+      pb.state = aggregate(pb.checks)
+      // A configuration that changes a backend's probes can change its health (a down backend whose
+      // failing probe is replaced is unknown until the new one judges it): one line, like any change.
+      const from = before.get(pb.key)?.state
+      if (from !== undefined && from !== pb.state) this.logChange(pb, [...new Set(pb.checks.map((c) => c.label))].join(','), from, 'the configuration changed its probes', false)
+    }
     const transport = this.options.transport
     const configured = transport.configure(config, [...probed.values()])
     this.configured = configured.catch(() => undefined)
@@ -293,20 +300,17 @@ export class HealthMonitor {
       const from = pb.state
       pb.state = next
       if ((from === 'down') !== (next === 'down')) downChanged = true
-      this.logger.info(
-        {
-          pool: pb.pool,
-          backend: pb.name,
-          probe: check.label,
-          from,
-          to: next,
-          reason: transition.reason,
-          ...(check.state.suppressed ? { heldDownForFlapping: true } : {}),
-        },
-        `backend ${pb.name} of pool ${pb.pool} is ${next}`,
-      )
+      this.logChange(pb, check.label, from, transition.reason, check.state.suppressed)
     }
     if (downChanged) this.changed()
+  }
+
+  /** The one log line of a change of a pool backend's health. */
+  private logChange(pb: PoolBackend, probe: string, from: HealthStateName, reason: string, heldDown: boolean): void {
+    this.logger.info(
+      { pool: pb.pool, backend: pb.name, probe, from, to: pb.state, reason, ...(heldDown ? { heldDownForFlapping: true } : {}) },
+      `backend ${pb.name} of pool ${pb.pool} is ${pb.state}`,
+    )
   }
 
   private changed(): void {
