@@ -221,9 +221,12 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
   const tunnel1 = tunnel.stats()
   let ok = 0
   let fewest = Infinity
+  /** Successful probes per backend → how many backends had that many. */
+  const answers = new Map<number, number>()
   for (const n of okByHost.values()) {
     ok += n
     fewest = Math.min(fewest, n)
+    answers.set(n, (answers.get(n) ?? 0) + 1)
   }
   // Per thread (the scheduler's own run time, /proc/self/task/*/schedstat): the main thread runs
   // the monitor, the others are the tunnel thread and V8's helpers.
@@ -247,6 +250,7 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
     failedPerS: failed / wallS,
     backendsOk: okByHost.size,
     fewestOkPerBackend: okByHost.size === 0 ? 0 : fewest,
+    answersPerBackend: Object.fromEntries([...answers].sort((a, b) => a[0] - b[0])),
     packetsOutPerProbe: (tunnel1.to_backends! - tunnel0.to_backends!) / Math.max(1, ok + failed),
     packetsInPerProbe: (tunnel1.from_backends! - tunnel0.from_backends!) / Math.max(1, ok + failed),
     errors: Object.fromEntries(errors),
@@ -349,6 +353,7 @@ export async function main(argv: string[]): Promise<number> {
       failedPerS: number
       backendsOk: number
       fewestOkPerBackend: number
+      answersPerBackend: Record<string, number>
       packetsOutPerProbe: number
       packetsInPerProbe: number
       errors: Record<string, number>
@@ -356,7 +361,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     progress(
       `checks ${r.checks}, up ${r.up}; ${r.okPerS.toFixed(0)} successful probes/s, ${r.failedPerS.toFixed(1)} failed/s ${JSON.stringify(r.errors)}; ` +
-        `${r.backendsOk} backends answered, the fewest ${r.fewestOkPerBackend} times in ${r.wallS.toFixed(1)} s; ` +
+        `${r.backendsOk} backends answered, the fewest ${r.fewestOkPerBackend} times in ${r.wallS.toFixed(1)} s ` +
+        `(answers: backends ${JSON.stringify(r.answersPerBackend)}); ` +
         `packets per probe ${r.packetsOutPerProbe.toFixed(2)} out, ${r.packetsInPerProbe.toFixed(2)} in\n` +
         `CPU ${r.cpuPct.toFixed(2)} % of one core (user ${r.userPct.toFixed(2)}, system ${r.systemPct.toFixed(2)}; ` +
         `main thread ${r.mainThreadPct.toFixed(2)}, other threads ${r.otherThreadsPct.toFixed(2)}); tunnel ${JSON.stringify(r.tunnel)}`,
