@@ -148,6 +148,10 @@ export class ProbeConnections {
    * by the caller and sent as they are.
    */
   open(id: number, kind: number, address: number, port: number, request: Buffer | null, timeoutMs: number): void {
+    if (kind === PROBE_HTTP && request === null) {
+      this.done(id, false, 'no HTTP request to send', 0)
+      return
+    }
     const now = this.now()
     const fd = c.socket(c.AF_INET, SOCK_STREAM | SOCK_NONBLOCK | c.SOCK_CLOEXEC, 0)
     if (fd < 0) {
