@@ -46,6 +46,9 @@ const TCP_QUICKACK = 12
 const MSG_NOSIGNAL = 0x4000
 const POLLOUT = 0x4
 const POLL_FAILED = c.POLLERR | c.POLLHUP
+/** The peer shut down its side (its FIN arrived). */
+const POLLRDHUP = 0x2000
+const POLL_READ = c.POLLIN | POLLRDHUP
 const EINPROGRESS = 115
 const SOCKADDR_IN_SIZE = 16
 
@@ -203,7 +206,7 @@ export class ProbeConnections {
       const slot = this.live[i]!
       w[i * 2] = this.fds[slot]!
       const phase = this.phase[slot]
-      w[i * 2 + 1] = phase === PHASE_CONNECTING || phase === PHASE_SENDING ? POLLOUT : c.POLLIN
+      w[i * 2 + 1] = phase === PHASE_CONNECTING || phase === PHASE_SENDING ? POLLOUT : POLL_READ
     }
     if (extraFd >= 0) {
       w[n * 2] = extraFd
@@ -282,11 +285,14 @@ export class ProbeConnections {
         const status = Number(m[1])
         if (status >= 200 && status <= 399) this.report(slot, true, null, now)
         else this.report(slot, false, `HTTP ${status}`, now)
-        this.phase[slot] = PHASE_DRAINING
+        this.phase[slot] = phase = PHASE_DRAINING
+        // The server's FIN came with the answer (poll said so, and this read took all there was):
+        // close now, not a tick later.
+        if ((revents & (POLLRDHUP | c.POLLHUP)) === 0 || r === this.scratch.length) return
+      } else {
+        if (length >= 12 || head.includes('\n')) this.fail(slot, 'the answer is not HTTP', now)
         return
       }
-      if (length >= 12 || head.includes('\n')) this.fail(slot, 'the answer is not HTTP', now)
-      return
     }
     if (phase === PHASE_DRAINING) {
       for (;;) {
