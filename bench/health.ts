@@ -210,6 +210,8 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
   okByHost.clear()
   failed = 0
   errors.clear()
+  const tunDrops = () => Number(readFileSync(`/sys/class/net/${tunnel.tunName}/statistics/tx_dropped`, 'latin1'))
+  const tunDrops0 = tunDrops()
   const tunnel0 = tunnel.stats()
   const threads0 = threadCpu()
   const cpu0 = process.cpuUsage()
@@ -219,6 +221,7 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9
   const threads1 = threadCpu()
   const tunnel1 = tunnel.stats()
+  const tunDropped = tunDrops() - tunDrops0
   let ok = 0
   let fewest = Infinity
   /** Successful probes per backend → how many backends had that many. */
@@ -254,6 +257,8 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
     packetsOutPerProbe: (tunnel1.to_backends! - tunnel0.to_backends!) / Math.max(1, ok + failed),
     packetsInPerProbe: (tunnel1.from_backends! - tunnel0.from_backends!) / Math.max(1, ok + failed),
     errors: Object.fromEntries(errors),
+    // Packets the kernel could not queue to the TUN because the tunnel thread was behind.
+    tunDropped,
     tunnel: tunnel1,
   }
   await service.stop()
@@ -357,13 +362,14 @@ export async function main(argv: string[]): Promise<number> {
       packetsOutPerProbe: number
       packetsInPerProbe: number
       errors: Record<string, number>
+      tunDropped: number
       tunnel: Record<string, number>
     }
     progress(
       `checks ${r.checks}, up ${r.up}; ${r.okPerS.toFixed(0)} successful probes/s, ${r.failedPerS.toFixed(1)} failed/s ${JSON.stringify(r.errors)}; ` +
         `${r.backendsOk} backends answered, the fewest ${r.fewestOkPerBackend} times in ${r.wallS.toFixed(1)} s ` +
         `(answers: backends ${JSON.stringify(r.answersPerBackend)}); ` +
-        `packets per probe ${r.packetsOutPerProbe.toFixed(2)} out, ${r.packetsInPerProbe.toFixed(2)} in\n` +
+        `packets per probe ${r.packetsOutPerProbe.toFixed(2)} out, ${r.packetsInPerProbe.toFixed(2)} in; TUN queue drops ${r.tunDropped}\n` +
         `CPU ${r.cpuPct.toFixed(2)} % of one core (user ${r.userPct.toFixed(2)}, system ${r.systemPct.toFixed(2)}; ` +
         `main thread ${r.mainThreadPct.toFixed(2)}, other threads ${r.otherThreadsPct.toFixed(2)}); tunnel ${JSON.stringify(r.tunnel)}`,
     )
