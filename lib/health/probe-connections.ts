@@ -14,11 +14,11 @@
  *   the server closes it (the server closes first, as it does for any client
  *   that asks `Connection: close`), and is closed normally; a server that does
  *   not close by the probe's deadline gets an RST.
- *   Its ACKs ride on its own segments, as HAProxy's `tcp-smart-connect` does:
- *   TCP_QUICKACK 0 before connect makes the kernel hold the handshake's last
- *   ACK for the request (RFC 1122 allows ACKs to be delayed), and again once the
- *   request is sent, so the ACKs of the answer and of the server's FIN go with
- *   nvlb's FIN. Three segments from nvlb per probe instead of five; the
+ *   Its ACKs ride on its own segments: TCP_QUICKACK 0 before connect makes the
+ *   kernel hold the handshake's last ACK for the request (what HAProxy's
+ *   `tcp-smart-connect` does; RFC 1122 allows ACKs to be delayed), and again
+ *   once the request is sent, so the ACKs of the answer and of the server's FIN
+ *   go with nvlb's FIN. Three segments from nvlb per probe instead of five; the
  *   exchange is the same TCP, only fewer bare ACKs.
  *
  * Why not node:net: a net.Socket costs tens of microseconds of JavaScript per
