@@ -83,7 +83,9 @@ export interface TunnelWorkerData {
   tunPattern: string
 }
 
-export const TUNNEL_COUNTER_NAMES = ['to_backends', 'from_backends', 'tun_write_errors', ...TRANSLATE_DROP_NAMES.map((n) => `dropped_${n}`)] as const
+export const TUNNEL_COUNTER_NAMES = ['to_backends', 'from_backends', 'tun_write_errors', ...TRANSLATE_DROP_NAMES.map((n) => `dropped_${n}`), 'probes'] as const
+/** Index of `probes` (probes started) in TUNNEL_COUNTER_NAMES. */
+const COUNTER_PROBES = 3 + TRANSLATE_DROP_NAMES.length
 
 const ETH_HLEN = 14
 
@@ -208,6 +210,7 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
   const startJobs = (m: ProbeJobsMessage): void => {
     for (const [id, text] of m.requests) requests[id] = Buffer.from(text, 'latin1')
     const jobs = m.jobs
+    counters[COUNTER_PROBES]! += jobs.length / JOB_WORDS
     for (let at = 0; at + JOB_WORDS <= jobs.length; at += JOB_WORDS) {
       const request = jobs[at + JOB_REQUEST]!
       connections.open(jobs[at + JOB_ID]!, jobs[at + JOB_KIND]!, jobs[at + JOB_ADDRESS]!, jobs[at + JOB_PORT]!, request < 0 ? null : (requests[request] ?? null), jobs[at + JOB_TIMEOUT_MS]!)
