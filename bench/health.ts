@@ -3,17 +3,26 @@
  * once a second with HTTP probes (health.probe_cpu_pct).
  *
  * Two namespaces joined by a veth pair:
- *   <prefix>-nvlb  the health monitor, the probe tunnel (TUN + its AF_PACKET socket
+ *   <prefix>-nvlb  the health service, the probe tunnel (TUN + its AF_PACKET socket
  *                  on pa0) and the kernel's TCP: exactly what `nvlb run` runs for
  *                  probes, measured with process.cpuUsage() (all its threads, user +
- *                  system) over the measured seconds
+ *                  system; process.cpuUsage() is the scheduler's run time of every
+ *                  thread) over the measured seconds, and per thread (main / others)
  *   <prefix>-host  the backends' side (not measured): a minimal NVGRE host that
  *                  decapsulates into a TUN, a kernel owning all 1,000 CAs
  *                  (10.2.0.0/16 routed locally) and one node:http server on port 80
  * Every probe is a new TCP connection and a GET through NVGRE both ways. The run
- * fails unless nearly every probe of the measured seconds succeeded.
+ * prints no figure unless every backend answered about once a second in the
+ * measured seconds (≥ 97 % of the expected probes, ≤ 0.1 % failed). It also
+ * prints the packets per probe each way (what the kernel's TCP costs most by).
+ *
+ * Not counted, in production as here: the receive of the backends' replies on
+ * nvlb's provider interface runs in whoever sent them (here the host side's
+ * sendmmsg on the veth pair; on a NIC, its interrupt), and the mirror image
+ * (the host side's receive of nvlb's frames) is counted in nvlb's sendmmsg.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
@@ -23,7 +32,8 @@ import { validateConfig } from '../lib/control/config-validate'
 import { AfPacketPort } from '../lib/io/af-packet-socket'
 import { BPF_B, BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../lib/io/bpf-assembler'
 import { PollSet } from '../lib/io/poll-set'
-import { HealthMonitor } from '../lib/health/health-monitor'
+import type { ProbeTransport } from '../lib/health/health-monitor'
+import { HealthService } from '../lib/health/health-service'
 import { ProbeTunnel } from '../lib/health/probe-tunnel'
 import { TunDevice } from '../lib/health/tun-device'
 import { TunnelTransport } from '../lib/health/tunnel-transport'
@@ -144,6 +154,19 @@ async function hostRole(): Promise<void> {
   await new Promise((resolve) => (web.exitCode === null ? web.once('close', resolve) : resolve(null)))
 }
 
+/** Run time (ns) of each thread of this process, by thread id. */
+function threadCpu(): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      out.set(Number(tid), Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ')[0]))
+    } catch {
+      // the thread ended
+    }
+  }
+  return out
+}
+
 /** nvlb's side: the health monitor and the probe tunnel; prints one JSON line of results. */
 async function nvlbRole(backends: number, durationS: number): Promise<void> {
   sh(['ip', 'link', 'set', 'lo', 'up'])
@@ -158,46 +181,87 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
   }
   const config = validateConfig(doc)
   const tunnel = await ProbeTunnel.start()
-  let ok = 0
+  // Every probe's outcome per backend (its target address): the figure counts only when every
+  // backend was probed successfully about once a second, as production would.
+  const okByHost = new Map<string, number>()
   let failed = 0
   const errors = new Map<string, number>()
-  const monitor = new HealthMonitor({
-    logger: pino({ level: 'silent' }),
-    transport: new TunnelTransport(tunnel),
-    onResult: (_probe, r) => {
-      if (r.ok) ok++
+  const inner = new TunnelTransport(tunnel)
+  const transport: ProbeTransport = {
+    configure: (c, b) => inner.configure(c, b),
+    hostOf: (vsid, address) => inner.hostOf(vsid, address),
+    probe: async (request) => {
+      const r = await inner.probe(request)
+      if (r.ok) okByHost.set(request.host, (okByHost.get(request.host) ?? 0) + 1)
       else {
         failed++
         errors.set(r.error ?? '?', (errors.get(r.error ?? '?') ?? 0) + 1)
       }
+      return r
     },
-  })
-  await monitor.update(config)
+  }
+  // What `nvlb run` runs for probes: the health service (its monitor, the latency histograms).
+  const service = new HealthService({ logger: pino({ level: 'silent' }), transport, republish: async () => undefined, runningEpoch: () => 0 })
+  await service.update(config)
   const deadline = Date.now() + 30000
-  while (monitor.list().some((e) => e.state !== 'up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
-  const up = monitor.list().filter((e) => e.state === 'up').length
+  while (service.list().some((e) => e.state !== 'up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+  const up = service.list().filter((e) => e.state === 'up').length
   await new Promise((r) => setTimeout(r, 2000))
-  ok = 0
+  okByHost.clear()
   failed = 0
   errors.clear()
+  const tunDrops = () => Number(readFileSync(`/sys/class/net/${tunnel.tunName}/statistics/tx_dropped`, 'latin1'))
+  const tunDrops0 = tunDrops()
+  const tunnel0 = tunnel.stats()
+  const threads0 = threadCpu()
   const cpu0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
   await new Promise((r) => setTimeout(r, durationS * 1000))
   const cpu = process.cpuUsage(cpu0)
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9
+  const threads1 = threadCpu()
+  const tunnel1 = tunnel.stats()
+  const tunDropped = tunDrops() - tunDrops0
+  let ok = 0
+  let fewest = Infinity
+  /** Successful probes per backend → how many backends had that many. */
+  const answers = new Map<number, number>()
+  for (const n of okByHost.values()) {
+    ok += n
+    fewest = Math.min(fewest, n)
+    answers.set(n, (answers.get(n) ?? 0) + 1)
+  }
+  // Per thread (the scheduler's own run time, /proc/self/task/*/schedstat): the main thread runs
+  // the monitor, the others are the tunnel thread and V8's helpers.
+  let mainMs = 0
+  let otherMs = 0
+  for (const [tid, ns] of threads1) {
+    const ms = (ns - (threads0.get(tid) ?? 0)) / 1e6
+    if (tid === process.pid) mainMs += ms
+    else otherMs += ms
+  }
   const result = {
-    checks: monitor.checkCount,
+    checks: service.list().length,
     up,
     wallS,
     cpuPct: ((cpu.user + cpu.system) / 1e6 / wallS) * 100,
     userPct: (cpu.user / 1e6 / wallS) * 100,
     systemPct: (cpu.system / 1e6 / wallS) * 100,
+    mainThreadPct: mainMs / 10 / wallS,
+    otherThreadsPct: otherMs / 10 / wallS,
     okPerS: ok / wallS,
     failedPerS: failed / wallS,
+    backendsOk: okByHost.size,
+    fewestOkPerBackend: okByHost.size === 0 ? 0 : fewest,
+    answersPerBackend: Object.fromEntries([...answers].sort((a, b) => a[0] - b[0])),
+    packetsOutPerProbe: (tunnel1.to_backends! - tunnel0.to_backends!) / Math.max(1, ok + failed),
+    packetsInPerProbe: (tunnel1.from_backends! - tunnel0.from_backends!) / Math.max(1, ok + failed),
     errors: Object.fromEntries(errors),
-    tunnel: tunnel.stats(),
+    // Packets the kernel could not queue to the TUN because the tunnel thread was behind.
+    tunDropped,
+    tunnel: tunnel1,
   }
-  monitor.stop()
+  await service.stop()
   await tunnel.stop()
   process.stdout.write(JSON.stringify(result) + '\n')
 }
@@ -284,22 +348,40 @@ export async function main(argv: string[]): Promise<number> {
     const r = JSON.parse(await firstLine(nvlb, 'nvlb side', 120000 + duration * 1000)) as {
       checks: number
       up: number
+      wallS: number
       cpuPct: number
       userPct: number
       systemPct: number
+      mainThreadPct: number
+      otherThreadsPct: number
       okPerS: number
       failedPerS: number
+      backendsOk: number
+      fewestOkPerBackend: number
+      answersPerBackend: Record<string, number>
+      packetsOutPerProbe: number
+      packetsInPerProbe: number
       errors: Record<string, number>
+      tunDropped: number
       tunnel: Record<string, number>
     }
     progress(
       `checks ${r.checks}, up ${r.up}; ${r.okPerS.toFixed(0)} successful probes/s, ${r.failedPerS.toFixed(1)} failed/s ${JSON.stringify(r.errors)}; ` +
-        `CPU ${r.cpuPct.toFixed(2)} % of one core (user ${r.userPct.toFixed(2)}, system ${r.systemPct.toFixed(2)}); tunnel ${JSON.stringify(r.tunnel)}`,
+        `${r.backendsOk} backends answered, the fewest ${r.fewestOkPerBackend} times in ${r.wallS.toFixed(1)} s ` +
+        `(answers: backends ${JSON.stringify(r.answersPerBackend)}); ` +
+        `packets per probe ${r.packetsOutPerProbe.toFixed(2)} out, ${r.packetsInPerProbe.toFixed(2)} in; TUN queue drops ${r.tunDropped}\n` +
+        `CPU ${r.cpuPct.toFixed(2)} % of one core (user ${r.userPct.toFixed(2)}, system ${r.systemPct.toFixed(2)}; ` +
+        `main thread ${r.mainThreadPct.toFixed(2)}, other threads ${r.otherThreadsPct.toFixed(2)}); tunnel ${JSON.stringify(r.tunnel)}`,
     )
-    // Probes run once per interval after the previous one ended, so a loaded machine runs a little
-    // less than one per backend and second; the figure counts only if nearly all of those succeeded.
-    if (r.okPerS < backends * 0.8 || r.failedPerS > (r.okPerS + r.failedPerS) * 0.05) {
-      process.stderr.write(`nvlb bench health: only ${r.okPerS.toFixed(0)} of ${backends} probes/s succeeded; no figure\n`)
+    // What production does: every backend probed successfully once a second. A probe runs one
+    // interval after the previous one started (rounded up to the wheel's 10 ms tick), so a
+    // backend answers ⌊seconds⌋ times in the measured seconds, or one fewer at the edges.
+    const allAnswered = r.backendsOk === backends && r.fewestOkPerBackend >= Math.floor(r.wallS) - 1
+    if (!allAnswered || r.okPerS < backends * 0.97 || r.failedPerS > (r.okPerS + r.failedPerS) * 0.001) {
+      process.stderr.write(
+        `nvlb bench health: ${r.okPerS.toFixed(0)} of ${backends} probes/s succeeded, ${r.failedPerS.toFixed(1)}/s failed, ` +
+          `${r.backendsOk} backends answered (the fewest ${r.fewestOkPerBackend} times); no figure\n`,
+      )
       return 1
     }
     const metrics: Metric[] = [{ name: 'health.probe_cpu_pct', value: r.cpuPct, unit: '%', target: 5, better: 'lower' }]

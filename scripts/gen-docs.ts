@@ -21,6 +21,7 @@ import { Compiler } from '../lib/control/compiler'
 import { configSchemas } from '../lib/control/config-schema'
 import { ControlPlane } from '../lib/control/control-plane'
 import { simulateFlow } from '../lib/dataplane/simulate'
+import { HealthService } from '../lib/health/health-service'
 import { COMMANDS } from '../bin/command-list'
 import { VALIDATOR_PATH, validatorSource } from './gen-validator'
 
@@ -109,6 +110,8 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
       logger,
       token: 'docs',
       processMetrics: false,
+      // As nvlb run serves it: with backend health (GET /v1/health, pools' health); no probe runs here.
+      health: new HealthService({ logger, republish: async () => undefined, runningEpoch: () => -1, disabled: 'generating the API document' }),
     })
     const doc = app.swagger() as unknown as Record<string, unknown>
     await app.close()

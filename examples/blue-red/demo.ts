@@ -4,8 +4,11 @@
  * CA VIPs from blue-vm11 and red-vm11 — and per VIP: requests/s, latency p50/p99, errors
  * and the share of requests each backend answered.
  *
+ * Every VIP's rules carry an HTTP probe (config.json, `web-http`); after the load the report
+ * prints each backend's health as the probes see it (and --json gives it per VIP).
+ *
  * --once: tear down and exit 0 when every VIP was answered only by its own tenant's
- * backends and by all of them, 1 otherwise (with the reason). Without it the deployment
+ * backends and by all of them, and the probes judged every backend up; 1 otherwise (with the reason). Without it the deployment
  * stays up, admin API reachable, until Ctrl-C (or SIGTERM), which tears it down (exit 0).
  */
 import { parseArgs } from 'node:util'
@@ -21,11 +24,13 @@ export const DEMO_USAGE = `usage: nvlb demo [--once] [--prefix P] [--duration S]
 
 Brings up the reference deployment (network namespaces <prefix>-*, host emulators, VM web
 servers, nvlb configured through its admin API), drives HTTP load through the four VIPs and
-prints requests/s, latency, errors and the share each backend answered. Needs root.
+prints requests/s, latency, errors, the share each backend answered and each backend's
+health (HTTP probes through the overlay). Needs root.
 
 options:
   --once             tear down afterwards; exit 0 iff every VIP was served by all of its own
-                     tenant's backends and by nothing else, 1 otherwise
+                     tenant's backends and by nothing else and the health probes saw every
+                     backend up, 1 otherwise
   --prefix P         namespace prefix (default: a short random one)
   --duration S       seconds of load per VIP (default 3)
   --connections N    concurrent connections per VIP (default 16)
@@ -78,6 +83,25 @@ export function judgeVip(target: VipTarget, result: LoadResult): VipOutcome {
     non2xx: result.non2xx,
     shares,
     problems,
+  }
+}
+
+/** How long the report waits for every probed backend's first verdict. */
+const HEALTH_VERDICT_TIMEOUT_MS = 15000
+
+interface HealthReport {
+  backends: HealthEntry[]
+  notProbing: string | null
+}
+
+/** GET /v1/health once no probed backend is `unknown` any more (or at the deadline, as it is then). */
+async function probeVerdicts(d: Deployment, timeoutMs: number): Promise<HealthReport> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const report = (await d.api.get<HealthReport>('/v1/health')).body
+    const settled = report.backends.length > 0 && report.backends.every((e) => e.state !== 'unknown')
+    if (settled || report.notProbing !== null || Date.now() >= deadline) return report
+    await new Promise((r) => setTimeout(r, 250))
   }
 }
 
@@ -276,16 +300,20 @@ export async function main(argv: string[]): Promise<number> {
     }
     progress.done()
 
-    // Each backend's health as nvlb's probes (HTTP through the overlay) see it; a down backend is a problem.
+    // Each backend's health as nvlb's probes (HTTP through the overlay) see it. Every probed backend
+    // must have a verdict (probes run within one interval; a few more seconds for a loaded machine):
+    // down, still unknown, or no probes at all is a problem.
     const d = deployment
-    const health = (await d.api.get<{ backends: HealthEntry[] }>('/v1/health')).body.backends
+    const health = await probeVerdicts(d, HEALTH_VERDICT_TIMEOUT_MS)
     const vmOf = (e: HealthEntry) => d.vmName(e.virtualSubnetId, e.address)
     for (const o of outcomes) {
       const target = d.vips.find((v) => v.name === o.vip)
-      const mine = health.filter((e) => e.pool === target?.pool)
+      const mine = health.backends.filter((e) => e.pool === target?.pool)
       o.health = Object.fromEntries(mine.map((e) => [vmOf(e), e.state]))
       const down = mine.filter((e) => e.state === 'down').map((e) => `${vmOf(e)} (${e.lastError ?? 'down'})`)
       if (down.length > 0) o.problems.push(`backends down by health probes: ${down.join(', ')}`)
+      const unjudged = (target?.backends ?? []).filter((vm) => (o.health![vm] ?? 'unknown') === 'unknown')
+      if (unjudged.length > 0) o.problems.push(`no health verdict for ${unjudged.join(', ')}${health.notProbing === null ? '' : ` (${health.notProbing})`}`)
     }
 
     if (interrupted === undefined) {
@@ -293,7 +321,11 @@ export async function main(argv: string[]): Promise<number> {
       else {
         process.stdout.write(formatOutcomes(outcomes))
         process.stdout.write('\nbackend health (HTTP probes through the overlay):\n')
-        process.stdout.write(health.length === 0 ? 'no probed backends\n' : healthTable(health.map((e) => ({ ...e, backend: `${e.backend} ${vmOf(e)}` }))))
+        process.stdout.write(
+          health.backends.length === 0
+            ? `no probed backends${health.notProbing === null ? '' : `: ${health.notProbing}`}\n`
+            : healthTable(health.backends.map((e) => ({ ...e, backend: `${e.backend} ${vmOf(e)}` }))),
+        )
       }
     }
     const problems = outcomes.flatMap((o) => o.problems.map((p) => `${o.vip}: ${p}`))
@@ -309,7 +341,7 @@ export async function main(argv: string[]): Promise<number> {
         say(`FAILED: ${problems.join('; ')}`)
         return 1
       }
-      say('every VIP was answered by all of its own tenant\'s backends and by no other')
+      say('every VIP was answered by all of its own tenant\'s backends and by no other; the probes saw every backend up')
       return 0
     }
 

@@ -125,7 +125,7 @@ export function registerPoolRoutes(app: FastifyInstance, control: AdminControl, 
   app.get<{ Params: PoolParams }>(
     '/v1/pools/:name',
     {
-      schema: { tags: ['pools'], summary: 'One pool', params: poolParams, response: { 200: ref('Pool'), ...errorResponses(404) } },
+      schema: { tags: ['pools'], summary: 'One pool; each probed backend with its `health` (state, probe, since, lastCheck, lastError, latencyMs)', params: poolParams, response: { 200: ref('Pool'), ...errorResponses(404) } },
     },
     async (request, reply) => {
       const generation = control.generation

@@ -67,6 +67,10 @@ interface Check {
   /** Waiting in the wheel for its next run. */
   scheduled: boolean
   running: boolean
+  /** When its next run is due (ms, `now()`): one interval after the last one was due, so runs do not drift. */
+  due: number
+  /** What each run asks the transport (one object per configuration: transports may keep what they derive from it). */
+  request: ProbeRequest | null
 }
 
 interface PoolBackend {
@@ -167,6 +171,8 @@ export class HealthMonitor {
               state: new HealthState(spec, this.now()),
               scheduled: false,
               running: false,
+              due: 0,
+              request: null,
             }
             check.names = new Set()
             check.users = new Set()
@@ -188,6 +194,7 @@ export class HealthMonitor {
       }
     }
     const downBefore = this.downSet()
+    const before = this.backends
     this.checks = nextChecks
     this.backends = nextBackends
     const members = new Map<string, Check[]>()
@@ -198,11 +205,31 @@ export class HealthMonitor {
       members.set(key, list)
     }
     this.members = members
-    for (const pb of nextBackends.values()) pb.state = aggregate(pb.checks)
-    const configured = this.options.transport.configure(config, [...probed.values()])
+    for (const pb of nextBackends.values()) {
+      pb.state = aggregate(pb.checks)
+      // A configuration that changes a backend's probes can change its health (a down backend whose
+      // failing probe is replaced is unknown until the new one judges it): one line, like any change.
+      const from = before.get(pb.key)?.state
+      if (from !== undefined && from !== pb.state) this.logChange(pb, [...new Set(pb.checks.map((c) => c.label))].join(','), from, 'the configuration changed its probes', false)
+    }
+    const transport = this.options.transport
+    const configured = transport.configure(config, [...probed.values()])
     this.configured = configured.catch(() => undefined)
+    const now = this.now()
     for (const check of nextChecks.values()) {
-      if (!check.scheduled && !check.running && !this.stopped) this.schedule(check, Math.random() * check.probe.intervalSeconds * 1000)
+      const p = check.probe
+      check.request = {
+        protocol: p.protocol,
+        host: transport.hostOf(check.virtualSubnetId, check.address),
+        port: p.port,
+        requestPath: p.requestPath,
+        hostHeader: check.address,
+        timeoutMs: p.timeoutSeconds * 1000,
+      }
+      if (!check.scheduled && !check.running && !this.stopped) {
+        check.due = now + Math.random() * p.intervalSeconds * 1000
+        this.schedule(check, check.due - now)
+      }
     }
     if (!sameSet(downBefore, this.downSet())) this.changed()
     return configured
@@ -246,18 +273,10 @@ export class HealthMonitor {
   private async runCheck(check: Check): Promise<void> {
     if (this.stopped || this.checks.get(check.key) !== check) return
     await this.configured
-    const started = this.now()
     check.running = true
     let result: ProbeResult
     try {
-      result = await this.probe({
-        protocol: check.probe.protocol,
-        host: this.options.transport.hostOf(check.virtualSubnetId, check.address),
-        port: check.probe.port,
-        requestPath: check.probe.requestPath,
-        hostHeader: check.address,
-        timeoutMs: check.probe.timeoutSeconds * 1000,
-      })
+      result = await this.probe(check.request!)
     } catch (err) {
       result = { ok: false, error: (err as Error).message, latencyMs: 0 }
     }
@@ -266,8 +285,9 @@ export class HealthMonitor {
     this.options.onResult?.(check.label, result)
     const transition = check.state.record(result.ok, result.error, result.ok ? result.latencyMs : null, this.now())
     if (transition !== null) this.apply(check, transition)
-    const elapsed = this.now() - started
-    this.schedule(check, Math.max(0, check.probe.intervalSeconds * 1000 - elapsed))
+    const now = this.now()
+    check.due = Math.max(now, check.due + check.probe.intervalSeconds * 1000)
+    this.schedule(check, check.due - now)
   }
 
   private apply(check: Check, transition: Transition): void {
@@ -280,20 +300,17 @@ export class HealthMonitor {
       const from = pb.state
       pb.state = next
       if ((from === 'down') !== (next === 'down')) downChanged = true
-      this.logger.info(
-        {
-          pool: pb.pool,
-          backend: pb.name,
-          probe: check.label,
-          from,
-          to: next,
-          reason: transition.reason,
-          ...(check.state.suppressed ? { heldDownForFlapping: true } : {}),
-        },
-        `backend ${pb.name} of pool ${pb.pool} is ${next}`,
-      )
+      this.logChange(pb, check.label, from, transition.reason, check.state.suppressed)
     }
     if (downChanged) this.changed()
+  }
+
+  /** The one log line of a change of a pool backend's health. */
+  private logChange(pb: PoolBackend, probe: string, from: HealthStateName, reason: string, heldDown: boolean): void {
+    this.logger.info(
+      { pool: pb.pool, backend: pb.name, probe, from, to: pb.state, reason, ...(heldDown ? { heldDownForFlapping: true } : {}) },
+      `backend ${pb.name} of pool ${pb.pool} is ${pb.state}`,
+    )
   }
 
   private changed(): void {

@@ -103,6 +103,9 @@ export class ProbeTranslator {
   /**
    * The IP packet pkt[off, off+len) from the TUN, as an NVGRE frame written to
    * out[outOff, …). Returns the frame's length, or -1 (counted in `drops`).
+   * In place when the packet already sits where the frame wants it (pkt is out
+   * and off is outOff + PROBE_ENCAP_HEADERS): the TUN is read straight into the
+   * send slot, and only the headers are written.
    */
   encapsulate(pkt: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): number {
     const node = this.node
@@ -122,7 +125,7 @@ export class ProbeTranslator {
 
     // Inner packet: tunAddress → probeAddress, target → CA; checksums adjusted.
     const ip = outOff + PROBE_ENCAP_HEADERS
-    out.set(pkt.subarray(off, off + total), ip)
+    if (pkt !== out || off !== ip) out.set(pkt.subarray(off, off + total), ip)
     const oldSrc = readI32(out, ip + 12)
     rewriteAddresses(out, ip, ihl, total, oldSrc, node.probeAddress, dst, target.address)
 

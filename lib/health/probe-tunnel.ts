@@ -11,12 +11,20 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import { ErrorCodes, NvlbError } from '../errors'
 import { formatIPv4 } from '../packet/address'
 import type { ProbeNode, ProbeTarget } from './probe-translator'
-import { httpProbeRequest, PROBE_HTTP, PROBE_TCP, type ProbeJob } from './probe-connections'
+import { httpProbeRequest, PROBE_HTTP, PROBE_TCP } from './probe-connections'
 import type { ProbeResult } from './probe-runner'
 import {
   CONTROL_STOP,
   CONTROL_WAKE,
   CONTROL_WORDS,
+  JOB_ADDRESS,
+  JOB_ID,
+  JOB_KIND,
+  JOB_PORT,
+  JOB_REQUEST,
+  JOB_TIMEOUT_MS,
+  JOB_WORDS,
+  RESULT_WORDS,
   TUNNEL_COUNTER_NAMES,
   type ProbeJobsMessage,
   type ProbeResultMessage,
@@ -30,6 +38,18 @@ const run = promisify(execFile)
 export const DEFAULT_TUNNEL_PREFIX = { address: 0x64400000, length: 10 }
 /** Bytes NVGRE adds to an inner IP packet: outer IPv4 20 + GRE 8 + inner Ethernet 14. */
 const NVGRE_OVERHEAD = 42
+/** Request texts the thread keeps (by id); past this many the ids start again (texts are sent anew). */
+const REQUEST_TEXTS_MAX = 65536
+
+/** One probe for the tunnel thread: `host` is its target address (unsigned). */
+export interface TunnelProbe {
+  protocol: 'tcp' | 'http'
+  host: number
+  port: number
+  /** The whole HTTP request (httpProbeRequest); http only. */
+  request?: string
+  timeoutMs: number
+}
 
 export interface TunnelOptions {
   tunPattern?: string
@@ -55,7 +75,11 @@ export class ProbeTunnel {
   private errorListener: (message: string) => void = () => {}
   /** Probes posted to the thread, by job id. */
   private readonly pending = new Map<number, (result: ProbeResult) => void>()
-  private jobs: ProbeJob[] = []
+  private jobs = new Float64Array(JOB_WORDS * 64)
+  private jobCount = 0
+  /** Request texts the thread knows, by text → id; and those it learns with the next message. */
+  private readonly requestIds = new Map<string, number>()
+  private newRequests: [number, string][] = []
   private nextJob = 1
   private stopped = false
 
@@ -74,11 +98,14 @@ export class ProbeTunnel {
     this.counters = new Float64Array(counters)
     port.on('message', (m: { type: string; message?: string } | ProbeResultMessage) => {
       if (m.type === 'results') {
-        for (const [id, ok, latencyMs, error] of (m as ProbeResultMessage).results) {
+        const { results, errors } = m as ProbeResultMessage
+        for (let at = 0; at + RESULT_WORDS <= results.length; at += RESULT_WORDS) {
+          const id = results[at]!
           const resolve = this.pending.get(id)
           if (resolve === undefined) continue
           this.pending.delete(id)
-          resolve({ ok: ok === 1, error, latencyMs })
+          const error = results[at + 3]!
+          resolve({ ok: results[at + 1] === 1, error: error < 0 ? null : errors[error]!, latencyMs: results[at + 2]! })
         }
       } else if (m.type === 'error') this.errorListener((m as { message?: string }).message ?? 'probe tunnel error')
     })
@@ -169,26 +196,59 @@ export class ProbeTunnel {
    * event loop go to the thread in one message. Never rejects.
    */
   probe(request: { protocol: 'tcp' | 'http'; host: number; port: number; requestPath?: string; hostHeader?: string; timeoutMs: number }): Promise<ProbeResult> {
-    if (this.stopped) return Promise.resolve({ ok: false, error: 'the probe tunnel stopped', latencyMs: 0 })
-    const id = this.nextJob++
-    const http = request.protocol === 'http'
-    this.jobs.push({
-      id,
-      kind: http ? PROBE_HTTP : PROBE_TCP,
-      address: request.host,
+    return this.run({
+      protocol: request.protocol,
+      host: request.host,
       port: request.port,
-      request: http ? httpProbeRequest(request.requestPath ?? '/', request.hostHeader ?? formatIPv4(request.host)) : '',
+      request: request.protocol === 'http' ? httpProbeRequest(request.requestPath ?? '/', request.hostHeader ?? formatIPv4(request.host)) : undefined,
       timeoutMs: request.timeoutMs,
     })
-    if (this.jobs.length === 1) setImmediate(() => this.postJobs())
+  }
+
+  /** probe() with the request text already built (a caller that probes the same backend again keeps it). */
+  run(probe: TunnelProbe): Promise<ProbeResult> {
+    if (this.stopped) return Promise.resolve({ ok: false, error: 'the probe tunnel stopped', latencyMs: 0 })
+    const request = probe.protocol === 'http' ? this.requestId(probe.request ?? '') : -1
+    const id = this.nextJob++
+    if ((this.jobCount + 1) * JOB_WORDS > this.jobs.length) {
+      const grown = new Float64Array(this.jobs.length * 2)
+      grown.set(this.jobs)
+      this.jobs = grown
+    }
+    const at = this.jobCount++ * JOB_WORDS
+    const jobs = this.jobs
+    jobs[at + JOB_ID] = id
+    jobs[at + JOB_KIND] = probe.protocol === 'http' ? PROBE_HTTP : PROBE_TCP
+    jobs[at + JOB_ADDRESS] = probe.host >>> 0
+    jobs[at + JOB_PORT] = probe.port
+    jobs[at + JOB_REQUEST] = request
+    jobs[at + JOB_TIMEOUT_MS] = probe.timeoutMs
+    if (this.jobCount === 1) setImmediate(() => this.postJobs())
     return new Promise((resolve) => this.pending.set(id, resolve))
   }
 
+  private requestId(text: string): number {
+    let id = this.requestIds.get(text)
+    if (id === undefined) {
+      if (this.requestIds.size >= REQUEST_TEXTS_MAX) {
+        // Ids start again: the probes waiting to be posted go first, with the texts they name.
+        this.postJobs()
+        this.requestIds.clear()
+      }
+      id = this.requestIds.size
+      this.requestIds.set(text, id)
+      this.newRequests.push([id, text])
+    }
+    return id
+  }
+
   private postJobs(): void {
-    if (this.jobs.length === 0 || this.stopped) return
-    const message: ProbeJobsMessage = { type: 'probe', jobs: this.jobs }
-    this.jobs = []
-    this.port.postMessage(message)
+    if (this.jobCount === 0 || this.stopped) return
+    const jobs = this.jobs.slice(0, this.jobCount * JOB_WORDS)
+    const message: ProbeJobsMessage = { type: 'probe', jobs, requests: this.newRequests }
+    this.jobCount = 0
+    this.newRequests = []
+    this.port.postMessage(message, [jobs.buffer])
     this.wake()
   }
 

@@ -2,11 +2,11 @@
  * When each check runs next: one timing wheel for every check instead of one
  * timer per check. Due times are rounded up to ticks of TICK_MS; one unref'd
  * interval timer runs while anything is scheduled and hands the callback every
- * item of each tick that has come (so 1,000 checks a second cost 100 timer
+ * item of each tick that has come (so 1,000 checks a second cost 50 timer
  * wake-ups, not 1,000, and the checks of one tick go to the probe tunnel in
  * one message).
  */
-export const TICK_MS = 10
+export const TICK_MS = 20
 
 export class ProbeWheel<T> {
   private readonly slots = new Map<number, T[]>()

@@ -11,6 +11,9 @@ const libc = koffi.load('libc.so.6')
 const openC: (path: string, flags: number) => number = libc.func('int open(const char *path, int flags)')
 const readC: (fd: number, buf: Buffer, count: number) => number = libc.func('long read(int fd, void *buf, unsigned long count)')
 const writeC: (fd: number, buf: Buffer, count: number) => number = libc.func('long write(int fd, void *buf, unsigned long count)')
+/** The same calls on a native address (a byte inside a Buffer the caller keeps alive): no view per packet. */
+const readAtC: (fd: number, address: number, count: number) => number = libc.func('long read(int fd, uintptr_t buf, unsigned long count)')
+const writeAtC: (fd: number, address: number, count: number) => number = libc.func('long write(int fd, uintptr_t buf, unsigned long count)')
 
 const O_RDWR = 2
 const O_NONBLOCK = 0x800
@@ -54,6 +57,21 @@ export class TunDevice {
     const n = readC(this.fd, buf, buf.length)
     if (n >= 0) return n
     return errno() === EAGAIN ? 0 : -1
+  }
+
+  /**
+   * One packet into the `capacity` bytes at native address `address` (lib/io/libc
+   * bufferAddress of a Buffer the caller keeps alive, plus an offset); as read().
+   */
+  readAt(address: number, capacity: number): number {
+    const n = readAtC(this.fd, address, capacity)
+    if (n >= 0) return n
+    return errno() === EAGAIN ? 0 : -1
+  }
+
+  /** write() of the `length` bytes at native address `address` (as readAt). */
+  writeAt(address: number, length: number): boolean {
+    return writeAtC(this.fd, address, length) === length
   }
 
   /** Hands one IP packet to the kernel; false when it refused it. */

@@ -9,9 +9,13 @@ import { formatIPv4, parseIPv4, parseMac } from '../packet/address'
 import type { ProbeTransport } from './health-monitor'
 import type { ProbeTarget } from './probe-translator'
 import type { ProbeRequest, ProbeResult } from './probe-runner'
-import type { ProbeTunnel } from './probe-tunnel'
+import { httpProbeRequest } from './probe-connections'
+import type { ProbeTunnel, TunnelProbe } from './probe-tunnel'
 
 export class TunnelTransport implements ProbeTransport {
+  /** The tunnel's form of each request the monitor keeps (it reuses one per check): parsed and built once. */
+  private readonly prepared = new WeakMap<ProbeRequest, TunnelProbe>()
+
   constructor(private readonly tunnel: ProbeTunnel) {}
 
   hostOf(virtualSubnetId: number, address: string): string {
@@ -20,7 +24,19 @@ export class TunnelTransport implements ProbeTransport {
 
   /** Probes run on the tunnel thread's kernel sockets (probe-connections.ts), not on node:net. */
   probe(request: ProbeRequest): Promise<ProbeResult> {
-    return this.tunnel.probe({ ...request, host: parseIPv4(request.host) })
+    let probe = this.prepared.get(request)
+    if (probe === undefined) {
+      const host = parseIPv4(request.host)
+      probe = {
+        protocol: request.protocol,
+        host,
+        port: request.port,
+        request: request.protocol === 'http' ? httpProbeRequest(request.requestPath ?? '/', request.hostHeader ?? request.host) : undefined,
+        timeoutMs: request.timeoutMs,
+      }
+      this.prepared.set(request, probe)
+    }
+    return this.tunnel.run(probe)
   }
 
   async configure(config: NvlbConfig, backends: readonly { virtualSubnetId: number; address: string }[]): Promise<void> {

@@ -70,11 +70,23 @@ t.test('nvlb demo --once: every VIP served by all of its tenant\'s backends, exi
   const pids = identify(pidsInNamespaces(prefix))
   const [code, signal] = await demo.exited
   t.equal(signal, null)
-  t.equal(code, 0, 'exit 0')
+  t.equal(code, 0, 'exit 0', { why: demo.output.lines.filter((line) => /FAILED|warning/.test(line)) })
   const rows = demo.output.lines.filter((line) => /^(blue|red)-(public|ca)\s+(client|blue-vm11|red-vm11) → /.test(line))
   t.equal(rows.length, 4, 'a result row per VIP')
   t.ok(rows.every((row) => row.trimEnd().endsWith('ok')), 'every VIP passed the tenant check')
   t.ok(demo.output.lines.some((line) => /answered by all of its own tenant's backends/.test(line)), 'says so')
+  // The report shows each backend's health as the HTTP probes on every VIP saw it.
+  const header = demo.output.lines.findIndex((line) => /^POOL\s+BACKEND\s+STATE\s+SINCE\s+PROBE/.test(line))
+  t.ok(header >= 0, 'a backend health table follows the load results')
+  const health = new Map<string, string[]>()
+  for (const line of demo.output.lines.slice(header + 1)) {
+    const m = /^(blue-web|red-web)\s+(\d+\/[\d.]+:80) ((?:blue|red)-vm\d+)\s+(\S+)\s.*\s(web-http)\s/.exec(line)
+    if (m === null) break
+    health.set(m[3]!, [m[1]!, m[4]!, m[5]!])
+  }
+  const vms = ['blue-vm1', 'blue-vm2', 'blue-vm3', 'blue-vm4', 'red-vm1', 'red-vm2']
+  t.same([...health.keys()].sort(), vms, 'a health row for each backend of the two pools')
+  for (const vm of vms) t.same(health.get(vm), [vm.startsWith('blue') ? 'blue-web' : 'red-web', 'up', 'web-http'], `${vm}: up, judged by web-http`)
   await nothingLeft(t, prefix, pids, undefined)
 })
 

@@ -103,4 +103,20 @@ t.test('thresholds, independence of same-CA backends, one check per backend howe
   servers.set('6001/10.1.6.22', await serve('127.0.0.7', port, 500))
   await until('red-vm2 down on HTTP 500', () => monitor.backendHealth('red-web', 6001, '10.1.6.22')!.state === 'down')
   t.equal(monitor.backendHealth('red-web', 6001, '10.1.6.22')!.lastError, 'HTTP 500')
+
+  // The operator replaces red-web's failing probe: red-vm2 is unknown (trusted) until the new one
+  // judges it, and that change is a log line too.
+  const next = config(port) as any
+  next.probes.push({ name: 'web-tcp', protocol: 'tcp', port, intervalSeconds: 1, timeoutSeconds: 1, unhealthyThreshold: 2, healthyThreshold: 2 })
+  for (const v of next.vips) for (const r of v.rules) if (r.pool === 'red-web' && r.probe !== undefined) r.probe = 'web-tcp'
+  const seen = lines.length
+  await monitor.update(validateConfig(next))
+  t.equal(monitor.backendHealth('red-web', 6001, '10.1.6.22')!.state, 'unknown', 'judged by the new probe only')
+  t.match(
+    lines.slice(seen).filter((l) => l.backend === '6001/10.1.6.22:80'),
+    [{ pool: 'red-web', probe: 'web-tcp', from: 'down', to: 'unknown', reason: /configuration changed/ }],
+    'one line for the change the configuration made',
+  )
+  t.same(monitor.downSet(), new Set(), 'nothing down any more')
+  await until('red-vm2 up by the TCP probe', () => monitor.backendHealth('red-web', 6001, '10.1.6.22')!.state === 'up')
 })

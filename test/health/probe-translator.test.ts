@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ProbeTranslator, TranslateDrop, type ProbeTarget } from '../../lib/health/probe-translator'
+import { PROBE_ENCAP_HEADERS, ProbeTranslator, TranslateDrop, type ProbeTarget } from '../../lib/health/probe-translator'
 import { parseIPv4, parseMac } from '../../lib/packet/address'
 import { buildFrame, buildPacket, parseFrame, parsePacket } from '../../lib/packet/frame'
 
@@ -56,6 +56,27 @@ t.test('a kernel SYN to a probe target leaves as NVGRE to the backend, like clie
     t.ok(f.inner!.tcp!.checksumValid, 'TCP checksum after the rewrite')
   }
   t.equal(tr.encapsulated, 2)
+})
+
+t.test('in place (the TUN read straight into the send slot): the same frame as from a copy', async (t) => {
+  const tr = translator()
+  const request = buildPacket({ ipv4: { src: '100.64.0.1', dst: '100.64.0.17', df: true }, tcp: { srcPort: 40001, dstPort: 80, flags: 'PA' }, payload: 'GET / HTTP/1.1\r\n\r\n' })
+  const copied = Buffer.alloc(2048)
+  const n = tr.encapsulate(request, 0, request.length, copied, 0)
+  const slot = Buffer.alloc(4096)
+  const at = 2048
+  request.copy(slot, at + PROBE_ENCAP_HEADERS)
+  t.equal(tr.encapsulate(slot, at + PROBE_ENCAP_HEADERS, request.length, slot, at), n)
+  // Only the outer IP id differs (it counts frames).
+  copied.writeUInt16BE(0, 18)
+  slot.writeUInt16BE(0, at + 18)
+  copied.writeUInt16BE(0, 24)
+  slot.writeUInt16BE(0, at + 24)
+  t.same(slot.subarray(at, at + n), copied.subarray(0, n))
+  const f = parseFrame(slot.subarray(at, at + n))!
+  t.equal(f.inner!.ipv4!.dst, '10.1.6.21')
+  t.equal(f.gre!.vsid, 6001)
+  t.ok(f.inner!.tcp!.checksumValid, 'TCP checksum after the rewrite in place')
 })
 
 t.test('a reply from the backend comes back to the kernel from its target; each tenant to its own', async (t) => {
