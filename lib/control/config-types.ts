@@ -31,6 +31,8 @@ export interface NodeConfig {
   maglevTableSize?: number
   /** Inner source address of health probes; required once a rule names a probe. */
   probeAddress?: string
+  /** PAs of the other nvlb instances: NVGRE from them passes the trust check. */
+  peerProviderAddresses?: string[]
 }
 
 export interface Neighbor {

@@ -561,14 +561,19 @@ export class Engine {
 
   /**
    * NVGRE from `outerSrc` is trusted when the lookup records put the inner
-   * source CA `src` of `vsid` on that host; learns the sender's MAC then
+   * source CA `src` of `vsid` on that host, or when it is a peer instance's
+   * PA (snapshot.peerProviders); learns the sender's MAC then
    * (neighbours are learnt from hosts that proved who they are, never from
    * any outer header).
    */
   private sourceTrusted(vsid: number, src: number, outerSrc: number, buf: Uint8Array, eth: number): boolean {
     const snap = this.snap!
     const record = keyTableGet(snap.lookup, vsid, src, 0)
-    if (record < 0 || snap.lookupHost[record] !== outerSrc || outerSrc === snap.providerAddress) return false
+    if (record < 0 || snap.lookupHost[record] !== outerSrc || outerSrc === snap.providerAddress) {
+      // Or a peer instance (never nvlb's own PA: the compiler leaves it out).
+      const peers = snap.peerProviders
+      if (peers.size === 0 || keyTableGet(peers, outerSrc, 0, 0) < 0) return false
+    }
     this.neighbors.seen(outerSrc, buf, eth + 6)
     return true
   }

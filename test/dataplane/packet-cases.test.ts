@@ -355,6 +355,27 @@ const cases: Case[] = [
     drops: ['spoofed_provider_address'],
   },
   {
+    description: "a CA VIP request from a peer instance's PA (node.peerProviderAddresses) is accepted",
+    config: withConfig((c) => (c.node.peerProviderAddresses = ['192.168.6.3'])),
+    input: () => nvgre(VM11, { outer: { src: '192.168.6.3' } }),
+    verdict: Verdict.TX,
+    output: (t, r) => t.equal(parseFrame(r.out[0]!.frame)!.inner!.ipv4!.dst.startsWith('10.1.6.'), true),
+  },
+  {
+    description: "a public VIP backend's reply from a peer instance's PA is delivered",
+    config: withConfig((c) => (c.node.peerProviderAddresses = ['192.168.6.3'])),
+    input: (h) => withOuterSource(replyTo(sentToBackend(h, 10)), '192.168.6.3'),
+    verdict: Verdict.TX,
+    output: (t, r) => t.equal(parseFrame(r.out[0]!.frame)!.ipv4!.dst, '198.51.100.10'),
+  },
+  {
+    description: 'with peers configured, NVGRE from a PA that is neither the host nor a peer is still spoofed',
+    config: withConfig((c) => (c.node.peerProviderAddresses = ['192.168.6.3'])),
+    input: () => nvgre(VM11, { outer: { src: '192.168.6.9' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
     description: "a CA VIP backend's reply in the VIP's VSID from the backend's host is delivered",
     input: (h) => replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6004 })).out[0]!.frame, { vsid: 5002 }),
     verdict: Verdict.TX,
