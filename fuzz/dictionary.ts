@@ -12,7 +12,12 @@ function u32(v: number): Uint8Array {
 
 export function configDictionary(config: NvlbConfig): Uint8Array[] {
   const out: Uint8Array[] = []
-  const ips = new Set<string>([config.node.providerAddress, ...(config.node.externalAddress === undefined ? [] : [config.node.externalAddress]), '198.51.100.10'])
+  const ips = new Set<string>([
+    config.node.providerAddress,
+    ...(config.node.externalAddress === undefined ? [] : [config.node.externalAddress]),
+    ...(config.node.peerProviderAddresses ?? []),
+    '198.51.100.10',
+  ])
   const macs = new Set<string>([config.node.providerMac, config.node.gatewayMac, ...(config.node.externalMac === undefined ? [] : [config.node.externalMac])])
   const vsids = new Set<number>()
   const ports = new Set<number>([80, 443, 1024, 53])

@@ -143,6 +143,8 @@ export function variantConfig(reference: NvlbConfig): NvlbConfig {
     if (v.name === 'blue-ca') for (const r of v.rules) r.distribution = '2-tuple'
   }
   c.neighbors = (c.neighbors ?? []).filter((n) => n.address !== '192.168.6.5')
+  // A peer instance: NVGRE from its PA passes the trust check whatever it carries.
+  c.node.peerProviderAddresses = ['192.168.6.3']
   return c
 }
 

@@ -54,7 +54,8 @@ export class EngineTarget implements Target {
     this.snapshot = compiler.compile(config, 1)
     this.alternate = compiler.compile(variantConfig(config), 2)
     this.invariants = new Invariants(config)
-    this.dictionary = configDictionary(config)
+    // The variant's words are the reference's and its peer instance's PA.
+    this.dictionary = configDictionary(variantConfig(config))
     this.session = this.fresh()
   }
 

@@ -4,7 +4,11 @@
  *
  * - output for a tenant only: an NVGRE frame goes to a VSID of the input's routing domain
  *   (the VSID's domain for NVGRE input, the domains of the public VIP's pools for plain IP),
- *   to a CA that a lookup record defines, to that record's host PA and VM MAC;
+ *   to a CA that a lookup record defines, to that record's host PA and VM MAC. Hairpin is
+ *   the one way between tenants: a VM's NVGRE to a public VIP may go to that VIP's pools'
+ *   domains, and NVGRE to nvlb's external address (a hairpin reply) to any domain, but what
+ *   enters another tenant's domain then comes from a public address (the external address
+ *   or a public VIP), never from a tenant's CA;
  * - nothing larger than the MTU: node.providerMtu for the outer IPv4 packet of NVGRE, 1500 on
  *   the external side; frames are well-formed (IPv4 total length inside the frame);
  * - checksums valid: every IPv4 header nvlb emits (outer and inner) and every ICMP message; a
@@ -70,6 +74,8 @@ export interface InputContext {
   kind: string
   /** Routing domains output may go to. */
   domains: ReadonlySet<string>
+  /** NVGRE input: the domain of its VSID (output into any other domain must come from a public address). */
+  own: string | undefined
   /** Protocol of the customer packet when its TCP/UDP checksum was valid (or UDP had none), else -1. */
   l4ValidProtocol: number
 }
@@ -85,12 +91,16 @@ export class Invariants {
   private readonly publicSources = new Set<number>()
   private readonly records = new Map<string, Record_>()
   private readonly domainSets = new Map<string, ReadonlySet<string>>()
+  private readonly externalAddress: number
+  /** Hairpin: the domains NVGRE of a domain to a public address may reach, by `domain|address`. */
+  private readonly hairpinSets = new Map<string, ReadonlySet<string>>()
 
   constructor(config: NvlbConfig) {
     this.providerAddress = parseIPv4(config.node.providerAddress) >>> 0
     this.providerMac = parseMac(config.node.providerMac)!
     this.providerMtu = config.node.providerMtu
-    if (config.node.externalAddress !== undefined) this.publicSources.add(parseIPv4(config.node.externalAddress) >>> 0)
+    this.externalAddress = config.node.externalAddress === undefined ? -1 : parseIPv4(config.node.externalAddress) >>> 0
+    if (config.node.externalAddress !== undefined) this.publicSources.add(this.externalAddress)
     for (const r of config.lookupRecords) {
       if (r.customerId !== undefined) this.domainOfVsid.set(r.virtualSubnetId, r.customerId)
       this.records.set(`${r.virtualSubnetId}/${parseIPv4(r.customerAddress) >>> 0}`, { pa: parseIPv4(r.providerAddress) >>> 0, mac: parseMac(r.macAddress)! })
@@ -115,7 +125,7 @@ export class Invariants {
 
   /** What an input frame allows its output to be. */
   context(f: Uint8Array): InputContext {
-    const ctx: InputContext = { kind: 'other', domains: NONE, l4ValidProtocol: -1 }
+    const ctx: InputContext = { kind: 'other', domains: NONE, own: undefined, l4ValidProtocol: -1 }
     if (f.length < 14) return ctx
     let l2 = 14
     let et = u16(f, 12)
@@ -130,14 +140,30 @@ export class Invariants {
       const gre = ip + ((f[ip]! & 15) << 2)
       if (gre + 8 > f.length) return ctx
       const d = this.domainOfVsid.get(u32(f, gre + 4) >>> 8)
-      if (d !== undefined) ctx.domains = this.domainSets.get(d)!
       ip = gre + 8 + 14
+      if (d !== undefined) {
+        ctx.own = d
+        ctx.domains = ip + 20 <= f.length ? this.hairpinDomains(d, u32(f, ip + 16)) : this.domainSets.get(d)!
+      }
     } else {
       ctx.kind = 'external'
       ctx.domains = this.vipDomains.get(u32(f, ip + 16)) ?? NONE
     }
     ctx.l4ValidProtocol = this.validL4(f, ip)
     return ctx
+  }
+
+  /** Domains NVGRE of domain `own` to inner destination `dst` may reach: its own, and by hairpin others. */
+  private hairpinDomains(own: string, dst: number): ReadonlySet<string> {
+    const vip = this.vipDomains.get(dst)
+    if (vip === undefined && dst !== this.externalAddress) return this.domainSets.get(own)!
+    const key = `${own}|${dst}`
+    let set = this.hairpinSets.get(key)
+    if (set === undefined) {
+      set = new Set([own, ...(dst === this.externalAddress ? this.domainSets.keys() : []), ...(vip ?? [])])
+      this.hairpinSets.set(key, set)
+    }
+    return set
   }
 
   /** Protocol of the unfragmented TCP/UDP packet at `ip` whose checksum is right (or UDP 0), else -1. */
@@ -198,6 +224,9 @@ export class Invariants {
       const domain = this.domainOfVsid.get(vsid)
       if (domain === undefined || !ctx.domains.has(domain)) {
         return { kind: 'cross_tenant', detail: `${ctx.kind} input of domain(s) [${[...ctx.domains].join(',')}] sent into VSID ${vsid} (${domain ?? 'no domain'})` }
+      }
+      if (ctx.own !== undefined && domain !== ctx.own && !this.publicSources.has(u32(f, iip + 12))) {
+        return { kind: 'cross_tenant', detail: `${ctx.kind} input of domain ${ctx.own} sent into VSID ${vsid} (${domain}) from the tenant address ${ip4(u32(f, iip + 12))}` }
       }
       const dst = u32(f, iip + 16)
       const record = this.records.get(`${vsid}/${dst}`)

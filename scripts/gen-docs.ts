@@ -68,6 +68,11 @@ function rangeOf(s: Schema): string {
   if (s.pattern !== undefined) parts.push(`pattern \`${s.pattern}\``)
   if (s.minLength !== undefined && s.maxLength !== undefined) parts.push(`${s.minLength} to ${s.maxLength} characters`)
   else if (s.minLength === 1) parts.push('not empty')
+  if (s.type === 'array' && s.maxItems !== undefined) parts.push(`at most ${s.maxItems}`)
+  if (s.type === 'array' && s.items?.$ref === undefined && s.items !== undefined) {
+    const each = rangeOf(s.items)
+    if (each !== '') parts.push(`each: ${each}`)
+  }
   return parts.join('; ')
 }
 

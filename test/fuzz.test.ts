@@ -54,4 +54,20 @@ t.test('the invariants catch cross-tenant output, oversized output, bad checksum
   t.equal(inv.check(blueCtx, leak, 1)?.kind, 'tenant_address_leak', 'a CA as source on the external side')
   const badTcp = buildFrame({ eth: { src: MAC.external, dst: MAC.client }, ipv4: { src: '203.0.113.10', dst: '198.51.100.10' }, tcp: { srcPort: 80, dstPort: 1000, flags: ['ack'], checksum: 0x1111 } })
   t.equal(inv.check(blueCtx, badTcp, 1)?.kind, 'l4_checksum', 'a TCP checksum valid on input, wrong on output')
+  // Hairpin: a Red VM (VSID 6002) to the Blue public VIP may reach Blue, from nvlb's external address only.
+  const redVmTo = (dst: string) =>
+    buildFrame({
+      eth: { src: MAC.host4, dst: MAC.provider },
+      ipv4: { src: '192.168.6.7', dst: '192.168.6.2' },
+      nvgre: { vsid: 6002, inner: { eth: { src: '00:15:5d:01:05:20', dst: MAC.gateway }, ipv4: { src: '10.1.5.20', dst }, tcp: { srcPort: 1000, dstPort: 80, flags: ['syn'] } } },
+    })
+  const hairpinned = (src: string): Buffer =>
+    buildFrame({
+      eth: { src: MAC.provider, dst: '02:00:c0:a8:06:04' },
+      ipv4: { src: '192.168.6.2', dst: '192.168.6.4' },
+      nvgre: { vsid: 5001, inner: { eth: { src: MAC.gateway, dst: '00:15:5d:01:06:21' }, ipv4: { src, dst: '10.1.6.21' }, tcp: { srcPort: 1024, dstPort: 80, flags: ['syn'] } } },
+    })
+  t.equal(inv.check(inv.context(redVmTo('203.0.113.10')), hairpinned('198.51.100.1'), 0), null, "a Red VM's hairpin to the Blue public VIP, from the external address")
+  t.equal(inv.check(inv.context(redVmTo('203.0.113.10')), hairpinned('10.1.5.20'), 0)?.kind, 'cross_tenant', "a Red VM's CA into Blue")
+  t.equal(inv.check(inv.context(redVmTo('10.1.5.100')), hairpinned('198.51.100.1'), 0)?.kind, 'cross_tenant', "a Red VM's CA VIP request into Blue")
 })

@@ -414,6 +414,12 @@ export async function main(argv: string[]): Promise<number> {
       registry = shared
       await shared.start().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'instance not registered yet; retrying'))
       control.subscribe(() => shared.update())
+      // The other registered instances are peers: NVGRE from their PAs is trusted (like node.peerProviderAddresses).
+      shared.watchPeers((peers) => {
+        if (!compiler.setRegisteredPeers(peers)) return
+        logger.info({ peers }, 'peer instances trusted')
+        void plane.republish()
+      })
     }
     logger.info(
       { url: `http://${host}:${port}`, generation: control.generation, ready: control.ready, dataplane: options.dataplane },

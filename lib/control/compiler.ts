@@ -35,6 +35,8 @@ export const DEFAULT_MAX_FLOWS = 1 << 20
 export { MAX_BACKEND_IDS, MAX_RULE_IDS } from '../dataplane/snapshot'
 /** Names of pool members are cached up to this many; then the cache starts over. */
 const MEMBER_CACHE_LIMIT = 1 << 18
+/** Instances of a shared store trusted as peers at most (the store is not the configuration: it is bounded here). */
+export const MAX_REGISTERED_PEERS = 1024
 
 const STATE_CODE = { active: BACKEND_ACTIVE, draining: BACKEND_DRAINING, disabled: BACKEND_DISABLED } as const
 const DISTRIBUTION_CODE = { '5-tuple': DIST_5_TUPLE, '3-tuple': DIST_3_TUPLE, '2-tuple': DIST_2_TUPLE } as const
@@ -146,6 +148,39 @@ export class Compiler {
   private neighborCache: NeighborTables | undefined
   /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and id key. */
   private readonly members = new Map<string, { name: string; key: string }>()
+  /** PAs of the other instances a shared store lists (setRegisteredPeers), sorted. */
+  private registeredPeers: readonly string[] = []
+
+  /**
+   * The provider addresses of the other instances registered in the shared
+   * store (nvlb run --store etcd://…, lib/control/instance-registry.ts):
+   * the following compiles trust them as peers, like
+   * node.peerProviderAddresses. What is not a unicast host address is left
+   * out. Returns whether the set changed (then compile again: republish).
+   */
+  setRegisteredPeers(addresses: readonly string[]): boolean {
+    const valid = addresses.filter((text) => {
+      const value = parseIPv4(text)
+      return value > 0 && value < 0xe0000000
+    })
+    const next = [...new Set(valid)].sort().slice(0, MAX_REGISTERED_PEERS)
+    const before = this.registeredPeers
+    if (next.length === before.length && next.every((a, i) => a === before[i])) return false
+    this.registeredPeers = next
+    return true
+  }
+
+  /** The peers' PAs as the packet path looks them up: configured ones and registered ones, never nvlb's own. */
+  private peerTable(configured: readonly string[] | undefined, own: number): KeyTable {
+    const list = [...(configured ?? []), ...this.registeredPeers]
+    const table = createKeyTable(list.length)
+    list.forEach((text, i) => {
+      const address = this.address(text)
+      if (address < 0) throw badAddress(text, `node.peerProviderAddresses[${i}]`)
+      if (address !== own) keyTableSet(table, address | 0, 0, 0, 1)
+    })
+    return table
+  }
 
   /** Parsed IPv4 address (unsigned), or -1. */
   private address(text: string | undefined): number {
@@ -501,6 +536,7 @@ export class Compiler {
       domains,
       neighbors,
       neighborMac,
+      peerProviders: this.peerTable(node.peerProviderAddresses, providerAddress),
     }
   }
 }

@@ -44,6 +44,19 @@ function checkMaglevTableSize(config: NvlbConfig): void {
   }
 }
 
+function checkPeerProviderAddresses(config: NvlbConfig): void {
+  const peers = config.node.peerProviderAddresses
+  if (peers === undefined) return
+  const seen = new Map<string, number>()
+  peers.forEach((address, i) => {
+    const field = `node.peerProviderAddresses[${i}]`
+    if (address === config.node.providerAddress) fail(ErrorCodes.INVALID_FIELD, field, `${address} is this node's own providerAddress, not a peer's`)
+    const first = seen.get(address)
+    if (first !== undefined) fail(ErrorCodes.INVALID_FIELD, field, `peer ${address} is already listed at node.peerProviderAddresses[${first}]`)
+    seen.set(address, i)
+  })
+}
+
 function checkNeighbors(config: NvlbConfig): void {
   const seen = new Map<string, number>()
   config.neighbors.forEach((n, i) => {
@@ -216,6 +229,7 @@ function checkVips(config: NvlbConfig, context: CrossCheckContext): void {
  */
 export const crossChecks: CrossCheck[] = [
   checkMaglevTableSize,
+  checkPeerProviderAddresses,
   checkNeighbors,
   checkLookupRecords,
   checkCustomerRoutes,

@@ -35,6 +35,8 @@ export const ConfigLimits = {
   /** 2^26 flows at 64 bytes per flow is 4 GiB of flow table. */
   MAX_FLOWS_MIN: 1,
   MAX_FLOWS_MAX: 67108864,
+  /** Peer instances whose PAs node.peerProviderAddresses may list. */
+  PEER_PROVIDER_ADDRESSES_MAX: 64,
   /** 7 is the table of the Maglev paper's worked example; 2^24 − 3 is the largest prime below 2^24. */
   MAGLEV_TABLE_MIN: 7,
   MAGLEV_TABLE_MAX: 16777213,
@@ -133,6 +135,16 @@ export const nodeSchema = {
     sharedProviderAddress: host(
       'A provider address every instance of a several-instance deployment owns besides its own providerAddress (with --bgp-peer, announced by BGP with providerAddress as next hop while the instance announces a public VIP; docs/ha.md): NVGRE addressed to it is accepted like NVGRE to providerAddress. The gateway lookup records point at it so that the replies of the backends reach a live instance.',
     ),
+    peerProviderAddresses: {
+      type: 'array',
+      maxItems: L.PEER_PROVIDER_ADDRESSES_MAX,
+      items: host("A peer instance's provider address (PA)."),
+      description:
+        `The provider addresses (PAs) of the other nvlb instances that share this instance's VIPs, at most ${L.PEER_PROVIDER_ADDRESSES_MAX}, ` +
+        "each once and none of them this node's providerAddress. NVGRE from a peer's PA passes the trust check whatever inner source it " +
+        'carries (NVGRE from anyone else must come from the host the lookup records give for its inner source). With ' +
+        "`nvlb run --store etcd://…` the PAs of the instances registered in etcd are trusted as well, without being listed here.",
+    },
   },
   additionalProperties: true,
 } as const
@@ -405,6 +417,7 @@ const CHECKS_ONLY = new Set([
   'pattern',
   'minLength',
   'maxLength',
+  'maxItems',
   'not',
   'default',
 ])

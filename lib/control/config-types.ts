@@ -33,6 +33,8 @@ export interface NodeConfig {
   probeAddress?: string
   /** A PA shared by all instances (docs/ha.md); NVGRE to it is accepted as to providerAddress. */
   sharedProviderAddress?: string
+  /** PAs of the other nvlb instances: NVGRE from them passes the trust check. */
+  peerProviderAddresses?: string[]
 }
 
 export interface Neighbor {

@@ -165,6 +165,8 @@ function toNvlbError(error: ErrorObject): NvlbError {
       return new NvlbError(ErrorCodes.INVALID_FIELD, `${describe(data)} must match ${String(parent.pattern)}`, at)
     case 'minLength':
       return new NvlbError(ErrorCodes.INVALID_FIELD, parent.minLength === 1 ? 'must not be empty (leave it out instead)' : `must be at least ${String(parent.minLength)} characters`, at)
+    case 'maxItems':
+      return new NvlbError(ErrorCodes.INVALID_FIELD, `must have at most ${String(parent.maxItems)} entries, not ${Array.isArray(data) ? data.length : describe(data)}`, at)
     case 'maxLength':
       return new NvlbError(ErrorCodes.INVALID_FIELD, `must be at most ${String(parent.maxLength)} characters, not ${describe(data)}`, at)
     default:

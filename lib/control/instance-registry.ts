@@ -4,9 +4,13 @@
  * `ttlSeconds`: it disappears when the instance stops (the lease is revoked) or
  * dies (the lease expires, nobody keeps it alive). Without etcd the instance is
  * alone and the list is itself.
+ *
+ * The other registered instances are this instance's peers: watchPeers() tells
+ * their provider addresses as they come and go (`nvlb run` trusts NVGRE from
+ * them, like node.peerProviderAddresses).
  */
 import type { Logger } from 'pino'
-import type { Etcd3, Lease } from 'etcd3'
+import type { Etcd3, Lease, Watcher } from 'etcd3'
 import { ErrorCodes, NvlbError } from '../errors'
 
 export interface InstanceInfo {
@@ -55,6 +59,12 @@ export class EtcdInstanceRegistry implements InstanceRegistry {
   private writing: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
   private stopped = false
+  private peerWatcher: Watcher | undefined
+  private peerListener: ((providerAddresses: string[]) => void) | undefined
+  /** The peers' PAs last told, sorted and joined by spaces (undefined before the first read). */
+  private peersTold: string | undefined
+  private peerRead: Promise<void> | undefined
+  private peerReadAgain = false
 
   constructor(
     private readonly client: Etcd3,
@@ -69,8 +79,63 @@ export class EtcdInstanceRegistry implements InstanceRegistry {
   /** Registers the instance and keeps checking its lease (a lost lease, after an etcd outage, is granted again). */
   async start(): Promise<void> {
     await this.publish()
-    this.timer = setInterval(() => this.update(), Math.max(250, (this.ttlSeconds * 1000) / 3))
+    this.timer = setInterval(() => {
+      this.update()
+      // Also read the peers every round: a watch that broke and came back may have missed an expiry.
+      if (this.peerListener !== undefined) this.readPeers()
+    }, Math.max(250, (this.ttlSeconds * 1000) / 3))
     this.timer.unref()
+  }
+
+  /**
+   * Calls `listener` with the provider addresses of the other registered
+   * instances (sorted, each once; instances without one are left out), soon
+   * after the call and then whenever that set changes: an instance registers,
+   * changes its PA, stops or its lease expires. Failures to read etcd are
+   * retried on the next change or registration round; the last set told stays.
+   */
+  watchPeers(listener: (providerAddresses: string[]) => void): void {
+    this.peerListener = listener
+    void this.client
+      .watch()
+      .prefix(`${this.prefix}/instances/`)
+      .create()
+      .then((watcher) => {
+        if (this.stopped) return void watcher.cancel().catch(() => undefined)
+        this.peerWatcher = watcher
+        watcher.on('put', () => this.readPeers())
+        watcher.on('delete', () => this.readPeers())
+        watcher.on('connected', () => this.readPeers())
+        watcher.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'instance registry watch failed'))
+      })
+      .catch((err: unknown) => this.logger.debug({ err: (err as Error).message }, 'instance registry not watched yet'))
+    this.readPeers()
+  }
+
+  /** Read the registered instances and tell the listener when the peers' PAs changed; one read at a time, reads asked for meanwhile coalesce. */
+  private readPeers(): void {
+    if (this.stopped || this.peerListener === undefined) return
+    if (this.peerRead !== undefined) {
+      this.peerReadAgain = true
+      return
+    }
+    const own = this.key.slice(`${this.prefix}/instances/`.length)
+    this.peerRead = this.list()
+      .then((instances) => {
+        const peers = [...new Set(instances.filter((i) => i.name !== own && typeof i.providerAddress === 'string').map((i) => i.providerAddress!))].sort()
+        const told = peers.join(' ')
+        if (told === this.peersTold || this.stopped) return
+        this.peersTold = told
+        this.peerListener?.(peers)
+      })
+      .catch((err: unknown) => this.logger.debug({ err: (err as Error).message }, 'instance registry not read'))
+      .finally(() => {
+        this.peerRead = undefined
+        if (this.peerReadAgain) {
+          this.peerReadAgain = false
+          this.readPeers()
+        }
+      })
   }
 
   update(): void {
@@ -99,6 +164,8 @@ export class EtcdInstanceRegistry implements InstanceRegistry {
   async stop(): Promise<void> {
     this.stopped = true
     clearInterval(this.timer)
+    await this.peerWatcher?.cancel().catch(() => undefined)
+    await this.peerRead
     await this.writing
     await this.lease?.revoke().catch(() => undefined)
   }

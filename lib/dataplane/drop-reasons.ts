@@ -44,6 +44,7 @@ export const DropReason = {
   CLIENT_MACS_FULL: 38,
   ICMP_RATE_LIMITED: 39,
   ICMP_FORGED: 40,
+  RST_OUTSIDE_WINDOW: 41,
 } as const
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason]
@@ -99,5 +100,6 @@ export const DROP_REASON_HELP: Readonly<Record<string, string>> = {
   client_macs_full: 'a new public flow from a client-side MAC when the client-MAC table is full (never sent to 00:00:00:00:00:00)',
   icmp_rate_limited: 'an ICMP error nvlb would send (fragmentation-needed) was over the per-source rate (10/s, burst 20)',
   icmp_forged: 'a port or protocol unreachable for a tracked flow, not from the host the quoted packet was addressed to',
-  spoofed_provider_address: 'NVGRE whose outer source PA is not the PA the lookup records give for the inner source CA (nor, for a reply, the PA of the flow\'s backend)',
+  spoofed_provider_address: 'NVGRE whose outer source PA is not the PA the lookup records give for the inner source CA (nor, for a reply, the PA of the flow\'s backend, nor a peer instance\'s PA)',
+  rst_outside_window: 'a TCP RST for a tracked flow whose sequence number is more than about 1 MiB from where that direction of the connection is (the flow is kept)',
 }

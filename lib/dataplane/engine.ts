@@ -14,7 +14,7 @@ import { checksumAdjust16 } from '../packet/checksum'
 import { ETHERNET_HEADER_LENGTH, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_TEB, ETHERTYPE_VLAN, VLAN_TAG_LENGTH } from '../packet/ethernet'
 import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FRAGMENT_OFFSET_MASK, IPV4_HEADER_LENGTH } from '../packet/ipv4'
 import { GRE_FLAGS_CHECKSUM, GRE_FLAGS_KEY, GRE_FLAGS_SEQUENCE, NVGRE_ENCAP_HEADERS, NVGRE_ENCAP_OVERHEAD, NVGRE_FLAGS_VERSION, NVGRE_HEADER_LENGTH, VSID_MAX, VSID_MIN } from '../packet/nvgre'
-import { TCP_FLAG_ACK, TCP_FLAG_SYN } from '../packet/tcp'
+import { TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN } from '../packet/tcp'
 import { ICMP_CODE_PORT_UNREACHABLE, ICMP_CODE_PROTOCOL_UNREACHABLE, ICMP_OFF_CODE, ICMP_OFF_TYPE, ICMP_TYPE_DEST_UNREACHABLE } from '../packet/icmp'
 import { ARP_LENGTHS_ETHERNET_IPV4, ARP_OP_REPLY, ARP_OP_REQUEST, ARP_PACKET_LENGTH, ARP_WORD_ETHERNET_IPV4 } from '../packet/arp'
 import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_HALF_OPEN, G_FLOWS_EXPIRED, G_GENERATION, G_REPLIES_WITHOUT_FLOW, G_RX_BYTES, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_BYTES, G_TX_PACKETS } from './counters'
@@ -28,7 +28,7 @@ import { TxQueue } from './tx-queue'
 import { CLIENT_MAC_NONE, ClientMacs } from './client-macs'
 import { DataViews } from './data-views'
 import { FragmentTable } from './fragment-table'
-import { idleTimeout, nextTcpState, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
+import { idleTimeout, nextSeqWord, nextTcpState, rstInWindow, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
 import { checkIPv4, HEADER_OK, hasL4Header } from './header-checks'
 import { IdSweep } from './id-sweep'
 import { IcmpRateLimit } from './icmp-rate-limit'
@@ -599,14 +599,19 @@ export class Engine {
 
   /**
    * NVGRE from `outerSrc` is trusted when the lookup records put the inner
-   * source CA `src` of `vsid` on that host; learns the sender's MAC then
+   * source CA `src` of `vsid` on that host, or when it is a peer instance's
+   * PA (snapshot.peerProviders); learns the sender's MAC then
    * (neighbours are learnt from hosts that proved who they are, never from
    * any outer header).
    */
   private sourceTrusted(vsid: number, src: number, outerSrc: number, buf: Uint8Array, eth: number): boolean {
     const snap = this.snap!
     const record = keyTableGet(snap.lookup, vsid, src, 0)
-    if (record < 0 || snap.lookupHost[record] !== outerSrc || outerSrc === snap.providerAddress) return false
+    if (record < 0 || snap.lookupHost[record] !== outerSrc || outerSrc === snap.providerAddress) {
+      // Or a peer instance (never nvlb's own PA: the compiler leaves it out).
+      const peers = snap.peerProviders
+      if (peers.size === 0 || keyTableGet(peers, outerSrc, 0, 0) < 0) return false
+    }
     this.neighbors.seen(outerSrc, buf, eth + 6)
     return true
   }
@@ -754,11 +759,23 @@ export class Engine {
     return NO_ENTRY
   }
 
-  private trackTcp(flow: number, buf: Uint8Array, l4: number): void {
+  /**
+   * A TCP segment of a flow, from the client or from the backend, `payload`
+   * bytes after its header: false for a RST outside the window (flow-state.ts),
+   * which is dropped and changes nothing; else the flow's sequence word and
+   * state follow the segment.
+   */
+  private trackTcp(flow: number, buf: Uint8Array, l4: number, payload: number, fromBackend: boolean): boolean {
     const flows = this.flowTable!
+    const flags = buf[l4 + 13]!
+    const seq = readI32(buf, l4 + 4)
+    const word = flows.seqWord(flow)
+    if ((flags & TCP_FLAG_RST) !== 0 && !rstInWindow(word, fromBackend, seq)) return false
+    flows.setSeqWord(flow, nextSeqWord(word, fromBackend, flags, seq, readI32(buf, l4 + 8), payload))
     const state = flows.state(flow)
-    const next = nextTcpState(state, buf[l4 + 13]!)
+    const next = nextTcpState(state, flags)
     if (next !== state) flows.setState(flow, next)
+    return true
   }
 
   // ---------------------------------------------------------------- NAT and output
@@ -774,10 +791,10 @@ export class Engine {
     if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
       return this.packetTooBig(buf, eth, ip, ihl, total, flows.keyProto(flow) >>> 8, fromSide)
     }
-    flows.touch(flow, this.now)
     const protocol = buf[ip + 9]!
     const l4 = ip + ihl
-    if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
+    if (l4Present && protocol === IPPROTO_TCP && !this.trackTcp(flow, buf, l4, total - ihl - ((buf[l4 + 12]! >> 4) << 2), false)) return this.drop(DropReason.RST_OUTSIDE_WINDOW)
+    flows.touch(flow, this.now)
     const natPort = flows.natPort(flow)
     if (natPort !== 0) rewriteSource(this.views.of(buf), ip, ihl, protocol, l4Present, this.natAddressOf(flow), natPort)
     rewriteDestination(this.views.of(buf), ip, ihl, protocol, l4Present, snap.backendAddress[backend]!, snap.backendPort[backend]!)
@@ -794,10 +811,10 @@ export class Engine {
   private toClient(buf: Uint8Array, ip: number, ihl: number, total: number, flow: number, l4Present: boolean): number {
     const snap = this.snap!
     const flows = this.flowTable!
-    flows.touch(flow, this.now)
     const protocol = buf[ip + 9]!
     const l4 = ip + ihl
-    if (l4Present && protocol === IPPROTO_TCP) this.trackTcp(flow, buf, l4)
+    if (l4Present && protocol === IPPROTO_TCP && !this.trackTcp(flow, buf, l4, total - ihl - ((buf[l4 + 12]! >> 4) << 2), true)) return this.drop(DropReason.RST_OUTSIDE_WINDOW)
+    flows.touch(flow, this.now)
     const client = flows.src(flow)
     const ports = flows.ports(flow)
     rewriteSource(this.views.of(buf), ip, ihl, protocol, l4Present, flows.dst(flow), ports & 0xffff)

@@ -4,10 +4,10 @@
  * one per timeout class, for ageing and for eviction when full. Nothing here
  * allocates after construction.
  *
- * Each flow is one 52-byte record in a single Int32Array, so a lookup touches
+ * Each flow is one 56-byte record in a single Int32Array, so a lookup touches
  * the bucket word and one or two cache lines of the record, not one line per
  * field: with 1M flows the table does not fit any cache and every line is a
- * miss. With the two bucket words that makes 60 bytes per flow.
+ * miss. With the two bucket words that makes 64 bytes per flow.
  *
  * Every word is an int32 (addresses and packed ports included; see the
  * snapshot's note on why).
@@ -76,7 +76,13 @@ const W_FORWARD_NEXT = 9
 const W_REPLY_NEXT = 10
 const W_LRU_PREV = 11
 const W_LRU_NEXT = 12
-const STRIDE = 13
+/**
+ * TCP: the sequence word, a reference point in each direction's sequence
+ * space for judging RSTs (flow-state.ts). Last, so that the prefetch's read
+ * of the last word pulls in the line it is on.
+ */
+const W_SEQ = 13
+const STRIDE = 14
 
 // Recency lists: one per timeout class.
 const L_HALF_OPEN = 0
@@ -240,6 +246,15 @@ export class FlowTable {
     return ((now - this.e[i * STRIDE + W_LAST_SEEN]!) | 0) > this.timeoutOf(i)
   }
 
+  /** The TCP sequence word (flow-state.ts); 0 (nothing known) when inserted. */
+  seqWord(i: number): number {
+    return this.e[i * STRIDE + W_SEQ]!
+  }
+
+  setSeqWord(i: number, word: number): void {
+    this.e[i * STRIDE + W_SEQ] = word
+  }
+
   setMacIndex(i: number, index: number): void {
     const at = i * STRIDE + W_MAC_STATE
     const w = this.e[at]!
@@ -400,6 +415,7 @@ export class FlowTable {
     e[b + W_MAC_STATE] = (list << 24) | state
     e[b + W_LAST_SEEN] = now
     e[b + W_REPLY_HASH] = replyHash
+    e[b + W_SEQ] = 0
     const fb = forwardHash & this.bucketMask
     e[b + W_FORWARD_NEXT] = this.forwardBuckets[fb]!
     this.forwardBuckets[fb] = i

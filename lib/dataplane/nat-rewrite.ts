@@ -79,7 +79,12 @@ export function clampMss(buf: Uint8Array, l4: number, end: number, clamped: numb
       const mss = readU16(buf, p + 2)
       if (mss > clamped) {
         writeU16(buf, p + 2, clamped)
-        writeU16(buf, l4 + TCP_OFF_CHECKSUM, checksumAdjust16(readU16(buf, l4 + TCP_OFF_CHECKSUM), mss, clamped))
+        // The checksum sums 16-bit words from the header's start: a value at an odd offset
+        // (after an odd-length option) counts with its bytes swapped.
+        const odd = ((p - l4) & 1) !== 0
+        const before = odd ? ((mss & 0xff) << 8) | (mss >>> 8) : mss
+        const after = odd ? ((clamped & 0xff) << 8) | (clamped >>> 8) : clamped
+        writeU16(buf, l4 + TCP_OFF_CHECKSUM, checksumAdjust16(readU16(buf, l4 + TCP_OFF_CHECKSUM), before, after))
       }
       return
     }

@@ -137,4 +137,10 @@ export interface Snapshot {
   neighbors: KeyTable
   /** 6 bytes per neighbor. */
   neighborMac: Uint8Array
+
+  /**
+   * (address, 0, 0) → 1 for the PA of every peer instance (node.peerProviderAddresses and the
+   * instances a shared store lists): NVGRE from them passes the trust check. Never nvlb's own PA.
+   */
+  peerProviders: KeyTable
 }

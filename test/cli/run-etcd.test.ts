@@ -83,7 +83,17 @@ t.test('two nvlb processes over etcd', async (t) => {
   const start = (i: number) =>
     run(t, ['--config', configs[i]!, '--state-dir', join(dir, `state${i + 1}`), '--store', store, '--instance-name', `nvlb${i + 1}`, '--instance-ttl', '2'])
   const one = await start(0)
+  // Instance 1 trusts instance 2's PA once it has registered (and logs the peers it trusts).
+  const peersOfOne = waitForLine(one.child, (line) => {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; peers?: string[] }
+      return entry.msg === 'peer instances trusted' ? entry.peers : undefined
+    } catch {
+      return undefined
+    }
+  })
   const two = await start(1)
+  t.same(await peersOfOne, ['192.168.0.11'], "instance 1 trusts instance 2's PA")
 
   const generationOf = async (r: Running) => Number((await call(`${r.url}/v1/config`)).etag?.replace(/"/g, ''))
   await waitFor('the same generation on both', async () => (await generationOf(one)) === (await generationOf(two)))

@@ -88,6 +88,12 @@ t.test('boundary values that are valid', async (t) => {
       d.lookupRecords.push({ customerAddress: '10.9.0.1', virtualSubnetId: 4096, providerAddress: '192.168.6.9', macAddress: '00155D090001' })
       d.lookupRecords.push({ customerAddress: '10.9.0.2', virtualSubnetId: 16777214, providerAddress: '192.168.6.9', macAddress: '00155D090002' })
     }],
+    ['64 peer PAs', (d) => {
+      d.node.peerProviderAddresses = Array.from({ length: 64 }, (_, i) => `192.168.7.${i + 1}`)
+    }],
+    ['an empty list of peer PAs', (d) => {
+      d.node.peerProviderAddresses = []
+    }],
     ['ports 1 and 65535', (d) => {
       d.vips[0].rules[0].frontendPort = 1
       d.vips[0].rules[0].backendPort = 65535

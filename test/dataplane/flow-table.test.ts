@@ -50,7 +50,7 @@ function lcg(seed: number): () => number {
 
 t.test('memory per flow stays within 64 bytes', async (t) => {
   t.ok(new FlowTable(1 << 20).bytesPerFlow <= 64)
-  t.equal(new FlowTable(1 << 20).bytesPerFlow, 60)
+  t.equal(new FlowTable(1 << 20).bytesPerFlow, 64)
 })
 
 t.test('fields packed with the list keep their values', async (t) => {

@@ -74,6 +74,20 @@ const regressions: Regression[] = [
     input: 'fragment-slot-reused-by-other-tenant.bin',
     drops: { fragment_no_state: 1 },
   },
+  {
+    description:
+      "a Blue VM's SYN to the Red public VIP (hairpin) was flagged cross_tenant: it is served like an Internet client, from nvlb's external address (the invariant now allows hairpin into the VIP's pools' domains, from a public address only)",
+    input: 'hairpin-blue-vm-to-red-public-vip.bin',
+  },
+  {
+    description: "a Red VM's SYN to the Blue public VIP (hairpin), the same",
+    input: 'hairpin-red-vm-to-blue-public-vip.bin',
+  },
+  {
+    description:
+      'a public SYN whose MSS option sat at an odd offset (after a 3-byte option) left the MSS clamp with a wrong TCP checksum (now adjusted with the bytes swapped)',
+    input: 'mss-clamp-option-at-odd-offset.bin',
+  },
 ]
 
 function inputOf(r: Regression): Buffer {

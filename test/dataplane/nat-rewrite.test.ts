@@ -52,3 +52,16 @@ t.test('MSS clamping lowers a larger MSS of a SYN only', async (t) => {
   clampMss(ack, 34, ack.length, 1000)
   t.equal(parseFrame(ack)!.tcp!.mss, 1460)
 })
+
+t.test('MSS clamping keeps the TCP checksum right when the option sits at an odd offset', async (t) => {
+  // Options: an unknown 3-byte option, then MSS 1460 at offset 23 of the header, then padding.
+  const frame = buildFrame({
+    eth: { src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' },
+    ipv4: { src: '1.1.1.1', dst: '2.2.2.2' },
+    tcp: { srcPort: 1, dstPort: 2, flags: ['syn'], options: Uint8Array.of(0x64, 3, 0, 2, 4, 0x05, 0xb4, 0) },
+  })
+  t.equal(parseFrame(frame)!.tcp!.checksumValid, true, 'valid before')
+  clampMss(frame, 34, frame.length, 1418)
+  t.equal(frame.readUInt16BE(34 + 20 + 5), 1418, 'clamped')
+  t.equal(parseFrame(frame)!.tcp!.checksumValid, true, 'valid after')
+})

@@ -7,6 +7,7 @@ import t, { type Test } from 'tap'
 import { buildFrame, parseFrame, type FrameSpec } from '../../lib/packet/frame'
 import { HEADROOM, Side, Verdict } from '../../lib/dataplane/engine'
 import { DROP_REASON_NAMES } from '../../lib/dataplane/drop-reasons'
+import { TCP_FLAG_RST } from '../../lib/packet/tcp'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { Harness, MAC, fromAppTier, fromClient, referenceConfig, replyTo, type Result } from '../helpers/engine-harness'
 
@@ -63,6 +64,21 @@ function withOuterSource(frame: Buffer, pa: string): Buffer {
 /** The frame nvlb sent toward a backend for a client SYN (public VIP). */
 function sentToBackend(h: Harness, sport: number): Buffer {
   return h.send(fromClient({ sport })).out[0]!.frame
+}
+
+/**
+ * A public (or, with `vsid`, CA VIP) connection through its handshake: client
+ * ISN 1000 (500 for the app tier), backend ISN 9000. Returns the SYN as nvlb
+ * sent it to the backend (for replyTo).
+ */
+function established(h: Harness, sport: number, vsid?: number): Buffer {
+  const client = (flags: ('syn' | 'ack')[], seq: number, ack?: number) =>
+    vsid === undefined ? fromClient({ sport, flags, seq, ...(ack === undefined ? {} : { ack }) }) : fromAppTier({ vsid, sport, flags, seq, ...(ack === undefined ? {} : { ack }) })
+  const isn = vsid === undefined ? 1000 : 500
+  const syn = h.send(client(['syn'], isn)).out[0]!.frame
+  h.send(replyTo(syn, vsid === undefined ? {} : { vsid }))
+  h.send(client(['ack'], isn + 1, 9001))
+  return syn
 }
 
 const cases: Case[] = [
@@ -339,6 +355,27 @@ const cases: Case[] = [
     drops: ['spoofed_provider_address'],
   },
   {
+    description: "a CA VIP request from a peer instance's PA (node.peerProviderAddresses) is accepted",
+    config: withConfig((c) => (c.node.peerProviderAddresses = ['192.168.6.3'])),
+    input: () => nvgre(VM11, { outer: { src: '192.168.6.3' } }),
+    verdict: Verdict.TX,
+    output: (t, r) => t.equal(parseFrame(r.out[0]!.frame)!.inner!.ipv4!.dst.startsWith('10.1.6.'), true),
+  },
+  {
+    description: "a public VIP backend's reply from a peer instance's PA is delivered",
+    config: withConfig((c) => (c.node.peerProviderAddresses = ['192.168.6.3'])),
+    input: (h) => withOuterSource(replyTo(sentToBackend(h, 10)), '192.168.6.3'),
+    verdict: Verdict.TX,
+    output: (t, r) => t.equal(parseFrame(r.out[0]!.frame)!.ipv4!.dst, '198.51.100.10'),
+  },
+  {
+    description: 'with peers configured, NVGRE from a PA that is neither the host nor a peer is still spoofed',
+    config: withConfig((c) => (c.node.peerProviderAddresses = ['192.168.6.3'])),
+    input: () => nvgre(VM11, { outer: { src: '192.168.6.9' } }),
+    verdict: Verdict.DROP,
+    drops: ['spoofed_provider_address'],
+  },
+  {
     description: "a CA VIP backend's reply in the VIP's VSID from the backend's host is delivered",
     input: (h) => replyTo(h.send(fromAppTier({ vsid: 5002, sport: 6004 })).out[0]!.frame, { vsid: 5002 }),
     verdict: Verdict.TX,
@@ -409,6 +446,58 @@ const cases: Case[] = [
         ipv4: { src: '198.51.100.10', dst: '203.0.113.10' },
         icmp: { type: 3, code: 3, quote: { ipv4: { src: '203.0.113.10', dst: '198.51.100.10' }, tcp: { srcPort: 80, dstPort: 9102 } }, quoteLength: 28 },
       }),
+    verdict: Verdict.TX,
+  },
+  {
+    description: 'a RST from an Internet client 16 MiB outside the window is dropped; the flow stays',
+    setup: (h) => void established(h, 9201),
+    input: () => fromClient({ sport: 9201, flags: ['rst'], seq: 1001 + (1 << 24) }),
+    verdict: Verdict.DROP,
+    drops: ['rst_outside_window'],
+  },
+  {
+    description: 'a RST from an Internet client within the window is passed to the backend',
+    setup: (h) => void established(h, 9202),
+    input: () => fromClient({ sport: 9202, flags: ['rst'], seq: 1001 + 60000 }),
+    verdict: Verdict.TX,
+    output: (t, r) => {
+      const inner = parseFrame(r.out[0]!.frame)!.inner!
+      t.equal(inner.ipv4!.src, '198.51.100.10')
+      t.ok((inner.tcp!.flags & TCP_FLAG_RST) !== 0)
+    },
+  },
+  {
+    description: "a RST from a public VIP's backend outside the window is dropped",
+    input: (h) => replyTo(established(h, 9203), { flags: ['rst', 'ack'], seq: 9001 - (1 << 25), ack: 1001 }),
+    verdict: Verdict.DROP,
+    drops: ['rst_outside_window'],
+  },
+  {
+    description: "a RST from a public VIP's backend at its next sequence number goes to the client",
+    input: (h) => replyTo(established(h, 9204), { flags: ['rst', 'ack'], seq: 9001, ack: 1001 }),
+    verdict: Verdict.TX,
+    output: (t, r) => {
+      const f = parseFrame(r.out[0]!.frame)!
+      t.equal(f.ipv4!.dst, '198.51.100.10')
+      t.ok((f.tcp!.flags & TCP_FLAG_RST) !== 0)
+    },
+  },
+  {
+    description: 'a RST from a CA VIP client (full NAT) outside the window is dropped',
+    setup: (h) => void established(h, 9205, 5002),
+    input: () => fromAppTier({ vsid: 5002, sport: 9205, flags: ['rst'], seq: 501 + 0x40000000 }),
+    verdict: Verdict.DROP,
+    drops: ['rst_outside_window'],
+  },
+  {
+    description: "a backend's RST|ACK refusing a SYN (nothing known of its sequence space) goes to the client",
+    input: (h) => replyTo(sentToBackend(h, 9206), { flags: ['rst', 'ack'], seq: 0 }),
+    verdict: Verdict.TX,
+  },
+  {
+    description: 'a RST for a flow first seen mid-stream (no SYN) is passed',
+    setup: (h) => h.send(fromClient({ sport: 9207, flags: ['ack'], seq: 3_000_000_000, ack: 77 })),
+    input: () => fromClient({ sport: 9207, flags: ['rst'], seq: 3_000_000_000 }),
     verdict: Verdict.TX,
   },
   {

@@ -96,18 +96,18 @@ export const MAC = {
 type Flag = 'syn' | 'ack' | 'fin' | 'rst' | 'psh'
 
 /** A client on the Internet → a public VIP. */
-export function fromClient(opts: { vip?: string; sport: number; dport?: number; flags?: Flag[]; payload?: string; client?: string; df?: boolean; udp?: boolean; mss?: number; srcMac?: string }): Buffer {
+export function fromClient(opts: { vip?: string; sport: number; dport?: number; flags?: Flag[]; payload?: string; client?: string; df?: boolean; udp?: boolean; mss?: number; srcMac?: string; seq?: number; ack?: number }): Buffer {
   const l4 = { srcPort: opts.sport, dstPort: opts.dport ?? 80 }
   return buildFrame({
     eth: { src: opts.srcMac ?? MAC.client, dst: MAC.external },
     ipv4: { src: opts.client ?? '198.51.100.10', dst: opts.vip ?? '203.0.113.10', df: opts.df ?? true },
-    ...(opts.udp === true ? { udp: l4 } : { tcp: { ...l4, seq: 1000, flags: opts.flags ?? ['syn'], ...(opts.mss === undefined ? {} : { mss: opts.mss }) } }),
+    ...(opts.udp === true ? { udp: l4 } : { tcp: { ...l4, seq: opts.seq ?? 1000, ...(opts.ack === undefined ? {} : { ack: opts.ack }), flags: opts.flags ?? ['syn'], ...(opts.mss === undefined ? {} : { mss: opts.mss }) } }),
     ...(opts.payload === undefined ? {} : { payload: opts.payload }),
   })
 }
 
 /** A tenant VM on host4 (blue-vm11 / red-vm11, CA 10.1.5.20) → a CA VIP, as its host encapsulates it. */
-export function fromAppTier(opts: { vsid: number; sport: number; vip?: string; dport?: number; flags?: Flag[]; src?: string; vmMac?: string; udp?: boolean; payload?: string }): Buffer {
+export function fromAppTier(opts: { vsid: number; sport: number; vip?: string; dport?: number; flags?: Flag[]; src?: string; vmMac?: string; udp?: boolean; payload?: string; seq?: number; ack?: number }): Buffer {
   const l4 = { srcPort: opts.sport, dstPort: opts.dport ?? 80 }
   return buildFrame({
     eth: { src: MAC.host4, dst: MAC.provider },
@@ -117,7 +117,7 @@ export function fromAppTier(opts: { vsid: number; sport: number; vip?: string; d
       inner: {
         eth: { src: opts.vmMac ?? '00:15:5d:01:05:20', dst: MAC.gateway },
         ipv4: { src: opts.src ?? '10.1.5.20', dst: opts.vip ?? '10.1.5.100', df: true },
-        ...(opts.udp === true ? { udp: l4 } : { tcp: { ...l4, seq: 500, flags: opts.flags ?? ['syn'] } }),
+        ...(opts.udp === true ? { udp: l4 } : { tcp: { ...l4, seq: opts.seq ?? 500, ...(opts.ack === undefined ? {} : { ack: opts.ack }), flags: opts.flags ?? ['syn'] } }),
         ...(opts.payload === undefined ? {} : { payload: opts.payload }),
       },
     },
@@ -129,7 +129,7 @@ export function fromAppTier(opts: { vsid: number; sport: number; vip?: string; d
  * ports swapped, from the backend's host, with `vsid` in the key (default:
  * the key nvlb used).
  */
-export function replyTo(sent: Buffer, opts: { vsid?: number; flags?: Flag[]; payload?: string; src?: string } = {}): Buffer {
+export function replyTo(sent: Buffer, opts: { vsid?: number; flags?: Flag[]; payload?: string; src?: string; seq?: number; ack?: number } = {}): Buffer {
   const f = parseFrame(sent)!
   const inner = f.inner!
   const udp = inner.udp
@@ -143,7 +143,7 @@ export function replyTo(sent: Buffer, opts: { vsid?: number; flags?: Flag[]; pay
         ipv4: { src: opts.src ?? inner.ipv4!.dst, dst: inner.ipv4!.src, df: true },
         ...(udp !== null
           ? { udp: { srcPort: udp.dstPort, dstPort: udp.srcPort } }
-          : { tcp: { srcPort: inner.tcp!.dstPort, dstPort: inner.tcp!.srcPort, seq: 9000, ack: inner.tcp!.seq + 1, flags: opts.flags ?? ['syn', 'ack'] } }),
+          : { tcp: { srcPort: inner.tcp!.dstPort, dstPort: inner.tcp!.srcPort, seq: opts.seq ?? 9000, ack: opts.ack ?? inner.tcp!.seq + 1, flags: opts.flags ?? ['syn', 'ack'] } }),
         ...(opts.payload === undefined ? {} : { payload: opts.payload }),
       },
     },
