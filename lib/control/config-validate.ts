@@ -182,7 +182,8 @@ function canonicalizeMacs(config: NvlbConfig, reused: ReadonlySet<string> = NONE
   node.gatewayMac = canonical(node.gatewayMac)!
   if (node.externalMac !== undefined) node.externalMac = canonical(node.externalMac)
   if (!reused.has('neighbors')) for (const n of config.neighbors) n.mac = canonical(n.mac)!
-  if (!reused.has('lookupRecords')) for (const r of config.lookupRecords) r.macAddress = canonical(r.macAddress)!
+  // Frozen records are a validated document's: already canonical.
+  if (!reused.has('lookupRecords')) for (const r of config.lookupRecords) if (!Object.isFrozen(r)) r.macAddress = canonical(r.macAddress)!
 }
 
 /** The defaults that depend on other fields: natMode on the VIP's side, backendPort = frontendPort. */
@@ -269,6 +270,48 @@ function isPlainData(value: unknown, depth = 0): boolean {
 /** The item lists a change may leave as they were (each validated once, as a whole). */
 const REUSABLE_SECTIONS = ['neighbors', 'lookupRecords', 'customerRoutes', 'pools', 'vips'] as const
 
+interface KeptItems {
+  /** The items to validate: those of the list that are not frozen, in order. */
+  fresh: unknown[]
+  /** The whole list again, the fresh items replaced by their validated copies. */
+  merge(validated: unknown[]): unknown[]
+  /** An error about fresh[k] made about the item's index in the whole list. */
+  renumber(error: NvlbError): NvlbError
+}
+
+/**
+ * A lookup-record list that holds frozen records (those of a validated document: the
+ * control plane freezes only what validated, e.g. the records a bulk change keeps):
+ * they passed the schema and are normalized, so only the others are schema-checked.
+ * The cross-checks still see the whole list.
+ */
+function keptRecords(list: unknown): KeptItems | undefined {
+  if (!Array.isArray(list)) return undefined
+  const at: number[] = []
+  const fresh: unknown[] = []
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i] as unknown
+    if (typeof item === 'object' && item !== null && Object.isFrozen(item) && !Array.isArray(item)) continue
+    at.push(i)
+    fresh.push(item)
+  }
+  if (fresh.length === list.length) return undefined
+  return {
+    fresh,
+    merge(validated) {
+      const out = list.slice()
+      for (let k = 0; k < at.length; k++) out[at[k]!] = validated[k]
+      return out
+    },
+    renumber(error) {
+      const m = error.field === undefined ? null : /^lookupRecords\[(\d+)\]/.exec(error.field)
+      if (m === null) return error
+      const field = `lookupRecords[${at[Number(m[1])]!}]${error.field!.slice(m[0].length)}`
+      return new NvlbError(error.code, error.message.slice(error.field!.length + 2), field, error.statusCode)
+    },
+  }
+}
+
 /**
  * Validate a change of the running document `previous` (validated by validateConfig or
  * validateChange) into `doc`: the same verdict and the same normalized result as
@@ -283,16 +326,24 @@ export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
   const running = previous as unknown as Record<string, unknown>
   const reused = new Set<string>()
   let root: unknown
+  let recordsKept: KeptItems | undefined
   if (isPlainObject(doc)) {
     // Sections equal to the running ones are not copied at all; the others are copied as validateConfig does.
     const raw = doc as Json
     for (const section of REUSABLE_SECTIONS) {
       const before = running[section]
       // A section left out is [] after validation; only an explicit equal list is reused.
-      if (Array.isArray(before) && Array.isArray(raw[section]) && isPlainData(raw[section]) && jsonEqual(raw[section], before)) reused.add(section)
+      // The running (frozen) list itself, as an edit leaves the sections it did not touch, is reused without a look.
+      if (Array.isArray(before) && (raw[section] === before || (Array.isArray(raw[section]) && isPlainData(raw[section]) && jsonEqual(raw[section], before)))) {
+        reused.add(section)
+      }
     }
     const shell: Json = {}
     for (const key of Object.keys(raw)) shell[key] = reused.has(key) ? [] : raw[key]
+    if (!reused.has('lookupRecords')) {
+      recordsKept = keptRecords(raw.lookupRecords)
+      if (recordsKept !== undefined) shell.lookupRecords = recordsKept.fresh
+    }
     root = jsonClone(shell)
   } else {
     root = jsonClone(doc)
@@ -300,8 +351,12 @@ export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
   if (!isObject(root)) fail(ErrorCodes.INVALID_CONFIG, undefined, `the configuration must be a JSON object, not ${describe(root)}`)
   if (root.node === undefined || root.node === null) fail(ErrorCodes.INVALID_FIELD, 'node', 'is required')
   const validate = schemaValidator()
-  if (!validate(root)) throw toNvlbError(validate.errors![0]!)
+  if (!validate(root)) {
+    const error = toNvlbError(validate.errors![0]!)
+    throw recordsKept === undefined ? error : recordsKept.renumber(error)
+  }
   for (const section of reused) root[section] = running[section] as Json
+  if (recordsKept !== undefined) root.lookupRecords = recordsKept.merge(root.lookupRecords as unknown[]) as unknown as Json
   const config = root as unknown as NvlbConfig
   canonicalizeMacs(config, reused)
   fillDependentDefaults(config, reused)
