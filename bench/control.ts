@@ -6,9 +6,12 @@
  * gateway of many tenants sees them: 1000 records per tenant over two VSIDs
  * (a gateway record `.1` pointing at nvlb's PA, the VMs on hosts of 40 VMs
  * each), a default customer route per VSID, per tenant two pools of 16
- * backends (VM CAs of the tenant) and ten VIPs: five public (tcp 80 and 443)
+ * backends (VM CAs of the tenant) and ten VIPs: five public (tcp 80)
  * and five CA VIPs (tcp 80). Maglev tables are 4093 slots (a prime > 100 × 16
- * backends, so the 1% balance of a table still holds).
+ * backends, so the 1% balance of a table still holds). Every VIP has one rule;
+ * the packet path numbers rules in MAX_RULE_IDS (4096) ids, so above 400,000
+ * records the VIPs stop at 4000 (the first 400 tenants have them) instead of
+ * N/100. Backend changes go to pools that VIPs use.
  *
  * For every size:
  * - `control.start_s`: `nvlb run --config FILE` on an empty state dir, from
@@ -43,6 +46,7 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { formatTable } from '../lib/cli/table'
+import { MAX_RULE_IDS } from '../lib/dataplane/snapshot'
 import { printMetrics, progress, type Metric } from './report'
 
 const TOKEN = 'bench-control-token-0123456789abcdef'
@@ -51,6 +55,9 @@ const VMS_PER_HOST = 40
 const BACKENDS_PER_POOL = 16
 const MAGLEV_SIZE = 4093
 const IMPORT_RECORDS = 100_000
+const VIPS_PER_TENANT = 10
+/** VIP rules the generated documents use at most: the packet path has MAX_RULE_IDS rule ids (some headroom kept). */
+const RULE_BUDGET = MAX_RULE_IDS - 96
 const WARMUP_CHANGES = 3
 const NVLB_PA = '192.168.0.2'
 const GATEWAY_MAC = '02:00:00:00:00:01'
@@ -131,22 +138,11 @@ export function controlDocument(records: number, providerInterface?: string): Js
       Array.from({ length: BACKENDS_PER_POOL }, (_, i) => ({ virtualSubnetId: vsid, address: backendAddress(vsid, i), weight: 1 + (i % 3), state: 'active' }))
     pools.push({ name: `t${t}-web`, backends: backends(a) })
     pools.push({ name: `t${t}-app`, backends: backends(b) })
+    // The packet path numbers VIP rules in MAX_RULE_IDS ids: the first tenants get VIPs until the rules reach RULE_BUDGET.
+    if (t >= vipTenants(records)) continue
     for (let v = 0; v < 5; v++) {
-      vips.push({
-        name: `t${t}-public-${v}`,
-        address: publicVipAddress(t * 5 + v),
-        virtualSubnetId: 0,
-        rules: [
-          { protocol: 'tcp', frontendPort: 80, pool: `t${t}-web`, backendPort: 80 },
-          { protocol: 'tcp', frontendPort: 443, pool: `t${t}-web`, backendPort: 80 },
-        ],
-      })
-      vips.push({
-        name: `t${t}-internal-${v}`,
-        address: `10.255.0.${10 + v}`,
-        virtualSubnetId: a,
-        rules: [{ protocol: 'tcp', frontendPort: 80, pool: `t${t}-app`, backendPort: 80 }],
-      })
+      vips.push({ name: `t${t}-public-${v}`, address: publicVipAddress(t * 5 + v), virtualSubnetId: 0, rules: [{ protocol: 'tcp', frontendPort: 80, pool: `t${t}-web` }] })
+      vips.push({ name: `t${t}-internal-${v}`, address: `10.255.0.${10 + v}`, virtualSubnetId: a, rules: [{ protocol: 'tcp', frontendPort: 80, pool: `t${t}-app` }] })
     }
   }
   const node: Json = {
@@ -168,6 +164,12 @@ function importRecords(firstTenant: number): Json[] {
   const out: Json[] = []
   for (let t = firstTenant; out.length < IMPORT_RECORDS; t++) for (const r of tenantRecords(t)) out.push(r)
   return out.slice(0, IMPORT_RECORDS)
+}
+
+/** Tenants with VIPs: ten VIPs of one rule each, N/100 VIPs in all, at most RULE_BUDGET rules. */
+function vipTenants(records: number): number {
+  const tenants = Math.max(1, Math.round(records / RECORDS_PER_TENANT))
+  return Math.min(tenants, Math.floor(RULE_BUDGET / VIPS_PER_TENANT))
 }
 
 function median(values: number[]): number {
@@ -256,7 +258,7 @@ async function request(url: string, method: string, body?: unknown): Promise<{ s
   return { status: res.status, json, ms: performance.now() - started }
 }
 
-/** One backend change per pool, spread over the document; time until the answer (durable and run by every worker). */
+/** One backend change per pool, spread over the tenants with VIPs; time until the answer (durable and run by every worker). */
 async function measureChanges(url: string, tenants: number, count: number): Promise<number[]> {
   const times: number[] = []
   for (let i = -WARMUP_CHANGES; i < count; i++) {
@@ -332,6 +334,7 @@ async function measureSize(records: number, changes: number, veth: Veth | undefi
   try {
     const doc = controlDocument(records, veth?.a)
     const tenants = doc.pools.length / 2
+    const changed = vipTenants(records)
     const text = JSON.stringify(doc)
     writeFileSync(file, text)
     const vips = doc.vips.length as number
@@ -347,7 +350,7 @@ async function measureSize(records: number, changes: number, veth: Veth | undefi
     await delay(2000)
     const rss = rssBytes(nvlb.child.pid!)
     progress(`bench control: ${records} records: ${changes} backend changes …`)
-    const times = await measureChanges(nvlb.url, tenants, changes)
+    const times = await measureChanges(nvlb.url, changed, changes)
     progress(`bench control: ${records} records: bulk import of ${IMPORT_RECORDS} records …`)
     const imported = await request(`${nvlb.url}/v1/policy/lookup-records/bulk`, 'POST', { add: importRecords(tenants + 10) })
     if (imported.status !== 200 || imported.json.added !== IMPORT_RECORDS) throw new Error(`bulk import: HTTP ${imported.status} ${JSON.stringify(imported.json).slice(0, 500)}`)
