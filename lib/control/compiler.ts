@@ -88,6 +88,25 @@ interface NeighborTables {
   neighborMac: Uint8Array
 }
 
+/** `next` is frozen and starts with every item of `previous`, by reference. */
+function appendedTo<T>(previous: readonly T[], next: readonly T[]): boolean {
+  if (next.length <= previous.length || !Object.isFrozen(next)) return false
+  for (let i = 0; i < previous.length; i++) if (previous[i] !== next[i]) return false
+  return true
+}
+
+/** A copy of `table` with room for `expected` keys (the tables of a published snapshot are never changed). */
+function grownKeyTable(table: KeyTable, expected: number): KeyTable {
+  const grown = createKeyTable(expected)
+  if (grown.mask === table.mask) return { keys: table.keys.slice(), values: table.values.slice(), mask: table.mask, size: table.size }
+  const { keys, values } = table
+  for (let slot = 0; slot <= table.mask; slot++) {
+    const value = values[slot]!
+    if (value >= 0) keyTableSet(grown, keys[slot * 3]!, keys[slot * 3 + 1]!, keys[slot * 3 + 2]!, value)
+  }
+  return grown
+}
+
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
@@ -227,10 +246,19 @@ export class Compiler {
     for (const vsid of vsidCustomer.keys()) keyTableSet(domains, vsid, 0, 0, domainOf(vsid))
 
     const records = config.lookupRecords
-    const lookup = createKeyTable(records.length)
+    // Records appended to the previous (frozen) list, as a bulk import of new records does:
+    // the previous tables are copied, and only the new records are parsed and inserted.
+    const kept = cached !== undefined && appendedTo(cached.lookupRecords, records) ? cached : undefined
+    const lookup = kept === undefined ? createKeyTable(records.length) : grownKeyTable(kept.lookup, records.length)
     const lookupHost = new Int32Array(records.length)
     const lookupMac = new Uint8Array(records.length * 6)
-    records.forEach((r, i) => {
+    const from = kept === undefined ? 0 : kept.lookupRecords.length
+    if (kept !== undefined) {
+      lookupHost.set(kept.lookupHost)
+      lookupMac.set(kept.lookupMac)
+    }
+    for (let i = from; i < records.length; i++) {
+      const r = records[i]!
       const ca = this.address(r.customerAddress)
       if (ca < 0) throw badAddress(r.customerAddress, `lookupRecords[${i}].customerAddress`)
       const host = this.address(r.providerAddress)
@@ -240,7 +268,7 @@ export class Compiler {
       lookupHost[i] = host
       lookupMac.set(mac, i * 6)
       keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
-    })
+    }
     const tables: PolicyTables = { lookupRecords: records, customerRoutes: config.customerRoutes, domains, domainOf, lookup, lookupHost, lookupMac }
     this.policyCache = tables
     return tables
