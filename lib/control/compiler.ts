@@ -88,6 +88,17 @@ interface NeighborTables {
   neighborMac: Uint8Array
 }
 
+/**
+ * A copy of `array` in a SharedArrayBuffer: structured clone (postMessage to a worker)
+ * passes such an array by reference. Snapshot tables are never written after the
+ * compile, so sharing them is safe.
+ */
+function shared<T extends Int32Array | Uint8Array>(array: T): T {
+  const copy = new (array.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(array.byteLength))
+  copy.set(array)
+  return copy
+}
+
 /** `next` is frozen and starts with every item of `previous`, by reference. */
 function appendedTo<T>(previous: readonly T[], next: readonly T[]): boolean {
   if (next.length <= previous.length || !Object.isFrozen(next)) return false
@@ -269,7 +280,17 @@ export class Compiler {
       lookupMac.set(mac, i * 6)
       keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
     }
-    const tables: PolicyTables = { lookupRecords: records, customerRoutes: config.customerRoutes, domains, domainOf, lookup, lookupHost, lookupMac }
+    // In shared memory: every snapshot posted to the packet workers until the records change
+    // again shares these tables with them instead of copying them into each (tens of MB at 1M records).
+    const tables: PolicyTables = {
+      lookupRecords: records,
+      customerRoutes: config.customerRoutes,
+      domains,
+      domainOf,
+      lookup: { keys: shared(lookup.keys), values: shared(lookup.values), mask: lookup.mask, size: lookup.size },
+      lookupHost: shared(lookupHost),
+      lookupMac: shared(lookupMac),
+    }
     this.policyCache = tables
     return tables
   }
