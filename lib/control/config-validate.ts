@@ -190,6 +190,8 @@ function canonicalizeMacs(config: NvlbConfig, reused: ReadonlySet<string> = NONE
 function fillDependentDefaults(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
   if (reused.has('vips')) return
   for (const v of config.vips) {
+    // A frozen VIP is a validated document's: its defaults are filled in.
+    if (Object.isFrozen(v)) continue
     if (v.natMode === undefined) v.natMode = v.virtualSubnetId === 0 ? 'dnat' : 'fullnat'
     for (const r of v.rules) if (r.backendPort === undefined) r.backendPort = r.frontendPort
   }
@@ -271,6 +273,7 @@ function isPlainData(value: unknown, depth = 0): boolean {
 const REUSABLE_SECTIONS = ['neighbors', 'lookupRecords', 'customerRoutes', 'pools', 'vips'] as const
 
 interface KeptItems {
+  section: string
   /** The items to validate: those of the list that are not frozen, in order. */
   fresh: unknown[]
   /** The whole list again, the fresh items replaced by their validated copies. */
@@ -279,13 +282,16 @@ interface KeptItems {
   renumber(error: NvlbError): NvlbError
 }
 
+/** Sections whose frozen items a change keeps are not schema-checked again (keptItems). */
+const KEPT_SECTIONS = ['lookupRecords', 'pools', 'vips'] as const
+
 /**
- * A lookup-record list that holds frozen records (those of a validated document: the
- * control plane freezes only what validated, e.g. the records a bulk change keeps):
- * they passed the schema and are normalized, so only the others are schema-checked.
- * The cross-checks still see the whole list.
+ * A list that holds frozen items (those of a validated document: the control plane
+ * freezes only what validated, e.g. the records a bulk change keeps, the pools an edit
+ * left as they were): they passed the schema and are normalized, so only the others are
+ * schema-checked. The cross-checks still see the whole list.
  */
-function keptRecords(list: unknown): KeptItems | undefined {
+function keptItems(section: string, list: unknown): KeptItems | undefined {
   if (!Array.isArray(list)) return undefined
   const at: number[] = []
   const fresh: unknown[] = []
@@ -296,7 +302,9 @@ function keptRecords(list: unknown): KeptItems | undefined {
     fresh.push(item)
   }
   if (fresh.length === list.length) return undefined
+  const pattern = new RegExp(`^${section}\\[(\\d+)\\]`)
   return {
+    section,
     fresh,
     merge(validated) {
       const out = list.slice()
@@ -304,9 +312,9 @@ function keptRecords(list: unknown): KeptItems | undefined {
       return out
     },
     renumber(error) {
-      const m = error.field === undefined ? null : /^lookupRecords\[(\d+)\]/.exec(error.field)
+      const m = error.field === undefined ? null : pattern.exec(error.field)
       if (m === null) return error
-      const field = `lookupRecords[${at[Number(m[1])]!}]${error.field!.slice(m[0].length)}`
+      const field = `${section}[${at[Number(m[1])]!}]${error.field!.slice(m[0].length)}`
       return new NvlbError(error.code, error.message.slice(error.field!.length + 2), field, error.statusCode)
     },
   }
@@ -326,7 +334,7 @@ export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
   const running = previous as unknown as Record<string, unknown>
   const reused = new Set<string>()
   let root: unknown
-  let recordsKept: KeptItems | undefined
+  const itemsKept: KeptItems[] = []
   if (isPlainObject(doc)) {
     // Sections equal to the running ones are not copied at all; the others are copied as validateConfig does.
     const raw = doc as Json
@@ -340,9 +348,12 @@ export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
     }
     const shell: Json = {}
     for (const key of Object.keys(raw)) shell[key] = reused.has(key) ? [] : raw[key]
-    if (!reused.has('lookupRecords')) {
-      recordsKept = keptRecords(raw.lookupRecords)
-      if (recordsKept !== undefined) shell.lookupRecords = recordsKept.fresh
+    for (const section of KEPT_SECTIONS) {
+      if (reused.has(section)) continue
+      const kept = keptItems(section, raw[section])
+      if (kept === undefined) continue
+      itemsKept.push(kept)
+      shell[section] = kept.fresh
     }
     root = jsonClone(shell)
   } else {
@@ -352,11 +363,12 @@ export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
   if (root.node === undefined || root.node === null) fail(ErrorCodes.INVALID_FIELD, 'node', 'is required')
   const validate = schemaValidator()
   if (!validate(root)) {
-    const error = toNvlbError(validate.errors![0]!)
-    throw recordsKept === undefined ? error : recordsKept.renumber(error)
+    let error = toNvlbError(validate.errors![0]!)
+    for (const kept of itemsKept) error = kept.renumber(error)
+    throw error
   }
   for (const section of reused) root[section] = running[section] as Json
-  if (recordsKept !== undefined) root.lookupRecords = recordsKept.merge(root.lookupRecords as unknown[]) as unknown as Json
+  for (const kept of itemsKept) root[kept.section] = kept.merge(root[kept.section] as unknown[]) as unknown as Json
   const config = root as unknown as NvlbConfig
   canonicalizeMacs(config, reused)
   fillDependentDefaults(config, reused)

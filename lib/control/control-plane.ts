@@ -112,11 +112,25 @@ function draftOf(config: NvlbConfig): { draft: NvlbConfig; settle(): Record<stri
       const doc: Record<string, unknown> = {}
       for (const key of Object.keys(draft)) {
         const descriptor = Object.getOwnPropertyDescriptor(draft, key)!
-        doc[key] = descriptor.get === undefined ? descriptor.value : copies.has(key) ? copies.get(key) : running[key]
+        doc[key] = descriptor.get === undefined ? descriptor.value : !copies.has(key) ? running[key] : key === 'lookupRecords' ? copies.get(key) : keepUnchanged(copies.get(key), running[key])
       }
       return doc
     },
   }
+}
+
+/**
+ * A copied list section after the edit: items equal to the running item at the same
+ * position are replaced by it (frozen, validated), so that validation, the compiler and
+ * the store see by reference which items the edit left alone.
+ */
+function keepUnchanged(copy: unknown, running: unknown): unknown {
+  if (!Array.isArray(copy) || !Array.isArray(running)) return copy
+  const n = Math.min(copy.length, running.length)
+  for (let i = 0; i < n; i++) {
+    if (copy[i] !== running[i] && typeof running[i] === 'object' && running[i] !== null && jsonEqual(copy[i], running[i])) copy[i] = running[i]
+  }
+  return copy
 }
 
 export class ControlPlane<S = unknown> {
