@@ -4,7 +4,7 @@ export const COMMANDS: Record<string, string> = {
   replay: 'feed a pcap through one engine: replay --config CONFIG.json IN.pcap OUT.pcap',
   demo: 'bring up the reference deployment (two tenants in network namespaces) and drive traffic through it',
   host: 'run the NVGRE host emulator (the Hyper-V host role)',
-  bench: 'run a benchmark: bench pipeline|api|e2e|wire|health [--json]',
+  bench: 'run a benchmark: bench pipeline|api|e2e|wire|health|control [--json]',
   config: 'show or replace the whole configuration through the admin API',
   vip: 'list, show, create, update or delete VIPs through the admin API',
   pool: 'list, show, create, update or delete pools through the admin API',

@@ -91,6 +91,36 @@ interface NeighborTables {
   neighborMac: Uint8Array
 }
 
+/**
+ * A copy of `array` in a SharedArrayBuffer: structured clone (postMessage to a worker)
+ * passes such an array by reference. Snapshot tables are never written after the
+ * compile, so sharing them is safe.
+ */
+function shared<T extends Int32Array | Uint8Array>(array: T): T {
+  const copy = new (array.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(array.byteLength))
+  copy.set(array)
+  return copy
+}
+
+/** `next` is frozen and starts with every item of `previous`, by reference. */
+function appendedTo<T>(previous: readonly T[], next: readonly T[]): boolean {
+  if (next.length <= previous.length || !Object.isFrozen(next)) return false
+  for (let i = 0; i < previous.length; i++) if (previous[i] !== next[i]) return false
+  return true
+}
+
+/** A copy of `table` with room for `expected` keys (the tables of a published snapshot are never changed). */
+function grownKeyTable(table: KeyTable, expected: number): KeyTable {
+  const grown = createKeyTable(expected)
+  if (grown.mask === table.mask) return { keys: table.keys.slice(), values: table.values.slice(), mask: table.mask, size: table.size }
+  const { keys, values } = table
+  for (let slot = 0; slot <= table.mask; slot++) {
+    const value = values[slot]!
+    if (value >= 0) keyTableSet(grown, keys[slot * 3]!, keys[slot * 3 + 1]!, keys[slot * 3 + 2]!, value)
+  }
+  return grown
+}
+
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
@@ -263,10 +293,19 @@ export class Compiler {
     for (const vsid of vsidCustomer.keys()) keyTableSet(domains, vsid, 0, 0, domainOf(vsid))
 
     const records = config.lookupRecords
-    const lookup = createKeyTable(records.length)
+    // Records appended to the previous (frozen) list, as a bulk import of new records does:
+    // the previous tables are copied, and only the new records are parsed and inserted.
+    const kept = cached !== undefined && appendedTo(cached.lookupRecords, records) ? cached : undefined
+    const lookup = kept === undefined ? createKeyTable(records.length) : grownKeyTable(kept.lookup, records.length)
     const lookupHost = new Int32Array(records.length)
     const lookupMac = new Uint8Array(records.length * 6)
-    records.forEach((r, i) => {
+    const from = kept === undefined ? 0 : kept.lookupRecords.length
+    if (kept !== undefined) {
+      lookupHost.set(kept.lookupHost)
+      lookupMac.set(kept.lookupMac)
+    }
+    for (let i = from; i < records.length; i++) {
+      const r = records[i]!
       const ca = this.address(r.customerAddress)
       if (ca < 0) throw badAddress(r.customerAddress, `lookupRecords[${i}].customerAddress`)
       const host = this.address(r.providerAddress)
@@ -276,8 +315,18 @@ export class Compiler {
       lookupHost[i] = host
       lookupMac.set(mac, i * 6)
       keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
-    })
-    const tables: PolicyTables = { lookupRecords: records, customerRoutes: config.customerRoutes, domains, domainOf, lookup, lookupHost, lookupMac }
+    }
+    // In shared memory: every snapshot posted to the packet workers until the records change
+    // again shares these tables with them instead of copying them into each (tens of MB at 1M records).
+    const tables: PolicyTables = {
+      lookupRecords: records,
+      customerRoutes: config.customerRoutes,
+      domains,
+      domainOf,
+      lookup: { keys: shared(lookup.keys), values: shared(lookup.values), mask: lookup.mask, size: lookup.size },
+      lookupHost: shared(lookupHost),
+      lookupMac: shared(lookupMac),
+    }
     this.policyCache = tables
     return tables
   }

@@ -133,6 +133,13 @@ function checkAddressesUniqueInDomain(config: NvlbConfig, context: CrossCheckCon
   })
 }
 
+/**
+ * Pools whose backends passed checkPools, with what that depended on: a frozen pool (a
+ * validated document's, which cannot have changed since) checked against the same
+ * lookup records (the context's map, reused while the records are) is not checked again.
+ */
+const checkedPools = new WeakMap<object, { records: Map<string, number>; tableSize: number }>()
+
 function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
   const tableSize = config.node.maglevTableSize ?? ConfigLimits.DEFAULT_MAGLEV_TABLE_SIZE
   config.pools.forEach((p, i) => {
@@ -140,6 +147,8 @@ function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
     const first = context.pools.get(p.name)
     if (first !== undefined) fail(ErrorCodes.DUPLICATE_NAME, `${path}.name`, `pool '${p.name}' is already defined at pools[${first}]`)
     context.pools.set(p.name, i)
+    const checked = checkedPools.get(p)
+    if (checked !== undefined && Object.isFrozen(p) && checked.records === context.records && checked.tableSize === tableSize) return
     if (p.backends.length > tableSize) {
       fail(
         ErrorCodes.INVALID_FIELD,
@@ -164,6 +173,7 @@ function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
         )
       }
     })
+    checkedPools.set(p, { records: context.records, tableSize })
   })
 }
 

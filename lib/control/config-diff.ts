@@ -86,8 +86,11 @@ function listChanges<T>(
     }
     if (positional) return items
   }
-  const old = new Map(before.map((item) => [keyOf(item), item]))
-  const now = new Map(after.map((item) => [keyOf(item), item]))
+  // Items both lists hold by reference (a change keeps the running, frozen items it does not touch) are unchanged.
+  const inAfter = new Set<T>(after)
+  const inBefore = new Set<T>(before)
+  const old = new Map(before.filter((item) => !inAfter.has(item)).map((item) => [keyOf(item), item]))
+  const now = new Map(after.filter((item) => !inBefore.has(item)).map((item) => [keyOf(item), item]))
   const items: string[] = []
   for (const [key] of now) if (!old.has(key)) items.push(`+${prefix}${key}`)
   for (const [key] of old) if (!now.has(key)) items.push(`-${prefix}${key}`)

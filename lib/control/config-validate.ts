@@ -184,13 +184,16 @@ function canonicalizeMacs(config: NvlbConfig, reused: ReadonlySet<string> = NONE
   node.gatewayMac = canonical(node.gatewayMac)!
   if (node.externalMac !== undefined) node.externalMac = canonical(node.externalMac)
   if (!reused.has('neighbors')) for (const n of config.neighbors) n.mac = canonical(n.mac)!
-  if (!reused.has('lookupRecords')) for (const r of config.lookupRecords) r.macAddress = canonical(r.macAddress)!
+  // Frozen records are a validated document's: already canonical.
+  if (!reused.has('lookupRecords')) for (const r of config.lookupRecords) if (!Object.isFrozen(r)) r.macAddress = canonical(r.macAddress)!
 }
 
 /** The defaults that depend on other fields: natMode on the VIP's side, backendPort = frontendPort. */
 function fillDependentDefaults(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
   if (reused.has('vips')) return
   for (const v of config.vips) {
+    // A frozen VIP is a validated document's: its defaults are filled in.
+    if (Object.isFrozen(v)) continue
     if (v.natMode === undefined) v.natMode = v.virtualSubnetId === 0 ? 'dnat' : 'fullnat'
     for (const r of v.rules) if (r.backendPort === undefined) r.backendPort = r.frontendPort
   }
@@ -271,6 +274,54 @@ function isPlainData(value: unknown, depth = 0): boolean {
 /** The item lists a change may leave as they were (each validated once, as a whole). */
 const REUSABLE_SECTIONS = ['neighbors', 'lookupRecords', 'customerRoutes', 'pools', 'vips'] as const
 
+interface KeptItems {
+  section: string
+  /** The items to validate: those of the list that are not frozen, in order. */
+  fresh: unknown[]
+  /** The whole list again, the fresh items replaced by their validated copies. */
+  merge(validated: unknown[]): unknown[]
+  /** An error about fresh[k] made about the item's index in the whole list. */
+  renumber(error: NvlbError): NvlbError
+}
+
+/** Sections whose frozen items a change keeps are not schema-checked again (keptItems). */
+const KEPT_SECTIONS = ['lookupRecords', 'pools', 'vips'] as const
+
+/**
+ * A list that holds frozen items (those of a validated document: the control plane
+ * freezes only what validated, e.g. the records a bulk change keeps, the pools an edit
+ * left as they were): they passed the schema and are normalized, so only the others are
+ * schema-checked. The cross-checks still see the whole list.
+ */
+function keptItems(section: string, list: unknown): KeptItems | undefined {
+  if (!Array.isArray(list)) return undefined
+  const at: number[] = []
+  const fresh: unknown[] = []
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i] as unknown
+    if (typeof item === 'object' && item !== null && Object.isFrozen(item) && !Array.isArray(item)) continue
+    at.push(i)
+    fresh.push(item)
+  }
+  if (fresh.length === list.length) return undefined
+  const pattern = new RegExp(`^${section}\\[(\\d+)\\]`)
+  return {
+    section,
+    fresh,
+    merge(validated) {
+      const out = list.slice()
+      for (let k = 0; k < at.length; k++) out[at[k]!] = validated[k]
+      return out
+    },
+    renumber(error) {
+      const m = error.field === undefined ? null : pattern.exec(error.field)
+      if (m === null) return error
+      const field = `${section}[${at[Number(m[1])]!}]${error.field!.slice(m[0].length)}`
+      return new NvlbError(error.code, error.message.slice(error.field!.length + 2), field, error.statusCode)
+    },
+  }
+}
+
 /**
  * Validate a change of the running document `previous` (validated by validateConfig or
  * validateChange) into `doc`: the same verdict and the same normalized result as
@@ -285,16 +336,27 @@ export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
   const running = previous as unknown as Record<string, unknown>
   const reused = new Set<string>()
   let root: unknown
+  const itemsKept: KeptItems[] = []
   if (isPlainObject(doc)) {
     // Sections equal to the running ones are not copied at all; the others are copied as validateConfig does.
     const raw = doc as Json
     for (const section of REUSABLE_SECTIONS) {
       const before = running[section]
       // A section left out is [] after validation; only an explicit equal list is reused.
-      if (Array.isArray(before) && Array.isArray(raw[section]) && isPlainData(raw[section]) && jsonEqual(raw[section], before)) reused.add(section)
+      // The running (frozen) list itself, as an edit leaves the sections it did not touch, is reused without a look.
+      if (Array.isArray(before) && (raw[section] === before || (Array.isArray(raw[section]) && isPlainData(raw[section]) && jsonEqual(raw[section], before)))) {
+        reused.add(section)
+      }
     }
     const shell: Json = {}
     for (const key of Object.keys(raw)) shell[key] = reused.has(key) ? [] : raw[key]
+    for (const section of KEPT_SECTIONS) {
+      if (reused.has(section)) continue
+      const kept = keptItems(section, raw[section])
+      if (kept === undefined) continue
+      itemsKept.push(kept)
+      shell[section] = kept.fresh
+    }
     root = jsonClone(shell)
   } else {
     root = jsonClone(doc)
@@ -302,8 +364,13 @@ export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
   if (!isObject(root)) fail(ErrorCodes.INVALID_CONFIG, undefined, `the configuration must be a JSON object, not ${describe(root)}`)
   if (root.node === undefined || root.node === null) fail(ErrorCodes.INVALID_FIELD, 'node', 'is required')
   const validate = schemaValidator()
-  if (!validate(root)) throw toNvlbError(validate.errors![0]!)
+  if (!validate(root)) {
+    let error = toNvlbError(validate.errors![0]!)
+    for (const kept of itemsKept) error = kept.renumber(error)
+    throw error
+  }
   for (const section of reused) root[section] = running[section] as Json
+  for (const kept of itemsKept) root[kept.section] = kept.merge(root[kept.section] as unknown[]) as unknown as Json
   const config = root as unknown as NvlbConfig
   canonicalizeMacs(config, reused)
   fillDependentDefaults(config, reused)

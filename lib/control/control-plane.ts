@@ -83,23 +83,55 @@ function emptyConfig(): NvlbConfig {
 }
 
 /**
- * A mutable deep copy of the running document for an edit; lookup records (flat objects,
- * by far the most items) are copied one level, which costs a fraction of a deep copy.
+ * A draft of the running document for an edit, copied section by section on first
+ * access: an edit pays for the sections it touches, and the sections it leaves alone
+ * stay the running (frozen, validated) lists, which validation, the compiler and the
+ * store then recognize by reference and skip. A section the edit reads is a deep copy,
+ * except lookupRecords (by far the most items): a new array of the running records,
+ * which are frozen; an edit adds, replaces or removes records, and never changes one
+ * in place.
  */
-function draftOf(config: NvlbConfig): NvlbConfig {
+function draftOf(config: NvlbConfig): { draft: NvlbConfig; settle(): Record<string, unknown> } {
   const draft: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(config)) {
-    draft[key] = key === 'lookupRecords' && Array.isArray(value) ? value.map(flatCopy) : jsonClone(value)
+  const copies = new Map<string, unknown>()
+  const running = config as unknown as Record<string, unknown>
+  for (const key of Object.keys(running)) {
+    const value = running[key]
+    Object.defineProperty(draft, key, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        if (!copies.has(key)) copies.set(key, key === 'lookupRecords' && Array.isArray(value) ? [...(value as unknown[])] : jsonClone(value))
+        return copies.get(key)
+      },
+      set(next: unknown) {
+        copies.set(key, next)
+      },
+    })
   }
-  return draft as unknown as NvlbConfig
+  return {
+    draft: draft as unknown as NvlbConfig,
+    settle() {
+      const doc: Record<string, unknown> = {}
+      for (const key of Object.keys(draft)) {
+        const descriptor = Object.getOwnPropertyDescriptor(draft, key)!
+        doc[key] = descriptor.get === undefined ? descriptor.value : !copies.has(key) ? running[key] : key === 'lookupRecords' ? copies.get(key) : keepUnchanged(copies.get(key), running[key])
+      }
+      return doc
+    },
+  }
 }
 
-function flatCopy(item: unknown): unknown {
-  if (typeof item !== 'object' || item === null) return item
-  const copy: Record<string, unknown> = {}
-  for (const key of Object.keys(item)) {
-    const value = (item as Record<string, unknown>)[key]
-    copy[key] = typeof value === 'object' && value !== null ? jsonClone(value) : value
+/**
+ * A copied list section after the edit: items equal to the running item at the same
+ * position are replaced by it (frozen, validated), so that validation, the compiler and
+ * the store see by reference which items the edit left alone.
+ */
+function keepUnchanged(copy: unknown, running: unknown): unknown {
+  if (!Array.isArray(copy) || !Array.isArray(running)) return copy
+  const n = Math.min(copy.length, running.length)
+  for (let i = 0; i < n; i++) {
+    if (copy[i] !== running[i] && typeof running[i] === 'object' && running[i] !== null && jsonEqual(copy[i], running[i])) copy[i] = running[i]
   }
   return copy
 }
@@ -217,12 +249,16 @@ export class ControlPlane<S = unknown> {
     return this.enqueue(ifMatch, () => doc)
   }
 
-  /** Edit a deep copy of the running document; the result is validated whole like a replace. */
+  /**
+   * Edit a copy of the running document (see draftOf: sections are copied when the
+   * edit first reads them; lookup records are replaced, never changed in place); the
+   * result is validated like a replace, at the cost of what it changed.
+   */
   update(edit: (draft: NvlbConfig) => void, ifMatch?: number): Promise<Applied> {
     return this.enqueue(ifMatch, () => {
-      const draft = draftOf(this._config)
+      const { draft, settle } = draftOf(this._config)
       edit(draft)
-      return draft
+      return settle()
     })
   }
 

@@ -51,6 +51,8 @@ export const JOURNAL_FILE_NAME = 'config.journal'
 const TEMP_PREFIX = `${STATE_FILE_NAME}.tmp-`
 /** The journal is compacted once it is larger than this and than the base document. */
 const MIN_COMPACT_BYTES = 1 << 20
+/** A change set with more puts than this that replaces most of the document is written as the base. */
+const BIG_CHANGE_PUTS = 1000
 
 interface JournalEntry {
   rev: number
@@ -125,6 +127,11 @@ export class JournalStore implements ConfigStore {
     if (expectedRevision !== this.revision) throw revisionConflict(expectedRevision, this.revision)
     const entry: JournalEntry = { rev: this.revision + 1, put: changes.put, remove: changes.remove }
     if (changes.order !== undefined) entry.order = changes.order
+    if (changes.put.length > BIG_CHANGE_PUTS && changes.put.length * 2 > this.resources.size) {
+      // Most of the document (a first --config, a replace of everything): written as the new
+      // base at once, rather than as a journal line that the compaction it triggers rewrites.
+      return this.applyAsBase(changes)
+    }
     const json = JSON.stringify(entry)
     const line = `${checksum(json)} ${json}\n`
     const bytes = Buffer.from(line, 'utf8')
@@ -159,10 +166,30 @@ export class JournalStore implements ConfigStore {
     return () => void this.listeners.delete(listener)
   }
 
+  /**
+   * A change set that replaces most of the document, made durable as the base at the
+   * next revision (atomic: the rename); the resources are changed only once it is.
+   */
+  private async applyAsBase(changes: ChangeSet): Promise<number> {
+    const resources = new Map(this.resources)
+    applyChangeSet(resources, changes)
+    await this.writeBase(resources, this.revision + 1)
+    this.resources = resources
+    this.revision++
+    const applied = { revision: this.revision, changes }
+    for (const listener of this.listeners) listener(applied)
+    return this.revision
+  }
+
   /** Rewrites the base document at the current revision and empties the journal. */
   async compact(): Promise<void> {
-    const config = documentOf(this.resources)
-    const text = JSON.stringify({ generation: this.revision, savedAt: new Date().toISOString(), config }) + '\n'
+    await this.writeBase(this.resources, this.revision)
+  }
+
+  /** Writes `resources` as the base at `revision` (temporary file, fsync, rename) and empties the journal. */
+  private async writeBase(resources: Map<string, unknown>, revision: number): Promise<void> {
+    const config = documentOf(resources)
+    const text = JSON.stringify({ generation: revision, savedAt: new Date().toISOString(), config }) + '\n'
     const temp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`)
     let handle: fs.FileHandle | undefined
     try {
@@ -190,7 +217,14 @@ export class JournalStore implements ConfigStore {
   }
 
   private async truncateJournal(length: number): Promise<void> {
-    const handle = await fs.open(this.journalFile, fsConstants.O_WRONLY)
+    let handle: fs.FileHandle
+    try {
+      handle = await fs.open(this.journalFile, fsConstants.O_WRONLY)
+    } catch (err) {
+      // No journal yet (a first document written as the base): nothing to cut.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && length === 0) return
+      throw err
+    }
     try {
       await handle.truncate(length)
       await handle.datasync()

@@ -151,7 +151,14 @@ export function changesBetween(before: NvlbConfig | Json | undefined, after: Nvl
     const x = b[section]
     const y = a[section]
     if (x === y) continue
-    if (ITEMIZED.has(section) && Array.isArray(x) && Array.isArray(y) && x.length === y.length && samePositions(section, x, y, put)) continue
+    if (ITEMIZED.has(section) && Array.isArray(x) && Array.isArray(y)) {
+      if (x.length === y.length && samePositions(section, x, y, put)) continue
+      const shared = sharedItemsDiff(section, x, y, put, remove)
+      if (shared !== false) {
+        if (shared !== undefined) (order ??= {})[section] = shared
+        continue
+      }
+    }
     const sectionOrder = diffSection(sectionResources(section, x === undefined ? undefined : x), x === undefined, sectionResources(section, y), y === undefined, put, remove)
     if (sectionOrder !== undefined) (order ??= {})[section] = sectionOrder
   }
@@ -169,6 +176,57 @@ function samePositions(section: string, x: unknown[], y: unknown[], put: Array<[
   }
   for (const entry of changed) put.push(entry)
   return true
+}
+
+/**
+ * Diff of two lists of one section that share most items by reference (a change keeps
+ * the running items it does not touch, e.g. the records a bulk import leaves): only the
+ * items that are not shared are keyed and compared. Returns false (nothing put or
+ * removed) when fewer than half of the new list's items are shared, or when an identity
+ * repeats; else the section's key order when applying would not leave it (undefined
+ * when it does).
+ */
+function sharedItemsDiff(section: string, x: unknown[], y: unknown[], put: Array<[string, unknown]>, remove: string[]): string[] | undefined | false {
+  const oldIndex = new Map<unknown, number>()
+  for (let i = 0; i < x.length; i++) oldIndex.set(x[i], i)
+  let sharedCount = 0
+  for (const item of y) if (oldIndex.has(item)) sharedCount++
+  if (sharedCount * 2 < y.length) return false
+  const inNew = new Set<unknown>(y)
+  // Old items not kept, by key: removed, or replaced by a new item with the same key.
+  const gone = new Map<string, number>()
+  for (let i = 0; i < x.length; i++) {
+    if (inNew.has(x[i])) continue
+    const id = itemKey(section, x[i])
+    if (id === undefined || gone.has(id)) return false
+    gone.set(id, i)
+  }
+  const puts: Array<[string, unknown]> = []
+  const seenNew = new Set<string>()
+  // Positions in the old list along the new one (-1: appended), to check the order applying leaves.
+  let lastPosition = -1
+  let appended = false
+  let inOrder = true
+  for (const item of y) {
+    let position = oldIndex.get(item)
+    if (position === undefined) {
+      const id = itemKey(section, item)
+      if (id === undefined || seenNew.has(id)) return false
+      seenNew.add(id)
+      position = gone.get(id)
+      if (position === undefined || !jsonEqual(x[position], item)) puts.push([`${section}/${id}`, item])
+      if (position !== undefined) gone.delete(id)
+    }
+    if (position === undefined) appended = true
+    else {
+      if (appended || position < lastPosition) inOrder = false
+      lastPosition = position
+    }
+  }
+  for (const entry of puts) put.push(entry)
+  for (const id of gone.keys()) remove.push(`${section}/${id}`)
+  // The full order starts with the section's own marker, as sectionResources lists it.
+  return inOrder ? undefined : [section, ...y.map((item) => `${section}/${itemKey(section, item)!}`)]
 }
 
 /** General diff of one section; returns its key order when applying the puts and removes would not leave it. */

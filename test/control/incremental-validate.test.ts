@@ -113,3 +113,43 @@ t.test('incremental and whole-document validation agree; so do incremental and f
   t.equal(runs, 12)
   t.ok(accepted > 0 && rejected > 0, `both verdicts occur (${accepted} accepted, ${rejected} rejected)`)
 })
+
+/** The draft as the control plane hands it on: items an edit left equal to the running ones are the running (frozen) objects. */
+function sharingUnchanged(draft: any, running: any): any {
+  for (const section of ['neighbors', 'lookupRecords', 'customerRoutes', 'pools', 'vips']) {
+    const list = draft[section]
+    const before = running[section]
+    if (!Array.isArray(list) || !Array.isArray(before)) continue
+    for (let i = 0; i < Math.min(list.length, before.length); i++) if (JSON.stringify(list[i]) === JSON.stringify(before[i])) list[i] = before[i]
+  }
+  return draft
+}
+
+t.test('the same when the draft shares the running items an edit left alone (kept items are not schema-checked again)', async (t) => {
+  let runs = 0
+  let rejected = 0
+  fc.assert(
+    fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 6 }), (changes) => {
+      let running = deepFreeze(validateConfig(referenceConfig()))
+      for (const change of changes) {
+        const draft = jsonClone(running) as any
+        for (const e of change) applyEdit(draft, e)
+        const whole = verdict(() => validateConfig(jsonClone(draft)))
+        const shared = sharingUnchanged(draft, running)
+        const part = verdict(() => validateChange(running, shared))
+        if (JSON.stringify(whole) !== JSON.stringify(part)) {
+          throw new Error(`verdicts differ: whole ${JSON.stringify(whole).slice(0, 300)} incremental ${JSON.stringify(part).slice(0, 300)}`)
+        }
+        if (!part.ok) {
+          rejected++
+          continue
+        }
+        running = deepFreeze(validateChange(running, shared))
+      }
+      runs++
+    }),
+    { numRuns: 40, seed: 2211 },
+  )
+  t.equal(runs, 40)
+  t.ok(rejected > 0, `rejections occur (${rejected})`)
+})
