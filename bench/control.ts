@@ -37,16 +37,16 @@
  *
  * The metrics are those of the largest size; a table shows how each grows.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { extname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { randomBytes } from 'node:crypto'
 import { formatTable } from '../lib/cli/table'
 import { MAX_RULE_IDS } from '../lib/dataplane/snapshot'
+import { createBenchVethPair, type BenchVethPair } from './veth-pair'
 import { printMetrics, progress, type Metric } from './report'
 
 const TOKEN = 'bench-control-token-0123456789abcdef'
@@ -289,44 +289,7 @@ interface SizeResult {
   peakRssBytes: number
 }
 
-interface Veth {
-  a: string
-  remove(): void
-}
-
-function createVeth(): Veth {
-  const id = randomBytes(3).toString('hex')
-  const a = `nvcb${id}a`
-  const b = `nvcb${id}b`
-  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b)
-  const veth = {
-    a,
-    remove() {
-      try {
-        ip('link', 'del', a)
-      } catch {
-        // already gone
-      }
-    },
-  }
-  try {
-    for (const name of [a, b]) {
-      try {
-        execFileSync('sysctl', ['-q', '-w', `net.ipv6.conf.${name}.disable_ipv6=1`], { stdio: 'ignore' })
-      } catch {
-        // no IPv6
-      }
-      ip('link', 'set', name, 'up')
-    }
-  } catch (err) {
-    veth.remove()
-    throw err
-  }
-  return veth
-}
-
-async function measureSize(records: number, changes: number, veth: Veth | undefined): Promise<SizeResult> {
+async function measureSize(records: number, changes: number, veth: BenchVethPair | undefined): Promise<SizeResult> {
   const dir = mkdtempSync(join(tmpdir(), 'nvc11-bench-control-'))
   const stateDir = join(dir, 'state')
   const file = join(dir, 'config.json')
@@ -407,7 +370,7 @@ export async function main(argv: string[]): Promise<number> {
   const baseline = 10_000
   if (sizes.length === 1 && sizes[0]! > baseline) sizes.unshift(baseline)
 
-  const veth = values.dataplane ? createVeth() : undefined
+  const veth = values.dataplane ? createBenchVethPair('nvcb') : undefined
   const results: SizeResult[] = []
   try {
     for (const n of sizes) results.push(await measureSize(n, changes, veth))

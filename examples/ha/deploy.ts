@@ -29,9 +29,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createServer } from 'node:net'
 import { ApiClient } from '../../lib/cli/client'
-import { launchEtcd, type EtcdProcess } from './etcd-process'
+import { freeLoopbackPort, launchEtcd, type EtcdProcess } from './etcd-process'
 import type { NvlbConfig, NodeConfig } from '../../lib/control/config-types'
 import { disableOffloads } from '../../lib/host/link-offload'
 import { formatIPv4 } from '../../lib/packet/address'
@@ -56,18 +55,6 @@ export const INSTANCE_ASN = 65001
 const API_PORT = 8573
 const ETCD_PORT = 2379
 
-/** A free TCP port on loopback (etcd's peer URL: a single member, nobody connects to it). */
-async function freeLoopbackPort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
 /** Provider addresses of the instances: .2 (the CA VIP records' PA) and .3, then above the hosts. */
 const INSTANCE_PAS = ['192.168.6.2', '192.168.6.3', '192.168.6.8', '192.168.6.9', '192.168.6.10', '192.168.6.11', '192.168.6.12', '192.168.6.13']
 /** The provider address every instance owns besides its own; the gateway records point at it. */

@@ -5,6 +5,20 @@
  * once GET /health says so (waited for with a bound). stop() kills it.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+
+/** A free TCP port on loopback (for etcd's peer URL, or a test's client URL). */
+export async function freeLoopbackPort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
 
 export interface EtcdProcessOptions {
   name: string

@@ -4,10 +4,9 @@
  * ports and data. Waits for readiness (GET /health) with a bound.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { launchEtcd, type EtcdProcess } from '../../../examples/ha/etcd-process'
+import { freeLoopbackPort, launchEtcd, type EtcdProcess } from '../../../examples/ha/etcd-process'
 
 export interface EtcdServer {
   /** etcd://127.0.0.1:PORT */
@@ -17,17 +16,6 @@ export interface EtcdServer {
   restart(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -41,8 +29,8 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
 export async function startEtcd(t: { teardown(fn: () => unknown): void }): Promise<EtcdServer> {
   const base = process.platform === 'linux' ? '/dev/shm' : tmpdir()
   const dataDir = mkdtempSync(join(base, 'nvlb-etcd-test-'))
-  const clientPort = await freePort()
-  const peerPort = await freePort()
+  const clientPort = await freeLoopbackPort()
+  const peerPort = await freeLoopbackPort()
   const client = `http://127.0.0.1:${clientPort}`
   const peer = `http://127.0.0.1:${peerPort}`
   let running: EtcdProcess | undefined
