@@ -227,9 +227,13 @@ export class EtcdStore implements ConfigStore {
     } catch (err) {
       throw this.unavailable(err)
     }
+    // Once: a load() again (a start retried after a concurrent writer's 412) keeps the first watch,
+    // which began before anything this instance loaded, so it misses no commit (seen ones are skipped).
+    if (!this.loaded) {
+      this.startProbe()
+      this.startWatch()
+    }
     this.loaded = true
-    this.startProbe()
-    this.startWatch()
     if (state === null) return null
     if (this.node === undefined) {
       throw new NvlbError(

@@ -197,3 +197,13 @@ t.test('two instances share one configuration', async (t) => {
     t.equal(two.control.config.pools[0]!.backends[0]!.weight, 9)
   })
 })
+
+t.test('instances opening together on an empty etcd all start: the one refused (412) loads the store again', async (t) => {
+  const etcd = await startEtcd(t)
+  const started = await Promise.all(['192.168.0.20', '192.168.0.21', '192.168.0.22'].map((pa) => instance(t, etcd.url, referenceConfig(), pa)))
+  for (const [i, one] of started.entries()) {
+    t.ok(one.control.ready, `instance ${i} runs a configuration`)
+    t.equal(one.control.config.node.providerAddress, `192.168.0.${20 + i}`, `instance ${i} keeps its own node`)
+    t.same(shared(one.control.config), shared(started[0]!.control.config), `instance ${i} runs the shared document`)
+  }
+})
