@@ -4,8 +4,9 @@ import * as c from './libc'
  * An eventfd that wakes a packet worker out of poll(2): the main thread
  * signals it after posting a snapshot or setting the stop word, so a worker
  * that waits for frames does not sit out its poll timeout before it adopts a
- * change or stops. Made by the main thread (it outlives a worker); the worker
- * polls its fd with its sockets and drains it when it fires.
+ * change or stops; the worker handoff (worker-handoff.ts) wakes a worker the
+ * same way when frames wait in its inbox. Made by the main thread (it outlives
+ * a worker); the worker polls its fd with its sockets and drains it when it fires.
  */
 export function createWakeFd(): number {
   const fd = c.eventfd(0, c.EFD_NONBLOCK | c.EFD_CLOEXEC)

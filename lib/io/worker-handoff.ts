@@ -3,6 +3,7 @@ import { FragmentOwners } from './fragment-owners'
 import { HandoffRing } from './handoff-ring'
 import { IO_HANDOFF_DROPS, IO_HANDOFFS_IN, IO_HANDOFFS_OUT } from './io-counters'
 import * as c from './libc'
+import { createWakeFd, drainWakeFd, signalWakeFd } from './wake-fd'
 import { STEER_FIRST_FRAGMENT, STEER_KEY, STEER_LATER_FRAGMENT, SteeringKey } from './steering-key'
 import type { Frontend } from './fanout-program'
 
@@ -33,13 +34,11 @@ export function createHandoffShared(workerCount: number, frameBytes: number): Ha
     for (let to = 0; to < workerCount; to++) rings.push(from === to ? null : HandoffRing.create(slots, frameBytes))
   }
   const wakeFds: number[] = []
-  for (let i = 0; i < workerCount; i++) {
-    const fd = c.eventfd(0, c.EFD_NONBLOCK | c.EFD_CLOEXEC)
-    if (fd < 0) {
-      for (const open of wakeFds) c.close(open)
-      throw new Error(`eventfd failed: ${c.strerror(c.errno())}`)
-    }
-    wakeFds.push(fd)
+  try {
+    for (let i = 0; i < workerCount; i++) wakeFds.push(createWakeFd())
+  } catch (error) {
+    for (const open of wakeFds) c.close(open)
+    throw error
   }
   return { workerCount, rings, slots, frameBytes, wakeFds }
 }
@@ -79,7 +78,6 @@ export class WorkerHandoff implements FramePort {
   private readonly drained = Buffer.alloc(8)
   private readonly slotSize: number
   private readonly counters: Float64Array
-  private readonly word = Buffer.alloc(8)
   private now = 0
   private next = 0
 
@@ -102,7 +100,6 @@ export class WorkerHandoff implements FramePort {
     this.rxBuffer = Buffer.alloc(batchSize * slotSize)
     this.rxOffsets = new Int32Array(batchSize)
     this.rxLengths = new Int32Array(batchSize)
-    this.word.writeBigUInt64LE(1n)
     this.pendingWake = new Uint8Array(shared.workerCount)
   }
 
@@ -154,13 +151,13 @@ export class WorkerHandoff implements FramePort {
     for (let i = 0; i < this.workerCount; i++) {
       if (this.pendingWake[i] === 0) continue
       this.pendingWake[i] = 0
-      c.write(this.wakeFds[i]!, this.word, 8)
+      signalWakeFd(this.wakeFds[i]!)
     }
   }
 
   /** The inbox: frames other workers handed over, up to a batch, round robin over the rings. */
   receive(): number {
-    c.read(this.fd, this.drained, 8) // reset the eventfd (EAGAIN when nothing was signalled)
+    drainWakeFd(this.fd, this.drained)
     let count = 0
     const n = this.workerCount
     for (let k = 0; k < n && count < this.batchSize; k++) {
