@@ -271,10 +271,8 @@ export class AfPacketPort implements FramePort {
 
   /** Adds the kernel's receive-queue drops since the last call to the counters (PACKET_STATISTICS). */
   collectKernelDrops(): number {
-    const stats = Buffer.alloc(c.TPACKET_STATS_SIZE)
-    const length = int32(stats.length)
-    if (c.getsockopt(this.fd, c.SOL_PACKET, c.PACKET_STATISTICS, stats, length) < 0) return 0
-    const drops = stats.readUInt32LE(4)
+    const drops = c.packetDropsSinceLastRead(this.fd)
+    if (drops < 0) return 0
     this.counters[IO_KERNEL_DROPS] += drops
     return drops
   }

@@ -185,6 +185,18 @@ export const PACKET_MREQ_SIZE = koffi.sizeof(PacketMreq)
 export const SOCK_FPROG_SIZE = koffi.sizeof(SockFprog)
 export const TPACKET_STATS_SIZE = koffi.sizeof(TpacketStats)
 
+/**
+ * Frames the kernel dropped in front of an AF_PACKET socket (a full receive queue or ring) since the
+ * last call (PACKET_STATISTICS resets its counts when read); −1 when the kernel refused the call.
+ */
+export function packetDropsSinceLastRead(fd: number): number {
+  const stats = Buffer.alloc(TPACKET_STATS_SIZE)
+  const length = Buffer.alloc(4)
+  length.writeInt32LE(stats.length)
+  if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, stats, length) < 0) return -1
+  return stats.readUInt32LE(4)
+}
+
 /** Encodes a koffi struct value into a fresh Buffer (control path only). */
 export function encodeStruct(type: TypeObject, value: Record<string, unknown>): Buffer {
   const buffer = Buffer.alloc(koffi.sizeof(type))

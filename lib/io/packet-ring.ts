@@ -316,14 +316,11 @@ export class PacketRingPort implements FramePort {
 
   /** Adds the kernel's drops since the last call (a full receive ring) to the counters (PACKET_STATISTICS). */
   collectKernelDrops(): number {
-    const stats = Buffer.alloc(12)
-    const length = Buffer.alloc(4)
-    length.writeInt32LE(stats.length)
-    if (c.getsockopt(this.fd, c.SOL_PACKET, c.PACKET_STATISTICS, stats, length) < 0) {
+    const drops = c.packetDropsSinceLastRead(this.fd)
+    if (drops < 0) {
       this.counters[IO_RX_ERRORS]++
       return 0
     }
-    const drops = stats.readUInt32LE(4)
     this.counters[IO_KERNEL_DROPS] += drops
     return drops
   }

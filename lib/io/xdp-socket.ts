@@ -32,8 +32,6 @@ export const XDP_COPY = 2
 export const XDP_ZEROCOPY = 4
 /** struct xdp_desc: addr (u64), len, options: four 32-bit words. */
 const DESC_WORDS = 4
-/** The kernel's XDP_PACKET_HEADROOM in front of every frame it puts in a chunk (after the UMEM headroom). */
-const XDP_PACKET_HEADROOM = 256
 const CHUNK_SIZE = 4096
 const MAP_PRIVATE_ANONYMOUS = 0x22
 /** Kicks per flush at the most (each sends up to 32 frames in copy mode). */
@@ -67,8 +65,6 @@ export class XdpSocketPort implements FramePort {
   readonly rxOffsets: Int32Array
   readonly rxLengths: Int32Array
   readonly counters: Float64Array
-  /** Largest frame a chunk holds. */
-  readonly maxFrame: number
 
   private readonly ringSize: number
   private readonly mask: number
@@ -99,7 +95,6 @@ export class XdpSocketPort implements FramePort {
     this.ringSize = options.ringSize ?? 2048
     this.mask = this.ringSize - 1
     if ((this.ringSize & this.mask) !== 0) throw new Error(`AF_XDP ring size ${this.ringSize} is not a power of two`)
-    this.maxFrame = CHUNK_SIZE - XDP_PACKET_HEADROOM - RX_HEADROOM
     const ifindex = c.ifNameToIndex(this.name)
     if (ifindex === 0) throw new Error(`no interface named ${this.name}`)
     const fd = c.socket(AF_XDP, c.SOCK_RAW | c.SOCK_CLOEXEC, 0)
