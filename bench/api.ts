@@ -31,6 +31,7 @@ import { ControlPlane } from '../lib/control/control-plane'
 import { Engine } from '../lib/dataplane/engine'
 import { simulateFlow } from '../lib/dataplane/simulate'
 import type { Snapshot } from '../lib/dataplane/snapshot'
+import type { StatsReport } from '../lib/dataplane/stats-report'
 import type { SimulatedFlow } from '../lib/dataplane/simulate-types'
 import { startWorkerPool, type WorkerPool } from '../lib/io/worker-pool'
 import { formatTable } from '../lib/cli/table'
@@ -273,8 +274,8 @@ async function startNvlb(base: string, workers: number): Promise<NvlbUnderTest> 
       adoptedAt.set(generation, performance.now())
     },
   })
-  const engine = new Engine({ maxFlows: 1 << 16 })
   let veth: BenchVethPair | undefined
+  let stats: () => StatsReport
   if (workers > 0) {
     veth = createBenchVethPair('nvba')
     try {
@@ -283,16 +284,20 @@ async function startNvlb(base: string, workers: number): Promise<NvlbUnderTest> 
       veth.remove()
       throw error
     }
-    control.subscribe((snapshot) => pool!.adopt(snapshot))
+    const workerPool = pool
+    control.subscribe((snapshot) => workerPool.adopt(snapshot))
+    stats = () => workerPool.stats()
   } else {
+    const engine = new Engine({ maxFlows: 1 << 16 })
     control.subscribe((snapshot, generation) => {
       engine.adopt(snapshot)
       adoptedAt.set(generation, performance.now())
     })
+    stats = () => engine.statsReport()
   }
   const api = await buildApi({
     control,
-    stats: () => (pool !== undefined ? pool.stats() : engine.statsReport()),
+    stats,
     simulate: simulateFlow,
     logger,
     token: TOKEN,
