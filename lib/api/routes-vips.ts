@@ -8,7 +8,8 @@ import { ErrorCodes, NvlbError } from '../errors'
 import type { AdminControl } from './admin-control'
 import { addressParam, alreadyExists, answerCached, etag, ifMatch, location, notFound, sameAddress } from './route-helpers'
 import { listPage, pageQueryProperties } from './list-query'
-import { addressParam as addressParamSchema, arrayOf, errorResponses, nameParam, ref, vipSchema, vsidParam as vsidParamSchema } from './schemas'
+import { addressParam as addressParamSchema, arrayOf, errorResponses, nameParam, ref, vsidParam as vsidParamSchema } from './schemas'
+import { vipSchema } from '../control/config-schema'
 
 interface NameParams {
   name: string

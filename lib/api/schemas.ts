@@ -10,38 +10,10 @@
  * document, which names the field with its place in the document and the most
  * specific NVLB_ERR_* code. Objects allow extra fields and keep them in responses.
  */
-import {
-  backendPatchSchema,
-  backendSchema,
-  configSchema,
-  configSchemas,
-  customerRouteSchema,
-  lookupRecordSchema,
-  neighborSchema,
-  nodeSchema,
-  poolSchema,
-  probeSchema,
-  vipRuleSchema,
-  shapeOf,
-  vipSchema,
-} from '../control/config-schema'
+import { configSchemas, shapeOf } from '../control/config-schema'
 import { configAjv } from '../control/config-validate'
 import type { ValidateFunction } from 'ajv'
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
-
-export {
-  backendPatchSchema,
-  backendSchema,
-  configSchema,
-  customerRouteSchema,
-  lookupRecordSchema,
-  neighborSchema,
-  nodeSchema,
-  poolSchema,
-  probeSchema,
-  vipRuleSchema,
-  vipSchema,
-}
 
 /** The $ids of the configuration's parts, whose request bodies are checked by shape only. */
 export const configSchemaIds: ReadonlySet<string> = new Set(configSchemas.map((s) => s.$id))

@@ -17,17 +17,13 @@ import type { ErrorObject, Options, ValidateFunction } from 'ajv'
 import { ErrorCodes, NvlbError, type ErrorCode } from '../errors'
 import { formatMac, parseMac } from '../packet/address'
 import { AJV_FORMATS, FORMAT_PROBLEMS } from './config-formats'
-import { crossCheck, vsidAddressKey } from './config-cross-check'
+import { crossCheck } from './config-cross-check'
 import { jsonEqual } from './config-diff'
 import { ConfigLimits, configSchemas } from './config-schema'
 import type { CustomerRoute, LookupRecord, Neighbor, NodeConfig, NvlbConfig, Pool, PoolBackend, Vip, VipRule } from './config-types'
 import { unsupportedRuleReason } from './lookup-rules'
 import { describe, isObject, type Json } from './json-value'
 
-export { isPrime } from '../hash/maglev'
-export { routingDomains } from './routing-domain'
-export { ConfigLimits, BACKEND_STATES, DISTRIBUTIONS, LOOKUP_RULES, NAT_MODES, PROTOCOLS } from './config-schema'
-export { vsidAddressKey }
 
 function fail(code: ErrorCode, field: string | undefined, message: string): never {
   throw new NvlbError(code, message, field)

@@ -51,8 +51,6 @@ export const Side = { PROVIDER: 0, EXTERNAL: 1 } as const
 export const SIDE_ANY = -1
 export const Verdict = { DROP: 0, TX: 1, CONSUMED: 2 } as const
 
-export { TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT }
-
 
 const AGEING_PER_TICK = 256
 /** log2 of the public VIP filter's bits. */

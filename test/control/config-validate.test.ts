@@ -1,6 +1,9 @@
 import t from 'tap'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
-import { ConfigLimits, isPrime, routingDomains, validateConfig } from '../../lib/control/config-validate'
+import { validateConfig } from '../../lib/control/config-validate'
+import { ConfigLimits } from '../../lib/control/config-schema'
+import { routingDomains } from '../../lib/control/routing-domain'
+import { isPrime } from '../../lib/hash/maglev'
 import { minimalConfig, referenceConfig } from './reference-config'
 import { documentOf, invalidConfigs, validVariant } from './invalid-configs'
 
