@@ -30,6 +30,7 @@ import { DataViews } from './data-views'
 import { FragmentTable } from './fragment-table'
 import { idleTimeout, nextSeqWord, nextTcpState, rstInWindow, TCP_CLOSING_TIMEOUT, TCP_RESET_TIMEOUT, TCP_SYN_TIMEOUT } from './flow-state'
 import { checkIPv4, HEADER_OK, hasL4Header } from './header-checks'
+import { raiseInliningBudget } from './inlining-budget'
 import { IdSweep } from './id-sweep'
 import { IcmpRateLimit } from './icmp-rate-limit'
 import { copyMac } from './mac'
@@ -144,6 +145,7 @@ export class Engine {
   private readonly countedBackendSince = new Int32Array(MAX_BACKEND_IDS)
 
   constructor(options: EngineOptions = {}) {
+    raiseInliningBudget()
     this.counters = options.counters ?? new Counters()
     this.extra = new TxQueue(options.extraSlots ?? 256)
     this.maxFlows = options.maxFlows ?? 0
@@ -354,11 +356,13 @@ export class Engine {
     const snap = this.snap
     if (snap === null) return this.drop(DropReason.NO_CONFIGURATION)
     if (len < ETHERNET_HEADER_LENGTH || off < 0 || off + len > buf.length) return this.drop(DropReason.TRUNCATED)
-    let ethertype = readU16(buf, off + 12)
+    // Every field read below lies inside a header whose bounds were checked first (so inside buf): a DataView read each.
+    const v = this.views.of(buf)
+    let ethertype = v.getUint16(off + 12)
     let l3 = off + ETHERNET_HEADER_LENGTH
     if (ethertype === ETHERTYPE_VLAN) {
       if (len < ETHERNET_HEADER_LENGTH + VLAN_TAG_LENGTH) return this.drop(DropReason.TRUNCATED)
-      ethertype = readU16(buf, off + 16)
+      ethertype = v.getUint16(off + 16)
       l3 += VLAN_TAG_LENGTH
       if (ethertype === ETHERTYPE_VLAN || ethertype === ETHERTYPE_QINQ) return this.drop(DropReason.VLAN_DOUBLE_TAGGED)
     } else if (ethertype === ETHERTYPE_QINQ) {
@@ -366,8 +370,8 @@ export class Engine {
     }
     const end = off + len
     // The sockets are promiscuous: only frames addressed to nvlb (and broadcast ARP) are ours.
-    const macHi = readI32(buf, off)
-    const macLo = readU16(buf, off + 4)
+    const macHi = v.getInt32(off)
+    const macLo = v.getUint16(off + 4)
     const ours = (macHi === this.providerMacHi && macLo === this.providerMacLo) || (macHi === this.externalMacHi && macLo === this.externalMacLo)
     if (ethertype === ETHERTYPE_ARP) {
       if (!ours && (macHi !== -1 || macLo !== 0xffff)) return this.drop(DropReason.NOT_OUR_MAC)
@@ -375,11 +379,11 @@ export class Engine {
     }
     if (!ours) return this.drop(DropReason.NOT_OUR_MAC)
     if (ethertype !== ETHERTYPE_IPV4) return this.drop(DropReason.NOT_IPV4)
-    const reason = checkIPv4(buf, l3, end)
+    const reason = checkIPv4(v, l3, end)
     if (reason !== HEADER_OK) return this.drop(reason)
     const ihl = (buf[l3]! & 0x0f) << 2
-    const total = readU16(buf, l3 + 2)
-    if (buf[l3 + 9] === IPPROTO_GRE && this.isOurProviderAddress(readI32(buf, l3 + 16))) {
+    const total = v.getUint16(l3 + 2)
+    if (buf[l3 + 9] === IPPROTO_GRE && this.isOurProviderAddress(v.getInt32(l3 + 16))) {
       if (side === Side.EXTERNAL) return this.drop(DropReason.WRONG_INTERFACE)
       return this.fromProvider(buf, off, l3, ihl, total)
     }
@@ -391,18 +395,19 @@ export class Engine {
 
   private fromExternal(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
     const snap = this.snap!
+    const v = this.views.of(buf)
     const protocol = buf[ip + 9]!
-    const src = readI32(buf, ip + 12)
-    const dst = readI32(buf, ip + 16)
+    const src = v.getInt32(ip + 12)
+    const dst = v.getInt32(ip + 16)
     if (protocol === IPPROTO_ICMP) return this.icmpFromClient(buf, ip, ihl, total, 0)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) {
       return this.drop(keyTableGet(snap.publicVips, dst, 0, 0) >= 0 ? DropReason.NO_VIP_RULE : DropReason.NOT_FOR_US)
     }
-    const fragment = readU16(buf, ip + 6)
+    const fragment = v.getUint16(ip + 6)
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) return this.laterFragmentToVip(buf, eth, ip, total, 0, protocol, src, dst)
     const l4 = ip + ihl
     if (!hasL4Header(buf, protocol, l4, ip + total)) return this.drop(DropReason.BAD_L4_HEADER)
-    const ports = readI32(buf, l4)
+    const ports = v.getInt32(l4)
     // From the public side the key word is just the protocol, so the bucket hash is the 5-tuple hash.
     const h5 = this.hintKind === 0 ? this.hintHash : hash5(src, dst, ports, protocol)
     const fk = forwardKeyHash(h5, protocol)
@@ -422,7 +427,7 @@ export class Engine {
       flows.setMacIndex(flow, macIndex)
       this.lastClientMac = macIndex
     }
-    if (firstFragment) this.fragments.remember(0, false, protocol, src, dst, readU16(buf, ip + 4), flow, this.now)
+    if (firstFragment) this.fragments.remember(0, false, protocol, src, dst, v.getUint16(ip + 4), flow, this.now)
     return this.toBackend(buf, eth, ip, ihl, total, flow, true, Side.EXTERNAL)
   }
 
@@ -430,27 +435,28 @@ export class Engine {
 
   private fromProvider(buf: Uint8Array, eth: number, ip: number, ihl: number, total: number): number {
     const snap = this.snap!
+    const v = this.views.of(buf)
     // Nothing larger than the provider MTU can arrive lawfully, and what nvlb makes of it would not fit either.
     if (total > snap.providerMtu) return this.drop(DropReason.PACKET_TOO_BIG)
-    if ((readU16(buf, ip + 6) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return this.drop(DropReason.OUTER_FRAGMENT)
+    if ((v.getUint16(ip + 6) & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return this.drop(DropReason.OUTER_FRAGMENT)
     const end = ip + total
     const gre = ip + ihl
     if (gre + NVGRE_HEADER_LENGTH > end) return this.drop(DropReason.GRE_TRUNCATED)
-    const flags = readU16(buf, gre)
+    const flags = v.getUint16(gre)
     if ((flags & GRE_FLAGS_CHECKSUM) !== 0) return this.drop(DropReason.GRE_CHECKSUM_PRESENT)
     if ((flags & GRE_FLAGS_SEQUENCE) !== 0) return this.drop(DropReason.GRE_SEQUENCE_PRESENT)
     if ((flags & GRE_FLAGS_KEY) === 0) return this.drop(DropReason.GRE_KEY_ABSENT)
     if (flags !== NVGRE_FLAGS_VERSION) return this.drop(DropReason.GRE_BAD_VERSION)
-    if (readU16(buf, gre + 2) !== ETHERTYPE_TEB) return this.drop(DropReason.GRE_BAD_PROTOCOL)
-    const vsid = readI32(buf, gre + 4) >>> 8
+    if (v.getUint16(gre + 2) !== ETHERTYPE_TEB) return this.drop(DropReason.GRE_BAD_PROTOCOL)
+    const vsid = v.getInt32(gre + 4) >>> 8
     if (vsid < VSID_MIN || vsid > VSID_MAX) return this.drop(DropReason.VSID_OUT_OF_RANGE)
     const innerEth = gre + NVGRE_HEADER_LENGTH
     if (innerEth + ETHERNET_HEADER_LENGTH > end) return this.drop(DropReason.GRE_TRUNCATED)
-    const innerType = readU16(buf, innerEth + 12)
+    const innerType = v.getUint16(innerEth + 12)
     if (innerType === ETHERTYPE_VLAN || innerType === ETHERTYPE_QINQ) return this.drop(DropReason.INNER_TAGGED)
     if (innerType !== ETHERTYPE_IPV4) return this.drop(DropReason.INNER_NOT_IPV4)
     const iip = innerEth + ETHERNET_HEADER_LENGTH
-    const reason = checkIPv4(buf, iip, end)
+    const reason = checkIPv4(v, iip, end)
     if (reason !== HEADER_OK) return this.drop(reason)
     // Frames of a batch mostly come from a few tenants and hosts: one-entry caches in front of the tables.
     let domain = this.lastDomain
@@ -461,19 +467,19 @@ export class Engine {
       this.lastDomain = domain
     }
     const ihl2 = (buf[iip]! & 0x0f) << 2
-    const total2 = readU16(buf, iip + 2)
+    const total2 = v.getUint16(iip + 2)
     const protocol = buf[iip + 9]!
-    const src = readI32(buf, iip + 12)
-    const dst = readI32(buf, iip + 16)
+    const src = v.getInt32(iip + 12)
+    const dst = v.getInt32(iip + 16)
     // Replies to health probes belong to the probe tunnel (lib/health), not to any tenant's counters.
     if (dst === snap.probeAddress && dst !== 0) return Verdict.CONSUMED
     // Tenant trust: the host that sent this (outer source PA) must be the one
     // the lookup records put the inner source CA on; a reply may instead come
     // from its flow's backend's host (checked once the flow is known).
-    const outerSrc = readI32(buf, ip + 12)
+    const outerSrc = v.getInt32(ip + 12)
     if (protocol === IPPROTO_ICMP) return this.icmpFromTenant(buf, eth, iip, ihl2, total2, vsid, domain, outerSrc)
     if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) return this.drop(DropReason.NO_VIP_RULE)
-    const fragment = readU16(buf, iip + 6)
+    const fragment = v.getUint16(iip + 6)
     if ((fragment & IPV4_FRAGMENT_OFFSET_MASK) !== 0) {
       if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
         if (!this.sourceTrusted(vsid, src, outerSrc, buf, eth)) return this.drop(DropReason.SPOOFED_PROVIDER_ADDRESS)
@@ -487,7 +493,7 @@ export class Engine {
     }
     const l4 = iip + ihl2
     if (!hasL4Header(buf, protocol, l4, iip + total2)) return this.drop(DropReason.BAD_L4_HEADER)
-    const ports = readI32(buf, l4)
+    const ports = v.getInt32(l4)
     const firstFragment = (fragment & IPV4_FLAG_MF) !== 0
     const flows = this.flowTable!
 
@@ -765,11 +771,12 @@ export class Engine {
    */
   private trackTcp(flow: number, buf: Uint8Array, l4: number, payload: number, fromBackend: boolean): boolean {
     const flows = this.flowTable!
-    const flags = buf[l4 + 13]!
-    const seq = readI32(buf, l4 + 4)
+    const v = this.views.of(buf)
+    const flags = v.getUint8(l4 + 13)
+    const seq = v.getInt32(l4 + 4)
     const word = flows.seqWord(flow)
     if ((flags & TCP_FLAG_RST) !== 0 && !rstInWindow(word, fromBackend, seq)) return false
-    flows.setSeqWord(flow, nextSeqWord(word, fromBackend, flags, seq, readI32(buf, l4 + 8), payload))
+    flows.setSeqWord(flow, nextSeqWord(word, fromBackend, flags, seq, v.getInt32(l4 + 8), payload))
     const state = flows.state(flow)
     const next = nextTcpState(state, flags)
     if (next !== state) flows.setState(flow, next)
