@@ -4,10 +4,12 @@
  * flows under a SYN flood, with 1M flows in every case; memory per flow;
  * Maglev build time.
  *
- *   nvlb bench pipeline [--json] [--flows N] [--rounds N] [--packets N]
+ *   nvlb bench pipeline [--json] [--flows N] [--rounds N] [--packets N] [--engine-from DIR]
  *
  * --packets: packets per timed round (default 2,000,000; every flow is
- * visited at least once per round whatever it says).
+ * visited at least once per round whatever it says). --engine-from: measure
+ * another build's engine on this harness (bench/engine-build.ts; bench
+ * pipeline-compare alternates the two).
  *
  * It measures what production does:
  * - Frames are written into a batch of receive slots the way a port fills
@@ -29,18 +31,16 @@
  *   (new flows: one pass, a flow is new only once).
  */
 import { parseArgs } from 'node:util'
-import { Compiler } from '../lib/control/compiler'
-import { validateConfig } from '../lib/control/config-validate'
-import { Engine, HEADROOM, Side, Verdict } from '../lib/dataplane/engine'
+import { HEADROOM, Side, Verdict, type Engine } from '../lib/dataplane/engine'
 import { FLOW_ESTABLISHED, NO_ENTRY } from '../lib/dataplane/flow-table'
 import { G_FLOWS_CREATED, G_FLOWS_EVICTED_ESTABLISHED } from '../lib/dataplane/counters'
 import { buildFrame } from '../lib/packet/frame'
 import { readU16, readU32, writeU16, writeU32 } from '../lib/packet/bytes'
 import { onesSum, pseudoHeaderSum } from '../lib/packet/checksum'
-import { forwardHashOfKey } from '../lib/dataplane/flow-hash'
 import { formatIPv4, parseIPv4 } from '../lib/packet/address'
 import { measureMaglevBuildMs } from './micro-hash'
 import { printMetrics, progress, type Metric } from './report'
+import { loadEngineBuild, THIS_BUILD, type EngineBuild } from './engine-build'
 
 const BATCH = 1024
 /** Frames per receive batch (lib/io receives 64 per recvmmsg). */
@@ -62,11 +62,14 @@ const CA_VIP = parseIPv4('10.1.5.100')
 const VSID_BACKENDS = 5001
 const VSID_CLIENTS = 5002
 
+/** The engine measured (--engine-from: another build's). */
+let build: EngineBuild = THIS_BUILD
+
 function benchConfig(maxFlows: number) {
   const hosts = ['192.168.6.4', '192.168.6.5', '192.168.6.6', CLIENT_HOST]
   const backends = Array.from({ length: BACKENDS }, (_, i) => ({ address: `10.1.6.${20 + i}`, host: hosts[i % 3]! }))
   const hex = (n: number) => n.toString(16).padStart(2, '0')
-  return validateConfig({
+  return build.validateConfig({
     node: {
       providerAddress: '192.168.6.2',
       providerMac: PA_MAC,
@@ -297,7 +300,7 @@ function checkInner(buf: Uint8Array, ip: number, src: number, sport: number, dst
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, flows: { type: 'string' }, rounds: { type: 'string' }, packets: { type: 'string' } } })
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, flows: { type: 'string' }, rounds: { type: 'string' }, packets: { type: 'string' }, 'engine-from': { type: 'string' } } })
   const flows = Number(values.flows ?? 1_000_000)
   const roundCount = Number(values.rounds ?? 3)
   if (!Number.isInteger(flows) || flows < 1 || flows > CA_CLIENTS * 64000) throw new Error(`--flows must be 1 … ${CA_CLIENTS * 64000}`)
@@ -307,8 +310,10 @@ export async function main(argv: string[]): Promise<number> {
   // Public and CA VIP flows live in the table together.
   let capacity = 1
   while (capacity < 2 * flows) capacity *= 2
-  const engine = new Engine({ maxFlows: capacity })
-  engine.adopt(new Compiler().compile(benchConfig(capacity), 1))
+  build = loadEngineBuild(values['engine-from'])
+  if (build !== THIS_BUILD) progress(`pipeline: the engine of ${build.from}`)
+  const engine = new build.Engine({ maxFlows: capacity })
+  engine.adopt(new build.Compiler().compile(benchConfig(capacity), 1))
   const clock = new Clock(1000)
   engine.tick(clock.now)
   const snap = engine.snapshot!
@@ -528,8 +533,8 @@ function runPrefetchOnly(engine: Engine, clock: Clock, total: number, fill: Fill
 function knownFlowInCache(flows: number, total: number, roundCount: number): { median: number; best: number } {
   let capacity = 1
   while (capacity < flows) capacity *= 2
-  const engine = new Engine({ maxFlows: capacity })
-  engine.adopt(new Compiler().compile(benchConfig(capacity), 1))
+  const engine = new build.Engine({ maxFlows: capacity })
+  engine.adopt(new build.Compiler().compile(benchConfig(capacity), 1))
   const clock = new Clock(1000)
   const snap = engine.snapshot!
   const order = shuffled(flows, 4242)
@@ -567,6 +572,6 @@ function floodTarget(known: number, syn: number): number {
 
 function findPublic(engine: Engine, n: number): number {
   const ports = ((clientPort(n) << 16) | 80) >>> 0
-  return engine.flows!.findForward(forwardHashOfKey(6, clientAddress(n), PUBLIC_VIP, ports), 6, clientAddress(n), PUBLIC_VIP, ports)
+  return engine.flows!.findForward(build.forwardHashOfKey(6, clientAddress(n), PUBLIC_VIP, ports), 6, clientAddress(n), PUBLIC_VIP, ports)
 }
 
