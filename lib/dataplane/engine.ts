@@ -302,7 +302,14 @@ export class Engine {
       const src = readI32(buf, ip + 12)
       const dst = readI32(buf, ip + 16)
       const ports = readI32(buf, l4)
-      if (keyTableGet(snap.rulesByAddress, dst, vsid, protocol) !== KEY_TABLE_MISSING) {
+      const only = keyTableGet(snap.rulesByAddress, dst, vsid, protocol)
+      if (only !== KEY_TABLE_MISSING) {
+        // A full-NAT reply comes to the VIP too, at a NAT port: when the VIP has one rule for the
+        // protocol and this is not its port, the frame's flow is on the reply chain.
+        if (only !== RULE_SEVERAL && snap.ruleList[only]!.frontendPort !== (ports & 0xffff)) {
+          this.lookupKind = 1
+          return replyHash(protocol, src, dst, ports)
+        }
         this.lookupKind = 0
         return forwardKeyHash(hash5(src, dst, ports, protocol), (vsid << 8) | protocol)
       }
