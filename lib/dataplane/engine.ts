@@ -1140,6 +1140,8 @@ export class Engine {
   private arp(buf: Uint8Array, eth: number, arp: number, end: number): number {
     if (arp + ARP_PACKET_LENGTH > end) return this.drop(DropReason.TRUNCATED)
     if (readI32(buf, arp) !== ARP_WORD_ETHERNET_IPV4 || readU16(buf, arp + 4) !== ARP_LENGTHS_ETHERNET_IPV4) return this.drop(DropReason.ARP_IGNORED)
+    // A reply goes to the sender's hardware address, and it may be learnt: a group or all-zero address is no host's.
+    if ((buf[arp + 8]! & 1) !== 0 || (readI32(buf, arp + 8) === 0 && readU16(buf, arp + 12) === 0)) return this.drop(DropReason.ARP_IGNORED)
     const snap = this.snap!
     const op = readU16(buf, arp + 6)
     const senderIp = readI32(buf, arp + 14)

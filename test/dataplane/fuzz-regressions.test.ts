@@ -88,6 +88,12 @@ const regressions: Regression[] = [
       'a public SYN whose MSS option sat at an odd offset (after a 3-byte option) left the MSS clamp with a wrong TCP checksum (now adjusted with the bytes swapped)',
     input: 'mss-clamp-option-at-odd-offset.bin',
   },
+  {
+    description:
+      'an ARP request for the PA whose sender hardware address is 00:00:00:00:00:00 was answered to that address (and the zero MAC learnt for the sender); now ignored (arp_ignored)',
+    input: '00002a0200c0a8060202666666666608060001080006040001000000000000c0a80604000000000000c0a80602',
+    drops: { arp_ignored: 1 },
+  },
 ]
 
 function inputOf(r: Regression): Buffer {
