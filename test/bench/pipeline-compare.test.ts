@@ -18,7 +18,7 @@ t.test('pipeline-compare against a build: a ratio and a median ratio per packet 
   t.equal(child.status, 0, child.stderr)
   const lines = child.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; value: number; unit: string; target: number; better: string })
   const names = lines.map((m) => m.name)
-  for (const rate of ['engine.known_flow', 'engine.return', 'engine.ca_vip', 'flood.established']) {
+  for (const rate of ['engine.known_flow', 'engine.return', 'engine.ca_vip', 'engine.new_flow', 'flood.established']) {
     t.ok(names.includes(`compare.${rate}.ratio`), `${rate}: best ÷ best`)
     t.ok(names.includes(`compare.${rate}.median_ratio`), `${rate}: median ÷ median`)
   }
