@@ -783,10 +783,13 @@ export class Engine {
     const seq = v.getInt32(l4 + 4)
     const word = flows.seqWord(flow)
     if ((flags & TCP_FLAG_RST) !== 0 && !rstInWindow(word, fromBackend, seq)) return false
-    flows.setSeqWord(flow, nextSeqWord(word, fromBackend, flags, seq, v.getInt32(l4 + 8), payload))
+    // Stored only when it moves (every 128 KiB of a direction's sequence space): a store on every
+    // segment would dirty the flow's cache line, and at a million flows write it back to memory each time.
+    const next = nextSeqWord(word, fromBackend, flags, seq, v.getInt32(l4 + 8), payload)
+    if (next !== word) flows.setSeqWord(flow, next)
     const state = flows.state(flow)
-    const next = nextTcpState(state, flags)
-    if (next !== state) flows.setState(flow, next)
+    const nextState = nextTcpState(state, flags)
+    if (nextState !== state) flows.setState(flow, nextState)
     return true
   }
 
