@@ -60,7 +60,11 @@ export interface RuleTimeout {
   readonly idleTimeoutSeconds: number
 }
 
-// Record layout, in 32-bit words.
+// Record layout, in 32-bit words. The words a known flow's packet reads (the key,
+// backend, rule, state, recency, flow hash and sequence word) come first, the
+// chain and list links (read on a collision, and when the flow moves in its
+// recency list once a second) last: the hot words are 40 bytes, so a record
+// that starts in the first 24 bytes of a cache line has them on one line.
 const W_PROTO = 0
 const W_SRC = 1
 const W_DST = 2
@@ -72,16 +76,14 @@ const W_RULE_NAT = 5
 const W_MAC_STATE = 6
 const W_LAST_SEEN = 7
 const W_REPLY_HASH = 8
-const W_FORWARD_NEXT = 9
-const W_REPLY_NEXT = 10
-const W_LRU_PREV = 11
-const W_LRU_NEXT = 12
-/**
- * TCP: the sequence word, a reference point in each direction's sequence
- * space for judging RSTs (flow-state.ts). Last, so that the prefetch's read
- * of the last word pulls in the line it is on.
- */
-const W_SEQ = 13
+/** TCP: the sequence word, a reference point in each direction's sequence space for judging RSTs (flow-state.ts). */
+const W_SEQ = 9
+/** The last of the words a known flow's packet reads: the prefetch touches it and the first. */
+const W_HOT_LAST = W_SEQ
+const W_FORWARD_NEXT = 10
+const W_REPLY_NEXT = 11
+const W_LRU_PREV = 12
+const W_LRU_NEXT = 13
 const STRIDE = 14
 
 // Recency lists: one per timeout class.
@@ -305,9 +307,9 @@ export class FlowTable {
     return NO_ENTRY
   }
 
-  /** Read the first and last word of a record, pulling both of its cache lines in (prefetching). */
+  /** Read the first and the last hot word of a record, pulling the cache lines a known flow reads in (prefetching). */
   touchRecord(i: number): number {
-    return this.e[i * STRIDE]! ^ this.e[i * STRIDE + STRIDE - 1]!
+    return this.e[i * STRIDE]! ^ this.e[i * STRIDE + W_HOT_LAST]!
   }
 
   /** First entry of the reply chain for this hash; walk it with replyNext(). */
