@@ -54,7 +54,9 @@ export const JOB_PORT = 3
 /** Id of the HTTP request text; −1 for tcp. */
 export const JOB_REQUEST = 4
 export const JOB_TIMEOUT_MS = 5
-export const JOB_WORDS = 6
+/** http: how long the connection is kept for the next probe of the same address and port (0: not kept). */
+export const JOB_KEEP_MS = 6
+export const JOB_WORDS = 7
 
 /**
  * Outcomes, batched: RESULT_WORDS numbers per probe: job id, 1 ok / 0 failed,
@@ -83,9 +85,23 @@ export interface TunnelWorkerData {
   tunPattern: string
 }
 
-export const TUNNEL_COUNTER_NAMES = ['to_backends', 'from_backends', 'tun_write_errors', ...TRANSLATE_DROP_NAMES.map((n) => `dropped_${n}`), 'probes'] as const
+/**
+ * `connections`: probe connections opened (each a handshake); `kept_connections`: HTTP probe
+ * connections kept idle for their backend's next probe, now.
+ */
+export const TUNNEL_COUNTER_NAMES = [
+  'to_backends',
+  'from_backends',
+  'tun_write_errors',
+  ...TRANSLATE_DROP_NAMES.map((n) => `dropped_${n}`),
+  'probes',
+  'connections',
+  'kept_connections',
+] as const
 /** Index of `probes` (probes started) in TUNNEL_COUNTER_NAMES. */
 const COUNTER_PROBES = 3 + TRANSLATE_DROP_NAMES.length
+const COUNTER_CONNECTIONS = COUNTER_PROBES + 1
+const COUNTER_KEPT = COUNTER_PROBES + 2
 
 const ETH_HLEN = 14
 
@@ -213,7 +229,15 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
     counters[COUNTER_PROBES]! += jobs.length / JOB_WORDS
     for (let at = 0; at + JOB_WORDS <= jobs.length; at += JOB_WORDS) {
       const request = jobs[at + JOB_REQUEST]!
-      connections.open(jobs[at + JOB_ID]!, jobs[at + JOB_KIND]!, jobs[at + JOB_ADDRESS]!, jobs[at + JOB_PORT]!, request < 0 ? null : (requests[request] ?? null), jobs[at + JOB_TIMEOUT_MS]!)
+      connections.open(
+        jobs[at + JOB_ID]!,
+        jobs[at + JOB_KIND]!,
+        jobs[at + JOB_ADDRESS]!,
+        jobs[at + JOB_PORT]!,
+        request < 0 ? null : (requests[request] ?? null),
+        jobs[at + JOB_TIMEOUT_MS]!,
+        jobs[at + JOB_KEEP_MS]!,
+      )
     }
   }
 
@@ -318,6 +342,8 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
       counters[0] = translator.encapsulated
       counters[1] = translator.decapsulated
       for (let i = 0; i < translator.drops.length; i++) counters[3 + i] = translator.drops[i]!
+      counters[COUNTER_CONNECTIONS] = connections.connects
+      counters[COUNTER_KEPT] = connections.kept
       // No poll on the sockets while busy: a blocking wait would be woken by every packet.
       const busy = connections.active > 0 || resultCount > 0 || now - lastMoved < LINGER_MS
       Atomics.wait(control, CONTROL_WAKE, seq, busy ? TICK_MS : IDLE_WAIT_MS)
