@@ -383,7 +383,7 @@ export class ProbeConnections {
       answer.feed(r === this.scratch.length ? this.scratch : this.scratch.subarray(0, r))
       if ((this.flags[slot]! & F_JUDGED) === 0) this.judge(slot, answer, now)
       if (answer.error !== null || answer.extra) return this.release(slot, true)
-      if (answer.complete && answer.keepAlive) return this.finish(slot, now)
+      if (answer.complete && answer.keepAlive) return this.finish(slot, revents, now)
       // A short read took everything there was, unless the server's FIN is waiting behind it.
       if (r < this.scratch.length && (revents & (POLLRDHUP | c.POLLHUP)) === 0) return
     }
@@ -399,11 +399,13 @@ export class ProbeConnections {
   }
 
   /** The answer is complete and the server keeps the connection: kept for the next probe, or closed. */
-  private finish(slot: number, now: number): void {
+  private finish(slot: number, revents: number, now: number): void {
     const key = this.keys[slot]!
     const keep = this.keepMs[slot]!
-    // Only a connection that just answered a probe well carries the next one.
-    if (keep <= 0 || this.answers[slot]!.status > 399 || now - this.opened[slot]! >= KEEP_MAX_AGE_MS || this.idle.has(key)) {
+    // Only a connection that just answered a probe well, and that the server did not close behind
+    // its answer, carries the next one.
+    const closing = (revents & (POLLRDHUP | c.POLLHUP)) !== 0
+    if (keep <= 0 || closing || this.answers[slot]!.status > 399 || now - this.opened[slot]! >= KEEP_MAX_AGE_MS || this.idle.has(key)) {
       return this.release(slot, false)
     }
     this.unlist(slot)
