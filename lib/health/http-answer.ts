@@ -86,9 +86,13 @@ export class HttpAnswer {
     p[HTTPParser.kOnExecute] = noop
   }
 
-  /** A new answer (a new request was sent). */
-  begin(): void {
-    this.parser.initialize(HTTPParser.RESPONSE, RESOURCE, MAX_HEADER_BYTES, HTTPParser.kLenientNone)
+  /**
+   * A new answer (a new request was sent). On a connection whose previous answer was complete
+   * the parser is at the start of the next message already (`newConnection` false), as node:http's
+   * client reuses a kept socket's parser; a new connection gets a fresh parser state.
+   */
+  begin(newConnection: boolean): void {
+    if (newConnection) this.parser.initialize(HTTPParser.RESPONSE, RESOURCE, MAX_HEADER_BYTES, HTTPParser.kLenientNone)
     this.status = 0
     this.keepAlive = false
     this.complete = false

@@ -317,7 +317,7 @@ export class ProbeConnections {
     this.keepMs[slot] = kind === PROBE_HTTP ? keepMs : 0
     this.sent[slot] = 0
     this.requests[slot] = kind === PROBE_HTTP ? request : null
-    if (kind === PROBE_HTTP) (this.answers[slot] ??= new HttpAnswer()).begin()
+    if (kind === PROBE_HTTP) (this.answers[slot] ??= new HttpAnswer()).begin((flags & F_REUSED) === 0)
   }
 
   private progress(slot: number, revents: number, now: number): void {
@@ -436,7 +436,7 @@ export class ProbeConnections {
     this.opened[slot] = now
     this.flags[slot] = 0
     this.sent[slot] = 0
-    this.answers[slot]!.begin()
+    this.answers[slot]!.begin(true)
     this.phase[slot] = PHASE_CONNECTING
   }
 

@@ -151,14 +151,20 @@ export function arpRequest(out: Buffer, providerMac: Uint8Array, pa: number, tar
 }
 
 /**
- * While probes are in flight (or packets moved lately) the loop runs once per tick, handling every
- * socket in one batch. A probe's latency is measured on this tick: an HTTP probe waits up to two
- * ticks on the thread (for the handshake's answer, then for the status line). 4 ms rather than 2:
- * half the wake-ups, about a point of a core less at 1,000 probes a second (bench health).
+ * While probes are in flight the loop runs once per tick, handling every socket in one batch. A
+ * probe's latency is measured on this tick: an HTTP probe waits up to two ticks on the thread (for
+ * the handshake's answer, then for the status line). 4 ms rather than 2: half the wake-ups, about a
+ * point of a core less at 1,000 probes a second (bench health).
  */
 const TICK_MS = 4
-/** How long after the last packet the loop keeps ticking (late FINs, RSTs, retransmissions). */
+/**
+ * For LINGER_MS after the last packet with no probe in flight (late ACKs, FINs, RSTs,
+ * retransmissions of connections no probe waits for) the loop runs every LINGER_TICK_MS: such a
+ * packet waits that long at most, well inside TCP's shortest retransmission timeout (200 ms), and
+ * the wheel's next probes (every 20 ms) wake the loop anyway.
+ */
 const LINGER_MS = 200
+const LINGER_TICK_MS = 20
 /** Results go to the main thread at most this often while probes run (one message for many probes). */
 const RESULT_FLUSH_MS = 20
 /** Idle: wait this long for work (probe jobs and configurations wake the loop at once). */
@@ -315,13 +321,18 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
   }
 
   let lastMoved = 0
+  let lastSeq = -1
   try {
     while (Atomics.load(control, CONTROL_STOP) === 0) {
       const seq = Atomics.load(control, CONTROL_WAKE)
-      for (let m = receiveMessageOnPort(data.port); m !== undefined; m = receiveMessageOnPort(data.port)) {
-        const message = m.message as TunnelConfigureMessage | ProbeJobsMessage
-        if (message.type === 'configure') configure(message)
-        else if (message.type === 'probe') startJobs(message)
+      // The main thread bumps the word after each message it posts: the port is looked at only then.
+      if (seq !== lastSeq) {
+        lastSeq = seq
+        for (let m = receiveMessageOnPort(data.port); m !== undefined; m = receiveMessageOnPort(data.port)) {
+          const message = m.message as TunnelConfigureMessage | ProbeJobsMessage
+          if (message.type === 'configure') configure(message)
+          else if (message.type === 'probe') startJobs(message)
+        }
       }
       const port = socket as AfPacketPort | null
       // Replies first (the kernel answers some at once, into the TUN), then one poll over the
@@ -345,8 +356,8 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
       counters[COUNTER_CONNECTIONS] = connections.connects
       counters[COUNTER_KEPT] = connections.kept
       // No poll on the sockets while busy: a blocking wait would be woken by every packet.
-      const busy = connections.active > 0 || resultCount > 0 || now - lastMoved < LINGER_MS
-      Atomics.wait(control, CONTROL_WAKE, seq, busy ? TICK_MS : IDLE_WAIT_MS)
+      const busy = connections.active > 0 || resultCount > 0
+      Atomics.wait(control, CONTROL_WAKE, seq, busy ? TICK_MS : now - lastMoved < LINGER_MS ? LINGER_TICK_MS : IDLE_WAIT_MS)
     }
   } finally {
     connections.closeAll()
