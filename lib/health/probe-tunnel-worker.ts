@@ -19,7 +19,8 @@
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
 import { AfPacketPort } from '../io/af-packet-socket'
-import { BPF_B, BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../io/bpf-assembler'
+import { BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../io/bpf-assembler'
+import { jumpIfProbeReply } from '../io/fanout-program'
 import { bufferAddress, POLLIN } from '../io/libc'
 import { ProbeConnections } from './probe-connections'
 import { PROBE_ENCAP_HEADERS, ProbeTranslator, TRANSLATE_DROP_NAMES, TranslateDrop, type ProbeNode, type ProbeTarget } from './probe-translator'
@@ -111,19 +112,12 @@ const ETH_HLEN = 14
  */
 export function probeReplyFilter(pa: number, probe: number): Buffer {
   const p = new BpfProgram()
-  p.ldAbs(BPF_H, 12).jumpK(BPF_JEQ, 0x0800, null, 'arp')
-  p.ldAbs(BPF_B, ETH_HLEN + 9).jumpK(BPF_JEQ, 47, null, 'drop')
-  p.ldAbs(BPF_W, ETH_HLEN + 16).jumpK(BPF_JEQ, pa >>> 0, null, 'drop')
-  p.ldxIpHeaderLength(ETH_HLEN)
-  p.ldInd(BPF_H, ETH_HLEN).jumpK(BPF_JEQ, 0x2000, null, 'drop')
-  p.ldInd(BPF_H, ETH_HLEN + 2).jumpK(BPF_JEQ, 0x6558, null, 'drop')
-  p.ldInd(BPF_H, ETH_HLEN + 8 + 12).jumpK(BPF_JEQ, 0x0800, null, 'drop')
-  p.ldInd(BPF_W, ETH_HLEN + 8 + ETH_HLEN + 16).jumpK(BPF_JEQ, probe >>> 0, null, 'drop')
-  p.retK(0xffff)
-  p.label('arp').jumpK(BPF_JEQ, 0x0806, null, 'drop')
+  // The same test the packet workers' sockets drop these frames by (lib/io/fanout-program.ts).
+  jumpIfProbeReply(p, { providerAddress: pa, probeAddress: probe }, 'accept', 'arp')
+  p.label('arp').ldAbs(BPF_H, 12).jumpK(BPF_JEQ, 0x0806, null, 'drop')
   p.ldAbs(BPF_H, ETH_HLEN + 6).jumpK(BPF_JEQ, ARP_REPLY, null, 'drop')
   p.ldAbs(BPF_W, ETH_HLEN + 24).jumpK(BPF_JEQ, pa >>> 0, null, 'drop')
-  p.retK(0xffff)
+  p.label('accept').retK(0xffff)
   p.label('drop').retK(0)
   return p.encode()
 }
