@@ -38,6 +38,7 @@ import { AfPacketPort } from '../lib/io/af-packet-socket'
 import { BPF_B, BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../lib/io/bpf-assembler'
 import { PollSet } from '../lib/io/poll-set'
 import { startWorkerPool } from '../lib/io/worker-pool'
+import { disableOffloads } from '../lib/io/offloads'
 import { Compiler } from '../lib/control/compiler'
 import type { ProbeTransport } from '../lib/health/health-monitor'
 import { HealthService } from '../lib/health/health-service'
@@ -202,6 +203,9 @@ async function nvlbRole(backends: number, durationS: number, dataplane: boolean)
     probes: [{ name: 'http', protocol: 'http', port: 80, requestPath: '/', intervalSeconds: 1, timeoutSeconds: 1, unhealthyThreshold: 3, healthyThreshold: 2 }],
   }
   const config = validateConfig(doc)
+  // As `nvlb run` does at start (its packet path, lib/io/worker-pool.ts): no GRO/GSO/TSO/checksum
+  // offloads on the provider interface.
+  disableOffloads('pa0')
   const tunnel = await ProbeTunnel.start()
   // --dataplane: a packet worker on pa0 as `nvlb run` has one; it receives every probe reply too.
   const pool = dataplane ? await startWorkerPool({ snapshot: new Compiler().compile(config, 1), providerInterface: 'pa0', workers: 1 }) : null
