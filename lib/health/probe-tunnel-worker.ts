@@ -154,13 +154,17 @@ const TICK_MS = 4
 /**
  * For LINGER_MS after the last packet with no probe in flight (late ACKs, FINs, RSTs,
  * retransmissions of connections no probe waits for) the loop runs every LINGER_TICK_MS: such a
- * packet waits that long at most, well inside TCP's shortest retransmission timeout (200 ms), and
- * the wheel's next probes (every 20 ms) wake the loop anyway.
+ * packet waits that long at most, well inside TCP's shortest retransmission timeout (200 ms).
  */
 const LINGER_MS = 200
 const LINGER_TICK_MS = 20
-/** Results go to the main thread at most this often while probes run (one message for many probes). */
-const RESULT_FLUSH_MS = 20
+/**
+ * Results go to the main thread once per this long (one message for a wheel turn's probes, see
+ * probe-wheel.ts): a result waits that long at most, the monitor's schedule does not move by it
+ * (a check runs one interval after its previous run was due), and the main thread is woken ten
+ * times a second, not once per batch of answers.
+ */
+const RESULT_FLUSH_MS = 100
 /** Idle: wait this long for work (probe jobs and configurations wake the loop at once). */
 const IDLE_WAIT_MS = 50
 /** Frames per sendmmsg, and bytes per send slot (probe packets are small; larger ones are dropped, counted). */
@@ -337,7 +341,7 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
       if (tunReady || connections.emitted !== emitted) moved += fromTun(port)
       const now = performance.now()
       if (moved > 0) lastMoved = now
-      if (resultCount > 0 && (connections.active === 0 || now - lastFlush >= RESULT_FLUSH_MS)) {
+      if (resultCount > 0 && now - lastFlush >= RESULT_FLUSH_MS) {
         const batch = results.slice(0, resultCount * RESULT_WORDS)
         post({ type: 'results', results: batch, errors } satisfies ProbeResultMessage, [batch.buffer])
         resultCount = 0
@@ -350,8 +354,9 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
       counters[COUNTER_CONNECTIONS] = connections.connects
       counters[COUNTER_KEPT] = connections.kept
       // No poll on the sockets while busy: a blocking wait would be woken by every packet.
-      const busy = connections.active > 0 || resultCount > 0
-      Atomics.wait(control, CONTROL_WAKE, seq, busy ? TICK_MS : now - lastMoved < LINGER_MS ? LINGER_TICK_MS : IDLE_WAIT_MS)
+      const busy = connections.active > 0
+      const linger = resultCount > 0 ? Math.max(1, lastFlush + RESULT_FLUSH_MS - now) : now - lastMoved < LINGER_MS ? LINGER_TICK_MS : IDLE_WAIT_MS
+      Atomics.wait(control, CONTROL_WAKE, seq, busy ? TICK_MS : Math.min(linger, IDLE_WAIT_MS))
     }
   } finally {
     connections.closeAll()
