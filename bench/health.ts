@@ -11,15 +11,20 @@
  *   <prefix>-host  the backends' side (not measured): a minimal NVGRE host that
  *                  decapsulates into a TUN, a kernel owning all 1,000 CAs
  *                  (10.2.0.0/16 routed locally) and one node:http server on port 80
- * Every probe is a new TCP connection and a GET through NVGRE both ways. The run
- * prints no figure unless every backend answered about once a second in the
- * measured seconds (≥ 97 % of the expected probes, ≤ 0.1 % failed). It also
- * prints the packets per probe each way (what the kernel's TCP costs most by).
+ * Every probe is a GET through NVGRE both ways, on the connection the backend's
+ * previous probe kept (HTTP/1.1 keep-alive, as `nvlb run` probes; a new one when
+ * the server closed it). The run prints no figure unless every backend answered
+ * about once a second in the measured seconds (≥ 97 % of the expected probes,
+ * ≤ 0.1 % failed). It also prints the packets per probe each way (what the
+ * kernel's TCP costs most by) and the connections opened per probe.
  *
  * Not counted, in production as here: the receive of the backends' replies on
  * nvlb's provider interface runs in whoever sent them (here the host side's
  * sendmmsg on the veth pair; on a NIC, its interrupt), and the mirror image
  * (the host side's receive of nvlb's frames) is counted in nvlb's sendmmsg.
+ * With --dataplane a packet worker runs on nvlb's provider interface as in
+ * `nvlb run`; the CPU it spends on the probe replies it also receives is printed
+ * apart, not in the figure.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -32,6 +37,9 @@ import { validateConfig } from '../lib/control/config-validate'
 import { AfPacketPort } from '../lib/io/af-packet-socket'
 import { BPF_B, BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../lib/io/bpf-assembler'
 import { PollSet } from '../lib/io/poll-set'
+import { startWorkerPool } from '../lib/io/worker-pool'
+import { disableOffloads } from '../lib/io/offloads'
+import { Compiler } from '../lib/control/compiler'
 import type { ProbeTransport } from '../lib/health/health-monitor'
 import { HealthService } from '../lib/health/health-service'
 import { ProbeTunnel } from '../lib/health/probe-tunnel'
@@ -42,13 +50,15 @@ import { checksum } from '../lib/packet/checksum'
 import { parseIPv4, parseMac } from '../lib/packet/address'
 import { printMetrics, progress, type Metric } from './report'
 
-const USAGE = `usage: nvlb bench health [--json] [--backends N] [--duration S] [--prefix P]
+const USAGE = `usage: nvlb bench health [--json] [--backends N] [--duration S] [--dataplane] [--prefix P]
 
 CPU of one core nvlb spends probing N backends (default 1000) once a second with HTTP
 probes through the overlay (needs root: namespaces, TUN, AF_PACKET).
 
   --backends N   probed backends (default 1000)
   --duration S   measured seconds after all are up (default 10)
+  --dataplane    also run a packet worker on nvlb's provider interface (as nvlb run does)
+                 and print the CPU it spends on the probe replies it receives (not in the figure)
   --json         one JSON object per metric line`
 
 const NVLB_PA = '192.168.6.2'
@@ -167,8 +177,21 @@ function threadCpu(): Map<number, number> {
   return out
 }
 
+/** Thread ids of the packet workers (named nvlb-packet-N). */
+function packetWorkerThreads(): Set<number> {
+  const out = new Set<number>()
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      if (readFileSync(`/proc/self/task/${tid}/comm`, 'latin1').startsWith('nvlb-packet')) out.add(Number(tid))
+    } catch {
+      // the thread ended
+    }
+  }
+  return out
+}
+
 /** nvlb's side: the health monitor and the probe tunnel; prints one JSON line of results. */
-async function nvlbRole(backends: number, durationS: number): Promise<void> {
+async function nvlbRole(backends: number, durationS: number, dataplane: boolean): Promise<void> {
   sh(['ip', 'link', 'set', 'lo', 'up'])
   const doc = {
     node: { providerAddress: NVLB_PA, providerMac: NVLB_MAC, gatewayMac: GATEWAY_MAC, providerInterface: 'pa0', probeAddress: PROBE_ADDRESS },
@@ -180,7 +203,12 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
     probes: [{ name: 'http', protocol: 'http', port: 80, requestPath: '/', intervalSeconds: 1, timeoutSeconds: 1, unhealthyThreshold: 3, healthyThreshold: 2 }],
   }
   const config = validateConfig(doc)
+  // As `nvlb run` does at start (its packet path, lib/io/worker-pool.ts): no GRO/GSO/TSO/checksum
+  // offloads on the provider interface.
+  disableOffloads('pa0')
   const tunnel = await ProbeTunnel.start()
+  // --dataplane: a packet worker on pa0 as `nvlb run` has one; it receives every probe reply too.
+  const pool = dataplane ? await startWorkerPool({ snapshot: new Compiler().compile(config, 1), providerInterface: 'pa0', workers: 1 }) : null
   // Every probe's outcome per backend (its target address): the figure counts only when every
   // backend was probed successfully about once a second, as production would.
   const okByHost = new Map<string, number>()
@@ -220,6 +248,7 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
   const cpu = process.cpuUsage(cpu0)
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9
   const threads1 = threadCpu()
+  const workerThreads = packetWorkerThreads()
   const tunnel1 = tunnel.stats()
   const tunDropped = tunDrops() - tunDrops0
   let ok = 0
@@ -235,16 +264,20 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
   // the monitor, the others are the tunnel thread and V8's helpers.
   let mainMs = 0
   let otherMs = 0
+  let workersMs = 0
   for (const [tid, ns] of threads1) {
     const ms = (ns - (threads0.get(tid) ?? 0)) / 1e6
     if (tid === process.pid) mainMs += ms
+    else if (workerThreads.has(tid)) workersMs += ms
     else otherMs += ms
   }
   const result = {
     checks: service.list().length,
     up,
     wallS,
-    cpuPct: ((cpu.user + cpu.system) / 1e6 / wallS) * 100,
+    // The packet workers' share is printed apart and not counted (the figure means the same with and without --dataplane).
+    cpuPct: ((cpu.user + cpu.system) / 1e6 / wallS) * 100 - workersMs / 10 / wallS,
+    packetWorkersPct: workersMs / 10 / wallS,
     userPct: (cpu.user / 1e6 / wallS) * 100,
     systemPct: (cpu.system / 1e6 / wallS) * 100,
     mainThreadPct: mainMs / 10 / wallS,
@@ -256,6 +289,7 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
     answersPerBackend: Object.fromEntries([...answers].sort((a, b) => a[0] - b[0])),
     packetsOutPerProbe: (tunnel1.to_backends! - tunnel0.to_backends!) / Math.max(1, ok + failed),
     packetsInPerProbe: (tunnel1.from_backends! - tunnel0.from_backends!) / Math.max(1, ok + failed),
+    connectionsPerProbe: ((tunnel1.connections ?? 0) - (tunnel0.connections ?? 0)) / Math.max(1, ok + failed),
     errors: Object.fromEntries(errors),
     // Packets the kernel could not queue to the TUN because the tunnel thread was behind.
     tunDropped,
@@ -263,6 +297,7 @@ async function nvlbRole(backends: number, durationS: number): Promise<void> {
   }
   await service.stop()
   await tunnel.stop()
+  await pool?.stop()
   process.stdout.write(JSON.stringify(result) + '\n')
 }
 
@@ -294,6 +329,7 @@ export async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       backends: { type: 'string', default: '1000' },
       duration: { type: 'string', default: '10' },
+      dataplane: { type: 'boolean', default: false },
       prefix: { type: 'string' },
       role: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -322,7 +358,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   }
   if (values.role === 'nvlb') {
-    await nvlbRole(backends, duration)
+    await nvlbRole(backends, duration, values.dataplane === true)
     return 0
   }
   if (process.getuid?.() !== 0) {
@@ -343,7 +379,7 @@ export async function main(argv: string[]): Promise<number> {
     const host = startRole(hostNs, ['--role', 'host'])
     children.push(host)
     await firstLine(host, 'host side', 60000)
-    const nvlb = startRole(nvlbNs, ['--role', 'nvlb', '--backends', String(backends), '--duration', String(duration)])
+    const nvlb = startRole(nvlbNs, ['--role', 'nvlb', '--backends', String(backends), '--duration', String(duration), ...(values.dataplane === true ? ['--dataplane'] : [])])
     children.push(nvlb)
     const r = JSON.parse(await firstLine(nvlb, 'nvlb side', 120000 + duration * 1000)) as {
       checks: number
@@ -354,6 +390,7 @@ export async function main(argv: string[]): Promise<number> {
       systemPct: number
       mainThreadPct: number
       otherThreadsPct: number
+      packetWorkersPct: number
       okPerS: number
       failedPerS: number
       backendsOk: number
@@ -361,6 +398,7 @@ export async function main(argv: string[]): Promise<number> {
       answersPerBackend: Record<string, number>
       packetsOutPerProbe: number
       packetsInPerProbe: number
+      connectionsPerProbe: number
       errors: Record<string, number>
       tunDropped: number
       tunnel: Record<string, number>
@@ -369,9 +407,12 @@ export async function main(argv: string[]): Promise<number> {
       `checks ${r.checks}, up ${r.up}; ${r.okPerS.toFixed(0)} successful probes/s, ${r.failedPerS.toFixed(1)} failed/s ${JSON.stringify(r.errors)}; ` +
         `${r.backendsOk} backends answered, the fewest ${r.fewestOkPerBackend} times in ${r.wallS.toFixed(1)} s ` +
         `(answers: backends ${JSON.stringify(r.answersPerBackend)}); ` +
-        `packets per probe ${r.packetsOutPerProbe.toFixed(2)} out, ${r.packetsInPerProbe.toFixed(2)} in; TUN queue drops ${r.tunDropped}\n` +
+        `packets per probe ${r.packetsOutPerProbe.toFixed(2)} out, ${r.packetsInPerProbe.toFixed(2)} in, connections opened per probe ${r.connectionsPerProbe.toFixed(3)}; ` +
+        `TUN queue drops ${r.tunDropped}\n` +
         `CPU ${r.cpuPct.toFixed(2)} % of one core (user ${r.userPct.toFixed(2)}, system ${r.systemPct.toFixed(2)}; ` +
-        `main thread ${r.mainThreadPct.toFixed(2)}, other threads ${r.otherThreadsPct.toFixed(2)}); tunnel ${JSON.stringify(r.tunnel)}`,
+        `main thread ${r.mainThreadPct.toFixed(2)}, other threads ${r.otherThreadsPct.toFixed(2)})` +
+        (values.dataplane === true ? `; packet worker (not in the figure) ${r.packetWorkersPct.toFixed(2)} %` : '') +
+        `; tunnel ${JSON.stringify(r.tunnel)}`,
     )
     // What production does: every backend probed successfully once a second. A probe runs one
     // interval after the previous one started (rounded up to the wheel's 10 ms tick), so a

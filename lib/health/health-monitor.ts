@@ -225,6 +225,7 @@ export class HealthMonitor {
         requestPath: p.requestPath,
         hostHeader: check.address,
         timeoutMs: p.timeoutSeconds * 1000,
+        intervalMs: p.intervalSeconds * 1000,
       }
       if (!check.scheduled && !check.running && !this.stopped) {
         check.due = now + Math.random() * p.intervalSeconds * 1000

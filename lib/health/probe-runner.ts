@@ -15,6 +15,11 @@ export interface ProbeRequest {
   /** Host header of HTTP probes (the backend's CA). */
   hostHeader?: string
   timeoutMs: number
+  /**
+   * The check's interval: a transport that keeps connections (the probe tunnel) keeps an
+   * HTTP probe's connection for the check's next probe. Without it, every probe opens a new one.
+   */
+  intervalMs?: number
 }
 
 export interface ProbeResult {

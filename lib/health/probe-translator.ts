@@ -21,6 +21,7 @@ import { checksum, checksumAdjust32 } from '../packet/checksum'
 import { ETHERTYPE_IPV4, ETHERTYPE_TEB } from '../packet/ethernet'
 import { IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4'
 import { NVGRE_FLAGS_VERSION } from '../packet/nvgre'
+import { copyMac } from '../dataplane/mac'
 
 const ETH_HLEN = 14
 const IP_HLEN = 20
@@ -64,10 +65,11 @@ export const TRANSLATE_DROP_NAMES = ['not_ipv4', 'no_target', 'no_neighbor', 'no
 
 export class ProbeTranslator {
   private node: ProbeNode | null = null
+  /** By target address as an int32 (a small integer key, not a boxed number above 2^31). */
   private readonly byTarget = new Map<number, ProbeTarget>()
   /** `vsid * 2^32 + CA` → target. */
   private readonly byBackend = new Map<number, ProbeTarget>()
-  /** Static neighbours of the configuration (they win) and neighbours learnt from ARP. */
+  /** Static neighbours of the configuration (they win) and neighbours learnt from ARP, by int32 address. */
   private readonly neighbors = new Map<number, Uint8Array>()
   private readonly learned = new Map<number, Uint8Array>()
   /** The host PA whose MAC encapsulate() lacked last (NO_NEIGHBOR), for the caller to resolve by ARP. */
@@ -84,20 +86,20 @@ export class ProbeTranslator {
     this.byTarget.clear()
     this.byBackend.clear()
     for (const t of targets) {
-      this.byTarget.set(t.target >>> 0, t)
+      this.byTarget.set(t.target | 0, t)
       this.byBackend.set(t.virtualSubnetId * 0x100000000 + (t.address >>> 0), t)
     }
     this.neighbors.clear()
-    for (const [address, mac] of neighbors) this.neighbors.set(address >>> 0, mac)
+    for (const [address, mac] of neighbors) this.neighbors.set(address | 0, mac)
   }
 
   /** Learns the MAC of a host PA (from an ARP reply); static neighbours take precedence. */
   learnNeighbor(address: number, mac: Uint8Array): void {
-    this.learned.set(address >>> 0, mac)
+    this.learned.set(address | 0, mac)
   }
 
   hasNeighbor(address: number): boolean {
-    return this.neighbors.has(address >>> 0) || this.learned.has(address >>> 0)
+    return this.neighbors.has(address | 0) || this.learned.has(address | 0)
   }
 
   /**
@@ -113,10 +115,10 @@ export class ProbeTranslator {
     const ihl = (pkt[off]! & 0x0f) << 2
     const total = readU16(pkt, off + 2)
     if (ihl < IP_HLEN || total < ihl || total > len) return this.drop(TranslateDrop.NOT_IPV4)
-    const dst = readI32(pkt, off + 16) >>> 0
+    const dst = readI32(pkt, off + 16)
     const target = this.byTarget.get(dst)
     if (target === undefined) return this.drop(TranslateDrop.NO_TARGET)
-    const nextHop = this.neighbors.get(target.host >>> 0) ?? this.learned.get(target.host >>> 0)
+    const nextHop = this.neighbors.get(target.host | 0) ?? this.learned.get(target.host | 0)
     if (nextHop === undefined) {
       this.missingNeighbor = target.host >>> 0
       return this.drop(TranslateDrop.NO_NEIGHBOR)
@@ -131,8 +133,8 @@ export class ProbeTranslator {
 
     // Outer headers.
     let p = outOff
-    out.set(nextHop, p)
-    out.set(node.providerMac, p + 6)
+    copyMac(nextHop, 0, out, p)
+    copyMac(node.providerMac, 0, out, p + 6)
     writeU16(out, p + 12, ETHERTYPE_IPV4)
     p += ETH_HLEN
     out[p] = 0x45
@@ -152,8 +154,8 @@ export class ProbeTranslator {
     writeU16(out, p + 2, ETHERTYPE_TEB)
     writeU32(out, p + 4, (target.virtualSubnetId << 8) >>> 0)
     p += GRE_HLEN
-    out.set(target.mac, p)
-    out.set(node.gatewayMac, p + 6)
+    copyMac(target.mac, 0, out, p)
+    copyMac(node.gatewayMac, 0, out, p + 6)
     writeU16(out, p + 12, ETHERTYPE_IPV4)
     this.encapsulated++
     return PROBE_ENCAP_HEADERS + total

@@ -19,7 +19,8 @@
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
 import { AfPacketPort } from '../io/af-packet-socket'
-import { BPF_B, BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../io/bpf-assembler'
+import { BPF_H, BPF_JEQ, BPF_W, BpfProgram } from '../io/bpf-assembler'
+import { jumpIfProbeReply } from '../io/fanout-program'
 import { bufferAddress, POLLIN } from '../io/libc'
 import { ProbeConnections } from './probe-connections'
 import { PROBE_ENCAP_HEADERS, ProbeTranslator, TRANSLATE_DROP_NAMES, TranslateDrop, type ProbeNode, type ProbeTarget } from './probe-translator'
@@ -54,7 +55,9 @@ export const JOB_PORT = 3
 /** Id of the HTTP request text; −1 for tcp. */
 export const JOB_REQUEST = 4
 export const JOB_TIMEOUT_MS = 5
-export const JOB_WORDS = 6
+/** http: how long the connection is kept for the next probe of the same address and port (0: not kept). */
+export const JOB_KEEP_MS = 6
+export const JOB_WORDS = 7
 
 /**
  * Outcomes, batched: RESULT_WORDS numbers per probe: job id, 1 ok / 0 failed,
@@ -83,9 +86,23 @@ export interface TunnelWorkerData {
   tunPattern: string
 }
 
-export const TUNNEL_COUNTER_NAMES = ['to_backends', 'from_backends', 'tun_write_errors', ...TRANSLATE_DROP_NAMES.map((n) => `dropped_${n}`), 'probes'] as const
+/**
+ * `connections`: probe connections opened (each a handshake); `kept_connections`: HTTP probe
+ * connections kept idle for their backend's next probe, now.
+ */
+export const TUNNEL_COUNTER_NAMES = [
+  'to_backends',
+  'from_backends',
+  'tun_write_errors',
+  ...TRANSLATE_DROP_NAMES.map((n) => `dropped_${n}`),
+  'probes',
+  'connections',
+  'kept_connections',
+] as const
 /** Index of `probes` (probes started) in TUNNEL_COUNTER_NAMES. */
 const COUNTER_PROBES = 3 + TRANSLATE_DROP_NAMES.length
+const COUNTER_CONNECTIONS = COUNTER_PROBES + 1
+const COUNTER_KEPT = COUNTER_PROBES + 2
 
 const ETH_HLEN = 14
 
@@ -95,19 +112,12 @@ const ETH_HLEN = 14
  */
 export function probeReplyFilter(pa: number, probe: number): Buffer {
   const p = new BpfProgram()
-  p.ldAbs(BPF_H, 12).jumpK(BPF_JEQ, 0x0800, null, 'arp')
-  p.ldAbs(BPF_B, ETH_HLEN + 9).jumpK(BPF_JEQ, 47, null, 'drop')
-  p.ldAbs(BPF_W, ETH_HLEN + 16).jumpK(BPF_JEQ, pa >>> 0, null, 'drop')
-  p.ldxIpHeaderLength(ETH_HLEN)
-  p.ldInd(BPF_H, ETH_HLEN).jumpK(BPF_JEQ, 0x2000, null, 'drop')
-  p.ldInd(BPF_H, ETH_HLEN + 2).jumpK(BPF_JEQ, 0x6558, null, 'drop')
-  p.ldInd(BPF_H, ETH_HLEN + 8 + 12).jumpK(BPF_JEQ, 0x0800, null, 'drop')
-  p.ldInd(BPF_W, ETH_HLEN + 8 + ETH_HLEN + 16).jumpK(BPF_JEQ, probe >>> 0, null, 'drop')
-  p.retK(0xffff)
-  p.label('arp').jumpK(BPF_JEQ, 0x0806, null, 'drop')
+  // The same test the packet workers' sockets drop these frames by (lib/io/fanout-program.ts).
+  jumpIfProbeReply(p, { providerAddress: pa, probeAddress: probe }, 'accept', 'arp')
+  p.label('arp').ldAbs(BPF_H, 12).jumpK(BPF_JEQ, 0x0806, null, 'drop')
   p.ldAbs(BPF_H, ETH_HLEN + 6).jumpK(BPF_JEQ, ARP_REPLY, null, 'drop')
   p.ldAbs(BPF_W, ETH_HLEN + 24).jumpK(BPF_JEQ, pa >>> 0, null, 'drop')
-  p.retK(0xffff)
+  p.label('accept').retK(0xffff)
   p.label('drop').retK(0)
   return p.encode()
 }
@@ -135,16 +145,26 @@ export function arpRequest(out: Buffer, providerMac: Uint8Array, pa: number, tar
 }
 
 /**
- * While probes are in flight (or packets moved lately) the loop runs once per tick, handling every
- * socket in one batch. A probe's latency is measured on this tick: an HTTP probe waits up to two
- * ticks on the thread (for the handshake's answer, then for the status line). 4 ms rather than 2:
- * half the wake-ups, about a point of a core less at 1,000 probes a second (bench health).
+ * While probes are in flight the loop runs once per tick, handling every socket in one batch. A
+ * probe's latency is measured on this tick: an HTTP probe waits up to two ticks on the thread (for
+ * the handshake's answer, then for the status line). 4 ms rather than 2: half the wake-ups, about a
+ * point of a core less at 1,000 probes a second (bench health).
  */
 const TICK_MS = 4
-/** How long after the last packet the loop keeps ticking (late FINs, RSTs, retransmissions). */
+/**
+ * For LINGER_MS after the last packet with no probe in flight (late ACKs, FINs, RSTs,
+ * retransmissions of connections no probe waits for) the loop runs every LINGER_TICK_MS: such a
+ * packet waits that long at most, well inside TCP's shortest retransmission timeout (200 ms).
+ */
 const LINGER_MS = 200
-/** Results go to the main thread at most this often while probes run (one message for many probes). */
-const RESULT_FLUSH_MS = 20
+const LINGER_TICK_MS = 20
+/**
+ * Results go to the main thread once per this long (one message for a wheel turn's probes, see
+ * probe-wheel.ts): a result waits that long at most, the monitor's schedule does not move by it
+ * (a check runs one interval after its previous run was due), and the main thread is woken ten
+ * times a second, not once per batch of answers.
+ */
+const RESULT_FLUSH_MS = 100
 /** Idle: wait this long for work (probe jobs and configurations wake the loop at once). */
 const IDLE_WAIT_MS = 50
 /** Frames per sendmmsg, and bytes per send slot (probe packets are small; larger ones are dropped, counted). */
@@ -213,7 +233,15 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
     counters[COUNTER_PROBES]! += jobs.length / JOB_WORDS
     for (let at = 0; at + JOB_WORDS <= jobs.length; at += JOB_WORDS) {
       const request = jobs[at + JOB_REQUEST]!
-      connections.open(jobs[at + JOB_ID]!, jobs[at + JOB_KIND]!, jobs[at + JOB_ADDRESS]!, jobs[at + JOB_PORT]!, request < 0 ? null : (requests[request] ?? null), jobs[at + JOB_TIMEOUT_MS]!)
+      connections.open(
+        jobs[at + JOB_ID]!,
+        jobs[at + JOB_KIND]!,
+        jobs[at + JOB_ADDRESS]!,
+        jobs[at + JOB_PORT]!,
+        request < 0 ? null : (requests[request] ?? null),
+        jobs[at + JOB_TIMEOUT_MS]!,
+        jobs[at + JOB_KEEP_MS]!,
+      )
     }
   }
 
@@ -291,13 +319,18 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
   }
 
   let lastMoved = 0
+  let lastSeq = -1
   try {
     while (Atomics.load(control, CONTROL_STOP) === 0) {
       const seq = Atomics.load(control, CONTROL_WAKE)
-      for (let m = receiveMessageOnPort(data.port); m !== undefined; m = receiveMessageOnPort(data.port)) {
-        const message = m.message as TunnelConfigureMessage | ProbeJobsMessage
-        if (message.type === 'configure') configure(message)
-        else if (message.type === 'probe') startJobs(message)
+      // The main thread bumps the word after each message it posts: the port is looked at only then.
+      if (seq !== lastSeq) {
+        lastSeq = seq
+        for (let m = receiveMessageOnPort(data.port); m !== undefined; m = receiveMessageOnPort(data.port)) {
+          const message = m.message as TunnelConfigureMessage | ProbeJobsMessage
+          if (message.type === 'configure') configure(message)
+          else if (message.type === 'probe') startJobs(message)
+        }
       }
       const port = socket as AfPacketPort | null
       // Replies first (the kernel answers some at once, into the TUN), then one poll over the
@@ -308,7 +341,7 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
       if (tunReady || connections.emitted !== emitted) moved += fromTun(port)
       const now = performance.now()
       if (moved > 0) lastMoved = now
-      if (resultCount > 0 && (connections.active === 0 || now - lastFlush >= RESULT_FLUSH_MS)) {
+      if (resultCount > 0 && now - lastFlush >= RESULT_FLUSH_MS) {
         const batch = results.slice(0, resultCount * RESULT_WORDS)
         post({ type: 'results', results: batch, errors } satisfies ProbeResultMessage, [batch.buffer])
         resultCount = 0
@@ -318,9 +351,12 @@ function run(data: TunnelWorkerData, post: (message: unknown, transfer?: ArrayBu
       counters[0] = translator.encapsulated
       counters[1] = translator.decapsulated
       for (let i = 0; i < translator.drops.length; i++) counters[3 + i] = translator.drops[i]!
+      counters[COUNTER_CONNECTIONS] = connections.connects
+      counters[COUNTER_KEPT] = connections.kept
       // No poll on the sockets while busy: a blocking wait would be woken by every packet.
-      const busy = connections.active > 0 || resultCount > 0 || now - lastMoved < LINGER_MS
-      Atomics.wait(control, CONTROL_WAKE, seq, busy ? TICK_MS : IDLE_WAIT_MS)
+      const busy = connections.active > 0
+      const linger = resultCount > 0 ? Math.max(1, lastFlush + RESULT_FLUSH_MS - now) : now - lastMoved < LINGER_MS ? LINGER_TICK_MS : IDLE_WAIT_MS
+      Atomics.wait(control, CONTROL_WAKE, seq, busy ? TICK_MS : Math.min(linger, IDLE_WAIT_MS))
     }
   } finally {
     connections.closeAll()

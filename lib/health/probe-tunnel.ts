@@ -19,6 +19,7 @@ import {
   CONTROL_WORDS,
   JOB_ADDRESS,
   JOB_ID,
+  JOB_KEEP_MS,
   JOB_KIND,
   JOB_PORT,
   JOB_REQUEST,
@@ -49,6 +50,8 @@ export interface TunnelProbe {
   /** The whole HTTP request (httpProbeRequest); http only. */
   request?: string
   timeoutMs: number
+  /** http: keep the connection this long for the next probe of the same host and port (0 or absent: do not; the request then asks `Connection: close`). */
+  keepMs?: number
 }
 
 export interface TunnelOptions {
@@ -223,6 +226,7 @@ export class ProbeTunnel {
     jobs[at + JOB_PORT] = probe.port
     jobs[at + JOB_REQUEST] = request
     jobs[at + JOB_TIMEOUT_MS] = probe.timeoutMs
+    jobs[at + JOB_KEEP_MS] = probe.protocol === 'http' ? (probe.keepMs ?? 0) : 0
     if (this.jobCount === 1) setImmediate(() => this.postJobs())
     return new Promise((resolve) => this.pending.set(id, resolve))
   }

@@ -9,7 +9,7 @@ import { formatIPv4, parseIPv4, parseMac } from '../packet/address'
 import type { ProbeTransport } from './health-monitor'
 import type { ProbeTarget } from './probe-translator'
 import type { ProbeRequest, ProbeResult } from './probe-runner'
-import { httpProbeRequest } from './probe-connections'
+import { httpProbeRequest, keepAliveMs } from './probe-connections'
 import type { ProbeTunnel, TunnelProbe } from './probe-tunnel'
 
 export class TunnelTransport implements ProbeTransport {
@@ -22,17 +22,23 @@ export class TunnelTransport implements ProbeTransport {
     return formatIPv4(this.tunnel.targetOf(virtualSubnetId, address))
   }
 
-  /** Probes run on the tunnel thread's kernel sockets (probe-connections.ts), not on node:net. */
+  /**
+   * Probes run on the tunnel thread's kernel sockets (probe-connections.ts), not on node:net; an
+   * HTTP check's connection is kept for its next probe.
+   */
   probe(request: ProbeRequest): Promise<ProbeResult> {
     let probe = this.prepared.get(request)
     if (probe === undefined) {
       const host = parseIPv4(request.host)
+      // An HTTP check keeps its connection for its next probe (probe-connections.ts says when not).
+      const keepMs = request.protocol === 'http' && request.intervalMs !== undefined ? keepAliveMs(request.intervalMs) : 0
       probe = {
         protocol: request.protocol,
         host,
         port: request.port,
-        request: request.protocol === 'http' ? httpProbeRequest(request.requestPath ?? '/', request.hostHeader ?? request.host) : undefined,
+        request: request.protocol === 'http' ? httpProbeRequest(request.requestPath ?? '/', request.hostHeader ?? request.host, keepMs > 0) : undefined,
         timeoutMs: request.timeoutMs,
+        keepMs,
       }
       this.prepared.set(request, probe)
     }

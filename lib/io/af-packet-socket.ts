@@ -78,6 +78,11 @@ export function openPacketSocket(options: AfPacketPortOptions): PacketSocket {
   }
 }
 
+/** Replaces a socket's filter (SO_ATTACH_FILTER on an open socket swaps it atomically). */
+export function setSocketFilter(fd: number, program: Buffer, interfaceName: string): void {
+  attachFilter(fd, c.SOL_SOCKET, c.SO_ATTACH_FILTER, program, interfaceName)
+}
+
 /** Replaces a fanout group's steering program through any member socket (the kernel swaps it atomically). */
 export function setFanoutProgram(fd: number, program: Buffer, interfaceName: string): void {
   attachFilter(fd, c.SOL_PACKET, c.PACKET_FANOUT_DATA, program, interfaceName)

@@ -252,18 +252,44 @@ export function arpRepliesOnlyFilter(): Buffer {
   return p.encode()
 }
 
+/** nvlb's PA and node.probeAddress: NVGRE to that PA with that inner destination is a health probe's reply. */
+export interface ProbeReplies {
+  providerAddress: number
+  probeAddress: number
+}
+
 /**
- * Socket filter for the fanout members: drops frames this host sent (for kernels
- * without PACKET_FANOUT_FLAG_IGNORE_OUTGOING) and, when every worker also has an
- * ARP-reply socket, ARP replies (they arrive there).
+ * Jumps to `yes` when the frame is NVGRE to `replies.providerAddress` whose inner IPv4
+ * destination is `replies.probeAddress` (outer IPv4 header of any length), else to `no`.
  */
-export function memberFilter(dropArpReplies: boolean): Buffer {
+export function jumpIfProbeReply(p: BpfProgram, replies: ProbeReplies, yes: string, no: string): BpfProgram {
+  p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, no)
+  p.ldAbs(BPF_B, ETH_HEADER + IPV4_OFF_PROTOCOL).jumpK(BPF_JEQ, IPPROTO_GRE, null, no)
+  p.ldAbs(BPF_W, ETH_HEADER + IPV4_OFF_DST).jumpK(BPF_JEQ, replies.providerAddress >>> 0, null, no)
+  p.ldxIpHeaderLength(ETH_HEADER)
+  p.ldInd(BPF_H, GRE_FLAGS).jumpK(BPF_JEQ, NVGRE_FLAGS_VERSION, null, no)
+  p.ldInd(BPF_H, GRE_PROTOCOL).jumpK(BPF_JEQ, ETHERTYPE_TEB, null, no)
+  p.ldInd(BPF_H, INNER_ETHERNET + ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_IPV4, null, no)
+  p.ldInd(BPF_W, INNER_IP + IPV4_OFF_DST).jumpK(BPF_JEQ, replies.probeAddress >>> 0, yes, no)
+  return p
+}
+
+/**
+ * Socket filter for the packet workers' sockets: drops frames this host sent (for
+ * kernels without PACKET_FANOUT_FLAG_IGNORE_OUTGOING), ARP replies when every worker
+ * also has an ARP-reply socket (they arrive there), and health probes' replies when
+ * probes run (the probe tunnel's own socket takes them: a packet worker is not woken
+ * for them).
+ */
+export function memberFilter(dropArpReplies: boolean, probeReplies: ProbeReplies | null = null): Buffer {
   const p = new BpfProgram()
   p.ldAbs(BPF_W, SKF_AD_PKTTYPE).jumpK(BPF_JEQ, PACKET_OUTGOING, 'drop', null)
   if (dropArpReplies) {
-    p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_ARP, null, 'accept')
+    p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_ARP, null, 'probe')
     p.ldAbs(BPF_H, ARP_OPCODE_OFFSET).jumpK(BPF_JEQ, ARP_OP_REPLY, 'drop', 'accept')
   }
+  p.label('probe')
+  if (probeReplies !== null) jumpIfProbeReply(p, probeReplies, 'drop', 'accept')
   p.label('accept').retK(ACCEPT)
   p.label('drop').retK(0)
   return p.encode()

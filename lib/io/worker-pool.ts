@@ -6,8 +6,8 @@ import type { Snapshot } from '../dataplane/snapshot'
 import { statsReport } from '../dataplane/stats'
 import type { StatsReport, WorkerReport } from '../dataplane/stats-report'
 import { ErrorCodes, NvlbError } from '../errors'
-import { openPacketSocket, setFanoutProgram, type FanoutMode } from './af-packet-socket'
-import { arpRepliesOnlyFilter, memberFilter, steeringPlan } from './fanout-program'
+import { openPacketSocket, setFanoutProgram, setSocketFilter, type FanoutMode } from './af-packet-socket'
+import { arpRepliesOnlyFilter, memberFilter, steeringPlan, type ProbeReplies } from './fanout-program'
 import { DEFAULT_BATCH_SIZE, RX_HEADROOM, slotSizeForMtu } from './frame-port'
 import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, ioCounters, sumIoCounters, type IoStats } from './io-counters'
 import * as c from './libc'
@@ -116,6 +116,11 @@ function startWorker(file: string, options: WorkerOptions): Worker {
   return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)})`, { ...options, eval: true })
 }
 
+/** What the packet workers' provider sockets leave to the probe tunnel (null: no probes run). */
+function probeRepliesOf(snapshot: Snapshot): ProbeReplies | null {
+  return snapshot.probeAddress === 0 ? null : { providerAddress: snapshot.providerAddress, probeAddress: snapshot.probeAddress }
+}
+
 /** Start-up failures (interfaces, sockets) are NVLB_ERR_SOCKET_SETUP, as a worker's own would be. */
 function startError(error: unknown): NvlbError {
   if (error instanceof NvlbError && error.code === ErrorCodes.SOCKET_SETUP) return error
@@ -161,6 +166,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   /** Snapshots sent and not yet run by every worker, by generation (with their steering plan). */
   const sent = new Map<number, { snapshot: Snapshot; plan: typeof plan }>()
   let installed = plan.program
+  /** The probe replies the provider sockets' filters drop (the probe tunnel takes them). */
+  let probeFiltered = probeRepliesOf(snapshot)
   let restarts = 0
   let stopping: Promise<void> | null = null
   const waiters: { generation: number; epoch: number; resolve(): void; reject(error: Error): void }[] = []
@@ -168,6 +175,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const slots: WorkerSlot[] = []
   const sockets: WorkerSocket[] = []
   let handoff: HandoffShared | null = null
+  /** A packet worker's socket's filter (none when it would pass every frame). */
+  const membersFilter = (replies: ProbeReplies | null): Buffer | undefined => (several || replies !== null ? memberFilter(several, replies) : undefined)
   const closeAll = (): void => {
     for (const s of sockets) c.close(s.fd)
     sockets.length = 0
@@ -196,7 +205,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       const socket = openPacketSocket({
         interfaceName,
         fanout: member && several ? { groupId, mode, program: steered ? plan.program : undefined } : undefined,
-        filter: member ? (several ? memberFilter(true) : undefined) : arpRepliesOnlyFilter(),
+        filter: member ? membersFilter(interfaceName === options.providerInterface ? probeFiltered : null) : arpRepliesOnlyFilter(),
         promiscuous: member,
         rings: member && (options.rings ?? true) ? { slotSize } : false,
         // With a send ring, straight to the driver (the veth and NIC queues still apply).
@@ -416,6 +425,18 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       snapshot = next
       plan = steered ? steeringPlan(frontendsOf(next)) : plan
       sent.set(next.generation, { snapshot: next, plan })
+      // Probe replies never reach a worker: its provider socket's filter drops them (at once: until the
+      // workers run this snapshot the engine would take them aside anyway).
+      const replies = probeRepliesOf(next)
+      if (replies?.providerAddress !== probeFiltered?.providerAddress || replies?.probeAddress !== probeFiltered?.probeAddress) {
+        try {
+          const filter = memberFilter(several, replies)
+          for (const s of slots) setSocketFilter(s.provider.fd, filter, options.providerInterface)
+          probeFiltered = replies
+        } catch (error) {
+          logger.error({ err: error }, 'could not install the probe-reply filter; the packet workers take probe replies aside meanwhile')
+        }
+      }
       const message: MainToWorker = { type: 'snapshot', snapshot: next, steeringTable: plan.table }
       for (const s of slots) {
         if (s.port === null) continue

@@ -10,7 +10,7 @@ import { parseIPv4 } from '../../lib/packet/address'
 import { createVethPair, linkExists, packetSocketsOn, SKIP_NOT_ROOT, waitFor } from './helpers/veth'
 import { ethernet, ipPacket, isTestFrame, mac, nvgre, testFrame } from './helpers/frames'
 import { ACTION_OFFSET, ACTION_REFLECT_AND_EXTRA } from './helpers/reflect-engine'
-import { BACKEND, HOST_MAC, HOST_PA, NVLB_EXTERNAL_MAC, NVLB_PA, PUBLIC_VIP, Snapshots, VSID } from './helpers/config'
+import { BACKEND, HOST_MAC, HOST_PA, NVLB_EXTERNAL_MAC, NVLB_PA, NVLB_PROVIDER_MAC, PUBLIC_VIP, Snapshots, VM_MAC, VSID, smallConfig } from './helpers/config'
 
 const REFLECT_ENGINE = path.join(__dirname, 'helpers', 'reflect-engine')
 
@@ -196,6 +196,36 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
     await waitFor(() => dataplane.stats().vips[0]?.packets === 1 && dataplane.stats().activeFlows === 1, 'rule counters and the flow count')
     t.equal(dataplane.stats().vips[0]?.flowsCreated, 1)
     await dataplane.stop()
+  })
+
+  t.test('probe replies never wake a worker: its provider socket leaves them to the probe tunnel, also after node.probeAddress changes', async (t) => {
+    const withProbeAddress = (address: string) => {
+      const config = smallConfig()
+      return { ...config, node: { ...config.node, probeAddress: address } }
+    }
+    /** NVGRE from the backend's host to nvlb's PA, inner destination `to` (a probe reply when `to` is node.probeAddress). */
+    const reply = (to: string, sequence: number) =>
+      ethernet(NVLB_PROVIDER_MAC, HOST_MAC, 0x0800, nvgre(HOST_PA, NVLB_PA, VSID, '02:00:00:00:00:01', VM_MAC, ipPacket({ src: BACKEND, dst: to, sport: 80, dport: 40000 + sequence, protocol: 6 })))
+    const reflected = (f: Buffer) => f.readUInt16BE(12) === 0x0800 && f[23] === 47
+    for (const workers of [1, 2]) {
+      const dataplane = await startWorkerPool({ snapshot: snapshots.next(withProbeAddress('198.18.0.1')), providerInterface: veth.b, workers, engineModule: REFLECT_ENGINE, pollTimeoutMs: 20 })
+      running.push(dataplane)
+      // Probe replies first, then as many other frames: only the others reach a worker (and come back).
+      send([...Array.from({ length: 8 }, (_, i) => reply('198.18.0.1', i)), ...Array.from({ length: 8 }, (_, i) => reply('198.18.0.2', i))])
+      t.equal(receive(wire, 8, reflected).length, 8, `${workers} worker(s): the other frames came back`)
+      await waitFor(() => dataplane.stats().rxPackets >= 8, 'the workers counted them')
+      t.equal(dataplane.stats().rxPackets, 8, `${workers} worker(s): no probe reply reached a worker`)
+
+      // Another probe address: the filters follow it.
+      const next = snapshots.next(withProbeAddress('198.18.0.2'))
+      dataplane.adopt(next)
+      await waitFor(() => dataplane.adoptedGeneration() === next.generation, 'the new snapshot adopted')
+      send([...Array.from({ length: 8 }, (_, i) => reply('198.18.0.2', i)), ...Array.from({ length: 8 }, (_, i) => reply('198.18.0.1', i))])
+      t.equal(receive(wire, 8, reflected).length, 8, 'frames to the old probe address reach a worker again')
+      await waitFor(() => dataplane.stats().rxPackets >= 16, 'the workers counted them')
+      t.equal(dataplane.stats().rxPackets, 16, 'replies to the new probe address do not')
+      await dataplane.stop()
+    }
   })
 
   t.test('offloads: GRO, GSO, TSO on the interface are turned off at start, and the log says so', async (t) => {
