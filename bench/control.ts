@@ -8,10 +8,9 @@
  * each), a default customer route per VSID, per tenant two pools of 16
  * backends (VM CAs of the tenant) and ten VIPs: five public (tcp 80)
  * and five CA VIPs (tcp 80). Maglev tables are 4093 slots (a prime > 100 × 16
- * backends, so the 1% balance of a table still holds). Every VIP has one rule;
- * the packet path numbers rules in MAX_RULE_IDS (4096) ids, so above 400,000
- * records the VIPs stop at 4000 (the first 400 tenants have them) instead of
- * N/100. Backend changes go to pools that VIPs use.
+ * backends, so the 1% balance of a table still holds). Every VIP has one rule,
+ * so 1,000,000 records come with the 10,000 VIPs of DESIGN §8 (10,000 of the
+ * packet path's MAX_RULE_IDS rule ids). Backend changes go to pools that VIPs use.
  *
  * For every size:
  * - `control.start_s`: `nvlb run --config FILE` on an empty state dir, from
@@ -56,8 +55,6 @@ const BACKENDS_PER_POOL = 16
 const MAGLEV_SIZE = 4093
 const IMPORT_RECORDS = 100_000
 const VIPS_PER_TENANT = 10
-/** VIP rules the generated documents use at most: the packet path has MAX_RULE_IDS rule ids (some headroom kept). */
-const RULE_BUDGET = MAX_RULE_IDS - 96
 const WARMUP_CHANGES = 3
 const NVLB_PA = '192.168.0.2'
 const GATEWAY_MAC = '02:00:00:00:00:01'
@@ -124,7 +121,8 @@ function publicVipAddress(index: number): string {
 
 /** The document of §4 with `records` lookup records (a multiple of 1000) and records/100 VIPs. */
 export function controlDocument(records: number, providerInterface?: string): Json {
-  const tenants = Math.max(1, Math.round(records / RECORDS_PER_TENANT))
+  const tenants = tenantCount(records)
+  if (tenants * VIPS_PER_TENANT > MAX_RULE_IDS) throw new Error(`${tenants * VIPS_PER_TENANT} VIP rules: the packet path has ${MAX_RULE_IDS} rule ids`)
   const lookupRecords: Json[] = []
   const customerRoutes: Json[] = []
   const pools: Json[] = []
@@ -138,9 +136,7 @@ export function controlDocument(records: number, providerInterface?: string): Js
       Array.from({ length: BACKENDS_PER_POOL }, (_, i) => ({ virtualSubnetId: vsid, address: backendAddress(vsid, i), weight: 1 + (i % 3), state: 'active' }))
     pools.push({ name: `t${t}-web`, backends: backends(a) })
     pools.push({ name: `t${t}-app`, backends: backends(b) })
-    // The packet path numbers VIP rules in MAX_RULE_IDS ids: the first tenants get VIPs until the rules reach RULE_BUDGET.
-    if (t >= vipTenants(records)) continue
-    for (let v = 0; v < 5; v++) {
+    for (let v = 0; v < VIPS_PER_TENANT / 2; v++) {
       vips.push({ name: `t${t}-public-${v}`, address: publicVipAddress(t * 5 + v), virtualSubnetId: 0, rules: [{ protocol: 'tcp', frontendPort: 80, pool: `t${t}-web` }] })
       vips.push({ name: `t${t}-internal-${v}`, address: `10.255.0.${10 + v}`, virtualSubnetId: a, rules: [{ protocol: 'tcp', frontendPort: 80, pool: `t${t}-app` }] })
     }
@@ -166,10 +162,9 @@ function importRecords(firstTenant: number): Json[] {
   return out.slice(0, IMPORT_RECORDS)
 }
 
-/** Tenants with VIPs: ten VIPs of one rule each, N/100 VIPs in all, at most RULE_BUDGET rules. */
-function vipTenants(records: number): number {
-  const tenants = Math.max(1, Math.round(records / RECORDS_PER_TENANT))
-  return Math.min(tenants, Math.floor(RULE_BUDGET / VIPS_PER_TENANT))
+/** Tenants (every one has VIPS_PER_TENANT VIPs of one rule each: N/100 VIPs in all). */
+function tenantCount(records: number): number {
+  return Math.max(1, Math.round(records / RECORDS_PER_TENANT))
 }
 
 function median(values: number[]): number {
@@ -297,7 +292,6 @@ async function measureSize(records: number, changes: number, veth: BenchVethPair
   try {
     const doc = controlDocument(records, veth?.a)
     const tenants = doc.pools.length / 2
-    const changed = vipTenants(records)
     const text = JSON.stringify(doc)
     writeFileSync(file, text)
     const vips = doc.vips.length as number
@@ -313,7 +307,7 @@ async function measureSize(records: number, changes: number, veth: BenchVethPair
     await delay(2000)
     const rss = rssBytes(nvlb.child.pid!)
     progress(`bench control: ${records} records: ${changes} backend changes …`)
-    const times = await measureChanges(nvlb.url, changed, changes)
+    const times = await measureChanges(nvlb.url, tenants, changes)
     progress(`bench control: ${records} records: bulk import of ${IMPORT_RECORDS} records …`)
     const imported = await request(`${nvlb.url}/v1/policy/lookup-records/bulk`, 'POST', { add: importRecords(tenants + 10) })
     if (imported.status !== 200 || imported.json.added !== IMPORT_RECORDS) throw new Error(`bulk import: HTTP ${imported.status} ${JSON.stringify(imported.json).slice(0, 500)}`)

@@ -32,7 +32,6 @@ import { buildDnatReplyIndex, type DnatReplySource } from '../dataplane/dnat-rep
 /** IPv4 and TCP headers without options: the MSS is what remains of the packet. */
 const TCP_IP_HEADERS = IPV4_HEADER_LENGTH + TCP_HEADER_LENGTH
 export const DEFAULT_MAX_FLOWS = 1 << 20
-export { MAX_BACKEND_IDS, MAX_RULE_IDS } from '../dataplane/snapshot'
 /** Names of pool members are cached up to this many; then the cache starts over. */
 const MEMBER_CACHE_LIMIT = 1 << 18
 /** Instances of a shared store trusted as peers at most (the store is not the configuration: it is bounded here). */
