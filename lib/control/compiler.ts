@@ -1,7 +1,7 @@
 import type { NvlbConfig, Protocol } from './config-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import { IdAllocator } from './id-allocator'
-import { parseIPv4, parseMac } from '../packet/address'
+import { parseIPv4, parseMac, parseMacInto } from '../packet/address'
 import { IPV4_HEADER_LENGTH } from '../packet/ipv4'
 import { NVGRE_ENCAP_OVERHEAD } from '../packet/nvgre'
 import { TCP_HEADER_LENGTH } from '../packet/tcp'
@@ -319,10 +319,8 @@ export class Compiler {
       if (ca < 0) throw badAddress(r.customerAddress, `lookupRecords[${i}].customerAddress`)
       const host = this.address(r.providerAddress)
       if (host < 0) throw badAddress(r.providerAddress, `lookupRecords[${i}].providerAddress`)
-      const mac = this.mac(r.macAddress)
-      if (mac === null) throw badMac(r.macAddress, `lookupRecords[${i}].macAddress`)
+      if (r.macAddress === undefined || !parseMacInto(r.macAddress, lookupMac, i * 6)) throw badMac(r.macAddress, `lookupRecords[${i}].macAddress`)
       lookupHost[i] = host
-      lookupMac.set(mac, i * 6)
       keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
     }
     // In shared memory: every snapshot posted to the packet workers until the records change

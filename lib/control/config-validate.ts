@@ -15,7 +15,7 @@
 import type Ajv from 'ajv'
 import type { ErrorObject, Options, ValidateFunction } from 'ajv'
 import { ErrorCodes, NvlbError, type ErrorCode } from '../errors'
-import { formatMac, parseMac } from '../packet/address'
+import { canonicalMac } from '../packet/address'
 import { AJV_FORMATS, FORMAT_PROBLEMS } from './config-formats'
 import { crossCheck, vsidAddressKey } from './config-cross-check'
 import { jsonEqual } from './config-diff'
@@ -178,7 +178,7 @@ const NONE: ReadonlySet<string> = new Set()
 
 /** MACs in canonical spelling (`00:15:5d:01:06:21`), wherever the schema says `format: mac`. */
 function canonicalizeMacs(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
-  const canonical = (text: string | undefined): string | undefined => (text === undefined ? undefined : formatMac(parseMac(text)!))
+  const canonical = (text: string | undefined): string | undefined => (text === undefined ? undefined : canonicalMac(text)!)
   const node = config.node
   node.providerMac = canonical(node.providerMac)!
   node.gatewayMac = canonical(node.gatewayMac)!
