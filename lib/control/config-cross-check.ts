@@ -14,10 +14,44 @@ import type { NvlbConfig } from './config-types'
 import { validateProbes } from '../health/probe-config'
 import { ConfigLimits } from './config-schema'
 import { domainClaims, domainResolver, domainsOfClaims } from './routing-domain'
+import { createKeyTable, keyTableGet, keyTableSet, type KeyTable } from '../dataplane/key-table'
+import { parseIPv4 } from '../packet/address'
+
+/**
+ * The lookup records by (VSID, CA): a typed hash table of the parsed address (a cloud has
+ * a million records; a Map of "vsid/ca" strings cost a string and an entry each, and was
+ * kept for as long as the records were running).
+ */
+export class RecordIndex {
+  private readonly table: KeyTable
+
+  constructor(expected: number) {
+    this.table = createKeyTable(expected)
+  }
+
+  /** The index of the record of (vsid, ca), or -1. */
+  get(virtualSubnetId: number, customerAddress: string): number {
+    const address = parseIPv4(customerAddress)
+    return address < 0 ? -1 : keyTableGet(this.table, virtualSubnetId, address, 0)
+  }
+
+  has(virtualSubnetId: number, customerAddress: string): boolean {
+    return this.get(virtualSubnetId, customerAddress) >= 0
+  }
+
+  /** Records `index` for (vsid, ca) unless one is recorded already; returns the earlier index, or -1. */
+  add(virtualSubnetId: number, customerAddress: string, index: number): number {
+    const address = parseIPv4(customerAddress)
+    const first = keyTableGet(this.table, virtualSubnetId, address, 0)
+    if (first >= 0) return first
+    keyTableSet(this.table, virtualSubnetId, address, 0, index)
+    return -1
+  }
+}
 
 export interface CrossCheckContext {
-  /** `vsidAddressKey(vsid, ca)` → index in lookupRecords. */
-  records: Map<string, number>
+  /** (vsid, ca) → index in lookupRecords. */
+  records: RecordIndex
   /** VSIDs that a lookup record or customer route mentions. */
   policyVsids: Set<number>
   /** The routing domain of any VSID (routing-domain.ts). */
@@ -67,17 +101,18 @@ function checkNeighbors(config: NvlbConfig): void {
 }
 
 function checkLookupRecords(config: NvlbConfig, context: CrossCheckContext): void {
+  const index = new RecordIndex(config.lookupRecords.length)
+  context.records = index
   config.lookupRecords.forEach((r, i) => {
-    const key = vsidAddressKey(r.virtualSubnetId, r.customerAddress)
-    const first = context.records.get(key)
-    if (first !== undefined) {
+    // The schema checked the address: it parses.
+    const first = index.add(r.virtualSubnetId, r.customerAddress, i)
+    if (first >= 0) {
       fail(
         ErrorCodes.DUPLICATE_NAME,
         `lookupRecords[${i}].customerAddress`,
         `a lookup record for ${r.customerAddress} in VSID ${r.virtualSubnetId} is already defined at lookupRecords[${first}]`,
       )
     }
-    context.records.set(key, i)
     context.policyVsids.add(r.virtualSubnetId)
   })
 }
@@ -115,22 +150,33 @@ function checkRoutingDomains(config: NvlbConfig, context: CrossCheckContext): vo
 
 /** Within one routing domain every customer address must be unique, as HNV requires. */
 function checkAddressesUniqueInDomain(config: NvlbConfig, context: CrossCheckContext): void {
-  const seen = new Map<string, { vsid: number; index: number }>()
-  config.lookupRecords.forEach((r, i) => {
+  const records = config.lookupRecords
+  // (domain number, CA) → index of the first record with it; domains numbered by VSID as met.
+  const seen = createKeyTable(records.length)
+  const domainNumbers = new Map<string, number>()
+  const domainOfVsid = new Map<number, number>()
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!
     const vsid = r.virtualSubnetId
-    const domain = context.domainOf(vsid)
-    const key = `${domain}\u0000${r.customerAddress}`
-    const first = seen.get(key)
-    if (first !== undefined && first.vsid !== vsid) {
+    let domain = domainOfVsid.get(vsid)
+    if (domain === undefined) {
+      const name = context.domainOf(vsid)
+      domain = domainNumbers.get(name)
+      if (domain === undefined) domainNumbers.set(name, (domain = domainNumbers.size))
+      domainOfVsid.set(vsid, domain)
+    }
+    const address = parseIPv4(r.customerAddress)
+    const first = keyTableGet(seen, domain, address, 0)
+    if (first >= 0 && records[first]!.virtualSubnetId !== vsid) {
       fail(
         ErrorCodes.DUPLICATE_NAME,
         `lookupRecords[${i}].customerAddress`,
-        `customer address ${r.customerAddress} is already used in VSID ${first.vsid} (lookupRecords[${first.index}]) ` +
-          `of the same routing domain '${domain}'; addresses must be unique within a routing domain`,
+        `customer address ${r.customerAddress} is already used in VSID ${records[first]!.virtualSubnetId} (lookupRecords[${first}]) ` +
+          `of the same routing domain '${context.domainOf(vsid)}'; addresses must be unique within a routing domain`,
       )
     }
-    if (first === undefined) seen.set(key, { vsid, index: i })
-  })
+    if (first < 0) keyTableSet(seen, domain, address, 0, i)
+  }
 }
 
 /**
@@ -138,7 +184,7 @@ function checkAddressesUniqueInDomain(config: NvlbConfig, context: CrossCheckCon
  * validated document's, which cannot have changed since) checked against the same
  * lookup records (the context's map, reused while the records are) is not checked again.
  */
-const checkedPools = new WeakMap<object, { records: Map<string, number>; tableSize: number }>()
+const checkedPools = new WeakMap<object, { records: RecordIndex; tableSize: number }>()
 
 function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
   const tableSize = config.node.maglevTableSize ?? ConfigLimits.DEFAULT_MAGLEV_TABLE_SIZE
@@ -165,7 +211,7 @@ function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
         fail(ErrorCodes.DUPLICATE_NAME, `${bpath}.address`, `backend ${key} is already in pool '${p.name}' at ${path}.backends[${dup}]`)
       }
       seen.set(key, j)
-      if (!context.records.has(key)) {
+      if (!context.records.has(b.virtualSubnetId, b.address)) {
         fail(
           ErrorCodes.NO_LOOKUP_RECORD,
           `${bpath}.address`,
@@ -259,7 +305,7 @@ const POLICY_CHECKS = new Set<CrossCheck>([checkLookupRecords, checkCustomerRout
 
 interface PolicyContext {
   customerRoutes: NvlbConfig['customerRoutes']
-  records: Map<string, number>
+  records: RecordIndex
   policyVsids: Set<number>
   domainOf: (virtualSubnetId: number) => string
 }
@@ -274,7 +320,7 @@ const policyContexts = new WeakMap<object, PolicyContext>()
  */
 export function crossCheck(config: NvlbConfig, previous?: NvlbConfig): void {
   const context: CrossCheckContext = {
-    records: new Map(),
+    records: new RecordIndex(0),
     policyVsids: new Set(),
     domainOf: domainResolver(new Map()),
     pools: new Map(),
