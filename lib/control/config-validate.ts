@@ -259,6 +259,8 @@ function isPlainData(value: unknown, depth = 0): boolean {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
   if (typeof value === 'number') return Number.isFinite(value)
   if (typeof value !== 'object' || depth > 64) return false
+  // An item of a validated document (the control plane freezes only those) is plain data.
+  if (depth > 0 && Object.isFrozen(value) && !Array.isArray(value) && isPlainObject(value)) return true
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) if (!isPlainData(value[i], depth + 1)) return false
     return true

@@ -63,6 +63,17 @@ const DEFAULT_RUNNING_TIMEOUT_MS = 10_000
 
 export type SnapshotListener<S> = (snapshot: S, generation: number) => void
 
+/**
+ * The items of one list section an edit may change (update's `focus`): the draft's copy of
+ * that section holds copies of those items and the running (frozen) items themselves for
+ * the rest, so an edit of one pool of thousands copies one pool. Changing another item of
+ * the section throws (it is frozen).
+ */
+export interface DraftFocus {
+  section: 'neighbors' | 'customerRoutes' | 'pools' | 'vips'
+  matches(item: unknown): boolean
+}
+
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value)
@@ -91,7 +102,7 @@ function emptyConfig(): NvlbConfig {
  * which are frozen; an edit adds, replaces or removes records, and never changes one
  * in place.
  */
-function draftOf(config: NvlbConfig): { draft: NvlbConfig; settle(): Record<string, unknown> } {
+function draftOf(config: NvlbConfig, focus?: DraftFocus): { draft: NvlbConfig; settle(): Record<string, unknown> } {
   const draft: Record<string, unknown> = {}
   const copies = new Map<string, unknown>()
   const running = config as unknown as Record<string, unknown>
@@ -101,7 +112,7 @@ function draftOf(config: NvlbConfig): { draft: NvlbConfig; settle(): Record<stri
       enumerable: true,
       configurable: true,
       get() {
-        if (!copies.has(key)) copies.set(key, key === 'lookupRecords' && Array.isArray(value) ? [...(value as unknown[])] : jsonClone(value))
+        if (!copies.has(key)) copies.set(key, key === 'lookupRecords' && Array.isArray(value) ? [...(value as unknown[])] : key === focus?.section && Array.isArray(value) ? focusedCopy(value, focus) : jsonClone(value))
         return copies.get(key)
       },
       set(next: unknown) {
@@ -120,6 +131,13 @@ function draftOf(config: NvlbConfig): { draft: NvlbConfig; settle(): Record<stri
       return doc
     },
   }
+}
+
+/** A list section with copies of the items `focus` matches and the running items for the others. */
+function focusedCopy(list: readonly unknown[], focus: DraftFocus): unknown[] {
+  const copy = new Array<unknown>(list.length)
+  for (let i = 0; i < list.length; i++) copy[i] = focus.matches(list[i]) ? jsonClone(list[i]) : list[i]
+  return copy
 }
 
 /**
@@ -252,11 +270,12 @@ export class ControlPlane<S = unknown> {
   /**
    * Edit a copy of the running document (see draftOf: sections are copied when the
    * edit first reads them; lookup records are replaced, never changed in place); the
-   * result is validated like a replace, at the cost of what it changed.
+   * result is validated like a replace, at the cost of what it changed. `focus`: the
+   * items of one section the edit changes (DraftFocus); the others are not copied.
    */
-  update(edit: (draft: NvlbConfig) => void, ifMatch?: number): Promise<Applied> {
+  update(edit: (draft: NvlbConfig) => void, ifMatch?: number, focus?: DraftFocus): Promise<Applied> {
     return this.enqueue(ifMatch, () => {
-      const { draft, settle } = draftOf(this._config)
+      const { draft, settle } = draftOf(this._config, focus)
       edit(draft)
       return settle()
     })
