@@ -11,8 +11,8 @@ import type { StatsSource } from '../../lib/api/metrics'
 import { readJsonText, DEFAULT_STATE_DIR } from '../../lib/cli/common'
 import { resolveServerToken } from '../../lib/api/token'
 import { Compiler } from '../../lib/control/compiler'
-import { validateConfig } from '../../lib/control/config-validate'
-import { ControlPlane } from '../../lib/control/control-plane'
+import { validateOwnedConfig } from '../../lib/control/config-validate'
+import { ControlPlane, deepFreeze } from '../../lib/control/control-plane'
 import { flowTableField, interfaceFields, providerMtuField } from '../../lib/control/fixed-fields'
 import { Engine } from '../../lib/dataplane/engine'
 import { simulateFlow } from '../../lib/dataplane/simulate'
@@ -156,8 +156,8 @@ export function createLogger(level: string): Logger {
   return pino({ level, name: 'nvlb' })
 }
 
-/** The --config document, validated before anything starts. */
-function loadConfigFile(path: string): unknown {
+/** The --config document, validated before anything starts (once: the control plane takes the frozen result as it is). */
+function loadConfigFile(path: string): NvlbConfig {
   let doc: unknown
   try {
     doc = JSON.parse(readJsonText(path))
@@ -165,12 +165,11 @@ function loadConfigFile(path: string): unknown {
     fail(`cannot use --config ${path}: ${(err as Error).message}`)
   }
   try {
-    validateConfig(doc)
+    return deepFreeze(validateOwnedConfig(doc))
   } catch (err) {
     if (err instanceof NvlbError) fail(`cannot use --config ${path}: ${err.code} ${err.message}`)
     throw err
   }
-  return doc
 }
 
 interface PacketPath {
@@ -337,6 +336,8 @@ export async function main(argv: string[]): Promise<number> {
       // A change is answered once every packet worker runs it.
       awaitRunning: (generation) => packetPath?.whenAdopted(generation) ?? Promise.resolve(),
     })
+    // The control plane holds the validated copy: the parsed file (a cloud's is hundreds of MB) is garbage now.
+    initialConfig = undefined
     packetPath = options.dataplane ? await startPacketPath(control, options, logger) : startInProcessEngine(control)
     // Probes go through the overlay from the provider interface: without the data plane none run (GET /v1/health says so).
     const plane = control

@@ -231,7 +231,20 @@ export function jsonClone(value: unknown, depth = 0): unknown {
 
 /** Validate the whole configuration document; returns a new normalized copy or throws NvlbError. */
 export function validateConfig(doc: unknown): NvlbConfig {
-  const root = jsonClone(doc)
+  return validateInPlace(jsonClone(doc))
+}
+
+/**
+ * validateConfig for a document the caller owns and uses no further, such as one it has
+ * just parsed (the state dir's base, a --config file): normalized where it is, without
+ * a copy (a cloud's document is a million objects). A refused document is left
+ * partly normalized.
+ */
+export function validateOwnedConfig(doc: unknown): NvlbConfig {
+  return validateInPlace(doc)
+}
+
+function validateInPlace(root: unknown): NvlbConfig {
   if (!isObject(root)) fail(ErrorCodes.INVALID_CONFIG, undefined, `the configuration must be a JSON object, not ${describe(root)}`)
   if (root.node === undefined || root.node === null) fail(ErrorCodes.INVALID_FIELD, 'node', 'is required')
   const validate = schemaValidator()

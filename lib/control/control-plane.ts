@@ -47,7 +47,10 @@ export interface ControlPlaneOptions<S> {
   store?: ConfigStore
   logger: Logger
   compile: Compile<S>
-  /** A document to start from instead of the stored one (nvlb run --config FILE); validated, persisted. */
+  /**
+   * A document to start from instead of the stored one (nvlb run --config FILE); validated
+   * (unless it is frozen: a deep-frozen result of validateConfig is taken as it is), persisted.
+   */
   initialConfig?: unknown
   /**
    * Resolves once every packet worker runs `generation` (or a later one); a change
@@ -74,7 +77,8 @@ export interface DraftFocus {
   matches(item: unknown): boolean
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes `value` and everything in it (a validated document: the control plane freezes only those). */
+export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value)
     for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
@@ -213,7 +217,8 @@ export class ControlPlane<S = unknown> {
   private async startFrom(store: ConfigStore, stored: Awaited<ReturnType<ConfigStore['load']>>, opts: ControlPlaneOptions<S>): Promise<void> {
     const plane = this
     if (opts.initialConfig !== undefined) {
-      const config = deepFreeze(validateConfig(opts.initialConfig))
+      // A frozen document is a validated one (nvlb run validates its --config file before anything starts).
+      const config = Object.isFrozen(opts.initialConfig) ? (opts.initialConfig as NvlbConfig) : deepFreeze(validateConfig(opts.initialConfig))
       if (stored !== null && jsonEqual(stored.config, config)) {
         plane.adopt(stored.revision, config, opts.compile(config, stored.revision))
         opts.logger.info(

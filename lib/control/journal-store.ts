@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
-import { validateConfig } from './config-validate'
+import { validateOwnedConfig } from './config-validate'
 import { StateLock } from './state-lock'
 import {
   applyChangeSet,
@@ -114,12 +114,11 @@ export class JournalStore implements ConfigStore {
     const doc = documentOf(this.resources)
     let config: NvlbConfig
     try {
-      config = validateConfig(doc)
+      // Validated where it was parsed: the resources hold the validated (normalized) objects, as the control plane will.
+      config = validateOwnedConfig(doc)
     } catch (err) {
       throw this.corrupt(this.journalBytes > 0 ? this.journalFile : this.file, `holds a configuration that fails validation (${(err as Error).message})`)
     }
-    // Hold the validated (normalized) objects, as the control plane will.
-    this.resources = new Map(resourcesOf(config))
     return { revision: this.revision, config }
   }
 
