@@ -25,6 +25,7 @@ import { parseIPv4 } from '../packet/address'
 export class RecordIndex {
   private readonly table: KeyTable
 
+  /** Room for `expected` records. */
   constructor(expected: number) {
     this.table = createKeyTable(expected)
   }
@@ -44,7 +45,7 @@ export class RecordIndex {
     const address = parseIPv4(customerAddress)
     const first = keyTableGet(this.table, virtualSubnetId, address, 0)
     if (first >= 0) return first
-    keyTableSet(this.table, virtualSubnetId, address, 0, index)
+    if (!keyTableSet(this.table, virtualSubnetId, address, 0, index)) throw new Error(`internal: RecordIndex sized for fewer than ${this.table.size + 1} records`)
     return -1
   }
 }
