@@ -86,6 +86,8 @@ function listChanges<T>(
     }
     if (positional) return items
   }
+  // Items appended after the same (by reference) items, as a bulk import of new records leaves the list.
+  if (after.length > before.length && before.every((item, i) => after[i] === item)) return after.slice(before.length).map((item) => `+${prefix}${keyOf(item)}`)
   // Items both lists hold by reference (a change keeps the running, frozen items it does not touch) are unchanged.
   const inAfter = new Set<T>(after)
   const inBefore = new Set<T>(before)

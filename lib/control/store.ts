@@ -153,6 +153,7 @@ export function changesBetween(before: NvlbConfig | Json | undefined, after: Nvl
     if (x === y) continue
     if (ITEMIZED.has(section) && Array.isArray(x) && Array.isArray(y)) {
       if (x.length === y.length && samePositions(section, x, y, put)) continue
+      if (appended(section, x, y, put)) continue
       const shared = sharedItemsDiff(section, x, y, put, remove)
       if (shared !== false) {
         if (shared !== undefined) (order ??= {})[section] = shared
@@ -163,6 +164,22 @@ export function changesBetween(before: NvlbConfig | Json | undefined, after: Nvl
     if (sectionOrder !== undefined) (order ??= {})[section] = sectionOrder
   }
   return order === undefined ? { put, remove } : { put, remove, order }
+}
+
+/**
+ * `y` is `x` (the same items, by reference) with items after them, as a bulk import of new
+ * records leaves the list: puts those, and true; false (nothing put) otherwise. Validated
+ * documents have distinct identities, so the new items are new resources.
+ */
+function appended(section: string, x: unknown[], y: unknown[], put: Array<[string, unknown]>): boolean {
+  if (y.length <= x.length) return false
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false
+  for (let i = x.length; i < y.length; i++) {
+    const key = itemKey(section, y[i])
+    if (key === undefined) return false
+  }
+  for (let i = x.length; i < y.length; i++) put.push([`${section}/${itemKey(section, y[i])!}`, y[i]])
+  return true
 }
 
 /** Same-length lists: puts the changed items if every changed item kept its identity; false (nothing put) otherwise. */
