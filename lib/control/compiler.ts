@@ -1,4 +1,4 @@
-import type { NvlbConfig, Protocol } from './config-types'
+import type { NvlbConfig, Protocol, Vip } from './config-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import { IdAllocator } from './id-allocator'
 import { parseIPv4, parseMac, parseMacInto } from '../packet/address'
@@ -56,6 +56,12 @@ interface CachedTable {
   names: string[]
   weights: number[]
   table: Int32Array
+}
+
+/** A VIP as one compile compiled it: its parsed address, and per rule its id, `pool|backendPort` and compiled rule. */
+interface CompiledVip {
+  address: number
+  rules: { id: number; poolKey: string; compiled: CompiledRule }[]
 }
 
 /** The flowless dnat reply index of a compile and the rules it was built from. */
@@ -180,6 +186,8 @@ export class Compiler {
   private neighborCache: NeighborTables | undefined
   /** The last compile's pools behind each backend port, by `pool|port` (pool-members.ts). */
   private poolCache = new Map<string, CompiledPool>()
+  /** The last compile's VIPs (by object): parsed address, rule ids and compiled rules. */
+  private vipCache = new Map<Vip, CompiledVip>()
   /** The last compile's backend arrays and what they were written from. */
   private written: WrittenBackends | undefined
   private dnatCache: DnatReplyTable | undefined
@@ -391,12 +399,12 @@ export class Compiler {
       domainOf,
     }
     let poolsBuilt = 0
-    const backendsOf = (poolName: string, port: number, field: string): CompiledPool => {
+    const backendsOf = (poolName: string, port: number, v: number, r: number): CompiledPool => {
       const key = `${poolName}|${port}`
       const known = compiledPools.get(key)
       if (known !== undefined) return known
       const poolIndex = poolIds.get(poolName)
-      if (poolIndex === undefined) throw new NvlbError(ErrorCodes.UNKNOWN_POOL, `pool '${poolName}' does not exist`, field)
+      if (poolIndex === undefined) throw new NvlbError(ErrorCodes.UNKNOWN_POOL, `pool '${poolName}' does not exist`, `vips[${v}].rules[${r}].pool`)
       const pool = config.pools[poolIndex]!
       let compiled = this.poolCache.get(key)
       if (compiled !== undefined && reusable(compiled, pool, policy, maglevSize, down)) {
@@ -449,22 +457,37 @@ export class Compiler {
       if (!newCache.has(key)) newCache.set(key, { size: maglevSize, ids: members.ids, names: members.names, weights: members.weights, table })
       return table
     }
+    const vipCache = new Map<Vip, CompiledVip>()
     config.vips.forEach((vip, v) => {
-      const vipAddress = this.address(vip.address)
-      if (vipAddress < 0) throw badAddress(vip.address, `vips[${v}].address`)
+      // A VIP the last compile had (the same frozen object) keeps its parsed address and rule ids without lookups.
+      const known = Object.isFrozen(vip) ? this.vipCache.get(vip) : undefined
+      let vipAddress: number
+      if (known !== undefined) vipAddress = known.address
+      else {
+        vipAddress = this.address(vip.address)
+        if (vipAddress < 0) throw badAddress(vip.address, `vips[${v}].address`)
+      }
+      const compiledVip: CompiledVip = { address: vipAddress, rules: [] }
+      vipCache.set(vip, compiledVip)
       const vsid = vip.virtualSubnetId
       if (vsid === 0) keyTableSet(publicVips, vipAddress, 0, 0, 1)
       const natMode = (vip.natMode ?? (vsid === 0 ? 'dnat' : 'fullnat')) === 'fullnat' ? NAT_FULLNAT : NAT_DNAT
-      vip.rules.forEach((rule, r) => {
-        const field = `vips[${v}].rules[${r}]`
+      const domain = domainOf(vsid)
+      for (let r = 0; r < vip.rules.length; r++) {
+        const rule = vip.rules[r]!
         const protocol = protocolNumber(rule.protocol)
         const backendPort = rule.backendPort ?? rule.frontendPort
-        const id = this.ruleIds.id(`${vsid}/${vip.address}/${protocol}/${rule.frontendPort}`)
+        const before = known?.rules[r]
+        let id: number
+        if (before !== undefined) {
+          id = before.id
+          this.ruleIds.keep(id)
+        } else id = this.ruleIds.id(`${vsid}/${vip.address}/${protocol}/${rule.frontendPort}`)
         if (keyTableGet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort) >= 0) {
-          throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, field)
+          throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, `vips[${v}].rules[${r}]`)
         }
-        const poolKey = `${rule.pool}|${backendPort}`
-        let members = backendsOf(rule.pool, backendPort, `${field}.pool`).members
+        const poolKey = before?.poolKey ?? `${rule.pool}|${backendPort}`
+        let members = backendsOf(rule.pool, backendPort, v, r).members
         let tableKey = poolKey
         if (members.allDown && rule.whenAllDown === 'useAll') {
           // Every backend is down: balance over all of them as if they were up (their flows are kept).
@@ -477,25 +500,33 @@ export class Compiler {
         keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
         const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
         keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === KEY_TABLE_MISSING ? id : RULE_SEVERAL)
-        ruleList[id] = {
-          id,
-          vipName: vip.name,
-          vipAddress: vipAddress | 0,
-          vipAddressText: vip.address,
-          virtualSubnetId: vsid,
-          domain: domainOf(vsid),
-          protocol,
-          frontendPort: rule.frontendPort,
-          backendPort,
-          natMode,
-          distribution: DISTRIBUTION_CODE[rule.distribution ?? '5-tuple'],
-          idleTimeoutSeconds: rule.idleTimeoutSeconds ?? 240,
-          pool: rule.pool,
-          poolId: poolIds.get(rule.pool)!,
-          table,
-        }
-        if (vsid === 0 && natMode === NAT_DNAT) dnatReplySources.push({ rule: ruleList[id]!, field, backendIds: members.ids })
-      })
+        const poolId = poolIds.get(rule.pool)!
+        const old = before?.compiled
+        // The last compile's rule object while nothing it holds moved (they are plain data: posted, never written).
+        const compiled: CompiledRule =
+          old !== undefined && old.table === table && old.poolId === poolId && old.domain === domain
+            ? old
+            : {
+                id,
+                vipName: vip.name,
+                vipAddress: vipAddress | 0,
+                vipAddressText: vip.address,
+                virtualSubnetId: vsid,
+                domain,
+                protocol,
+                frontendPort: rule.frontendPort,
+                backendPort,
+                natMode,
+                distribution: DISTRIBUTION_CODE[rule.distribution ?? '5-tuple'],
+                idleTimeoutSeconds: rule.idleTimeoutSeconds ?? 240,
+                pool: rule.pool,
+                poolId,
+                table,
+              }
+        ruleList[id] = compiled
+        compiledVip.rules.push({ id, poolKey, compiled })
+        if (vsid === 0 && natMode === NAT_DNAT) dnatReplySources.push({ rule: compiled, field: `vips[${v}].rules[${r}]`, backendIds: members.ids })
+      }
     })
     const ruleSince = new Int32Array(this.ruleIds.count)
     for (let i = 0; i < this.ruleIds.count; i++) {
@@ -531,6 +562,7 @@ export class Compiler {
     // Nothing below throws: what this compile built is what the next one starts from.
     this.tableCache = newCache
     this.poolCache = compiledPools
+    this.vipCache = vipCache
     this.written = written
     this.dnatCache = dnat
     this.lastBuild = { poolsBuilt, poolsKept: compiledPools.size - poolsBuilt }

@@ -224,10 +224,59 @@ function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
   })
 }
 
+/**
+ * VIP lists that passed checkVips, with what that depended on: the pool each rule named
+ * (by flattened rule index) and the policy context. A change that keeps the (frozen) list
+ * and the policy context re-checks only the rules whose pool is another object now.
+ */
+const checkedVips = new WeakMap<object, { records: RecordIndex; domainOf: CrossCheckContext['domainOf']; external: boolean; pools: unknown[] }>()
+
+/** The domain check of a CA VIP's rule: every backend of its pool is in the VIP's routing domain. */
+function checkRuleDomain(config: NvlbConfig, context: CrossCheckContext, v: number, j: number, poolIndex: number): void {
+  const vip = config.vips[v]!
+  const rule = vip.rules[j]!
+  const domain = context.domainOf(vip.virtualSubnetId)
+  for (const b of config.pools[poolIndex]!.backends) {
+    const backendDomain = context.domainOf(b.virtualSubnetId)
+    if (backendDomain !== domain) {
+      fail(
+        ErrorCodes.ROUTING_DOMAIN_MISMATCH,
+        `vips[${v}].rules[${j}].pool`,
+        `backend ${vsidAddressKey(b.virtualSubnetId, b.address)} of pool '${rule.pool}' is in routing domain ` +
+          `'${backendDomain}', but CA VIP '${vip.name}' is in VSID ${vip.virtualSubnetId} of routing domain '${domain}'; ` +
+          `a CA VIP can only reach backends of its own routing domain`,
+      )
+    }
+  }
+}
+
+/** checkVips of a list that passed it against the same policy context: only rules whose pool changed. False: check everything. */
+function recheckVips(config: NvlbConfig, context: CrossCheckContext, external: boolean): boolean {
+  const checked = Object.isFrozen(config.vips) ? checkedVips.get(config.vips) : undefined
+  if (checked === undefined || checked.records !== context.records || checked.domainOf !== context.domainOf || checked.external !== external) return false
+  const pools: unknown[] = []
+  let k = 0
+  for (let v = 0; v < config.vips.length; v++) {
+    const vip = config.vips[v]!
+    for (let j = 0; j < vip.rules.length; j++, k++) {
+      const poolIndex = context.pools.get(vip.rules[j]!.pool)
+      if (poolIndex === undefined) return false
+      const pool = config.pools[poolIndex]
+      if (pool !== checked.pools[k] && vip.virtualSubnetId !== 0) checkRuleDomain(config, context, v, j, poolIndex)
+      pools.push(pool)
+    }
+  }
+  checkedVips.set(config.vips, { ...checked, pools })
+  return true
+}
+
 function checkVips(config: NvlbConfig, context: CrossCheckContext): void {
+  const node = config.node as unknown as Record<string, unknown>
+  const external = node.externalAddress !== undefined && node.externalMac !== undefined
+  if (recheckVips(config, context, external)) return
+  const pools: unknown[] = []
   const names = new Map<string, number>()
   const ruleKeys = new Map<string, string>()
-  const node = config.node as unknown as Record<string, unknown>
   config.vips.forEach((v, i) => {
     const path = `vips[${i}]`
     const first = names.get(v.name)
@@ -261,23 +310,11 @@ function checkVips(config: NvlbConfig, context: CrossCheckContext): void {
       ruleKeys.set(ruleKey, `VIP '${v.name}' (${rpath})`)
       const poolIndex = context.pools.get(r.pool)
       if (poolIndex === undefined) fail(ErrorCodes.UNKNOWN_POOL, `${rpath}.pool`, `pool '${r.pool}' does not exist`)
-      if (vsid !== 0) {
-        const domain = context.domainOf(vsid)
-        for (const b of config.pools[poolIndex]!.backends) {
-          const backendDomain = context.domainOf(b.virtualSubnetId)
-          if (backendDomain !== domain) {
-            fail(
-              ErrorCodes.ROUTING_DOMAIN_MISMATCH,
-              `${rpath}.pool`,
-              `backend ${vsidAddressKey(b.virtualSubnetId, b.address)} of pool '${r.pool}' is in routing domain ` +
-                `'${backendDomain}', but CA VIP '${v.name}' is in VSID ${vsid} of routing domain '${domain}'; ` +
-                `a CA VIP can only reach backends of its own routing domain`,
-            )
-          }
-        }
-      }
+      if (vsid !== 0) checkRuleDomain(config, context, i, j, poolIndex)
+      pools.push(config.pools[poolIndex])
     })
   })
+  checkedVips.set(config.vips, { records: context.records, domainOf: context.domainOf, external, pools })
 }
 
 /**

@@ -69,6 +69,8 @@ function listChanges<T>(
     const what = limit(details(previous, item), MAX_DETAILS_PER_ITEM)
     return what.length === 0 ? `${prefix}${key} reordered` : `${prefix}${key} ${what.join(', ')}`
   }
+  // The same list (a section a change left alone): nothing changed.
+  if (before === after) return []
   // Fast path: same length and the changed items keep their keys and positions.
   if (before.length === after.length) {
     const items: string[] = []
