@@ -13,6 +13,7 @@ import { resolveServerToken } from '../../lib/api/token'
 import { Compiler } from '../../lib/control/compiler'
 import { validateOwnedConfig } from '../../lib/control/config-validate'
 import { ControlPlane, deepFreeze } from '../../lib/control/control-plane'
+import { G_SWEPT_EPOCH } from '../../lib/dataplane/counters'
 import { flowTableField, interfaceFields, providerMtuField } from '../../lib/control/fixed-fields'
 import { Engine } from '../../lib/dataplane/engine'
 import { simulateFlow } from '../../lib/dataplane/simulate'
@@ -178,6 +179,8 @@ interface PacketPath {
   whenAdopted(generation: number): Promise<void>
   /** The lowest snapshot epoch every packet worker runs (health republishes keep the generation). */
   adoptedEpoch(): number
+  /** The lowest epoch every engine's flow table is swept against (read per compile: without building a stats report). */
+  sweptEpoch(): number
   stop(): Promise<void>
 }
 
@@ -195,6 +198,7 @@ function startInProcessEngine(control: ControlPlane<Snapshot>): PacketPath {
   })
   return {
     stats: () => engine.statsReport(),
+    sweptEpoch: () => engine.counters.values[G_SWEPT_EPOCH]!,
     // The engine adopts each snapshot synchronously in subscribe().
     whenAdopted: async () => undefined,
     adoptedEpoch: () => epoch,
@@ -253,6 +257,7 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     },
     whenAdopted: (generation) => pool.whenAdopted(generation),
     adoptedEpoch: () => pool.adoptedEpoch(),
+    sweptEpoch: () => pool.sweptEpoch(),
     stop: async () => {
       unsubscribe()
       await pool.stop()
@@ -329,7 +334,7 @@ export async function main(argv: string[]): Promise<number> {
         compiled.set(generation, config)
         if (compiled.size > 4) compiled.delete(compiled.keys().next().value!)
         // Rule and backend ids the packet path has let go of may be reused (before it starts, none is held).
-        const swept = packetPath === undefined ? Infinity : (packetPath.stats().sweptEpoch ?? 0)
+        const swept = packetPath === undefined ? Infinity : packetPath.sweptEpoch()
         return compiler.compile(config, generation, health?.compileInput(), swept)
       },
       initialConfig,
