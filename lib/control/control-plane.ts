@@ -228,7 +228,7 @@ export class ControlPlane<S = unknown> {
       } else {
         const generation = (stored?.revision ?? 0) + 1
         const snapshot = opts.compile(config, generation)
-        await store.apply(changesBetween(stored?.config, config), stored?.revision ?? 0)
+        await store.apply(changesBetween(stored?.config, config), stored?.revision ?? 0, config)
         plane.adopt(generation, config, snapshot)
         opts.logger.info(
           { generation, summary: summarizeChanges(stored?.config, config), stateFile: store.location },
@@ -385,7 +385,7 @@ export class ControlPlane<S = unknown> {
     const previous = this._generation === 0 ? undefined : this._config
     // Durable first: the packet path never runs a configuration that is not on disk.
     // Only what changed is written (one journal line).
-    await this.store.apply(changesBetween(previous, config), this._generation)
+    await this.store.apply(changesBetween(previous, config), this._generation, config)
     this.adopt(generation, config, snapshot)
     for (const listener of [...this.listeners]) this.notify(listener, snapshot, generation)
     const summary = summarizeChanges(previous, config)

@@ -47,8 +47,10 @@ export interface ConfigStore {
    * Applies `changes` as one atomic step from `expectedRevision` to
    * `expectedRevision + 1`, durably, and resolves with the new revision.
    * NVLB_ERR_PRECONDITION_FAILED (412) when the stored revision is another.
+   * `next`: the (validated) document the changes lead to, which a store may keep
+   * instead of applying them itself.
    */
-  apply(changes: ChangeSet, expectedRevision: number): Promise<number>
+  apply(changes: ChangeSet, expectedRevision: number, next?: NvlbConfig): Promise<number>
   /** Calls `listener` with every change set applied from now on, in revision order. */
   watch(listener: (applied: AppliedChangeSet) => void): () => void
   close(): void
