@@ -72,7 +72,7 @@ function changedDocument(doc: Record<string, unknown>, changes: ChangeSet): Reco
   return documentOf(resources)
 }
 
-/** How many resources `doc` is (resourcesOf(doc).length, without keying them): a validated document's items have distinct identities. */
+/** About how many resources `doc` is (resourcesOf(doc).length for the known sections), without keying them. */
 function resourceCount(doc: Record<string, unknown>): number {
   let count = 0
   for (const key of Object.keys(doc)) {
@@ -132,7 +132,10 @@ export class JournalStore implements ConfigStore {
   /** The stored document (base + journal), or null on a first start. A torn last journal line is cut off. */
   async load(): Promise<StoredDocument | null> {
     const base = await this.loadBase()
-    const resources = new Map(base === null ? [] : resourcesOf(base.config as Record<string, unknown>))
+    const list = base === null ? [] : resourcesOf(base.config as Record<string, unknown>)
+    const resources = new Map(list)
+    // Two items with one identity (a hand-edited base) would collapse into one resource.
+    if (resources.size !== list.length) throw this.corrupt(this.file, 'holds two items with the same identity')
     this.revision = base?.generation ?? 0
     const replayed = await this.replayJournal(resources)
     if (base === null && replayed === 0) return null

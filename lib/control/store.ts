@@ -87,16 +87,18 @@ function itemKey(section: string, item: unknown): string | undefined {
 function sectionResources(section: string, value: unknown): Array<[string, unknown]> {
   if (!Array.isArray(value) || section === 'node') return [[section, value]]
   const out: Array<[string, unknown]> = [[section, []]]
-  const seen = new Set<string>()
+  // Validated documents have distinct identities in the known sections (the validator checks them):
+  // only the items of other sections are checked here.
+  const itemized = ITEMIZED.has(section)
+  const seen = itemized ? undefined : new Set<string>()
   for (const item of value) {
     const id = itemKey(section, item)
     const key = id === undefined ? undefined : `${section}/${id}`
-    if (key === undefined || seen.has(key)) {
-      // Validated documents have distinct identities in the known sections.
-      if (ITEMIZED.has(section)) throw new Error(`internal: ${section} item without a distinct identity (${String(id)})`)
+    if (key === undefined || seen?.has(key) === true) {
+      if (itemized) throw new Error(`internal: ${section} item without an identity`)
       return [[section, value]]
     }
-    seen.add(key)
+    seen?.add(key)
     out.push([key, item])
   }
   return out
@@ -153,6 +155,11 @@ export function changesBetween(before: NvlbConfig | Json | undefined, after: Nvl
     const x = b[section]
     const y = a[section]
     if (x === y) continue
+    if (x === undefined) {
+      // A section that was not stored (a first start): all of it is new, in document order.
+      for (const entry of sectionResources(section, y)) put.push(entry)
+      continue
+    }
     if (ITEMIZED.has(section) && Array.isArray(x) && Array.isArray(y)) {
       if (x.length === y.length && samePositions(section, x, y, put)) continue
       if (appended(section, x, y, put)) continue
