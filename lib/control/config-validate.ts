@@ -188,6 +188,30 @@ function canonicalizeMacs(config: NvlbConfig, reused: ReadonlySet<string> = NONE
   if (!reused.has('lookupRecords')) for (const r of config.lookupRecords) if (!Object.isFrozen(r)) r.macAddress = canonical(r.macAddress)!
 }
 
+/**
+ * One string object per distinct value of the record fields that repeat (a cloud's
+ * million records have some ten thousand hosts, a thousand tenants, each tenant's CAs
+ * again in the others' VSIDs, and one `rule`): the parsed document holds a string per
+ * record and field, some 40 bytes each, for as long as the records run.
+ */
+function shareRecordStrings(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
+  if (reused.has('lookupRecords')) return
+  const seen = new Map<string, string>()
+  const shared = (text: string): string => {
+    const known = seen.get(text)
+    if (known !== undefined) return known
+    seen.set(text, text)
+    return text
+  }
+  for (const r of config.lookupRecords) {
+    if (Object.isFrozen(r)) continue
+    r.customerAddress = shared(r.customerAddress)
+    r.providerAddress = shared(r.providerAddress)
+    if (r.customerId !== undefined) r.customerId = shared(r.customerId)
+    if (r.rule !== undefined) r.rule = shared(r.rule) as typeof r.rule
+  }
+}
+
 /** The defaults that depend on other fields: natMode on the VIP's side, backendPort = frontendPort. */
 function fillDependentDefaults(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
   if (reused.has('vips')) return
@@ -251,6 +275,7 @@ function validateInPlace(root: unknown): NvlbConfig {
   if (!validate(root)) throw toNvlbError(validate.errors![0]!)
   const config = root as unknown as NvlbConfig
   canonicalizeMacs(config)
+  shareRecordStrings(config)
   fillDependentDefaults(config)
   crossCheck(config)
   return config
@@ -388,6 +413,7 @@ export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
   for (const kept of itemsKept) root[kept.section] = kept.merge(root[kept.section] as unknown[]) as unknown as Json
   const config = root as unknown as NvlbConfig
   canonicalizeMacs(config, reused)
+  shareRecordStrings(config, reused)
   fillDependentDefaults(config, reused)
   crossCheck(config, previous)
   return config
