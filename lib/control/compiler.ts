@@ -23,6 +23,7 @@ import {
   type Snapshot,
 } from '../dataplane/snapshot'
 import { ownDomain, routingDomains } from './routing-domain'
+import { lookupTableOf } from './config-cross-check'
 import { buildDnatReplyIndex, type DnatReplySource } from '../dataplane/dnat-reply-index'
 import { compilePool, reusable, writeBackends, type BackendArrays, type CompiledPool, type MemberSource, type PoolMembers, type WrittenBackends } from './pool-members'
 
@@ -313,7 +314,9 @@ export class Compiler {
     // Records appended to the previous (frozen) list, as a bulk import of new records does:
     // the previous tables are copied, and only the new records are parsed and inserted.
     const kept = cached !== undefined && appendedTo(cached.lookupRecords, records) ? cached : undefined
-    const lookup = kept === undefined ? createKeyTable(records.length) : grownKeyTable(kept.lookup, records.length)
+    // The validator's index of these records is this table already (in shared memory).
+    const checked = Object.isFrozen(records) ? lookupTableOf(records) : undefined
+    const lookup = checked ?? (kept === undefined ? createKeyTable(records.length) : grownKeyTable(kept.lookup, records.length))
     const lookupHost = new Int32Array(records.length)
     const lookupMac = new Uint8Array(records.length * 6)
     const from = kept === undefined ? 0 : kept.lookupRecords.length
@@ -329,7 +332,7 @@ export class Compiler {
       if (host < 0) throw badAddress(r.providerAddress, `lookupRecords[${i}].providerAddress`)
       if (r.macAddress === undefined || !parseMacInto(r.macAddress, lookupMac, i * 6)) throw badMac(r.macAddress, `lookupRecords[${i}].macAddress`)
       lookupHost[i] = host
-      keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
+      if (checked === undefined) keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
     }
     // In shared memory: every snapshot posted to the packet workers until the records change
     // again shares these tables with them instead of copying them into each (tens of MB at 1M records).
@@ -338,7 +341,7 @@ export class Compiler {
       customerRoutes: config.customerRoutes,
       domains,
       domainOf,
-      lookup: { keys: shared(lookup.keys), values: shared(lookup.values), mask: lookup.mask, size: lookup.size },
+      lookup: checked ?? { keys: shared(lookup.keys), values: shared(lookup.values), mask: lookup.mask, size: lookup.size },
       lookupHost: shared(lookupHost),
       lookupMac: shared(lookupMac),
     }

@@ -23,11 +23,12 @@ import { parseIPv4 } from '../packet/address'
  * kept for as long as the records were running).
  */
 export class RecordIndex {
-  private readonly table: KeyTable
+  /** (vsid, ca, 0) → record index: once complete, the compiler's lookup table too (lookupTableOf). */
+  readonly table: KeyTable
 
-  /** Room for `expected` records. */
-  constructor(expected: number) {
-    this.table = createKeyTable(expected)
+  /** Room for `expected` records; `shared`: in shared memory. */
+  constructor(expected: number, shared = false) {
+    this.table = createKeyTable(expected, shared)
   }
 
   /** The index of the record of (vsid, ca), or -1. */
@@ -102,7 +103,8 @@ function checkNeighbors(config: NvlbConfig): void {
 }
 
 function checkLookupRecords(config: NvlbConfig, context: CrossCheckContext): void {
-  const index = new RecordIndex(config.lookupRecords.length)
+  // In shared memory: it becomes the snapshot's lookup table (lookupTableOf), which the packet workers share.
+  const index = new RecordIndex(config.lookupRecords.length, true)
   context.records = index
   config.lookupRecords.forEach((r, i) => {
     // The schema checked the address: it parses.
@@ -350,6 +352,16 @@ interface PolicyContext {
 
 /** By the (frozen, running) lookupRecords list: the policy context computed from it. */
 const policyContexts = new WeakMap<object, PolicyContext>()
+
+/**
+ * The (vsid, ca, 0) → record index table of a validated list of lookup records, as the
+ * cross-checks built it (in shared memory, in record order, sized for the list: what the
+ * compiler would build), or undefined when they did not check this list.
+ */
+export function lookupTableOf(records: readonly unknown[]): KeyTable | undefined {
+  const context = policyContexts.get(records)
+  return context === undefined || context.records.table.size !== records.length ? undefined : context.records.table
+}
 
 /**
  * Runs every cross-check on a document that fits the schema. `previous`: the running

@@ -236,7 +236,9 @@ export class ControlPlane<S = unknown> {
         )
       }
     } else if (stored !== null) {
-      plane.adopt(stored.revision, stored.config, opts.compile(stored.config, stored.revision))
+      // Frozen before the compile, as every running document is (the compiler reuses what the validator built for it).
+      const config = deepFreeze(stored.config)
+      plane.adopt(stored.revision, config, opts.compile(config, stored.revision))
       opts.logger.info({ generation: stored.revision, stateFile: store.location }, 'configuration restored from the state directory')
     } else {
       opts.logger.info({ stateFile: store.location }, 'no stored configuration; waiting for one')
