@@ -8,10 +8,9 @@
  * each), a default customer route per VSID, per tenant two pools of 16
  * backends (VM CAs of the tenant) and ten VIPs: five public (tcp 80)
  * and five CA VIPs (tcp 80). Maglev tables are 4093 slots (a prime > 100 × 16
- * backends, so the 1% balance of a table still holds). Every VIP has one rule;
- * the packet path numbers rules in MAX_RULE_IDS (4096) ids, so above 400,000
- * records the VIPs stop at 4000 (the first 400 tenants have them) instead of
- * N/100. Backend changes go to pools that VIPs use.
+ * backends, so the 1% balance of a table still holds). Every VIP has one rule,
+ * so 1,000,000 records come with the 10,000 VIPs of DESIGN §8 (10,000 of the
+ * packet path's MAX_RULE_IDS rule ids). Backend changes go to pools that VIPs use.
  *
  * For every size:
  * - `control.start_s`: `nvlb run --config FILE` on an empty state dir, from
@@ -24,7 +23,8 @@
  *   changes after 3 unmeasured ones, each to another pool.
  * - `control.import_100k_s`: `POST /v1/policy/lookup-records/bulk` adding
  *   100,000 new records (100 tenants' worth, new VSIDs) until its answer.
- * - `control.bytes_per_record`: VmRSS of the nvlb process once ready, minus
+ * - `control.bytes_per_record`: VmRSS of the nvlb process once ready and idle
+ *   until V8 has returned the start-up garbage (at most 90 s), minus
  *   that at the smallest size, divided by the difference in records (so it
  *   counts everything that grows with the document: records, VIPs, pools,
  *   their tables). Needs at least two sizes; with one size, the smallest is
@@ -56,8 +56,6 @@ const BACKENDS_PER_POOL = 16
 const MAGLEV_SIZE = 4093
 const IMPORT_RECORDS = 100_000
 const VIPS_PER_TENANT = 10
-/** VIP rules the generated documents use at most: the packet path has MAX_RULE_IDS rule ids (some headroom kept). */
-const RULE_BUDGET = MAX_RULE_IDS - 96
 const WARMUP_CHANGES = 3
 const NVLB_PA = '192.168.0.2'
 const GATEWAY_MAC = '02:00:00:00:00:01'
@@ -124,7 +122,8 @@ function publicVipAddress(index: number): string {
 
 /** The document of §4 with `records` lookup records (a multiple of 1000) and records/100 VIPs. */
 export function controlDocument(records: number, providerInterface?: string): Json {
-  const tenants = Math.max(1, Math.round(records / RECORDS_PER_TENANT))
+  const tenants = tenantCount(records)
+  if (tenants * VIPS_PER_TENANT > MAX_RULE_IDS) throw new Error(`${tenants * VIPS_PER_TENANT} VIP rules: the packet path has ${MAX_RULE_IDS} rule ids`)
   const lookupRecords: Json[] = []
   const customerRoutes: Json[] = []
   const pools: Json[] = []
@@ -138,9 +137,7 @@ export function controlDocument(records: number, providerInterface?: string): Js
       Array.from({ length: BACKENDS_PER_POOL }, (_, i) => ({ virtualSubnetId: vsid, address: backendAddress(vsid, i), weight: 1 + (i % 3), state: 'active' }))
     pools.push({ name: `t${t}-web`, backends: backends(a) })
     pools.push({ name: `t${t}-app`, backends: backends(b) })
-    // The packet path numbers VIP rules in MAX_RULE_IDS ids: the first tenants get VIPs until the rules reach RULE_BUDGET.
-    if (t >= vipTenants(records)) continue
-    for (let v = 0; v < 5; v++) {
+    for (let v = 0; v < VIPS_PER_TENANT / 2; v++) {
       vips.push({ name: `t${t}-public-${v}`, address: publicVipAddress(t * 5 + v), virtualSubnetId: 0, rules: [{ protocol: 'tcp', frontendPort: 80, pool: `t${t}-web` }] })
       vips.push({ name: `t${t}-internal-${v}`, address: `10.255.0.${10 + v}`, virtualSubnetId: a, rules: [{ protocol: 'tcp', frontendPort: 80, pool: `t${t}-app` }] })
     }
@@ -166,10 +163,9 @@ function importRecords(firstTenant: number): Json[] {
   return out.slice(0, IMPORT_RECORDS)
 }
 
-/** Tenants with VIPs: ten VIPs of one rule each, N/100 VIPs in all, at most RULE_BUDGET rules. */
-function vipTenants(records: number): number {
-  const tenants = Math.max(1, Math.round(records / RECORDS_PER_TENANT))
-  return Math.min(tenants, Math.floor(RULE_BUDGET / VIPS_PER_TENANT))
+/** Tenants (every one has VIPS_PER_TENANT VIPs of one rule each: N/100 VIPs in all). */
+function tenantCount(records: number): number {
+  return Math.max(1, Math.round(records / RECORDS_PER_TENANT))
 }
 
 function median(values: number[]): number {
@@ -194,6 +190,25 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 function rssBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m === null ? NaN : Number(m[1]) * 1024
+}
+
+/**
+ * VmRSS once V8 has returned the start-up garbage: it does so when the process has been
+ * idle for a while (its memory reducer, some 30-60 s after a start of a million records),
+ * not at the next GC. Sampled every second until it has fallen by a tenth and then held
+ * for 5 s, or for at most 90 s.
+ */
+async function settledRss(pid: number): Promise<number> {
+  const samples: number[] = [rssBytes(pid)]
+  const started = performance.now()
+  while (performance.now() - started < 90_000) {
+    await delay(1000)
+    samples.push(rssBytes(pid))
+    const last = samples.slice(-6)
+    const fell = Math.min(...samples) < samples[0]! * 0.9
+    if (fell && last.length === 6 && Math.max(...last) < Math.min(...last) * 1.01) break
+  }
+  return samples[samples.length - 1]!
 }
 
 interface Nvlb {
@@ -286,6 +301,8 @@ interface SizeResult {
   changeMaxMs: number
   importS: number
   rssBytes: number
+  /** VmRSS 2 s after ready, before V8 returned the start-up garbage. */
+  earlyRssBytes: number
   peakRssBytes: number
 }
 
@@ -297,7 +314,6 @@ async function measureSize(records: number, changes: number, veth: BenchVethPair
   try {
     const doc = controlDocument(records, veth?.a)
     const tenants = doc.pools.length / 2
-    const changed = vipTenants(records)
     const text = JSON.stringify(doc)
     writeFileSync(file, text)
     const vips = doc.vips.length as number
@@ -309,11 +325,13 @@ async function measureSize(records: number, changes: number, veth: BenchVethPair
     progress(`bench control: ${records} records: restart from the state dir …`)
     const second = await startNvlb(['--state-dir', stateDir, ...dataplane])
     nvlb = second.nvlb
-    // Let the start-up garbage be collected before memory is read.
+    // Memory is read once the start-up garbage is returned (settledRss); the size 2 s after ready is shown too.
     await delay(2000)
-    const rss = rssBytes(nvlb.child.pid!)
+    const earlyRss = rssBytes(nvlb.child.pid!)
+    const rss = await settledRss(nvlb.child.pid!)
+    progress(`bench control: ${records} records: RSS ${(earlyRss / 1e6).toFixed(0)} MB 2 s after ready, ${(rss / 1e6).toFixed(0)} MB once settled`)
     progress(`bench control: ${records} records: ${changes} backend changes …`)
-    const times = await measureChanges(nvlb.url, changed, changes)
+    const times = await measureChanges(nvlb.url, tenants, changes)
     progress(`bench control: ${records} records: bulk import of ${IMPORT_RECORDS} records …`)
     const imported = await request(`${nvlb.url}/v1/policy/lookup-records/bulk`, 'POST', { add: importRecords(tenants + 10) })
     if (imported.status !== 200 || imported.json.added !== IMPORT_RECORDS) throw new Error(`bulk import: HTTP ${imported.status} ${JSON.stringify(imported.json).slice(0, 500)}`)
@@ -330,6 +348,7 @@ async function measureSize(records: number, changes: number, veth: BenchVethPair
       changeMaxMs: Math.max(...times),
       importS: imported.ms / 1000,
       rssBytes: rss,
+      earlyRssBytes: earlyRss,
       peakRssBytes: peak,
     }
   } finally {
@@ -382,7 +401,7 @@ export async function main(argv: string[]): Promise<number> {
   const perRecord = (r: SizeResult) => (r === smallest ? NaN : (r.rssBytes - smallest.rssBytes) / (r.records - smallest.records))
   const mb = (bytes: number) => (bytes / 1e6).toFixed(0)
   const table = formatTable(
-    ['records', 'VIPs', 'doc MB', 'start s', 'restart s', 'change ms (median)', 'change ms (max)', 'import 100k s', 'RSS MB', 'peak RSS MB', 'bytes/record'],
+    ['records', 'VIPs', 'doc MB', 'start s', 'restart s', 'change ms (median)', 'change ms (max)', 'import 100k s', 'RSS MB (2 s)', 'RSS MB (settled)', 'peak RSS MB', 'bytes/record'],
     results.map((r) => [
       String(r.records),
       String(r.vips),
@@ -392,6 +411,7 @@ export async function main(argv: string[]): Promise<number> {
       r.changeMs.toFixed(1),
       r.changeMaxMs.toFixed(1),
       r.importS.toFixed(2),
+      mb(r.earlyRssBytes),
       mb(r.rssBytes),
       mb(r.peakRssBytes),
       r === smallest ? '—' : perRecord(r).toFixed(0),

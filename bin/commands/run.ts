@@ -11,8 +11,9 @@ import type { StatsSource } from '../../lib/api/metrics'
 import { readJsonText, DEFAULT_STATE_DIR } from '../../lib/cli/common'
 import { resolveServerToken } from '../../lib/api/token'
 import { Compiler } from '../../lib/control/compiler'
-import { validateConfig } from '../../lib/control/config-validate'
-import { ControlPlane } from '../../lib/control/control-plane'
+import { validateOwnedConfig } from '../../lib/control/config-validate'
+import { ControlPlane, deepFreeze } from '../../lib/control/control-plane'
+import { G_SWEPT_EPOCH } from '../../lib/dataplane/counters'
 import { flowTableField, interfaceFields, providerMtuField } from '../../lib/control/fixed-fields'
 import { Engine } from '../../lib/dataplane/engine'
 import { simulateFlow } from '../../lib/dataplane/simulate'
@@ -156,8 +157,8 @@ export function createLogger(level: string): Logger {
   return pino({ level, name: 'nvlb' })
 }
 
-/** The --config document, validated before anything starts. */
-function loadConfigFile(path: string): unknown {
+/** The --config document, validated before anything starts (once: the control plane takes the frozen result as it is). */
+function loadConfigFile(path: string): NvlbConfig {
   let doc: unknown
   try {
     doc = JSON.parse(readJsonText(path))
@@ -165,12 +166,11 @@ function loadConfigFile(path: string): unknown {
     fail(`cannot use --config ${path}: ${(err as Error).message}`)
   }
   try {
-    validateConfig(doc)
+    return deepFreeze(validateOwnedConfig(doc))
   } catch (err) {
     if (err instanceof NvlbError) fail(`cannot use --config ${path}: ${err.code} ${err.message}`)
     throw err
   }
-  return doc
 }
 
 interface PacketPath {
@@ -179,6 +179,8 @@ interface PacketPath {
   whenAdopted(generation: number): Promise<void>
   /** The lowest snapshot epoch every packet worker runs (health republishes keep the generation). */
   adoptedEpoch(): number
+  /** The lowest epoch every engine's flow table is swept against (read per compile: without building a stats report). */
+  sweptEpoch(): number
   stop(): Promise<void>
 }
 
@@ -196,6 +198,7 @@ function startInProcessEngine(control: ControlPlane<Snapshot>): PacketPath {
   })
   return {
     stats: () => engine.statsReport(),
+    sweptEpoch: () => engine.counters.values[G_SWEPT_EPOCH]!,
     // The engine adopts each snapshot synchronously in subscribe().
     whenAdopted: async () => undefined,
     adoptedEpoch: () => epoch,
@@ -254,6 +257,7 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     },
     whenAdopted: (generation) => pool.whenAdopted(generation),
     adoptedEpoch: () => pool.adoptedEpoch(),
+    sweptEpoch: () => pool.sweptEpoch(),
     stop: async () => {
       unsubscribe()
       await pool.stop()
@@ -330,13 +334,15 @@ export async function main(argv: string[]): Promise<number> {
         compiled.set(generation, config)
         if (compiled.size > 4) compiled.delete(compiled.keys().next().value!)
         // Rule and backend ids the packet path has let go of may be reused (before it starts, none is held).
-        const swept = packetPath === undefined ? Infinity : (packetPath.stats().sweptEpoch ?? 0)
+        const swept = packetPath === undefined ? Infinity : packetPath.sweptEpoch()
         return compiler.compile(config, generation, health?.compileInput(), swept)
       },
       initialConfig,
       // A change is answered once every packet worker runs it.
       awaitRunning: (generation) => packetPath?.whenAdopted(generation) ?? Promise.resolve(),
     })
+    // The control plane holds the validated copy: the parsed file (a cloud's is hundreds of MB) is garbage now.
+    initialConfig = undefined
     packetPath = options.dataplane ? await startPacketPath(control, options, logger) : startInProcessEngine(control)
     // Probes go through the overlay from the provider interface: without the data plane none run (GET /v1/health says so).
     const plane = control

@@ -4,6 +4,7 @@
  * changes with optimistic concurrency.
  */
 import type { NvlbConfig } from '../control/config-types'
+import type { DraftFocus } from '../control/control-plane'
 
 export interface AppliedChange {
   generation: number
@@ -17,5 +18,6 @@ export interface AdminControl<S = unknown> {
   readonly snapshot: S | undefined
   readonly ready: boolean
   replace(doc: unknown, ifMatch?: number): Promise<AppliedChange>
-  update(edit: (draft: NvlbConfig) => void, ifMatch?: number): Promise<AppliedChange>
+  /** `focus`: the items of one section the edit changes; only they are copied (ControlPlane.update). */
+  update(edit: (draft: NvlbConfig) => void, ifMatch?: number, focus?: DraftFocus): Promise<AppliedChange>
 }

@@ -12,6 +12,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { LookupRecord, NvlbConfig } from '../control/config-types'
 import { NvlbError } from '../errors'
+import { RecordIndex } from '../control/config-cross-check'
 import { canonicalMac, parseIPv4 } from '../packet/address'
 import { VSID_MAX, VSID_MIN } from '../packet/nvgre'
 import type { AdminControl } from './admin-control'
@@ -82,10 +83,6 @@ function removeProblems(item: unknown, path: string, out: ItemProblem[], index: 
   if (address !== undefined) out.push({ index, field: `${path}.customerAddress`, message: address })
 }
 
-function keyOf(vsid: number, address: string): string {
-  return `${vsid}/${parseIPv4(address)}`
-}
-
 function fail(problems: ItemProblem[]): never {
   throw new BulkError(problems.slice(0, MAX_PROBLEMS), problems.length)
 }
@@ -94,32 +91,40 @@ function fail(problems: ItemProblem[]): never {
 export function applyBulk(draft: NvlbConfig, add: LookupRecord[], remove: Array<{ virtualSubnetId: number; customerAddress: string }>) {
   const counts = { added: 0, updated: 0, unchanged: 0, removed: 0 }
   const problems: ItemProblem[] = []
-  const position = new Map<string, number>()
-  draft.lookupRecords.forEach((r, i) => position.set(keyOf(r.virtualSubnetId, r.customerAddress), i))
+  const records = draft.lookupRecords
+  // Positions by (VSID, parsed CA) in typed tables: a cloud has a million records.
+  const position = new RecordIndex(records.length + add.length)
+  for (let i = 0; i < records.length; i++) position.add(records[i]!.virtualSubnetId, records[i]!.customerAddress, i)
   const dropped = new Set<number>()
   remove.forEach((r, index) => {
-    const at = position.get(keyOf(r.virtualSubnetId, r.customerAddress))
-    if (at === undefined || dropped.has(at)) {
+    const at = position.get(r.virtualSubnetId, r.customerAddress)
+    if (at < 0 || dropped.has(at)) {
       problems.push({ index, field: `remove[${index}]`, message: `lookup record ${r.virtualSubnetId}/${r.customerAddress} does not exist` })
       return
     }
     dropped.add(at)
   })
   if (problems.length > 0) fail(problems)
-  const kept: LookupRecord[] = []
-  const keptPosition = new Map<string, number>()
-  draft.lookupRecords.forEach((r, i) => {
-    if (dropped.has(i)) return
-    keptPosition.set(keyOf(r.virtualSubnetId, r.customerAddress), kept.length)
-    kept.push(r)
-  })
+  let kept: LookupRecord[]
+  let keptPosition: RecordIndex
+  if (dropped.size === 0) {
+    // The draft's list is the edit's own copy of the running one.
+    kept = records
+    keptPosition = position
+  } else {
+    kept = []
+    keptPosition = new RecordIndex(records.length + add.length)
+    for (let i = 0; i < records.length; i++) {
+      if (dropped.has(i)) continue
+      keptPosition.add(records[i]!.virtualSubnetId, records[i]!.customerAddress, kept.length)
+      kept.push(records[i]!)
+    }
+  }
   counts.removed = dropped.size
   const landedAt: number[] = []
   for (const record of add) {
-    const key = keyOf(record.virtualSubnetId, record.customerAddress)
-    const at = keptPosition.get(key)
-    if (at === undefined) {
-      keptPosition.set(key, kept.length)
+    const at = keptPosition.add(record.virtualSubnetId, record.customerAddress, kept.length)
+    if (at < 0) {
       landedAt.push(kept.length)
       kept.push(record)
       counts.added++
@@ -181,17 +186,16 @@ export function registerLookupBulkRoute(app: FastifyInstance, control: AdminCont
       const add = request.body.add ?? []
       const remove = request.body.remove ?? []
       const problems: ItemProblem[] = []
-      const seen = new Map<string, number>()
+      const seen = new RecordIndex(add.length)
       for (let i = 0; i < add.length && problems.length < MAX_PROBLEMS; i++) {
         const before = problems.length
         addProblems(add[i], `add[${i}]`, problems, i)
         if (problems.length > before) continue
         const r = add[i] as LookupRecord
-        const key = keyOf(r.virtualSubnetId, r.customerAddress)
-        const first = seen.get(key)
-        if (first !== undefined) {
+        const first = seen.add(r.virtualSubnetId, r.customerAddress, i)
+        if (first >= 0) {
           problems.push({ index: i, field: `add[${i}].customerAddress`, message: `${r.virtualSubnetId}/${r.customerAddress} is already in this request at add[${first}]` })
-        } else seen.set(key, i)
+        }
       }
       for (let i = 0; i < remove.length && problems.length < MAX_PROBLEMS; i++) removeProblems(remove[i], `remove[${i}]`, problems, i)
       if (problems.length > 0) fail(problems)

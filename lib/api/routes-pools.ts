@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import type { NvlbConfig, Pool, PoolBackend } from '../control/config-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { AdminControl } from './admin-control'
+import type { DraftFocus } from '../control/control-plane'
 import { poolWithHealth } from '../health/health-api'
 import type { HealthSource } from '../health/health-service'
 import {
@@ -41,6 +42,11 @@ const backendParams = {
 
 function findPool(config: NvlbConfig, name: string): Pool | undefined {
   return config.pools.find((p) => p.name === name)
+}
+
+/** The draft of an edit of pool `name` alone copies that pool only. */
+function onePool(name: string): DraftFocus {
+  return { section: 'pools', matches: (item) => (item as Pool).name === name }
 }
 
 function poolIn(draft: NvlbConfig, name: string): Pool {
@@ -152,10 +158,14 @@ export function registerPoolRoutes(app: FastifyInstance, control: AdminControl, 
     async (request, reply) => {
       const { name } = request.params
       requireSameName(request.body.name, name)
-      const applied = await control.update((draft) => {
-        const index = draft.pools.indexOf(poolIn(draft, name))
-        draft.pools[index] = request.body
-      }, ifMatch(request))
+      const applied = await control.update(
+        (draft) => {
+          const index = draft.pools.indexOf(poolIn(draft, name))
+          draft.pools[index] = request.body
+        },
+        ifMatch(request),
+        onePool(name),
+      )
       reply.header('etag', etag(applied.generation))
       return findPool(applied.config, name)
     },
@@ -225,13 +235,17 @@ export function registerPoolRoutes(app: FastifyInstance, control: AdminControl, 
       const { name } = request.params
       const backend = request.body
       const address = addressParam(backend.address, 'address')
-      const applied = await control.update((draft) => {
-        const pool = poolIn(draft, name)
-        if (backendIndex(pool, backend.virtualSubnetId, address) >= 0) {
-          throw alreadyExists(`backend ${backend.virtualSubnetId}/${backend.address} of pool '${name}'`)
-        }
-        pool.backends.push(backend)
-      }, ifMatch(request))
+      const applied = await control.update(
+        (draft) => {
+          const pool = poolIn(draft, name)
+          if (backendIndex(pool, backend.virtualSubnetId, address) >= 0) {
+            throw alreadyExists(`backend ${backend.virtualSubnetId}/${backend.address} of pool '${name}'`)
+          }
+          pool.backends.push(backend)
+        },
+        ifMatch(request),
+        onePool(name),
+      )
       const added = poolIn(applied.config, name).backends.find(
         (b) => b.virtualSubnetId === backend.virtualSubnetId && sameAddress(b.address, address),
       )
@@ -282,14 +296,18 @@ export function registerPoolRoutes(app: FastifyInstance, control: AdminControl, 
       const id = backendId(request.params)
       const { name } = request.params
       const patch = request.body
-      const applied = await control.update((draft) => {
-        const pool = poolIn(draft, name)
-        const index = backendIndex(pool, id.vsid, id.address)
-        if (index < 0) throw notFound(id.label)
-        const backend = pool.backends[index]!
-        if (patch.state !== undefined) backend.state = patch.state
-        if (patch.weight !== undefined) backend.weight = patch.weight
-      }, ifMatch(request))
+      const applied = await control.update(
+        (draft) => {
+          const pool = poolIn(draft, name)
+          const index = backendIndex(pool, id.vsid, id.address)
+          if (index < 0) throw notFound(id.label)
+          const backend = pool.backends[index]!
+          if (patch.state !== undefined) backend.state = patch.state
+          if (patch.weight !== undefined) backend.weight = patch.weight
+        },
+        ifMatch(request),
+        onePool(name),
+      )
       reply.header('etag', etag(applied.generation))
       const pool = poolIn(applied.config, name)
       return pool.backends[backendIndex(pool, id.vsid, id.address)]
@@ -309,12 +327,16 @@ export function registerPoolRoutes(app: FastifyInstance, control: AdminControl, 
     async (request, reply) => {
       const id = backendId(request.params)
       const { name } = request.params
-      const applied = await control.update((draft) => {
-        const pool = poolIn(draft, name)
-        const index = backendIndex(pool, id.vsid, id.address)
-        if (index < 0) throw notFound(id.label)
-        pool.backends.splice(index, 1)
-      }, ifMatch(request))
+      const applied = await control.update(
+        (draft) => {
+          const pool = poolIn(draft, name)
+          const index = backendIndex(pool, id.vsid, id.address)
+          if (index < 0) throw notFound(id.label)
+          pool.backends.splice(index, 1)
+        },
+        ifMatch(request),
+        onePool(name),
+      )
       reply.code(204).header('etag', etag(applied.generation)).send()
       return reply
     },

@@ -1,17 +1,13 @@
-import type { NvlbConfig, Protocol } from './config-types'
+import type { NvlbConfig, Protocol, Vip } from './config-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import { IdAllocator } from './id-allocator'
-import { parseIPv4, parseMac } from '../packet/address'
+import { parseIPv4, parseMac, parseMacInto } from '../packet/address'
 import { IPV4_HEADER_LENGTH } from '../packet/ipv4'
 import { NVGRE_ENCAP_OVERHEAD } from '../packet/nvgre'
 import { TCP_HEADER_LENGTH } from '../packet/tcp'
 import { buildMaglev, DEFAULT_MAGLEV_SIZE } from '../hash/maglev'
 import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet, type KeyTable } from '../dataplane/key-table'
 import {
-  BACKEND_ABSENT,
-  BACKEND_ACTIVE,
-  BACKEND_DISABLED,
-  BACKEND_DRAINING,
   MAX_BACKEND_IDS,
   MAX_RULE_IDS,
   DIST_2_TUPLE,
@@ -27,7 +23,9 @@ import {
   type Snapshot,
 } from '../dataplane/snapshot'
 import { ownDomain, routingDomains } from './routing-domain'
+import { lookupTableOf } from './config-cross-check'
 import { buildDnatReplyIndex, type DnatReplySource } from '../dataplane/dnat-reply-index'
+import { compilePool, reusable, writeBackends, type BackendArrays, type CompiledPool, type MemberSource, type PoolMembers, type WrittenBackends } from './pool-members'
 
 /** IPv4 and TCP headers without options: the MSS is what remains of the packet. */
 const TCP_IP_HEADERS = IPV4_HEADER_LENGTH + TCP_HEADER_LENGTH
@@ -37,7 +35,6 @@ const MEMBER_CACHE_LIMIT = 1 << 18
 /** Instances of a shared store trusted as peers at most (the store is not the configuration: it is bounded here). */
 export const MAX_REGISTERED_PEERS = 1024
 
-const STATE_CODE = { active: BACKEND_ACTIVE, draining: BACKEND_DRAINING, disabled: BACKEND_DISABLED } as const
 const DISTRIBUTION_CODE = { '5-tuple': DIST_5_TUPLE, '3-tuple': DIST_3_TUPLE, '2-tuple': DIST_2_TUPLE } as const
 
 export function protocolNumber(protocol: Protocol): number {
@@ -47,18 +44,6 @@ export function protocolNumber(protocol: Protocol): number {
 /** The backend name (`<vsid>/<address>:<port>`) that seeds its Maglev permutation. */
 export function backendName(vsid: number, address: string, port: number): string {
   return `${vsid}/${address}:${port}`
-}
-
-/** A pool's members behind one backend port, in pool order; weight 0 for those not active. */
-interface PoolMembers {
-  ids: number[]
-  names: string[]
-  weights: number[]
-  table?: Int32Array
-  /** Weights as if no backend were down (whenAllDown 'useAll'), and whether health left no backend. */
-  adminWeights: number[]
-  allDown: boolean
-  useAll?: PoolMembers
 }
 
 /** What health probes say (lib/health): the `<pool>|<backend name>` keys of backends that are down. */
@@ -72,6 +57,31 @@ interface CachedTable {
   names: string[]
   weights: number[]
   table: Int32Array
+}
+
+/** A VIP as one compile compiled it: its parsed address, and per rule its id, `pool|backendPort` and compiled rule. */
+interface CompiledVip {
+  address: number
+  rules: { id: number; poolKey: string; compiled: CompiledRule }[]
+}
+
+/** The flowless dnat reply index of a compile and the rules it was built from. */
+interface DnatReplyTable {
+  sources: DnatReplySource[]
+  refuseAmbiguous: boolean
+  table: KeyTable
+}
+
+/** Whether two compiles' public dnat rules give the same index (the members' addresses and ports come with their ids). */
+function sameDnatSources(a: readonly DnatReplySource[], b: readonly DnatReplySource[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!
+    const y = b[i]!
+    if (x.rule.id !== y.rule.id || x.rule.protocol !== y.rule.protocol || x.rule.vipAddress !== y.rule.vipAddress || x.rule.frontendPort !== y.rule.frontendPort) return false
+    if (x.backendIds !== y.backendIds && !sameItems(x.backendIds, y.backendIds)) return false
+  }
+  return true
 }
 
 interface PolicyTables {
@@ -175,6 +185,15 @@ export class Compiler {
   /** The last compile's lookup-record and domain tables, and the lists they were built from. */
   private policyCache: PolicyTables | undefined
   private neighborCache: NeighborTables | undefined
+  /** The last compile's pools behind each backend port, by `pool|port` (pool-members.ts). */
+  private poolCache = new Map<string, CompiledPool>()
+  /** The last compile's VIPs (by object): parsed address, rule ids and compiled rules. */
+  private vipCache = new Map<Vip, CompiledVip>()
+  /** The last compile's backend arrays and what they were written from. */
+  private written: WrittenBackends | undefined
+  private dnatCache: DnatReplyTable | undefined
+  /** Pools (behind a backend port) the last compile built, and those it took from the compile before. */
+  lastBuild = { poolsBuilt: 0, poolsKept: 0 }
   /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and id key. */
   private readonly members = new Map<string, { name: string; key: string }>()
   /** PAs of the other instances a shared store lists (setRegisteredPeers), sorted. */
@@ -295,7 +314,9 @@ export class Compiler {
     // Records appended to the previous (frozen) list, as a bulk import of new records does:
     // the previous tables are copied, and only the new records are parsed and inserted.
     const kept = cached !== undefined && appendedTo(cached.lookupRecords, records) ? cached : undefined
-    const lookup = kept === undefined ? createKeyTable(records.length) : grownKeyTable(kept.lookup, records.length)
+    // The validator's index of these records is this table already (in shared memory).
+    const checked = Object.isFrozen(records) ? lookupTableOf(records) : undefined
+    const lookup = checked ?? (kept === undefined ? createKeyTable(records.length) : grownKeyTable(kept.lookup, records.length))
     const lookupHost = new Int32Array(records.length)
     const lookupMac = new Uint8Array(records.length * 6)
     const from = kept === undefined ? 0 : kept.lookupRecords.length
@@ -309,11 +330,9 @@ export class Compiler {
       if (ca < 0) throw badAddress(r.customerAddress, `lookupRecords[${i}].customerAddress`)
       const host = this.address(r.providerAddress)
       if (host < 0) throw badAddress(r.providerAddress, `lookupRecords[${i}].providerAddress`)
-      const mac = this.mac(r.macAddress)
-      if (mac === null) throw badMac(r.macAddress, `lookupRecords[${i}].macAddress`)
+      if (r.macAddress === undefined || !parseMacInto(r.macAddress, lookupMac, i * 6)) throw badMac(r.macAddress, `lookupRecords[${i}].macAddress`)
       lookupHost[i] = host
-      lookupMac.set(mac, i * 6)
-      keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
+      if (checked === undefined) keyTableSet(lookup, r.virtualSubnetId, ca, 0, i)
     }
     // In shared memory: every snapshot posted to the packet workers until the records change
     // again shares these tables with them instead of copying them into each (tens of MB at 1M records).
@@ -322,7 +341,7 @@ export class Compiler {
       customerRoutes: config.customerRoutes,
       domains,
       domainOf,
-      lookup: { keys: shared(lookup.keys), values: shared(lookup.values), mask: lookup.mask, size: lookup.size },
+      lookup: checked ?? { keys: shared(lookup.keys), values: shared(lookup.values), mask: lookup.mask, size: lookup.size },
       lookupHost: shared(lookupHost),
       lookupMac: shared(lookupMac),
     }
@@ -349,6 +368,14 @@ export class Compiler {
     return tables
   }
 
+  /** The flowless dnat reply index (dnat-reply-index.ts): the last compile's while its public dnat rules and their members are the same. */
+  private dnatReplyTable(sources: DnatReplySource[], backends: BackendArrays, refuseAmbiguous: boolean): DnatReplyTable {
+    const cached = this.dnatCache
+    if (cached !== undefined && cached.refuseAmbiguous === refuseAmbiguous && sameDnatSources(cached.sources, sources)) return { sources, refuseAmbiguous, table: cached.table }
+    const backendOf = (id: number) => ({ vsid: backends.vsid[id]!, address: backends.address[id]! >>> 0, port: backends.port[id]!, name: backends.name[id]! })
+    return { sources, refuseAmbiguous, table: buildDnatReplyIndex(sources, backendOf, refuseAmbiguous) }
+  }
+
   private build(config: NvlbConfig, generation: number, epoch: number, health: CompileHealth | undefined): Snapshot {
     const node = config.node
     const providerMtu = node.providerMtu ?? 1500
@@ -365,51 +392,35 @@ export class Compiler {
 
     // Backends: one id per (pool, backend name); the name includes the port, so
     // a pool behind rules with different backend ports has one entry per port.
-    const pools = new Map(config.pools.map((p) => [p.name, p]))
-    const backendsById = new Map<number, { vsid: number; address: number; port: number; state: number; down: boolean; domain: number; record: number; name: string; pool: string; poolId: number }>()
+    // A pool the last compile compiled from the same inputs is taken as it was (pool-members.ts).
     const poolIds = new Map(config.pools.map((p, i) => [p.name, i]))
-    const poolPortIds = new Map<string, PoolMembers>()
-    const backendsOf = (poolName: string, port: number, field: string) => {
-      const key = `${poolName}|${port}`
-      const known = poolPortIds.get(key)
-      if (known !== undefined) return known
-      const pool = pools.get(poolName)
-      if (pool === undefined) throw new NvlbError(ErrorCodes.UNKNOWN_POOL, `pool '${poolName}' does not exist`, field)
-      const entry: PoolMembers = { ids: [], names: [], weights: [], adminWeights: [], allDown: false }
-      const poolIndex = config.pools.indexOf(pool)
-      pool.backends.forEach((b, i) => {
-        const { name, id } = this.member(poolName, b.virtualSubnetId, b.address, port)
-        const address = this.address(b.address)
-        if (address < 0) throw badAddress(b.address, `pools[${poolIndex}].backends[${i}].address`)
-        const record = keyTableGet(lookup, b.virtualSubnetId, address, 0)
-        if (record < 0) {
-          throw new NvlbError(ErrorCodes.NO_LOOKUP_RECORD, `no lookup record for VSID ${b.virtualSubnetId} CA ${b.address}`, `pools[${poolIndex}].backends[${i}]`)
-        }
-        const state = STATE_CODE[b.state ?? 'active']
-        const down = health !== undefined && health.down.has(`${poolName}|${name}`)
-        backendsById.set(id, {
-          vsid: b.virtualSubnetId,
-          address,
-          port,
-          state,
-          down,
-          domain: domainOf(b.virtualSubnetId),
-          record,
-          name,
-          pool: poolName,
-          poolId: poolIndex,
-        })
-        entry.ids.push(id)
-        entry.names.push(name)
-        // Only active backends take new flows; draining and disabled ones get no slots.
-        const weight = state === BACKEND_ACTIVE ? (b.weight ?? 1) : 0
-        entry.adminWeights.push(weight)
-        entry.weights.push(down ? 0 : weight)
-      })
-      entry.allDown = entry.adminWeights.some((w) => w > 0) && entry.weights.every((w) => w === 0)
-      poolPortIds.set(key, entry)
-      return entry
+    const compiledPools = new Map<string, CompiledPool>()
+    const down = health?.down
+    const memberSource: MemberSource = {
+      member: (pool, vsid, address, port) => this.member(pool, vsid, address, port),
+      address: (text) => this.address(text),
+      domainOf,
     }
+    let poolsBuilt = 0
+    const backendsOf = (poolName: string, port: number, v: number, r: number): CompiledPool => {
+      const key = `${poolName}|${port}`
+      const known = compiledPools.get(key)
+      if (known !== undefined) return known
+      const poolIndex = poolIds.get(poolName)
+      if (poolIndex === undefined) throw new NvlbError(ErrorCodes.UNKNOWN_POOL, `pool '${poolName}' does not exist`, `vips[${v}].rules[${r}].pool`)
+      const pool = config.pools[poolIndex]!
+      let compiled = this.poolCache.get(key)
+      if (compiled !== undefined && reusable(compiled, pool, policy, maglevSize, down)) {
+        for (const id of compiled.members.ids) this.backendIds.keep(id)
+      } else {
+        compiled = compilePool(pool, poolIndex, port, policy, lookup, maglevSize, down, memberSource)
+        poolsBuilt++
+      }
+      compiledPools.set(key, compiled)
+      return compiled
+    }
+    /** `<pool>|<port>` of the pools a whenAllDown 'useAll' rule balances over as if all were up. */
+    const useAll = new Set<string>()
 
     // VIP rules.
     const ruleCount = config.vips.reduce((n, v) => n + v.rules.length, 0)
@@ -422,80 +433,104 @@ export class Compiler {
     const dnatReplySources: DnatReplySource[] = []
     /** The Maglev table of a pool behind one backend port: reused when its members and weights are unchanged. */
     const tableOf = (key: string, members: PoolMembers): Int32Array => {
-      if (members.table !== undefined) return members.table
-      const cached = this.tableCache.get(key)
-      let table: Int32Array
-      if (
-        cached !== undefined &&
-        cached.size === maglevSize &&
-        sameItems(cached.ids, members.ids) &&
-        sameItems(cached.names, members.names) &&
-        sameItems(cached.weights, members.weights)
-      ) {
-        table = cached.table
-      } else {
-        const picks = buildMaglev(
-          members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
-          maglevSize,
-        )
-        table = new Int32Array(maglevSize)
-        for (let s = 0; s < maglevSize; s++) {
-          const pick = picks[s]!
-          table[s] = pick < 0 ? -1 : members.ids[pick]!
+      let table = members.table
+      if (table === undefined) {
+        const cached = this.tableCache.get(key)
+        if (
+          cached !== undefined &&
+          cached.size === maglevSize &&
+          sameItems(cached.ids, members.ids) &&
+          sameItems(cached.names, members.names) &&
+          sameItems(cached.weights, members.weights)
+        ) {
+          table = cached.table
+        } else {
+          const picks = buildMaglev(
+            members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
+            maglevSize,
+          )
+          table = new Int32Array(maglevSize)
+          for (let s = 0; s < maglevSize; s++) {
+            const pick = picks[s]!
+            table[s] = pick < 0 ? -1 : members.ids[pick]!
+          }
         }
+        members.table = table
       }
-      newCache.set(key, { size: maglevSize, ids: members.ids, names: members.names, weights: members.weights, table })
-      members.table = table
+      if (!newCache.has(key)) newCache.set(key, { size: maglevSize, ids: members.ids, names: members.names, weights: members.weights, table })
       return table
     }
+    const vipCache = new Map<Vip, CompiledVip>()
     config.vips.forEach((vip, v) => {
-      const vipAddress = this.address(vip.address)
-      if (vipAddress < 0) throw badAddress(vip.address, `vips[${v}].address`)
+      // A VIP the last compile had (the same frozen object) keeps its parsed address and rule ids without lookups.
+      const known = Object.isFrozen(vip) ? this.vipCache.get(vip) : undefined
+      let vipAddress: number
+      if (known !== undefined) vipAddress = known.address
+      else {
+        vipAddress = this.address(vip.address)
+        if (vipAddress < 0) throw badAddress(vip.address, `vips[${v}].address`)
+      }
+      const compiledVip: CompiledVip = { address: vipAddress, rules: [] }
+      vipCache.set(vip, compiledVip)
       const vsid = vip.virtualSubnetId
       if (vsid === 0) keyTableSet(publicVips, vipAddress, 0, 0, 1)
       const natMode = (vip.natMode ?? (vsid === 0 ? 'dnat' : 'fullnat')) === 'fullnat' ? NAT_FULLNAT : NAT_DNAT
-      vip.rules.forEach((rule, r) => {
-        const field = `vips[${v}].rules[${r}]`
+      const domain = domainOf(vsid)
+      for (let r = 0; r < vip.rules.length; r++) {
+        const rule = vip.rules[r]!
         const protocol = protocolNumber(rule.protocol)
         const backendPort = rule.backendPort ?? rule.frontendPort
-        const id = this.ruleIds.id(`${vsid}/${vip.address}/${protocol}/${rule.frontendPort}`)
+        const before = known?.rules[r]
+        let id: number
+        if (before !== undefined) {
+          id = before.id
+          this.ruleIds.keep(id)
+        } else id = this.ruleIds.id(`${vsid}/${vip.address}/${protocol}/${rule.frontendPort}`)
         if (keyTableGet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort) >= 0) {
-          throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, field)
+          throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, `vips[${v}].rules[${r}]`)
         }
-        let members = backendsOf(rule.pool, backendPort, `${field}.pool`)
-        let tableKey = `${rule.pool}|${backendPort}`
+        const poolKey = before?.poolKey ?? `${rule.pool}|${backendPort}`
+        let members = backendsOf(rule.pool, backendPort, v, r).members
+        let tableKey = poolKey
         if (members.allDown && rule.whenAllDown === 'useAll') {
           // Every backend is down: balance over all of them as if they were up (their flows are kept).
           members.useAll ??= { ids: members.ids, names: members.names, weights: members.adminWeights, adminWeights: members.adminWeights, allDown: false }
           members = members.useAll
           tableKey += '|useAll'
-          for (const id of members.ids) backendsById.get(id)!.down = false
+          useAll.add(poolKey)
         }
         const table = tableOf(tableKey, members)
         keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
         const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
         keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === KEY_TABLE_MISSING ? id : RULE_SEVERAL)
-        ruleList[id] = {
-          id,
-          vipName: vip.name,
-          vipAddress: vipAddress | 0,
-          vipAddressText: vip.address,
-          virtualSubnetId: vsid,
-          domain: domainOf(vsid),
-          protocol,
-          frontendPort: rule.frontendPort,
-          backendPort,
-          natMode,
-          distribution: DISTRIBUTION_CODE[rule.distribution ?? '5-tuple'],
-          idleTimeoutSeconds: rule.idleTimeoutSeconds ?? 240,
-          pool: rule.pool,
-          poolId: poolIds.get(rule.pool)!,
-          table,
-        }
-        if (vsid === 0 && natMode === NAT_DNAT) dnatReplySources.push({ rule: ruleList[id]!, field, backendIds: members.ids })
-      })
+        const poolId = poolIds.get(rule.pool)!
+        const old = before?.compiled
+        // The last compile's rule object while nothing it holds moved (they are plain data: posted, never written).
+        const compiled: CompiledRule =
+          old !== undefined && old.table === table && old.poolId === poolId && old.domain === domain
+            ? old
+            : {
+                id,
+                vipName: vip.name,
+                vipAddress: vipAddress | 0,
+                vipAddressText: vip.address,
+                virtualSubnetId: vsid,
+                domain,
+                protocol,
+                frontendPort: rule.frontendPort,
+                backendPort,
+                natMode,
+                distribution: DISTRIBUTION_CODE[rule.distribution ?? '5-tuple'],
+                idleTimeoutSeconds: rule.idleTimeoutSeconds ?? 240,
+                pool: rule.pool,
+                poolId,
+                table,
+              }
+        ruleList[id] = compiled
+        compiledVip.rules.push({ id, poolKey, compiled })
+        if (vsid === 0 && natMode === NAT_DNAT) dnatReplySources.push({ rule: compiled, field: `vips[${v}].rules[${r}]`, backendIds: members.ids })
+      }
     })
-    const dnatReplies = buildDnatReplyIndex(dnatReplySources, (id) => backendsById.get(id)!, config.node.sharedProviderAddress !== undefined)
     const ruleSince = new Int32Array(this.ruleIds.count)
     for (let i = 0; i < this.ruleIds.count; i++) {
       if (ruleList[i] === undefined) ruleList[i] = null
@@ -503,33 +538,16 @@ export class Compiler {
     }
 
     // A backend's name needs a port, which only a rule gives: pools no rule uses have no entries.
-    const backendCount = this.backendIds.count
-    const backendAddress = new Int32Array(backendCount)
-    const backendVsid = new Uint32Array(backendCount)
-    const backendPort = new Uint16Array(backendCount)
-    const backendState = new Uint8Array(backendCount).fill(BACKEND_ABSENT)
-    const backendDown = new Uint8Array(backendCount)
-    const backendDomain = new Int32Array(backendCount).fill(-1)
-    const backendHost = new Int32Array(backendCount)
-    const backendMac = new Uint8Array(backendCount * 6)
-    const backendNameList: string[] = new Array<string>(backendCount).fill('')
-    const backendPool: string[] = new Array<string>(backendCount).fill('')
-    const backendSince = new Int32Array(backendCount)
-    const backendPoolId = new Int32Array(backendCount).fill(-1)
-    for (const [id, b] of backendsById) {
-      backendSince[id] = this.backendIds.since(id)
-      backendAddress[id] = b.address
-      backendVsid[id] = b.vsid
-      backendPort[id] = b.port
-      backendState[id] = b.state
-      backendDown[id] = b.down ? 1 : 0
-      backendDomain[id] = b.domain
-      backendHost[id] = lookupHost[b.record]!
-      backendMac.set(lookupMac.subarray(b.record * 6, b.record * 6 + 6), id * 6)
-      backendNameList[id] = b.name
-      backendPool[id] = b.pool
-      backendPoolId[id] = b.poolId
-    }
+    const written = writeBackends(
+      this.written,
+      this.backendIds.count,
+      { pools: compiledPools, poolIndex: (key) => poolIds.get(compiledPools.get(key)!.pool.name)!, useAll },
+      lookupHost,
+      lookupMac,
+      (id) => this.backendIds.since(id),
+    )
+    const backends = written.arrays
+    const dnat = this.dnatReplyTable(dnatReplySources, backends, config.node.sharedProviderAddress !== undefined)
 
     const providerAddress = this.address(node.providerAddress)
     if (providerAddress < 0) throw badAddress(node.providerAddress, 'node.providerAddress')
@@ -543,12 +561,19 @@ export class Compiler {
     if (sharedProviderAddress < 0) throw badAddress(node.sharedProviderAddress, 'node.sharedProviderAddress')
     const gatewayMac = this.mac(node.gatewayMac)
     if (gatewayMac === null) throw badMac(node.gatewayMac, 'node.gatewayMac')
+    const peerProviders = this.peerTable(node.peerProviderAddresses, providerAddress)
+    // Nothing below throws: what this compile built is what the next one starts from.
     this.tableCache = newCache
+    this.poolCache = compiledPools
+    this.vipCache = vipCache
+    this.written = written
+    this.dnatCache = dnat
+    this.lastBuild = { poolsBuilt, poolsKept: compiledPools.size - poolsBuilt }
     return {
       generation,
       epoch,
       ruleSince,
-      backendSince,
+      backendSince: backends.since,
       providerAddress: providerAddress | 0,
       providerMac,
       sharedProviderAddress: sharedProviderAddress | 0,
@@ -563,28 +588,28 @@ export class Compiler {
       maglevSize,
       rules,
       rulesByAddress,
-      dnatReplies,
+      dnatReplies: dnat.table,
       ruleList,
       publicVips,
-      backendCount,
-      backendAddress,
-      backendVsid,
-      backendPort,
-      backendState,
-      backendDown,
-      backendDomain,
-      backendHost,
-      backendMac,
-      backendName: backendNameList,
-      backendPool,
-      backendPoolId,
+      backendCount: backends.count,
+      backendAddress: backends.address,
+      backendVsid: backends.vsid,
+      backendPort: backends.port,
+      backendState: backends.state,
+      backendDown: backends.down,
+      backendDomain: backends.domain,
+      backendHost: backends.host,
+      backendMac: backends.mac,
+      backendName: backends.name,
+      backendPool: backends.pool,
+      backendPoolId: backends.poolId,
       lookup,
       lookupHost,
       lookupMac,
       domains,
       neighbors,
       neighborMac,
-      peerProviders: this.peerTable(node.peerProviderAddresses, providerAddress),
+      peerProviders,
     }
   }
 }

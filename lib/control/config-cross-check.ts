@@ -14,10 +14,46 @@ import type { NvlbConfig } from './config-types'
 import { validateProbes } from '../health/probe-config'
 import { ConfigLimits } from './config-schema'
 import { domainClaims, domainResolver, domainsOfClaims } from './routing-domain'
+import { createKeyTable, keyTableGet, keyTableSet, type KeyTable } from '../dataplane/key-table'
+import { parseIPv4 } from '../packet/address'
+
+/**
+ * The lookup records by (VSID, CA): a typed hash table of the parsed address (a cloud has
+ * a million records; a Map of "vsid/ca" strings cost a string and an entry each, and was
+ * kept for as long as the records were running).
+ */
+export class RecordIndex {
+  /** (vsid, ca, 0) → record index: once complete, the compiler's lookup table too (lookupTableOf). */
+  readonly table: KeyTable
+
+  /** Room for `expected` records; `shared`: in shared memory. */
+  constructor(expected: number, shared = false) {
+    this.table = createKeyTable(expected, shared)
+  }
+
+  /** The index of the record of (vsid, ca), or -1. */
+  get(virtualSubnetId: number, customerAddress: string): number {
+    const address = parseIPv4(customerAddress)
+    return address < 0 ? -1 : keyTableGet(this.table, virtualSubnetId, address, 0)
+  }
+
+  has(virtualSubnetId: number, customerAddress: string): boolean {
+    return this.get(virtualSubnetId, customerAddress) >= 0
+  }
+
+  /** Records `index` for (vsid, ca) unless one is recorded already; returns the earlier index, or -1. */
+  add(virtualSubnetId: number, customerAddress: string, index: number): number {
+    const address = parseIPv4(customerAddress)
+    const first = keyTableGet(this.table, virtualSubnetId, address, 0)
+    if (first >= 0) return first
+    if (!keyTableSet(this.table, virtualSubnetId, address, 0, index)) throw new Error(`internal: RecordIndex sized for fewer than ${this.table.size + 1} records`)
+    return -1
+  }
+}
 
 export interface CrossCheckContext {
-  /** `vsidAddressKey(vsid, ca)` → index in lookupRecords. */
-  records: Map<string, number>
+  /** (vsid, ca) → index in lookupRecords. */
+  records: RecordIndex
   /** VSIDs that a lookup record or customer route mentions. */
   policyVsids: Set<number>
   /** The routing domain of any VSID (routing-domain.ts). */
@@ -67,17 +103,19 @@ function checkNeighbors(config: NvlbConfig): void {
 }
 
 function checkLookupRecords(config: NvlbConfig, context: CrossCheckContext): void {
+  // In shared memory: it becomes the snapshot's lookup table (lookupTableOf), which the packet workers share.
+  const index = new RecordIndex(config.lookupRecords.length, true)
+  context.records = index
   config.lookupRecords.forEach((r, i) => {
-    const key = vsidAddressKey(r.virtualSubnetId, r.customerAddress)
-    const first = context.records.get(key)
-    if (first !== undefined) {
+    // The schema checked the address: it parses.
+    const first = index.add(r.virtualSubnetId, r.customerAddress, i)
+    if (first >= 0) {
       fail(
         ErrorCodes.DUPLICATE_NAME,
         `lookupRecords[${i}].customerAddress`,
         `a lookup record for ${r.customerAddress} in VSID ${r.virtualSubnetId} is already defined at lookupRecords[${first}]`,
       )
     }
-    context.records.set(key, i)
     context.policyVsids.add(r.virtualSubnetId)
   })
 }
@@ -115,22 +153,33 @@ function checkRoutingDomains(config: NvlbConfig, context: CrossCheckContext): vo
 
 /** Within one routing domain every customer address must be unique, as HNV requires. */
 function checkAddressesUniqueInDomain(config: NvlbConfig, context: CrossCheckContext): void {
-  const seen = new Map<string, { vsid: number; index: number }>()
-  config.lookupRecords.forEach((r, i) => {
+  const records = config.lookupRecords
+  // (domain number, CA) → index of the first record with it; domains numbered by VSID as met.
+  const seen = createKeyTable(records.length)
+  const domainNumbers = new Map<string, number>()
+  const domainOfVsid = new Map<number, number>()
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!
     const vsid = r.virtualSubnetId
-    const domain = context.domainOf(vsid)
-    const key = `${domain}\u0000${r.customerAddress}`
-    const first = seen.get(key)
-    if (first !== undefined && first.vsid !== vsid) {
+    let domain = domainOfVsid.get(vsid)
+    if (domain === undefined) {
+      const name = context.domainOf(vsid)
+      domain = domainNumbers.get(name)
+      if (domain === undefined) domainNumbers.set(name, (domain = domainNumbers.size))
+      domainOfVsid.set(vsid, domain)
+    }
+    const address = parseIPv4(r.customerAddress)
+    const first = keyTableGet(seen, domain, address, 0)
+    if (first >= 0 && records[first]!.virtualSubnetId !== vsid) {
       fail(
         ErrorCodes.DUPLICATE_NAME,
         `lookupRecords[${i}].customerAddress`,
-        `customer address ${r.customerAddress} is already used in VSID ${first.vsid} (lookupRecords[${first.index}]) ` +
-          `of the same routing domain '${domain}'; addresses must be unique within a routing domain`,
+        `customer address ${r.customerAddress} is already used in VSID ${records[first]!.virtualSubnetId} (lookupRecords[${first}]) ` +
+          `of the same routing domain '${context.domainOf(vsid)}'; addresses must be unique within a routing domain`,
       )
     }
-    if (first === undefined) seen.set(key, { vsid, index: i })
-  })
+    if (first < 0) keyTableSet(seen, domain, address, 0, i)
+  }
 }
 
 /**
@@ -138,7 +187,7 @@ function checkAddressesUniqueInDomain(config: NvlbConfig, context: CrossCheckCon
  * validated document's, which cannot have changed since) checked against the same
  * lookup records (the context's map, reused while the records are) is not checked again.
  */
-const checkedPools = new WeakMap<object, { records: Map<string, number>; tableSize: number }>()
+const checkedPools = new WeakMap<object, { records: RecordIndex; tableSize: number }>()
 
 function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
   const tableSize = config.node.maglevTableSize ?? ConfigLimits.DEFAULT_MAGLEV_TABLE_SIZE
@@ -165,7 +214,7 @@ function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
         fail(ErrorCodes.DUPLICATE_NAME, `${bpath}.address`, `backend ${key} is already in pool '${p.name}' at ${path}.backends[${dup}]`)
       }
       seen.set(key, j)
-      if (!context.records.has(key)) {
+      if (!context.records.has(b.virtualSubnetId, b.address)) {
         fail(
           ErrorCodes.NO_LOOKUP_RECORD,
           `${bpath}.address`,
@@ -177,10 +226,59 @@ function checkPools(config: NvlbConfig, context: CrossCheckContext): void {
   })
 }
 
+/**
+ * VIP lists that passed checkVips, with what that depended on: the pool each rule named
+ * (by flattened rule index) and the policy context. A change that keeps the (frozen) list
+ * and the policy context re-checks only the rules whose pool is another object now.
+ */
+const checkedVips = new WeakMap<object, { records: RecordIndex; domainOf: CrossCheckContext['domainOf']; external: boolean; pools: unknown[] }>()
+
+/** The domain check of a CA VIP's rule: every backend of its pool is in the VIP's routing domain. */
+function checkRuleDomain(config: NvlbConfig, context: CrossCheckContext, v: number, j: number, poolIndex: number): void {
+  const vip = config.vips[v]!
+  const rule = vip.rules[j]!
+  const domain = context.domainOf(vip.virtualSubnetId)
+  for (const b of config.pools[poolIndex]!.backends) {
+    const backendDomain = context.domainOf(b.virtualSubnetId)
+    if (backendDomain !== domain) {
+      fail(
+        ErrorCodes.ROUTING_DOMAIN_MISMATCH,
+        `vips[${v}].rules[${j}].pool`,
+        `backend ${vsidAddressKey(b.virtualSubnetId, b.address)} of pool '${rule.pool}' is in routing domain ` +
+          `'${backendDomain}', but CA VIP '${vip.name}' is in VSID ${vip.virtualSubnetId} of routing domain '${domain}'; ` +
+          `a CA VIP can only reach backends of its own routing domain`,
+      )
+    }
+  }
+}
+
+/** checkVips of a list that passed it against the same policy context: only rules whose pool changed. False: check everything. */
+function recheckVips(config: NvlbConfig, context: CrossCheckContext, external: boolean): boolean {
+  const checked = Object.isFrozen(config.vips) ? checkedVips.get(config.vips) : undefined
+  if (checked === undefined || checked.records !== context.records || checked.domainOf !== context.domainOf || checked.external !== external) return false
+  const pools: unknown[] = []
+  let k = 0
+  for (let v = 0; v < config.vips.length; v++) {
+    const vip = config.vips[v]!
+    for (let j = 0; j < vip.rules.length; j++, k++) {
+      const poolIndex = context.pools.get(vip.rules[j]!.pool)
+      if (poolIndex === undefined) return false
+      const pool = config.pools[poolIndex]
+      if (pool !== checked.pools[k] && vip.virtualSubnetId !== 0) checkRuleDomain(config, context, v, j, poolIndex)
+      pools.push(pool)
+    }
+  }
+  checkedVips.set(config.vips, { ...checked, pools })
+  return true
+}
+
 function checkVips(config: NvlbConfig, context: CrossCheckContext): void {
+  const node = config.node as unknown as Record<string, unknown>
+  const external = node.externalAddress !== undefined && node.externalMac !== undefined
+  if (recheckVips(config, context, external)) return
+  const pools: unknown[] = []
   const names = new Map<string, number>()
   const ruleKeys = new Map<string, string>()
-  const node = config.node as unknown as Record<string, unknown>
   config.vips.forEach((v, i) => {
     const path = `vips[${i}]`
     const first = names.get(v.name)
@@ -214,23 +312,11 @@ function checkVips(config: NvlbConfig, context: CrossCheckContext): void {
       ruleKeys.set(ruleKey, `VIP '${v.name}' (${rpath})`)
       const poolIndex = context.pools.get(r.pool)
       if (poolIndex === undefined) fail(ErrorCodes.UNKNOWN_POOL, `${rpath}.pool`, `pool '${r.pool}' does not exist`)
-      if (vsid !== 0) {
-        const domain = context.domainOf(vsid)
-        for (const b of config.pools[poolIndex]!.backends) {
-          const backendDomain = context.domainOf(b.virtualSubnetId)
-          if (backendDomain !== domain) {
-            fail(
-              ErrorCodes.ROUTING_DOMAIN_MISMATCH,
-              `${rpath}.pool`,
-              `backend ${vsidAddressKey(b.virtualSubnetId, b.address)} of pool '${r.pool}' is in routing domain ` +
-                `'${backendDomain}', but CA VIP '${v.name}' is in VSID ${vsid} of routing domain '${domain}'; ` +
-                `a CA VIP can only reach backends of its own routing domain`,
-            )
-          }
-        }
-      }
+      if (vsid !== 0) checkRuleDomain(config, context, i, j, poolIndex)
+      pools.push(config.pools[poolIndex])
     })
   })
+  checkedVips.set(config.vips, { records: context.records, domainOf: context.domainOf, external, pools })
 }
 
 /**
@@ -259,7 +345,7 @@ const POLICY_CHECKS = new Set<CrossCheck>([checkLookupRecords, checkCustomerRout
 
 interface PolicyContext {
   customerRoutes: NvlbConfig['customerRoutes']
-  records: Map<string, number>
+  records: RecordIndex
   policyVsids: Set<number>
   domainOf: (virtualSubnetId: number) => string
 }
@@ -268,13 +354,23 @@ interface PolicyContext {
 const policyContexts = new WeakMap<object, PolicyContext>()
 
 /**
+ * The (vsid, ca, 0) → record index table of a validated list of lookup records, as the
+ * cross-checks built it (in shared memory, in record order, sized for the list: what the
+ * compiler would build), or undefined when they did not check this list.
+ */
+export function lookupTableOf(records: readonly unknown[]): KeyTable | undefined {
+  const context = policyContexts.get(records)
+  return context === undefined || context.records.table.size !== records.length ? undefined : context.records.table
+}
+
+/**
  * Runs every cross-check on a document that fits the schema. `previous`: the running
  * document the change starts from; its policy context is reused when `config` shares its
  * (frozen) lookupRecords and customerRoutes lists.
  */
 export function crossCheck(config: NvlbConfig, previous?: NvlbConfig): void {
   const context: CrossCheckContext = {
-    records: new Map(),
+    records: new RecordIndex(0),
     policyVsids: new Set(),
     domainOf: domainResolver(new Map()),
     pools: new Map(),

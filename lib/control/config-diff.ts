@@ -69,6 +69,8 @@ function listChanges<T>(
     const what = limit(details(previous, item), MAX_DETAILS_PER_ITEM)
     return what.length === 0 ? `${prefix}${key} reordered` : `${prefix}${key} ${what.join(', ')}`
   }
+  // The same list (a section a change left alone): nothing changed.
+  if (before === after) return []
   // Fast path: same length and the changed items keep their keys and positions.
   if (before.length === after.length) {
     const items: string[] = []
@@ -86,6 +88,8 @@ function listChanges<T>(
     }
     if (positional) return items
   }
+  // Items appended after the same (by reference) items, as a bulk import of new records leaves the list.
+  if (after.length > before.length && before.every((item, i) => after[i] === item)) return after.slice(before.length).map((item) => `+${prefix}${keyOf(item)}`)
   // Items both lists hold by reference (a change keeps the running, frozen items it does not touch) are unchanged.
   const inAfter = new Set<T>(after)
   const inBefore = new Set<T>(before)

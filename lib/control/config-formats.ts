@@ -3,7 +3,7 @@
  * with the error code and plain-words reason for a value that does not fit.
  */
 import { ErrorCodes, type ErrorCode } from '../errors'
-import { parseIPv4, parseMac, parsePrefix } from '../packet/address'
+import { parseIPv4, parseMacInto, parsePrefix } from '../packet/address'
 
 export interface FormatProblem {
   code: ErrorCode
@@ -38,9 +38,11 @@ function prefixProblem(text: string): FormatProblem | undefined {
   return undefined
 }
 
+const scratchMac = new Uint8Array(6)
+
 function macProblem(text: string): FormatProblem | undefined {
-  const mac = parseMac(text)
-  if (mac === null) {
+  const mac = scratchMac
+  if (!parseMacInto(text, mac, 0)) {
     return { code: ErrorCodes.BAD_MAC, message: `'${text}' is not a MAC address (write 00-15-5D-01-06-21, 00:15:5d:01:06:21 or 00155D010621)` }
   }
   if ((mac[0]! & 1) !== 0) return { code: ErrorCodes.BAD_MAC, message: `'${text}' is a multicast MAC address, not one of a single interface` }

@@ -15,7 +15,7 @@
 import type Ajv from 'ajv'
 import type { ErrorObject, Options, ValidateFunction } from 'ajv'
 import { ErrorCodes, NvlbError, type ErrorCode } from '../errors'
-import { formatMac, parseMac } from '../packet/address'
+import { canonicalMac } from '../packet/address'
 import { AJV_FORMATS, FORMAT_PROBLEMS } from './config-formats'
 import { crossCheck } from './config-cross-check'
 import { jsonEqual } from './config-diff'
@@ -174,7 +174,7 @@ const NONE: ReadonlySet<string> = new Set()
 
 /** MACs in canonical spelling (`00:15:5d:01:06:21`), wherever the schema says `format: mac`. */
 function canonicalizeMacs(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
-  const canonical = (text: string | undefined): string | undefined => (text === undefined ? undefined : formatMac(parseMac(text)!))
+  const canonical = (text: string | undefined): string | undefined => (text === undefined ? undefined : canonicalMac(text)!)
   const node = config.node
   node.providerMac = canonical(node.providerMac)!
   node.gatewayMac = canonical(node.gatewayMac)!
@@ -182,6 +182,30 @@ function canonicalizeMacs(config: NvlbConfig, reused: ReadonlySet<string> = NONE
   if (!reused.has('neighbors')) for (const n of config.neighbors) n.mac = canonical(n.mac)!
   // Frozen records are a validated document's: already canonical.
   if (!reused.has('lookupRecords')) for (const r of config.lookupRecords) if (!Object.isFrozen(r)) r.macAddress = canonical(r.macAddress)!
+}
+
+/**
+ * One string object per distinct value of the record fields that repeat (a cloud's
+ * million records have some ten thousand hosts, a thousand tenants, each tenant's CAs
+ * again in the others' VSIDs, and one `rule`): the parsed document holds a string per
+ * record and field, some 40 bytes each, for as long as the records run.
+ */
+function shareRecordStrings(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
+  if (reused.has('lookupRecords')) return
+  const seen = new Map<string, string>()
+  const shared = (text: string): string => {
+    const known = seen.get(text)
+    if (known !== undefined) return known
+    seen.set(text, text)
+    return text
+  }
+  for (const r of config.lookupRecords) {
+    if (Object.isFrozen(r)) continue
+    r.customerAddress = shared(r.customerAddress)
+    r.providerAddress = shared(r.providerAddress)
+    if (r.customerId !== undefined) r.customerId = shared(r.customerId)
+    if (r.rule !== undefined) r.rule = shared(r.rule) as typeof r.rule
+  }
 }
 
 /** The defaults that depend on other fields: natMode on the VIP's side, backendPort = frontendPort. */
@@ -227,13 +251,27 @@ export function jsonClone(value: unknown, depth = 0): unknown {
 
 /** Validate the whole configuration document; returns a new normalized copy or throws NvlbError. */
 export function validateConfig(doc: unknown): NvlbConfig {
-  const root = jsonClone(doc)
+  return validateInPlace(jsonClone(doc))
+}
+
+/**
+ * validateConfig for a document the caller owns and uses no further, such as one it has
+ * just parsed (the state dir's base, a --config file): normalized where it is, without
+ * a copy (a cloud's document is a million objects). A refused document is left
+ * partly normalized.
+ */
+export function validateOwnedConfig(doc: unknown): NvlbConfig {
+  return validateInPlace(doc)
+}
+
+function validateInPlace(root: unknown): NvlbConfig {
   if (!isObject(root)) fail(ErrorCodes.INVALID_CONFIG, undefined, `the configuration must be a JSON object, not ${describe(root)}`)
   if (root.node === undefined || root.node === null) fail(ErrorCodes.INVALID_FIELD, 'node', 'is required')
   const validate = schemaValidator()
   if (!validate(root)) throw toNvlbError(validate.errors![0]!)
   const config = root as unknown as NvlbConfig
   canonicalizeMacs(config)
+  shareRecordStrings(config)
   fillDependentDefaults(config)
   crossCheck(config)
   return config
@@ -255,6 +293,8 @@ function isPlainData(value: unknown, depth = 0): boolean {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
   if (typeof value === 'number') return Number.isFinite(value)
   if (typeof value !== 'object' || depth > 64) return false
+  // An item of a validated document (the control plane freezes only those) is plain data.
+  if (depth > 0 && Object.isFrozen(value) && !Array.isArray(value) && isPlainObject(value)) return true
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) if (!isPlainData(value[i], depth + 1)) return false
     return true
@@ -369,6 +409,7 @@ export function validateChange(previous: NvlbConfig, doc: unknown): NvlbConfig {
   for (const kept of itemsKept) root[kept.section] = kept.merge(root[kept.section] as unknown[]) as unknown as Json
   const config = root as unknown as NvlbConfig
   canonicalizeMacs(config, reused)
+  shareRecordStrings(config, reused)
   fillDependentDefaults(config, reused)
   crossCheck(config, previous)
   return config

@@ -47,7 +47,10 @@ export interface ControlPlaneOptions<S> {
   store?: ConfigStore
   logger: Logger
   compile: Compile<S>
-  /** A document to start from instead of the stored one (nvlb run --config FILE); validated, persisted. */
+  /**
+   * A document to start from instead of the stored one (nvlb run --config FILE); validated
+   * (unless it is frozen: a deep-frozen result of validateConfig is taken as it is), persisted.
+   */
   initialConfig?: unknown
   /**
    * Resolves once every packet worker runs `generation` (or a later one); a change
@@ -63,7 +66,19 @@ const DEFAULT_RUNNING_TIMEOUT_MS = 10_000
 
 export type SnapshotListener<S> = (snapshot: S, generation: number) => void
 
-function deepFreeze<T>(value: T): T {
+/**
+ * The items of one list section an edit may change (update's `focus`): the draft's copy of
+ * that section holds copies of those items and the running (frozen) items themselves for
+ * the rest, so an edit of one pool of thousands copies one pool. Changing another item of
+ * the section throws (it is frozen).
+ */
+export interface DraftFocus {
+  section: 'neighbors' | 'customerRoutes' | 'pools' | 'vips'
+  matches(item: unknown): boolean
+}
+
+/** Freezes `value` and everything in it (a validated document: the control plane freezes only those). */
+export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value)
     for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
@@ -91,7 +106,7 @@ function emptyConfig(): NvlbConfig {
  * which are frozen; an edit adds, replaces or removes records, and never changes one
  * in place.
  */
-function draftOf(config: NvlbConfig): { draft: NvlbConfig; settle(): Record<string, unknown> } {
+function draftOf(config: NvlbConfig, focus?: DraftFocus): { draft: NvlbConfig; settle(): Record<string, unknown> } {
   const draft: Record<string, unknown> = {}
   const copies = new Map<string, unknown>()
   const running = config as unknown as Record<string, unknown>
@@ -101,7 +116,7 @@ function draftOf(config: NvlbConfig): { draft: NvlbConfig; settle(): Record<stri
       enumerable: true,
       configurable: true,
       get() {
-        if (!copies.has(key)) copies.set(key, key === 'lookupRecords' && Array.isArray(value) ? [...(value as unknown[])] : jsonClone(value))
+        if (!copies.has(key)) copies.set(key, key === 'lookupRecords' && Array.isArray(value) ? [...(value as unknown[])] : key === focus?.section && Array.isArray(value) ? focusedCopy(value, focus) : jsonClone(value))
         return copies.get(key)
       },
       set(next: unknown) {
@@ -120,6 +135,13 @@ function draftOf(config: NvlbConfig): { draft: NvlbConfig; settle(): Record<stri
       return doc
     },
   }
+}
+
+/** A list section with copies of the items `focus` matches and the running items for the others. */
+function focusedCopy(list: readonly unknown[], focus: DraftFocus): unknown[] {
+  const copy = new Array<unknown>(list.length)
+  for (let i = 0; i < list.length; i++) copy[i] = focus.matches(list[i]) ? jsonClone(list[i]) : list[i]
+  return copy
 }
 
 /**
@@ -195,7 +217,8 @@ export class ControlPlane<S = unknown> {
   private async startFrom(store: ConfigStore, stored: Awaited<ReturnType<ConfigStore['load']>>, opts: ControlPlaneOptions<S>): Promise<void> {
     const plane = this
     if (opts.initialConfig !== undefined) {
-      const config = deepFreeze(validateConfig(opts.initialConfig))
+      // A frozen document is a validated one (nvlb run validates its --config file before anything starts).
+      const config = Object.isFrozen(opts.initialConfig) ? (opts.initialConfig as NvlbConfig) : deepFreeze(validateConfig(opts.initialConfig))
       if (stored !== null && jsonEqual(stored.config, config)) {
         plane.adopt(stored.revision, config, opts.compile(config, stored.revision))
         opts.logger.info(
@@ -205,7 +228,7 @@ export class ControlPlane<S = unknown> {
       } else {
         const generation = (stored?.revision ?? 0) + 1
         const snapshot = opts.compile(config, generation)
-        await store.apply(changesBetween(stored?.config, config), stored?.revision ?? 0)
+        await store.apply(changesBetween(stored?.config, config), stored?.revision ?? 0, config)
         plane.adopt(generation, config, snapshot)
         opts.logger.info(
           { generation, summary: summarizeChanges(stored?.config, config), stateFile: store.location },
@@ -213,7 +236,9 @@ export class ControlPlane<S = unknown> {
         )
       }
     } else if (stored !== null) {
-      plane.adopt(stored.revision, stored.config, opts.compile(stored.config, stored.revision))
+      // Frozen before the compile, as every running document is (the compiler reuses what the validator built for it).
+      const config = deepFreeze(stored.config)
+      plane.adopt(stored.revision, config, opts.compile(config, stored.revision))
       opts.logger.info({ generation: stored.revision, stateFile: store.location }, 'configuration restored from the state directory')
     } else {
       opts.logger.info({ stateFile: store.location }, 'no stored configuration; waiting for one')
@@ -252,11 +277,12 @@ export class ControlPlane<S = unknown> {
   /**
    * Edit a copy of the running document (see draftOf: sections are copied when the
    * edit first reads them; lookup records are replaced, never changed in place); the
-   * result is validated like a replace, at the cost of what it changed.
+   * result is validated like a replace, at the cost of what it changed. `focus`: the
+   * items of one section the edit changes (DraftFocus); the others are not copied.
    */
-  update(edit: (draft: NvlbConfig) => void, ifMatch?: number): Promise<Applied> {
+  update(edit: (draft: NvlbConfig) => void, ifMatch?: number, focus?: DraftFocus): Promise<Applied> {
     return this.enqueue(ifMatch, () => {
-      const { draft, settle } = draftOf(this._config)
+      const { draft, settle } = draftOf(this._config, focus)
       edit(draft)
       return settle()
     })
@@ -361,7 +387,7 @@ export class ControlPlane<S = unknown> {
     const previous = this._generation === 0 ? undefined : this._config
     // Durable first: the packet path never runs a configuration that is not on disk.
     // Only what changed is written (one journal line).
-    await this.store.apply(changesBetween(previous, config), this._generation)
+    await this.store.apply(changesBetween(previous, config), this._generation, config)
     this.adopt(generation, config, snapshot)
     for (const listener of [...this.listeners]) this.notify(listener, snapshot, generation)
     const summary = summarizeChanges(previous, config)

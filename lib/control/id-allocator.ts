@@ -29,7 +29,9 @@ export class IdAllocator {
   // The open transaction.
   private epoch = 0
   private swept = 0
-  private readonly used = new Set<number>()
+  /** Transactions begun so far; usedIn[id] === txn marks an id the open transaction uses. */
+  private txn = 0
+  private readonly usedIn: number[] = []
   /** Ids given to a new key in this transaction, with what they had before. */
   private journal: { id: number; fresh: boolean; oldKey: string | undefined; oldFreedAt: number; oldSince: number }[] = []
 
@@ -42,22 +44,32 @@ export class IdAllocator {
   begin(epoch: number, swept: number): void {
     this.epoch = epoch
     this.swept = swept
-    this.used.clear()
+    this.txn++
     this.journal = []
+  }
+
+  /**
+   * The open compile uses `id` again for the key it had in the last committed
+   * compile (a caller that kept the id with its key, and the last commit used it):
+   * what id(key) would answer, without looking the key up.
+   */
+  keep(id: number): void {
+    if (this.freedAt[id] !== LIVE || this.keyOf[id] === undefined) throw new Error(`id ${id} of ${this.what} is not in use: it cannot be kept`)
+    this.usedIn[id] = this.txn
   }
 
   /** The id of a key in the open compile: its own (also when quarantined), else a reclaimed or a fresh one. */
   id(key: string): number {
     const known = this.byKey.get(key)
     if (known !== undefined) {
-      this.used.add(known)
+      this.usedIn[known] = this.txn
       return known
     }
     let id = -1
     for (let q = 0; q < this.quarantine.length; q++) {
       const candidate = this.quarantine[q]!
       if (this.freedAt[candidate]! > this.swept) break
-      if (this.used.has(candidate)) continue
+      if (this.usedIn[candidate] === this.txn) continue
       id = candidate
       this.quarantine.splice(q, 1)
       break
@@ -80,7 +92,7 @@ export class IdAllocator {
     this.keyOf[id] = key
     this.freedAt[id] = LIVE
     this.sinceOf[id] = this.epoch
-    this.used.add(id)
+    this.usedIn[id] = this.txn
     return id
   }
 
@@ -89,7 +101,7 @@ export class IdAllocator {
     const revived = new Set<number>()
     for (let id = 0; id < this.next; id++) {
       const freed = this.freedAt[id]!
-      if (this.used.has(id)) {
+      if (this.usedIn[id] === this.txn) {
         if (freed !== LIVE) revived.add(id)
         this.freedAt[id] = LIVE
       } else if (freed === LIVE && this.keyOf[id] !== undefined) {
@@ -99,7 +111,7 @@ export class IdAllocator {
     }
     if (revived.size > 0) this.quarantine = this.quarantine.filter((id) => !revived.has(id))
     this.journal = []
-    this.used.clear()
+    this.txn++
   }
 
   /** The compile failed: undo what it allocated. */
@@ -122,7 +134,7 @@ export class IdAllocator {
     }
     if (restored.length > 0) this.quarantine = [...restored, ...this.quarantine].sort((a, b) => this.freedAt[a]! - this.freedAt[b]!)
     this.journal = []
-    this.used.clear()
+    this.txn++
   }
 
   /** Ids handed out so far (live and quarantined): arrays indexed by id need this length. */

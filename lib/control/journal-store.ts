@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto'
 import { crc32 } from 'node:zlib'
 import { ErrorCodes, NvlbError } from '../errors'
 import type { NvlbConfig } from './config-types'
-import { validateConfig } from './config-validate'
+import { validateOwnedConfig } from './config-validate'
 import { StateLock } from './state-lock'
 import {
   applyChangeSet,
@@ -65,12 +65,37 @@ function checksum(text: string): string {
   return crc32(text).toString(16).padStart(8, '0')
 }
 
+/** `doc` with `changes` applied (for a caller of apply() that does not hand the next document). */
+function changedDocument(doc: Record<string, unknown>, changes: ChangeSet): Record<string, unknown> {
+  const resources = new Map(resourcesOf(doc))
+  applyChangeSet(resources, changes)
+  return documentOf(resources)
+}
+
+/** About how many resources `doc` is (resourcesOf(doc).length for the known sections), without keying them. */
+function resourceCount(doc: Record<string, unknown>): number {
+  let count = 0
+  for (const key of Object.keys(doc)) {
+    const value = doc[key]
+    if (value === undefined) continue
+    count += key !== 'node' && Array.isArray(value) ? value.length + 1 : 1
+  }
+  return count
+}
+
 export class JournalStore implements ConfigStore {
   readonly dir: string
   /** The base document, for messages. */
   readonly file: string
   readonly journalFile: string
-  private resources = new Map<string, unknown>()
+  /**
+   * The stored document: what load() returned, then the document of each applied change
+   * (the control plane's, which it hands to apply). No index of a million resource keys is
+   * kept: a change set says what it writes, and a base is written from the document.
+   */
+  private document: Record<string, unknown> = {}
+  /** Resources of the document (for the size of a change relative to it). */
+  private resourceCount = 0
   private revision = 0
   private baseBytes = 0
   private journalBytes = 0
@@ -107,30 +132,36 @@ export class JournalStore implements ConfigStore {
   /** The stored document (base + journal), or null on a first start. A torn last journal line is cut off. */
   async load(): Promise<StoredDocument | null> {
     const base = await this.loadBase()
-    this.resources = new Map(base === null ? [] : resourcesOf(base.config as Record<string, unknown>))
+    const list = base === null ? [] : resourcesOf(base.config as Record<string, unknown>)
+    const resources = new Map(list)
+    // Two items with one identity (a hand-edited base) would collapse into one resource.
+    if (resources.size !== list.length) throw this.corrupt(this.file, 'holds two items with the same identity')
     this.revision = base?.generation ?? 0
-    const replayed = await this.replayJournal()
+    const replayed = await this.replayJournal(resources)
     if (base === null && replayed === 0) return null
-    const doc = documentOf(this.resources)
+    const doc = documentOf(resources)
     let config: NvlbConfig
     try {
-      config = validateConfig(doc)
+      // Validated where it was parsed (no copy of a million objects).
+      config = validateOwnedConfig(doc)
     } catch (err) {
       throw this.corrupt(this.journalBytes > 0 ? this.journalFile : this.file, `holds a configuration that fails validation (${(err as Error).message})`)
     }
-    // Hold the validated (normalized) objects, as the control plane will.
-    this.resources = new Map(resourcesOf(config))
+    this.document = config as unknown as Record<string, unknown>
+    this.resourceCount = resources.size
     return { revision: this.revision, config }
   }
 
-  async apply(changes: ChangeSet, expectedRevision: number): Promise<number> {
+  /** `next`: the document `changes` lead to, when the caller has it (the control plane does); else it is computed. */
+  async apply(changes: ChangeSet, expectedRevision: number, next?: NvlbConfig): Promise<number> {
     if (expectedRevision !== this.revision) throw revisionConflict(expectedRevision, this.revision)
     const entry: JournalEntry = { rev: this.revision + 1, put: changes.put, remove: changes.remove }
     if (changes.order !== undefined) entry.order = changes.order
-    if (changes.put.length > BIG_CHANGE_PUTS && changes.put.length * 2 > this.resources.size) {
+    const following = (next as Record<string, unknown> | undefined) ?? changedDocument(this.document, changes)
+    if (changes.put.length > BIG_CHANGE_PUTS && changes.put.length * 2 > this.resourceCount) {
       // Most of the document (a first --config, a replace of everything): written as the new
       // base at once, rather than as a journal line that the compaction it triggers rewrites.
-      return this.applyAsBase(changes)
+      return this.applyAsBase(changes, following)
     }
     const json = JSON.stringify(entry)
     const line = `${checksum(json)} ${json}\n`
@@ -154,7 +185,8 @@ export class JournalStore implements ConfigStore {
     }
     this.journalBytes += bytes.length
     this.revision = entry.rev
-    applyChangeSet(this.resources, changes)
+    this.document = following
+    this.resourceCount = resourceCount(following)
     const applied = { revision: this.revision, changes }
     for (const listener of this.listeners) listener(applied)
     if (this.journalBytes > MIN_COMPACT_BYTES && this.journalBytes > this.baseBytes) await this.compact()
@@ -170,11 +202,10 @@ export class JournalStore implements ConfigStore {
    * A change set that replaces most of the document, made durable as the base at the
    * next revision (atomic: the rename); the resources are changed only once it is.
    */
-  private async applyAsBase(changes: ChangeSet): Promise<number> {
-    const resources = new Map(this.resources)
-    applyChangeSet(resources, changes)
-    await this.writeBase(resources, this.revision + 1)
-    this.resources = resources
+  private async applyAsBase(changes: ChangeSet, following: Record<string, unknown>): Promise<number> {
+    await this.writeBase(following, this.revision + 1)
+    this.document = following
+    this.resourceCount = resourceCount(following)
     this.revision++
     const applied = { revision: this.revision, changes }
     for (const listener of this.listeners) listener(applied)
@@ -183,12 +214,11 @@ export class JournalStore implements ConfigStore {
 
   /** Rewrites the base document at the current revision and empties the journal. */
   async compact(): Promise<void> {
-    await this.writeBase(this.resources, this.revision)
+    await this.writeBase(this.document, this.revision)
   }
 
-  /** Writes `resources` as the base at `revision` (temporary file, fsync, rename) and empties the journal. */
-  private async writeBase(resources: Map<string, unknown>, revision: number): Promise<void> {
-    const config = documentOf(resources)
+  /** Writes `config` as the base at `revision` (temporary file, fsync, rename) and empties the journal. */
+  private async writeBase(config: Record<string, unknown>, revision: number): Promise<void> {
     const text = JSON.stringify({ generation: revision, savedAt: new Date().toISOString(), config }) + '\n'
     const temp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`)
     let handle: fs.FileHandle | undefined
@@ -258,7 +288,7 @@ export class JournalStore implements ConfigStore {
   }
 
   /** Applies the journal's lines above the base revision; returns how many. Cuts off a torn last line. */
-  private async replayJournal(): Promise<number> {
+  private async replayJournal(resources: Map<string, unknown>): Promise<number> {
     let data: Buffer
     try {
       data = await fs.readFile(this.journalFile)
@@ -289,7 +319,7 @@ export class JournalStore implements ConfigStore {
       if (entry.rev !== this.revision + 1) {
         throw this.corrupt(this.journalFile, `line ${line} has revision ${entry.rev} where ${this.revision + 1} comes next`)
       }
-      applyChangeSet(this.resources, entry)
+      applyChangeSet(resources, entry)
       this.revision = entry.rev
       replayed++
     }

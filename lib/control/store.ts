@@ -47,8 +47,10 @@ export interface ConfigStore {
    * Applies `changes` as one atomic step from `expectedRevision` to
    * `expectedRevision + 1`, durably, and resolves with the new revision.
    * NVLB_ERR_PRECONDITION_FAILED (412) when the stored revision is another.
+   * `next`: the (validated) document the changes lead to, which a store may keep
+   * instead of applying them itself.
    */
-  apply(changes: ChangeSet, expectedRevision: number): Promise<number>
+  apply(changes: ChangeSet, expectedRevision: number, next?: NvlbConfig): Promise<number>
   /** Calls `listener` with every change set applied from now on, in revision order. */
   watch(listener: (applied: AppliedChangeSet) => void): () => void
   close(): void
@@ -85,16 +87,18 @@ function itemKey(section: string, item: unknown): string | undefined {
 function sectionResources(section: string, value: unknown): Array<[string, unknown]> {
   if (!Array.isArray(value) || section === 'node') return [[section, value]]
   const out: Array<[string, unknown]> = [[section, []]]
-  const seen = new Set<string>()
+  // Validated documents have distinct identities in the known sections (the validator checks them):
+  // only the items of other sections are checked here.
+  const itemized = ITEMIZED.has(section)
+  const seen = itemized ? undefined : new Set<string>()
   for (const item of value) {
     const id = itemKey(section, item)
     const key = id === undefined ? undefined : `${section}/${id}`
-    if (key === undefined || seen.has(key)) {
-      // Validated documents have distinct identities in the known sections.
-      if (ITEMIZED.has(section)) throw new Error(`internal: ${section} item without a distinct identity (${String(id)})`)
+    if (key === undefined || seen?.has(key) === true) {
+      if (itemized) throw new Error(`internal: ${section} item without an identity`)
       return [[section, value]]
     }
-    seen.add(key)
+    seen?.add(key)
     out.push([key, item])
   }
   return out
@@ -151,8 +155,14 @@ export function changesBetween(before: NvlbConfig | Json | undefined, after: Nvl
     const x = b[section]
     const y = a[section]
     if (x === y) continue
+    if (x === undefined) {
+      // A section that was not stored (a first start): all of it is new, in document order.
+      for (const entry of sectionResources(section, y)) put.push(entry)
+      continue
+    }
     if (ITEMIZED.has(section) && Array.isArray(x) && Array.isArray(y)) {
       if (x.length === y.length && samePositions(section, x, y, put)) continue
+      if (appended(section, x, y, put)) continue
       const shared = sharedItemsDiff(section, x, y, put, remove)
       if (shared !== false) {
         if (shared !== undefined) (order ??= {})[section] = shared
@@ -163,6 +173,22 @@ export function changesBetween(before: NvlbConfig | Json | undefined, after: Nvl
     if (sectionOrder !== undefined) (order ??= {})[section] = sectionOrder
   }
   return order === undefined ? { put, remove } : { put, remove, order }
+}
+
+/**
+ * `y` is `x` (the same items, by reference) with items after them, as a bulk import of new
+ * records leaves the list: puts those, and true; false (nothing put) otherwise. Validated
+ * documents have distinct identities, so the new items are new resources.
+ */
+function appended(section: string, x: unknown[], y: unknown[], put: Array<[string, unknown]>): boolean {
+  if (y.length <= x.length) return false
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false
+  for (let i = x.length; i < y.length; i++) {
+    const key = itemKey(section, y[i])
+    if (key === undefined) return false
+  }
+  for (let i = x.length; i < y.length; i++) put.push([`${section}/${itemKey(section, y[i])!}`, y[i]])
+  return true
 }
 
 /** Same-length lists: puts the changed items if every changed item kept its identity; false (nothing put) otherwise. */

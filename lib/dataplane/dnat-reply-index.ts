@@ -8,7 +8,7 @@
  * compiler refuses configurations where they would name two — and the client's address and port are
  * untouched. This index maps
  *
- *   (backend address, backend VSID, protocol << 16 | backend port) → backendId << 12 | ruleId
+ *   (backend address, backend VSID, protocol << 16 | backend port) → backendId << 15 | ruleId
  *
  * for every backend of every public dnat rule. Built at compile time; looked up only when a reply
  * found no flow, without allocating.
@@ -20,12 +20,14 @@
  */
 import { ErrorCodes, NvlbError } from '../errors'
 import { createKeyTable, keyTableSet, type KeyTable } from './key-table'
-import { MAX_RULE_IDS, PROTO_TCP, type CompiledRule } from './snapshot'
+import { MAX_BACKEND_IDS, MAX_RULE_IDS, PROTO_TCP, type CompiledRule } from './snapshot'
 
-/** Bits of the value that hold the rule id (MAX_RULE_IDS = 4096 = 2^12). */
-export const DNAT_REPLY_RULE_BITS = 12
+/** Bits of the value that hold the rule id (MAX_RULE_IDS = 2^15); the backend id (MAX_BACKEND_IDS = 2^16) is above them. */
+export const DNAT_REPLY_RULE_BITS = 15
 const RULE_MASK = (1 << DNAT_REPLY_RULE_BITS) - 1
 if (1 << DNAT_REPLY_RULE_BITS !== MAX_RULE_IDS) throw new Error('DNAT_REPLY_RULE_BITS must match MAX_RULE_IDS')
+// Key-table values are non-negative int32: backend and rule ids together have 31 bits.
+if (MAX_BACKEND_IDS * MAX_RULE_IDS > 2 ** 31) throw new Error('a backend id and a rule id must fit 31 bits')
 
 /** The rule id of an index value. */
 export function dnatReplyRule(value: number): number {

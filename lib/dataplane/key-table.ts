@@ -22,12 +22,16 @@ export function mixWords3(a: number, b: number, c: number): number {
   return h ^ (h >>> 15)
 }
 
-/** A table with room for `expected` keys at a load factor of at most one half. */
-export function createKeyTable(expected: number): KeyTable {
+/**
+ * A table with room for `expected` keys at a load factor of at most one half; with `shared`,
+ * in SharedArrayBuffers (posted to worker threads by reference).
+ */
+export function createKeyTable(expected: number, shared = false): KeyTable {
   let capacity = 8
   while (capacity < expected * 2) capacity *= 2
-  const values = new Int32Array(capacity).fill(-1)
-  return { keys: new Int32Array(capacity * 3), values, mask: capacity - 1, size: 0 }
+  const words = (n: number) => (shared ? new Int32Array(new SharedArrayBuffer(n * 4)) : new Int32Array(n))
+  const values = words(capacity).fill(-1)
+  return { keys: words(capacity * 3), values, mask: capacity - 1, size: 0 }
 }
 
 export function keyTableGet(t: KeyTable, a: number, b: number, c: number): number {

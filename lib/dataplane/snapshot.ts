@@ -28,8 +28,14 @@ export const BACKEND_DISABLED = 2
 /** The id is not in use in this snapshot. */
 export const BACKEND_ABSENT = 3
 
-/** Rule ids are 16-bit in the flow table; counters have a slot per id. */
-export const MAX_RULE_IDS = 4096
+/**
+ * Rule ids: 2^15, room for the 10,000 VIPs of a cloud with two rules each and those
+ * quarantined after removal. The most that every packing of a rule id keeps a
+ * non-negative int32: the flow record's rule id << 16 | NAT port (flow-table.ts) and
+ * the flowless dnat reply index's backend id << 15 | rule id (dnat-reply-index.ts,
+ * 16 + 15 bits). Counters and the engine's per-id arrays have a slot per id.
+ */
+export const MAX_RULE_IDS = 1 << 15
 export const MAX_BACKEND_IDS = 65536
 
 /** IP protocol numbers as the snapshot stores them (the wire's, from lib/packet). */
@@ -100,7 +106,7 @@ export interface Snapshot {
   rules: KeyTable
   /** (vipAddress, vsid, protocol) → rule id when exactly one rule exists for it, else RULE_SEVERAL. */
   rulesByAddress: KeyTable
-  /** Public dnat replies without a flow: (backend address, backend VSID, protocol << 16 | backend port) → backendId << 12 | ruleId (dnat-reply-index.ts). */
+  /** Public dnat replies without a flow: (backend address, backend VSID, protocol << 16 | backend port) → backendId << 15 | ruleId (dnat-reply-index.ts). */
   dnatReplies: KeyTable
   /** Indexed by rule id; null where the id is unused in this snapshot. */
   ruleList: (CompiledRule | null)[]

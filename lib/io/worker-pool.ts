@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto'
 import path from 'node:path'
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
-import { Counters, G_RX_PACKETS, G_TX_PACKETS } from '../dataplane/counters'
+import { Counters, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_PACKETS } from '../dataplane/counters'
 import type { Snapshot } from '../dataplane/snapshot'
 import { statsReport } from '../dataplane/stats'
 import type { StatsReport, WorkerReport } from '../dataplane/stats-report'
@@ -72,6 +72,8 @@ export interface WorkerPool {
   adoptedEpoch(): number
   /** The workers' engine counters summed; `generation` is the one every worker adopted. */
   stats(): StatsReport
+  /** The lowest epoch any worker's flow table is swept against (G_SWEPT_EPOCH; stats().sweptEpoch without the report). */
+  sweptEpoch(): number
   /** The workers' I/O counters summed. */
   ioStats(): WorkerPoolIoStats
   /** Each worker's own packet counts and flows (how evenly the kernel spreads the load). */
@@ -457,6 +459,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       const report = statsReport(snapshot, slots.map((s) => s.counters), flows)
       report.generation = Math.max(0, adoptedGeneration())
       return report
+    },
+    sweptEpoch(): number {
+      let swept = slots.length === 0 ? 0 : Infinity
+      for (const s of slots) swept = Math.min(swept, s.counters.values[G_SWEPT_EPOCH]!)
+      return swept
     },
     ioStats(): WorkerPoolIoStats {
       return { ...sumIoCounters(slots.map((s) => s.io)), workerRestarts: restarts }

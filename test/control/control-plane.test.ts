@@ -566,3 +566,25 @@ t.test('a field the packet path fixed at start: a change of it is refused naming
     field: 'node.maxFlows',
   })
 })
+
+t.test('an update focused on one item copies that item alone; the others stay the running objects', async (t) => {
+  const dir = tempDir(t)
+  const { plane } = await openPlane(t, dir, { initialConfig: referenceConfig() })
+  const before = plane.config
+  const focus = { section: 'pools' as const, matches: (item: unknown) => (item as { name: string }).name === 'red-web' }
+  await plane.update((draft) => {
+    draft.pools.find((p) => p.name === 'red-web')!.backends[0]!.weight = 7
+  }, undefined, focus)
+  t.equal(plane.config.pools.find((p) => p.name === 'red-web')!.backends[0]!.weight, 7, 'the focused pool changed')
+  t.equal(plane.config.pools.find((p) => p.name === 'blue-web'), before.pools.find((p) => p.name === 'blue-web'), 'the other pool is the running object')
+  t.equal(plane.config.vips, before.vips, 'the other sections too')
+  const generation = plane.generation
+  await t.rejects(
+    plane.update((draft) => {
+      draft.pools.find((p) => p.name === 'blue-web')!.backends[0]!.weight = 9
+    }, undefined, focus),
+    TypeError,
+    'an item outside the focus cannot be changed',
+  )
+  t.equal(plane.generation, generation, 'and nothing changed')
+})

@@ -3,7 +3,8 @@
  * unchanged sections and their cross-check context) gets exactly the verdict of
  * whole-document validation — accepted with the same normalized document, or rejected
  * with the same code and field — and a compiler that reuses its tables of unchanged
- * sections gives the snapshot a fresh compile of the same history gives.
+ * sections and its compiled pools of unchanged items gives the snapshot a fresh compile of
+ * the same history gives.
  */
 import t from 'tap'
 import fc from 'fast-check'
@@ -78,6 +79,7 @@ t.test('incremental and whole-document validation agree; so do incremental and f
   let runs = 0
   let accepted = 0
   let rejected = 0
+  let poolsKept = 0
   fc.assert(
     fc.property(fc.array(fc.array(edit, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 6 }), (changes) => {
       let running = deepFreeze(validateConfig(referenceConfig()))
@@ -97,9 +99,11 @@ t.test('incremental and whole-document validation agree; so do incremental and f
           continue
         }
         accepted++
-        running = deepFreeze(validateChange(running, draft))
+        // As the control plane hands it on: the items the edit left alone are the running ones, which the compiler keeps compiled.
+        running = deepFreeze(validateChange(running, sharingUnchanged(draft, running)))
         history.push(running)
         snapshot = incremental.compile(running, history.length)
+        poolsKept += incremental.lastBuild.poolsKept
       }
       // A compiler that never saw frozen, shared lists builds everything afresh.
       const fresh = new Compiler()
@@ -112,6 +116,7 @@ t.test('incremental and whole-document validation agree; so do incremental and f
   )
   t.equal(runs, 12)
   t.ok(accepted > 0 && rejected > 0, `both verdicts occur (${accepted} accepted, ${rejected} rejected)`)
+  t.ok(poolsKept > 0, `compiled pools were kept across changes (${poolsKept} times)`)
 })
 
 /** The draft as the control plane hands it on: items an edit left equal to the running ones are the running (frozen) objects. */

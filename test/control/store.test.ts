@@ -256,6 +256,7 @@ const corruptFiles: Array<[string, string]> = [
   ['generation a string', JSON.stringify({ generation: '2', config: referenceConfig() })],
   ['no config', JSON.stringify({ generation: 2 })],
   ['valid JSON, invalid configuration', JSON.stringify({ generation: 2, config: { ...referenceConfig(), pools: [] } })],
+  ['two records of one identity', JSON.stringify({ generation: 2, config: { ...referenceConfig(), lookupRecords: [referenceConfig().lookupRecords[1], ...referenceConfig().lookupRecords] } })],
 ]
 
 for (const [name, content] of corruptFiles) {

@@ -6,6 +6,7 @@ import {
   formatMac,
   parseIPv4,
   parseMac,
+  parseMacInto,
   parsePrefix,
   prefixMask,
 } from '../../lib/packet/address'
@@ -81,4 +82,43 @@ t.test('property: formatMac and parseMac are inverse', async (t) => {
     }),
   )
   t.pass('inverse')
+})
+
+/** The spellings as regular expressions: what the hand-written parsers must accept, and nothing else. */
+const IPV4_SPELLING = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/
+const MAC_SPELLING = /^([0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}|[0-9a-fA-F]{2}(-[0-9a-fA-F]{2}){5}|[0-9a-fA-F]{12})$/
+
+function referenceIPv4(text: string): number {
+  const m = IPV4_SPELLING.exec(text)
+  if (m === null || m.slice(1).some((o) => Number(o) > 255)) return -1
+  return m.slice(1).reduce((v, o) => v * 256 + Number(o), 0)
+}
+
+t.test('property: the parsers accept exactly the spellings of the regular expressions', async (t) => {
+  const ipish = fc.array(fc.constantFrom('0', '1', '2', '5', '9', '.', '.', '25', '255', '256', '00', 'a', ' ', '/'), { maxLength: 12 }).map((parts) => parts.join(''))
+  fc.assert(fc.property(fc.oneof(ipish, fc.string({ maxLength: 16 }), fc.ipV4()), (text) => parseIPv4(text) === referenceIPv4(text)), { numRuns: 2000 })
+  const macish = fc.array(fc.constantFrom('0', '9', 'a', 'F', 'f', 'G', 'g', ':', '-', '.', ' ', '5d'), { minLength: 10, maxLength: 18 }).map((parts) => parts.join(''))
+  const formatted = fc.uint8Array({ minLength: 6, maxLength: 6 }).chain((mac) =>
+    fc.constantFrom(formatMac(mac), formatMac(mac).toUpperCase(), formatMac(mac).replace(/:/g, '-'), formatMac(mac).replace(/:/g, ''), formatMac(mac).replace(':', '-')),
+  )
+  fc.assert(
+    fc.property(fc.oneof(macish, formatted, fc.string({ maxLength: 18 })), (text) => {
+      const mac = parseMac(text)
+      if (!MAC_SPELLING.test(text)) return mac === null && canonicalMac(text) === null
+      const hex = text.replace(/[-:]/g, '').toLowerCase()
+      return mac !== null && Buffer.from(mac).toString('hex') === hex && canonicalMac(text) === hex.replace(/(..)(?!$)/g, '$1:')
+    }),
+    { numRuns: 2000 },
+  )
+  t.pass('the same verdicts and values')
+})
+
+t.test('parseMacInto writes at an offset, and nothing for bad input', async (t) => {
+  const out = new Uint8Array(10).fill(7)
+  t.equal(parseMacInto('00-15-5D-01-06-21', out, 2), true)
+  t.same(Array.from(out), [7, 7, 0x00, 0x15, 0x5d, 0x01, 0x06, 0x21, 7, 7])
+  const untouched = new Uint8Array(6).fill(9)
+  t.equal(parseMacInto('00:15:5d:01:06:2g', untouched, 0), false)
+  t.same(Array.from(untouched), [9, 9, 9, 9, 9, 9])
+  t.equal(canonicalMac('00:15:5d:01:06:21'), '00:15:5d:01:06:21', 'canonical stays as it is')
 })
