@@ -9,7 +9,7 @@
  * backends (VM CAs of the tenant) and ten VIPs: five public (tcp 80)
  * and five CA VIPs (tcp 80). Maglev tables are 4093 slots (a prime > 100 × 16
  * backends, so the 1% balance of a table still holds). Every VIP has one rule,
- * so 1,000,000 records come with the 10,000 VIPs of DESIGN §8 (10,000 of the
+ * so 1,000,000 records come with the 10,000 VIPs the benchmark asks for (10,000 of the
  * packet path's MAX_RULE_IDS rule ids). Backend changes go to pools that VIPs use.
  *
  * For every size:
