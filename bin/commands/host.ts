@@ -10,6 +10,7 @@ import { canonicalMac, parseIPv4 } from '../../lib/packet/address'
 const USAGE = `usage: nvlb host --config CONFIG.json --name NAME --provider-interface IF
                  --provider-address PA [--provider-mac MAC]
                  --vm NAME:IF:VSID:CA [--vm ...] [--stats-interval SECONDS]
+                 [--own-interfaces]
        nvlb host --host-file HOST.json [same options to override it]
 
 The NVGRE host emulator: the Hyper-V host role of one machine of the reference
@@ -21,6 +22,10 @@ AF_PACKET sockets. Run it inside the host's network namespace, as root.
   --vm NAME:IF:VSID:CA   a VM port: node name, interface, VSID, customer address
   --provider-mac MAC     default: the provider interface's own MAC
   --stats-interval S     print the counters as one JSON line every S seconds
+  --own-interfaces       the namespace's IP stack must not process the frames of these
+                         interfaces (only where nothing else uses them: no address on
+                         them); a tc program at their ingress drops each frame after the
+                         emulator's socket has it (refused by the kernel: a warning)
 
 HOST.json: { "name", "config" (path, relative to HOST.json), "providerInterface",
 "providerAddress", "providerMac"?, "vms": [{ "name", "interface", "virtualSubnetId",
@@ -98,6 +103,7 @@ export async function main(argv: string[]): Promise<number> {
         'provider-mac': { type: 'string' },
         vm: { type: 'string', multiple: true },
         'stats-interval': { type: 'string' },
+        'own-interfaces': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -144,12 +150,20 @@ export async function main(argv: string[]): Promise<number> {
 
   let runner: HostRunner
   try {
-    runner = new HostRunner({ emulator: build(), providerInterface, vmInterfaces: vms.map((vm) => vm.interface) })
+    runner = new HostRunner({
+      emulator: build(),
+      providerInterface,
+      vmInterfaces: vms.map((vm) => vm.interface),
+      ownInterfaces: v['own-interfaces'] === true,
+    })
   } catch (err) {
     process.stderr.write(`nvlb host: ${(err as Error).message}\n`)
     return 1
   }
 
+  if (runner.stackBypassError !== undefined) {
+    process.stderr.write(`nvlb host: warning: --own-interfaces refused, the kernel's stack still sees every frame: ${runner.stackBypassError}\n`)
+  }
   const running = runner.start()
   const stop = (): void => void runner.stop()
   const reload = (): void => {

@@ -8,7 +8,9 @@
  */
 import { slotSizeForMtu, type FramePort } from '../io/frame-port'
 import { openFramePort } from '../io/open-frame-port'
+import * as c from '../io/libc'
 import { PollSet } from '../io/poll-set'
+import { bypassKernelStack } from '../io/stack-bypass'
 import { HostEmulator } from './host-emulator'
 
 /** Longest a poll blocks the event loop, in milliseconds. */
@@ -20,6 +22,12 @@ export interface HostRunnerOptions {
   providerInterface: string
   /** Interface of VM port i + 1 (the emulator's `vms[i]`). */
   vmInterfaces: readonly string[]
+  /**
+   * The emulator owns these interfaces wholly (a namespace of its own with no address on
+   * them): keep the namespace's IP stack off them (lib/io/stack-bypass.ts). Where the kernel
+   * refuses, the runner goes on without and says why in `stackBypassError`.
+   */
+  ownInterfaces?: boolean
 }
 
 export class HostRunner {
@@ -30,6 +38,9 @@ export class HostRunner {
   private stopped: Promise<void> | null = null
   private resolveStopped: (() => void) | null = null
   private failure: Error | null = null
+  private readonly bypassLinks: number[] = []
+  /** Why ownInterfaces could not be honoured (undefined: it was, or was not asked for). */
+  readonly stackBypassError: string | undefined
 
   constructor(options: HostRunnerOptions) {
     this.emulatorInUse = options.emulator
@@ -49,6 +60,16 @@ export class HostRunner {
       throw err
     }
     this.poll = new PollSet(this.ports.map((p) => p.fd))
+    let bypassError: string | undefined
+    if (options.ownInterfaces === true) {
+      try {
+        for (const interfaceName of names) this.bypassLinks.push(bypassKernelStack(interfaceName))
+      } catch (err) {
+        for (const fd of this.bypassLinks.splice(0)) c.close(fd)
+        bypassError = (err as Error).message
+      }
+    }
+    this.stackBypassError = bypassError
   }
 
   get emulator(): HostEmulator {
@@ -130,5 +151,6 @@ export class HostRunner {
 
   private close(): void {
     for (const port of this.ports) port.close()
+    for (const fd of this.bypassLinks.splice(0)) c.close(fd)
   }
 }

@@ -1,3 +1,4 @@
+import { BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, bpf, bpfError, createLink, instruction, loadProgram } from './bpf-syscall'
 import * as c from './libc'
 
 /**
@@ -11,11 +12,6 @@ import * as c from './libc'
  * A frame of a queue with no socket in the map goes on to the kernel's stack.
  */
 
-const SYS_BPF = 321
-const BPF_MAP_CREATE = 0
-const BPF_MAP_UPDATE_ELEM = 2
-const BPF_PROG_LOAD = 5
-const BPF_LINK_CREATE = 28
 const BPF_MAP_TYPE_XSKMAP = 17
 const BPF_PROG_TYPE_XDP = 6
 const BPF_XDP = 37
@@ -27,23 +23,6 @@ const XDP_MD_RX_QUEUE_INDEX = 16
 
 export const XDP_FLAGS_SKB_MODE = 2
 export const XDP_FLAGS_DRV_MODE = 4
-
-function bpf(command: number, attr: Buffer): number {
-  return c.syscall3(SYS_BPF, command, attr, attr.length)
-}
-
-function bpfError(what: string): Error {
-  return new Error(`${what} failed: ${c.strerror(c.errno())}`)
-}
-
-function instruction(opcode: number, dst: number, src: number, offset: number, imm: number): Buffer {
-  const b = Buffer.alloc(8)
-  b[0] = opcode
-  b[1] = (src << 4) | dst
-  b.writeInt16LE(offset, 2)
-  b.writeInt32LE(imm, 4)
-  return b
-}
 
 /** The redirect program for `mapFd` (an XSKMAP). */
 export function redirectProgram(mapFd: number): Buffer {
@@ -78,29 +57,9 @@ export function attachXdpRedirect(ifindex: number, queues: number, flags: number
   if (mapFd < 0) throw bpfError('BPF_MAP_CREATE (XSKMAP)')
   const opened = [mapFd]
   try {
-    const code = redirectProgram(mapFd)
-    const license = Buffer.from('GPL\0')
-    const log = Buffer.alloc(16384)
-    const progAttr = Buffer.alloc(128)
-    progAttr.writeUInt32LE(BPF_PROG_TYPE_XDP, 0)
-    progAttr.writeUInt32LE(code.length / 8, 4)
-    progAttr.writeBigUInt64LE(BigInt(c.bufferAddress(code)), 8)
-    progAttr.writeBigUInt64LE(BigInt(c.bufferAddress(license)), 16)
-    progAttr.writeUInt32LE(1, 24) // log level
-    progAttr.writeUInt32LE(log.length, 28)
-    progAttr.writeBigUInt64LE(BigInt(c.bufferAddress(log)), 32)
-    progAttr.write('nvlb_xsk', 48)
-    progAttr.writeUInt32LE(BPF_XDP, 68) // expected attach type
-    const progFd = bpf(BPF_PROG_LOAD, progAttr)
-    if (progFd < 0) throw new Error(`BPF_PROG_LOAD failed: ${c.strerror(c.errno())}: ${log.toString('utf8', 0, Math.max(0, log.indexOf(0)))}`)
+    const progFd = loadProgram(BPF_PROG_TYPE_XDP, BPF_XDP, redirectProgram(mapFd), 'nvlb_xsk')
     opened.push(progFd)
-    const linkAttr = Buffer.alloc(64)
-    linkAttr.writeUInt32LE(progFd, 0)
-    linkAttr.writeUInt32LE(ifindex, 4)
-    linkAttr.writeUInt32LE(BPF_XDP, 8)
-    linkAttr.writeUInt32LE(flags, 12)
-    const linkFd = bpf(BPF_LINK_CREATE, linkAttr)
-    if (linkFd < 0) throw bpfError('BPF_LINK_CREATE (XDP)')
+    const linkFd = createLink(progFd, ifindex, BPF_XDP, flags, 'XDP')
     opened.push(linkFd)
     const key = Buffer.alloc(4)
     const value = Buffer.alloc(4)

@@ -2,6 +2,7 @@
  * The host emulators on real interfaces: VMs of the reference deployment reach each
  * other's HTTP servers through NVGRE between host namespaces (no nvlb involved).
  */
+import { execFileSync } from 'node:child_process'
 import t from 'tap'
 import {
   createTopology,
@@ -16,6 +17,16 @@ import {
 } from '../../examples/blue-red/topology'
 
 const isRoot = process.getuid?.() === 0
+
+/** Ip: InReceives of a namespace (/proc/net/snmp): every IPv4 packet its stack took in. */
+function ipInReceives(namespace: string): number {
+  const lines = execFileSync('ip', ['netns', 'exec', namespace, 'cat', '/proc/net/snmp'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.startsWith('Ip:'))
+  const names = lines[0]!.split(/\s+/)
+  const values = lines[1]!.split(/\s+/)
+  return Number(values[names.indexOf('InReceives')])
+}
 
 t.test('VMs talk through two host emulators', { skip: isRoot ? false : 'needs root (network namespaces)' }, async (t) => {
   const prefix = randomPrefix()
@@ -35,6 +46,7 @@ t.test('VMs talk through two host emulators', { skip: isRoot ? false : 'needs ro
   const ns = (node: string): string => `${prefix}-${node}`
   const get = (from: string, address: string) => httpGetInNamespace(ns(from), `http://${address}/`, 5000)
 
+  const receivedBefore = topology.hosts.map((host) => ipInReceives(host.namespace))
   const cases: Array<[string, string, string, string]> = [
     ['same VSID, host1 → host2', 'blue-vm1', '10.1.6.22', 'blue-vm3\n'],
     ['same VSID, host2 → host1', 'blue-vm3', '10.1.6.20', 'blue-vm1\n'],
@@ -50,6 +62,13 @@ t.test('VMs talk through two host emulators', { skip: isRoot ? false : 'needs ro
   }
   // 10.1.6.20 is Blue only: Red's packet goes to its gateway (nvlb, not running here) and nowhere else.
   await t.rejects(httpGetInNamespace(ns('red-vm1'), 'http://10.1.6.20/', 1500), 'Red cannot reach a Blue-only address')
+
+  // The emulators own their interfaces (--own-interfaces): the host namespaces' own IP
+  // stacks took in none of the packets of the traffic above.
+  topology.hosts.forEach((host, i) => {
+    t.equal(ipInReceives(host.namespace) - receivedBefore[i]!, 0, `${host.name}: the kernel's IP stack received none of the traffic`)
+    t.notMatch(hosts!.processes.find((p) => p.name === host.name)!.output.join('\n'), /own-interfaces refused/, `${host.name}: the bypass was attached`)
+  })
 
   const counters = await Promise.all(hosts.processes.map((p) => p.stop().then(() => p.output.join('\n'))))
   hosts = null
