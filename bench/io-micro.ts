@@ -2,7 +2,8 @@
  * bench/io-micro: frames per second through the AF_PACKET ports alone (no
  * engine): one thread sends batches of small frames on one end of a veth pair
  * and reads them back on the other end, once with recvmmsg/sendmmsg
- * (AfPacketPort), once with the TPACKET_V2 rings (PacketRingPort) and once with
+ * (AfPacketPort), once with the TPACKET_V2 receive ring and sendmmsg (PacketRingPort as
+ * the packet workers use it), once with the receive and the send ring, and once with
  * AF_XDP sockets (XdpSocketPort; an XDP program redirects the receiving end's
  * queue to its socket, native XDP where the driver has it). Every
  * frame read back is checked (its sequence number, in order); a round that
@@ -27,9 +28,10 @@ import { createBenchVethPair } from './veth-pair'
 
 const ETHERTYPE_TEST = 0x88b5
 
-type Mode = 'mmsg' | 'ring' | 'xdp'
-const MODES: Mode[] = ['mmsg', 'ring', 'xdp']
-const LABELS: Record<Mode, string> = { mmsg: 'veth_round', ring: 'ring_round', xdp: 'xdp_round' }
+type Mode = 'mmsg' | 'ring' | 'ring-tx' | 'xdp'
+const MODES: Mode[] = ['mmsg', 'ring', 'ring-tx', 'xdp']
+/** ring: the receive ring with sendmmsg (what packet workers use); ring-tx: both rings. */
+const LABELS: Record<Mode, string> = { mmsg: 'veth_round', ring: 'ring_round', 'ring-tx': 'ring_tx_round', xdp: 'xdp_round' }
 /** Where each frame carries its sequence number. */
 const SEQUENCE_OFFSET = 14
 
@@ -167,7 +169,7 @@ export async function main(argv: string[]): Promise<number> {
         }
         return port
       }
-      const socket = openPacketSocket({ interfaceName: name, rings: true, qdiscBypass: true })
+      const socket = openPacketSocket({ interfaceName: name, rings: { sendRing: mode === 'ring-tx' }, qdiscBypass: true })
       if (socket.ring === null) throw new Error(`no rings on ${name}: ${socket.ringFallback}`)
       return new PacketRingPort({ interfaceName: name, fd: socket.fd, layout: socket.ring, batchSize: batch, ownsSocket: true })
     }

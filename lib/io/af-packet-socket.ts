@@ -1,7 +1,8 @@
 import { ErrorCodes, NvlbError } from '../errors'
 import { DEFAULT_BATCH_SIZE, DEFAULT_SLOT_SIZE, FramePort, RX_HEADROOM } from './frame-port'
-import { IO_KERNEL_DROPS, IO_RX_BYTES, IO_RX_ERRORS, IO_RX_FRAMES, IO_RX_TRUNCATED, IO_TX_BYTES, IO_TX_ERRORS, IO_TX_FRAMES, ioCounters } from './io-counters'
+import { IO_KERNEL_DROPS, IO_RX_BYTES, IO_RX_ERRORS, IO_RX_FRAMES, IO_RX_TRUNCATED, ioCounters } from './io-counters'
 import * as c from './libc'
+import { MmsgSender, writeAddress } from './mmsg-sender'
 import { setupPacketRings, type PacketRingLayout, type PacketRingOptions } from './packet-ring'
 
 export type FanoutMode = 'client-port' | 'hash' | 'lb' | 'cpu'
@@ -95,8 +96,6 @@ const FANOUT_MODES: Record<FanoutMode, number> = {
   cpu: c.PACKET_FANOUT_CPU,
 }
 
-const U32 = 0x100000000
-
 /**
  * A raw AF_PACKET socket bound to one interface, receiving with recvmmsg
  * into fixed slots and sending with sendmmsg straight from the caller's
@@ -130,17 +129,9 @@ export class AfPacketPort implements FramePort {
   private readonly rxMessages: Buffer
   private readonly rxMessageWords: Int32Array
   private readonly rxIovecs: Buffer
-  private readonly txMessages: Buffer
-  private readonly txIovecs: Buffer
-  private readonly txIovecWords: Uint32Array
-  private readonly txRetained: (Buffer | null)[]
-  private txCount = 0
+  private readonly sender: MmsgSender
   private closed = false
   private readonly ownsSocket: boolean
-
-  private cachedBuffer: Buffer | null = null
-  private cachedAddress = 0
-  private readonly baseAddresses = new WeakMap<ArrayBufferLike, number>()
 
   constructor(options: AfPacketPortOptions) {
     this.name = options.interfaceName
@@ -176,15 +167,7 @@ export class AfPacketPort implements FramePort {
       writeAddress(this.rxMessages, i * c.MMSGHDR_SIZE + c.MSG_IOVLEN_OFFSET, 1)
     }
 
-    this.txMessages = Buffer.alloc(batch * c.MMSGHDR_SIZE)
-    this.txIovecs = Buffer.alloc(batch * c.IOVEC_SIZE)
-    this.txIovecWords = new Uint32Array(this.txIovecs.buffer, this.txIovecs.byteOffset, this.txIovecs.length / 4)
-    this.txRetained = new Array<Buffer | null>(batch).fill(null)
-    const txIovBase = c.bufferAddress(this.txIovecs)
-    for (let i = 0; i < batch; i++) {
-      writeAddress(this.txMessages, i * c.MMSGHDR_SIZE + c.MSG_IOV_OFFSET, txIovBase + i * c.IOVEC_SIZE)
-      writeAddress(this.txMessages, i * c.MMSGHDR_SIZE + c.MSG_IOVLEN_OFFSET, 1)
-    }
+    this.sender = new MmsgSender(this.fd, batch, this.counters, this.rxBuffer, rxBase)
   }
 
   /** Replaces the group's steering program (any member may do it; the kernel swaps it atomically). */
@@ -225,49 +208,11 @@ export class AfPacketPort implements FramePort {
   }
 
   send(buffer: Buffer, offset: number, length: number): void {
-    if (this.txCount === this.batchSize) this.flush()
-    const i = this.txCount++
-    const address = this.addressOf(buffer) + offset
-    const w = i * (c.IOVEC_SIZE >> 2)
-    const words = this.txIovecWords
-    words[w] = address % U32
-    words[w + 1] = (address / U32) >>> 0
-    words[w + (c.IOV_LEN_OFFSET >> 2)] = length
-    words[w + (c.IOV_LEN_OFFSET >> 2) + 1] = 0
-    // Keeps a buffer that is not the port's own alive until it is sent.
-    this.txRetained[i] = buffer
+    this.sender.send(buffer, offset, length)
   }
 
   flush(): void {
-    const count = this.txCount
-    if (count === 0) return
-    let sent = 0
-    let failed = 0
-    while (sent < count) {
-      const messages = sent === 0 ? this.txMessages : this.txMessages.subarray(sent * c.MMSGHDR_SIZE)
-      const n = c.sendmmsg(this.fd, messages, count - sent, 0)
-      if (n > 0) {
-        sent += n
-        continue
-      }
-      const code = n < 0 ? c.errno() : 0
-      if (code === c.ERRNO.EINTR) continue
-      // The frame at `sent` could not go (EMSGSIZE, ENOBUFS, ENETDOWN…): drop it, try the rest.
-      this.counters[IO_TX_ERRORS]++
-      failed++
-      this.txRetained[sent] = null
-      sent++
-    }
-    let bytes = 0
-    const words = this.txIovecWords
-    for (let i = 0; i < count; i++) {
-      bytes += words[i * (c.IOVEC_SIZE >> 2) + (c.IOV_LEN_OFFSET >> 2)]!
-      this.txRetained[i] = null
-    }
-    // Sent: what the kernel took (a dropped frame is a send error, not a sent frame).
-    this.counters[IO_TX_FRAMES] += count - failed
-    this.counters[IO_TX_BYTES] += bytes
-    this.txCount = 0
+    this.sender.flush()
   }
 
   pending(): number {
@@ -286,25 +231,6 @@ export class AfPacketPort implements FramePort {
     if (this.closed) return
     this.closed = true
     if (this.ownsSocket) c.close(this.fd)
-  }
-
-  private addressOf(buffer: Buffer): number {
-    if (buffer === this.rxBuffer) return this.rxAddress()
-    if (buffer === this.cachedBuffer) return this.cachedAddress
-    let base = this.baseAddresses.get(buffer.buffer)
-    if (base === undefined) {
-      base = c.bufferAddress(buffer) - buffer.byteOffset
-      this.baseAddresses.set(buffer.buffer, base)
-    }
-    this.cachedBuffer = buffer
-    this.cachedAddress = base + buffer.byteOffset
-    return this.cachedAddress
-  }
-
-  private rxBaseAddress = -1
-  private rxAddress(): number {
-    if (this.rxBaseAddress < 0) this.rxBaseAddress = c.bufferAddress(this.rxBuffer)
-    return this.rxBaseAddress
   }
 }
 
@@ -374,11 +300,6 @@ function configureSocket(
     }
   }
   return ignoresOutgoing
-}
-
-function writeAddress(buffer: Buffer, offset: number, value: number): void {
-  buffer.writeUInt32LE(value % U32, offset)
-  buffer.writeUInt32LE(Math.floor(value / U32), offset + 4)
 }
 
 function int32(value: number): Buffer {

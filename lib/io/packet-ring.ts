@@ -2,6 +2,7 @@ import { ErrorCodes, NvlbError } from '../errors'
 import { DEFAULT_BATCH_SIZE, DEFAULT_SLOT_SIZE, FramePort, RX_HEADROOM } from './frame-port'
 import { IO_KERNEL_DROPS, IO_RX_BYTES, IO_RX_ERRORS, IO_RX_FRAMES, IO_RX_TRUNCATED, IO_TX_BYTES, IO_TX_ERRORS, IO_TX_FRAMES, ioCounters } from './io-counters'
 import * as c from './libc'
+import { MmsgSender } from './mmsg-sender'
 
 /**
  * AF_PACKET memory-mapped rings (TPACKET_V2, Documentation/networking/packet_mmap.rst):
@@ -54,6 +55,11 @@ export interface PacketRingOptions {
   rxBlockSize?: number
   /** Send ring frames (default 512). */
   txFrames?: number
+  /**
+   * Send through a TX ring too (default false: sendmmsg straight from where the frame lies,
+   * which bench io-micro and bench wire measured cheaper on veth; see PacketRingPort).
+   */
+  sendRing?: boolean
   /** Largest frame either way (as the recvmmsg port's slot, RX_HEADROOM included). */
   slotSize?: number
 }
@@ -103,25 +109,26 @@ export function setupPacketRings(fd: number, interfaceName: string, options: Pac
     throw new NvlbError(ErrorCodes.SOCKET_SETUP, `receive block size ${rxBlockSize} must be a multiple of ${PAGE_SIZE} and hold a ${rxFrameSize}-byte frame`)
   }
   const rx = ringShape(rxBlockSize, rxFrameSize, options.rxFrames ?? 4096)
-  const txFrameSize = Math.ceil((TX_DATA_OFFSET + slotSize) / FRAME_ALIGN) * FRAME_ALIGN
-  const txBlockSize = Math.ceil((txFrameSize * 16) / PAGE_SIZE) * PAGE_SIZE
-  const tx = ringShape(txBlockSize, txFrameSize, options.txFrames ?? 512)
+  const sendRing = options.sendRing ?? false
+  const txFrameSize = sendRing ? Math.ceil((TX_DATA_OFFSET + slotSize) / FRAME_ALIGN) * FRAME_ALIGN : 0
+  const txBlockSize = sendRing ? Math.ceil((txFrameSize * 16) / PAGE_SIZE) * PAGE_SIZE : 0
+  const tx = sendRing ? ringShape(txBlockSize, txFrameSize, options.txFrames ?? 512) : { blocks: 0, frames: 0 }
 
   setInt(fd, c.PACKET_VERSION, c.TPACKET_V2, 'PACKET_VERSION (TPACKET_V2)', interfaceName)
   // Room in front of every received frame for the headers the engine prepends.
   setInt(fd, c.PACKET_RESERVED, RX_HEADROOM, 'PACKET_RESERVED', interfaceName)
   // A malformed send frame is marked TP_STATUS_WRONG_FORMAT and skipped instead of stopping the ring.
   setInt(fd, c.PACKET_LOSS, 1, 'PACKET_LOSS', interfaceName)
-  // Sends from the ring are charged to the send buffer until the peer lets go of them: room for the whole ring.
+  // Sends are charged to the send buffer until the peer lets go of them: room for a whole ring's worth.
   const sndbuf = Buffer.alloc(4)
   sndbuf.writeInt32LE(Math.max(8 << 20, tx.frames * 16 * 1024))
   if (c.setsockopt(fd, c.SOL_SOCKET, c.SO_SNDBUFFORCE, sndbuf, 4) < 0) c.setsockopt(fd, c.SOL_SOCKET, c.SO_SNDBUF, sndbuf, 4)
   const rxRequest = request(rxBlockSize, rx.blocks, rxFrameSize, rx.frames)
   if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_RX_RING, rxRequest, rxRequest.length) < 0) throw ringError('PACKET_RX_RING', interfaceName)
   const txRequest = request(txBlockSize, tx.blocks, txFrameSize, tx.frames)
-  if (c.setsockopt(fd, c.SOL_PACKET, c.PACKET_TX_RING, txRequest, txRequest.length) < 0) {
+  if (sendRing && c.setsockopt(fd, c.SOL_PACKET, c.PACKET_TX_RING, txRequest, txRequest.length) < 0) {
     const error = ringError('PACKET_TX_RING', interfaceName)
-    // Without a send ring, no receive ring either: recvmmsg does not read from a ring.
+    // Asked for both and the send ring refused: no receive ring either (the fallback is recvmmsg/sendmmsg).
     const none = request(0, 0, 0, 0)
     c.setsockopt(fd, c.SOL_PACKET, c.PACKET_RX_RING, none, none.length)
     throw error
@@ -154,12 +161,17 @@ export interface PacketRingPortOptions {
  * A FramePort on the rings of one AF_PACKET socket. Receive: the ring is mapped once and
  * `rxBuffer` is a view of it (koffi.view), so frames are handed to the engine where the
  * kernel wrote them (behind PACKET_RESERVED bytes of headroom); the frames of a batch go
- * back to the kernel on the next receive() (their outputs were sent by then). Send: each frame is
- * copied once into the next free frame of the send ring and marked; flush() kicks the
- * kernel with one sendto() for the whole batch. A full send ring drops and counts
- * (IO_TX_ERRORS), as does a frame the kernel rejected (TP_STATUS_WRONG_FORMAT);
- * receive-ring overruns are the kernel's drops (PACKET_STATISTICS, IO_KERNEL_DROPS).
- * Per batch: no allocation and no FFI call but the one sendto (and none when idle).
+ * back to the kernel on the next receive() (their outputs were sent by then).
+ * Send, by default: sendmmsg with iovecs pointing where each frame lies (mostly in the
+ * receive ring, encapsulated in place), one call per batch, no copy in user space. With
+ * `sendRing`: each frame is copied once into the next free frame of the send ring and
+ * marked; flush() kicks the kernel with one sendto() for the whole batch; a full send ring
+ * drops and counts (IO_TX_ERRORS), as does a frame the kernel rejected
+ * (TP_STATUS_WRONG_FORMAT). On veth the kernel builds one skb per frame either way, and
+ * from the send ring it is a paged skb that the bridge and the receiving socket pull and
+ * copy again: sendmmsg measured cheaper (bench io-micro, bench wire).
+ * Receive-ring overruns are the kernel's drops (PACKET_STATISTICS, IO_KERNEL_DROPS).
+ * Per batch: no allocation and one FFI call to send (none when idle).
  */
 export class PacketRingPort implements FramePort {
   readonly name: string
@@ -187,6 +199,8 @@ export class PacketRingPort implements FramePort {
   private txQueued = 0
   private txQueuedBytes = 0
   private closed = false
+  /** Without a send ring: sendmmsg from where the frames lie (the mapped receive ring, mostly). */
+  private readonly sender: MmsgSender | null
 
   constructor(options: PacketRingPortOptions) {
     this.name = options.interfaceName
@@ -216,6 +230,7 @@ export class PacketRingPort implements FramePort {
     this.txHead = Atomics.load(this.state, RING_STATE_TX_FRAME)
     this.rxOffsets = new Int32Array(this.batchSize)
     this.rxLengths = new Int32Array(this.batchSize)
+    this.sender = layout.txFrames === 0 ? new MmsgSender(this.fd, this.batchSize, this.counters, this.rxBuffer, c.pointerAddress(map)) : null
   }
 
   receive(): number {
@@ -260,6 +275,10 @@ export class PacketRingPort implements FramePort {
   }
 
   send(buffer: Buffer, offset: number, length: number): void {
+    if (this.sender !== null) {
+      this.sender.send(buffer, offset, length)
+      return
+    }
     const frameSize = this.layout.txFrameSize
     if (length > frameSize - TX_DATA_OFFSET) {
       this.counters[IO_TX_ERRORS]++
@@ -291,6 +310,10 @@ export class PacketRingPort implements FramePort {
 
   flush(): void {
     this.saveState()
+    if (this.sender !== null) {
+      this.sender.flush()
+      return
+    }
     const count = this.txQueued
     if (count === 0) return
     this.txQueued = 0
