@@ -41,6 +41,7 @@ import { startWorkerPool } from '../lib/io/worker-pool'
 import { disableOffloads } from '../lib/io/offloads'
 import { Compiler } from '../lib/control/compiler'
 import type { ProbeTransport } from '../lib/health/health-monitor'
+import type { ProbeRequest, ProbeResult } from '../lib/health/probe-runner'
 import { HealthService } from '../lib/health/health-service'
 import { ProbeTunnel } from '../lib/health/probe-tunnel'
 import { TunDevice } from '../lib/health/tun-device'
@@ -220,13 +221,22 @@ async function nvlbRole(backends: number, durationS: number, dataplane: boolean)
     hostOf: (vsid, address) => inner.hostOf(vsid, address),
     probe: async (request) => {
       const r = await inner.probe(request)
-      if (r.ok) okByHost.set(request.host, (okByHost.get(request.host) ?? 0) + 1)
-      else {
-        failed++
-        errors.set(r.error ?? '?', (errors.get(r.error ?? '?') ?? 0) + 1)
-      }
+      count(request, r)
       return r
     },
+    // What the monitor calls (the callback form; probe() above is there for completeness).
+    start: (request, done) =>
+      inner.start(request, (r) => {
+        count(request, r)
+        done(r)
+      }),
+  }
+  const count = (request: ProbeRequest, r: ProbeResult): void => {
+    if (r.ok) okByHost.set(request.host, (okByHost.get(request.host) ?? 0) + 1)
+    else {
+      failed++
+      errors.set(r.error ?? '?', (errors.get(r.error ?? '?') ?? 0) + 1)
+    }
   }
   // What `nvlb run` runs for probes: the health service (its monitor, the latency histograms).
   const service = new HealthService({ logger: pino({ level: 'silent' }), transport, republish: async () => undefined, runningEpoch: () => 0 })
@@ -306,6 +316,12 @@ function startRole(namespace: string, args: string[]): ChildProcess {
   // NVLB_BENCH_PROFILE=DIR: a V8 CPU profile of nvlb's side (all its threads) into DIR.
   const profile = process.env.NVLB_BENCH_PROFILE
   if (profile !== undefined && args.includes('nvlb')) argv.splice(1, 0, '--cpu-prof', '--cpu-prof-dir', profile)
+  // NVLB_BENCH_PERF=FILE: nvlb's side under `perf record` (JIT frames via --perf-prof; then `perf inject --jit`).
+  const perf = process.env.NVLB_BENCH_PERF
+  if (perf !== undefined && args.includes('nvlb')) {
+    argv.splice(1, 0, '--perf-prof', '--perf-prof-unwinding-info')
+    argv.unshift('perf', 'record', '-q', '-k', '1', '-o', perf, '-e', 'cpu-clock', '-F', '4000', '-g', '--')
+  }
   return spawn('ip', ['netns', 'exec', namespace, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] })
 }
 
