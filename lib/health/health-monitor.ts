@@ -29,6 +29,8 @@ export interface ProbeTransport {
   hostOf(virtualSubnetId: number, address: string): string
   /** Runs one probe (the probe tunnel's kernel sockets); without it, runProbe on node:net. */
   probe?(request: ProbeRequest): Promise<ProbeResult>
+  /** probe() without a promise: `done` is called once with the outcome (the monitor uses it when there is one). */
+  start?(request: ProbeRequest, done: (result: ProbeResult) => void): void
 }
 
 export interface HealthView {
@@ -71,6 +73,10 @@ interface Check {
   due: number
   /** What each run asks the transport (one object per configuration: transports may keep what they derive from it). */
   request: ProbeRequest | null
+  /** No longer part of the configuration (a run in flight is forgotten, the next not started). */
+  retired: boolean
+  /** Takes the outcome of each run (made once per check: no closure per probe). */
+  done: (result: ProbeResult) => void
 }
 
 interface PoolBackend {
@@ -105,7 +111,11 @@ export class HealthMonitor {
   private readonly now: () => number
   private readonly logger: Logger
   private readonly probe: (request: ProbeRequest) => Promise<ProbeResult>
+  /** The transport's callback form of a probe, when it has one and no `probe` option replaces it. */
+  private readonly start: ((request: ProbeRequest, done: (result: ProbeResult) => void) => void) | null
   private configured: Promise<void> = Promise.resolve()
+  /** The transport has not finished adopting the last configuration: runs wait for `configured`. */
+  private configuring = false
   /** Checks removed by a configuration leave the wheel at their next turn (runCheck ignores them). */
   private readonly wheel = new ProbeWheel<Check>((check) => {
     check.scheduled = false
@@ -117,6 +127,7 @@ export class HealthMonitor {
     this.logger = options.logger
     const transport = options.transport
     this.probe = options.probe ?? (transport.probe === undefined ? runProbe : (request) => transport.probe!(request))
+    this.start = options.probe === undefined && transport.start !== undefined ? (request, done) => transport.start!(request, done) : null
   }
 
   /** Called after health changed what the packet path should do (batched: once per turn of the event loop). */
@@ -173,6 +184,12 @@ export class HealthMonitor {
               running: false,
               due: 0,
               request: null,
+              retired: false,
+              done: () => undefined,
+            }
+            if (old === undefined) {
+              const made = check
+              made.done = (result) => this.finish(made, result)
             }
             check.names = new Set()
             check.users = new Set()
@@ -195,6 +212,7 @@ export class HealthMonitor {
     }
     const downBefore = this.downSet()
     const before = this.backends
+    for (const check of this.checks.values()) if (nextChecks.get(check.key) !== check) check.retired = true
     this.checks = nextChecks
     this.backends = nextBackends
     const members = new Map<string, Check[]>()
@@ -214,7 +232,12 @@ export class HealthMonitor {
     }
     const transport = this.options.transport
     const configured = transport.configure(config, [...probed.values()])
-    this.configured = configured.catch(() => undefined)
+    const settled = configured.catch(() => undefined)
+    this.configured = settled
+    this.configuring = true
+    void settled.then(() => {
+      if (this.configured === settled) this.configuring = false
+    })
     const now = this.now()
     for (const check of nextChecks.values()) {
       const p = check.probe
@@ -271,18 +294,35 @@ export class HealthMonitor {
     this.wheel.schedule(check, delayMs)
   }
 
-  private async runCheck(check: Check): Promise<void> {
-    if (this.stopped || this.checks.get(check.key) !== check) return
-    await this.configured
-    check.running = true
-    let result: ProbeResult
-    try {
-      result = await this.probe(check.request!)
-    } catch (err) {
-      result = { ok: false, error: (err as Error).message, latencyMs: 0 }
+  /** Starts a run of the check (once the transport has adopted the configuration). */
+  private runCheck(check: Check): void {
+    if (this.stopped || check.retired) return
+    if (this.configuring) {
+      check.running = true
+      void this.configured.then(() => {
+        check.running = false
+        this.runCheck(check)
+      })
+      return
     }
+    check.running = true
+    if (this.start !== null) {
+      this.start(check.request!, check.done)
+      return
+    }
+    let result: Promise<ProbeResult>
+    try {
+      result = this.probe(check.request!)
+    } catch (err) {
+      result = Promise.reject(err)
+    }
+    result.then(check.done, (err: unknown) => check.done({ ok: false, error: (err as Error).message, latencyMs: 0 }))
+  }
+
+  /** A run's outcome: the check's state, then its next run one interval after this one was due. */
+  private finish(check: Check, result: ProbeResult): void {
     check.running = false
-    if (this.stopped || this.checks.get(check.key) !== check) return
+    if (this.stopped || check.retired) return
     this.options.onResult?.(check.label, result)
     const transition = check.state.record(result.ok, result.error, result.ok ? result.latencyMs : null, this.now())
     if (transition !== null) this.apply(check, transition)

@@ -75,7 +75,19 @@ export class HealthService implements HealthSource {
   private why: string | null = null
   private wanted = false
 
+  /** Each probe label's histogram children (a probe's outcome is observed without hashing its labels). */
+  private readonly observers = new Map<string, [Histogram.Internal<'probe'>, Histogram.Internal<'probe'>]>()
+
   constructor(private readonly options: HealthServiceOptions) {}
+
+  private observerOf(probe: string, ok: boolean): Histogram.Internal<'probe'> {
+    let pair = this.observers.get(probe)
+    if (pair === undefined) {
+      pair = [this.latency.labels(probe), this.failures.labels(probe)]
+      this.observers.set(probe, pair)
+    }
+    return pair[ok ? 0 : 1]
+  }
 
   /** The compiler's health input. */
   compileInput(): CompileHealth {
@@ -128,7 +140,7 @@ export class HealthService implements HealthSource {
       const monitor = new HealthMonitor({
         logger: this.options.logger,
         transport,
-        onResult: (probe, result) => (result.ok ? this.latency : this.failures).observe({ probe }, result.latencyMs / 1000),
+        onResult: (probe, result) => this.observerOf(probe, result.ok).observe(result.latencyMs / 1000),
       })
       monitor.onChange(() => {
         this.options.republish().catch((err) => this.options.logger.error({ err }, 'publishing a health change failed'))

@@ -46,6 +46,7 @@
 import koffi from 'koffi'
 import * as c from '../io/libc'
 import { HttpAnswer } from './http-answer'
+import { PairTable } from './pair-table'
 
 const libc = koffi.load('libc.so.6')
 const connectC: (fd: number, addr: Buffer, len: number) => number = libc.func('int connect(int fd, void *addr, uint32_t len)')
@@ -79,6 +80,11 @@ const ERRNO_NAMES: Record<number, string> = {
   111: 'ECONNREFUSED',
   112: 'EHOSTDOWN',
   113: 'EHOSTUNREACH',
+}
+
+/** The address of a connection key (address · 2^16 + port). */
+function keyAddress(key: number): number {
+  return Math.floor(key / 65536)
 }
 
 export function errnoName(code: number): string {
@@ -160,9 +166,10 @@ export class ProbeConnections {
   private answers: (HttpAnswer | null)[] = []
   private readonly free: number[] = []
   private readonly live: number[] = []
-  /** Kept connections by key. */
-  private readonly idle = new Map<number, number>()
+  /** Kept connections (slots) by address and port. */
+  private readonly idle = new PairTable()
   private nextSweep = 0
+  private readonly sweepSlots: number[] = []
   private pollfds = Buffer.alloc(0)
   private pollWords = new Int32Array(0)
   /** Calls that made the kernel send (connect, send, close): the caller's cue to read the TUN. */
@@ -213,10 +220,10 @@ export class ProbeConnections {
     const now = this.now()
     const key = (address >>> 0) * 65536 + port
     if (kind === PROBE_HTTP && keepMs > 0) {
-      const kept = this.idle.get(key)
-      if (kept !== undefined) {
+      const kept = this.idle.get(address, port)
+      if (kept >= 0) {
         if (now - this.opened[kept]! < KEEP_MAX_AGE_MS) {
-          this.idle.delete(key)
+          this.idle.delete(address, port)
           this.begin(kept, id, kind, request, now, timeoutMs, keepMs, F_REUSED)
           this.phase[kept] = PHASE_SENDING
           this.live.push(kept)
@@ -285,7 +292,9 @@ export class ProbeConnections {
   /** Closes every connection (stop). */
   closeAll(): void {
     for (const slot of [...this.live]) this.release(slot, true)
-    for (const slot of [...this.idle.values()]) this.release(slot, false)
+    const idle: number[] = []
+    this.idle.forEachValue((slot) => idle.push(slot))
+    for (const slot of idle) this.release(slot, false)
   }
 
   /** A new non-blocking socket connecting to `key`'s address and port; −errno when it cannot. */
@@ -295,7 +304,7 @@ export class ProbeConnections {
     // http: hold the handshake's last ACK for the request (see the top of this file).
     if (kind === PROBE_HTTP) c.setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, this.zero, 4)
     this.sockaddr.writeUInt16BE(key % 65536, 2)
-    this.sockaddr.writeUInt32BE(Math.floor(key / 65536), 4)
+    this.sockaddr.writeUInt32BE(keyAddress(key), 4)
     this.connects++
     this.emitted++
     if (connectC(fd, this.sockaddr, SOCKADDR_IN_SIZE) < 0) {
@@ -405,14 +414,14 @@ export class ProbeConnections {
     // Only a connection that just answered a probe well, and that the server did not close behind
     // its answer, carries the next one.
     const closing = (revents & (POLLRDHUP | c.POLLHUP)) !== 0
-    if (keep <= 0 || closing || this.answers[slot]!.status > 399 || now - this.opened[slot]! >= KEEP_MAX_AGE_MS || this.idle.has(key)) {
+    if (keep <= 0 || closing || this.answers[slot]!.status > 399 || now - this.opened[slot]! >= KEEP_MAX_AGE_MS || this.idle.has(keyAddress(key), key % 65536)) {
       return this.release(slot, false)
     }
     this.unlist(slot)
     this.phase[slot] = PHASE_IDLE
     this.deadlines[slot] = now + keep
     this.requests[slot] = null
-    this.idle.set(key, slot)
+    this.idle.set(keyAddress(key), key % 65536, slot)
   }
 
   /**
@@ -459,12 +468,13 @@ export class ProbeConnections {
   private sweep(now: number): void {
     const count = this.idle.size
     const w = this.pollBuffer(count)
-    const slots: number[] = []
-    for (const slot of this.idle.values()) {
+    const slots = this.sweepSlots
+    slots.length = 0
+    this.idle.forEachValue((slot) => {
       w[slots.length * 2] = this.fds[slot]!
       w[slots.length * 2 + 1] = POLL_READ
       slots.push(slot)
-    }
+    })
     c.poll(this.pollfds, count, 0)
     for (let i = 0; i < count; i++) {
       const slot = slots[i]!
@@ -493,7 +503,7 @@ export class ProbeConnections {
   }
 
   private forget(slot: number): void {
-    if (this.phase[slot] === PHASE_IDLE) this.idle.delete(this.keys[slot]!)
+    if (this.phase[slot] === PHASE_IDLE) this.idle.delete(keyAddress(this.keys[slot]!), this.keys[slot]! % 65536)
     else this.unlist(slot)
     this.phase[slot] = PHASE_FREE
     this.requests[slot] = null

@@ -22,6 +22,7 @@ import { ETHERTYPE_IPV4, ETHERTYPE_TEB } from '../packet/ethernet'
 import { IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP } from '../packet/ipv4'
 import { NVGRE_FLAGS_VERSION } from '../packet/nvgre'
 import { copyMac } from '../dataplane/mac'
+import { PairTable } from './pair-table'
 
 const ETH_HLEN = 14
 const IP_HLEN = 20
@@ -65,13 +66,16 @@ export const TRANSLATE_DROP_NAMES = ['not_ipv4', 'no_target', 'no_neighbor', 'no
 
 export class ProbeTranslator {
   private node: ProbeNode | null = null
-  /** By target address as an int32 (a small integer key, not a boxed number above 2^31). */
-  private readonly byTarget = new Map<number, ProbeTarget>()
-  /** `vsid * 2^32 + CA` → target. */
-  private readonly byBackend = new Map<number, ProbeTarget>()
-  /** Static neighbours of the configuration (they win) and neighbours learnt from ARP, by int32 address. */
-  private readonly neighbors = new Map<number, Uint8Array>()
-  private readonly learned = new Map<number, Uint8Array>()
+  private targets: ProbeTarget[] = []
+  /** Index in `targets` by target address. */
+  private readonly byTarget = new PairTable()
+  /** Index in `targets` by (VSID, CA). */
+  private readonly byBackend = new PairTable()
+  /** Static neighbours of the configuration (they win) and neighbours learnt from ARP: index in `macs` by address. */
+  private readonly neighbors = new PairTable()
+  private readonly learned = new PairTable()
+  private macs: Uint8Array[] = []
+  private learnedMacs: Uint8Array[] = []
   /** The host PA whose MAC encapsulate() lacked last (NO_NEIGHBOR), for the caller to resolve by ARP. */
   missingNeighbor = 0
   private ipId = 0
@@ -85,21 +89,33 @@ export class ProbeTranslator {
     this.node = node
     this.byTarget.clear()
     this.byBackend.clear()
-    for (const t of targets) {
-      this.byTarget.set(t.target | 0, t)
-      this.byBackend.set(t.virtualSubnetId * 0x100000000 + (t.address >>> 0), t)
-    }
+    this.targets = [...targets]
+    this.targets.forEach((t, i) => {
+      this.byTarget.set(t.target, 0, i)
+      this.byBackend.set(t.virtualSubnetId, t.address, i)
+    })
     this.neighbors.clear()
-    for (const [address, mac] of neighbors) this.neighbors.set(address | 0, mac)
+    this.macs = []
+    for (const [address, mac] of neighbors) this.neighbors.set(address, 0, this.macs.push(mac) - 1)
   }
 
   /** Learns the MAC of a host PA (from an ARP reply); static neighbours take precedence. */
   learnNeighbor(address: number, mac: Uint8Array): void {
-    this.learned.set(address | 0, mac)
+    const i = this.learned.get(address, 0)
+    if (i >= 0) this.learnedMacs[i] = mac
+    else this.learned.set(address, 0, this.learnedMacs.push(mac) - 1)
   }
 
   hasNeighbor(address: number): boolean {
-    return this.neighbors.has(address | 0) || this.learned.has(address | 0)
+    return this.neighbors.has(address, 0) || this.learned.has(address, 0)
+  }
+
+  /** The next hop's MAC of a host PA: its static neighbour, else the one learnt by ARP. */
+  private nextHopOf(host: number): Uint8Array | undefined {
+    const i = this.neighbors.get(host, 0)
+    if (i >= 0) return this.macs[i]
+    const j = this.learned.get(host, 0)
+    return j >= 0 ? this.learnedMacs[j] : undefined
   }
 
   /**
@@ -116,9 +132,10 @@ export class ProbeTranslator {
     const total = readU16(pkt, off + 2)
     if (ihl < IP_HLEN || total < ihl || total > len) return this.drop(TranslateDrop.NOT_IPV4)
     const dst = readI32(pkt, off + 16)
-    const target = this.byTarget.get(dst)
-    if (target === undefined) return this.drop(TranslateDrop.NO_TARGET)
-    const nextHop = this.neighbors.get(target.host | 0) ?? this.learned.get(target.host | 0)
+    const index = this.byTarget.get(dst, 0)
+    if (index < 0) return this.drop(TranslateDrop.NO_TARGET)
+    const target = this.targets[index]!
+    const nextHop = this.nextHopOf(target.host)
     if (nextHop === undefined) {
       this.missingNeighbor = target.host >>> 0
       return this.drop(TranslateDrop.NO_NEIGHBOR)
@@ -187,8 +204,9 @@ export class ProbeTranslator {
     if ((frame[ip]! >> 4) !== 4 || ihl < IP_HLEN || total < ihl || ip + total > end) return this.drop(TranslateDrop.NOT_PROBE_REPLY)
     if (readI32(frame, ip + 16) !== (node.probeAddress | 0)) return this.drop(TranslateDrop.NOT_PROBE_REPLY)
     const src = readI32(frame, ip + 12) >>> 0
-    const target = this.byBackend.get(vsid * 0x100000000 + src)
-    if (target === undefined) return this.drop(TranslateDrop.NO_TARGET)
+    const index = this.byBackend.get(vsid, src)
+    if (index < 0) return this.drop(TranslateDrop.NO_TARGET)
+    const target = this.targets[index]!
     if (readI32(frame, oip + 12) !== (target.host | 0)) return this.drop(TranslateDrop.UNTRUSTED_HOST)
     rewriteAddresses(frame, ip, ihl, total, src, target.target, node.probeAddress, node.tunAddress)
     this.outOffset = ip

@@ -76,14 +76,14 @@ export class ProbeTunnel {
   private readonly counters: Float64Array
   private mtu = 0
   private errorListener: (message: string) => void = () => {}
-  /** Probes posted to the thread, by job id. */
-  private readonly pending = new Map<number, (result: ProbeResult) => void>()
+  /** Probes posted to the thread: the callback of each by job id (ids are reused: one slot per probe in flight). */
+  private pending: (((result: ProbeResult) => void) | null)[] = []
+  private readonly freeIds: number[] = []
   private jobs = new Float64Array(JOB_WORDS * 64)
   private jobCount = 0
   /** Request texts the thread knows, by text → id; and those it learns with the next message. */
   private readonly requestIds = new Map<string, number>()
   private newRequests: [number, string][] = []
-  private nextJob = 1
   private stopped = false
 
   private constructor(
@@ -104,11 +104,12 @@ export class ProbeTunnel {
         const { results, errors } = m as ProbeResultMessage
         for (let at = 0; at + RESULT_WORDS <= results.length; at += RESULT_WORDS) {
           const id = results[at]!
-          const resolve = this.pending.get(id)
-          if (resolve === undefined) continue
-          this.pending.delete(id)
+          const done = this.pending[id]
+          if (done === undefined || done === null) continue
+          this.pending[id] = null
+          this.freeIds.push(id)
           const error = results[at + 3]!
-          resolve({ ok: results[at + 1] === 1, error: error < 0 ? null : errors[error]!, latencyMs: results[at + 2]! })
+          done({ ok: results[at + 1] === 1, error: error < 0 ? null : errors[error]!, latencyMs: results[at + 2]! })
         }
       } else if (m.type === 'error') this.errorListener((m as { message?: string }).message ?? 'probe tunnel error')
     })
@@ -210,9 +211,22 @@ export class ProbeTunnel {
 
   /** probe() with the request text already built (a caller that probes the same backend again keeps it). */
   run(probe: TunnelProbe): Promise<ProbeResult> {
-    if (this.stopped) return Promise.resolve({ ok: false, error: 'the probe tunnel stopped', latencyMs: 0 })
+    return new Promise((resolve) => this.start(probe, resolve))
+  }
+
+  /** run() without a promise: `done` is called once with the outcome (never synchronously unless the tunnel stopped). */
+  start(probe: TunnelProbe, done: (result: ProbeResult) => void): void {
+    if (this.stopped) {
+      done({ ok: false, error: 'the probe tunnel stopped', latencyMs: 0 })
+      return
+    }
     const request = probe.protocol === 'http' ? this.requestId(probe.request ?? '') : -1
-    const id = this.nextJob++
+    let id = this.freeIds.pop()
+    if (id === undefined) {
+      id = this.pending.length
+      this.pending.push(null)
+    }
+    this.pending[id] = done
     if ((this.jobCount + 1) * JOB_WORDS > this.jobs.length) {
       const grown = new Float64Array(this.jobs.length * 2)
       grown.set(this.jobs)
@@ -228,7 +242,6 @@ export class ProbeTunnel {
     jobs[at + JOB_TIMEOUT_MS] = probe.timeoutMs
     jobs[at + JOB_KEEP_MS] = probe.protocol === 'http' ? (probe.keepMs ?? 0) : 0
     if (this.jobCount === 1) setImmediate(() => this.postJobs())
-    return new Promise((resolve) => this.pending.set(id, resolve))
   }
 
   private requestId(text: string): number {
@@ -271,8 +284,10 @@ export class ProbeTunnel {
     this.stopped = true
     Atomics.store(this.control, CONTROL_STOP, 1)
     this.wake()
-    for (const resolve of this.pending.values()) resolve({ ok: false, error: 'the probe tunnel stopped', latencyMs: 0 })
-    this.pending.clear()
+    const pending = this.pending
+    this.pending = []
+    this.freeIds.length = 0
+    for (const done of pending) done?.({ ok: false, error: 'the probe tunnel stopped', latencyMs: 0 })
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()))
     await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())])
     await this.worker.terminate().catch(() => undefined)

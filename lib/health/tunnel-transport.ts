@@ -27,6 +27,15 @@ export class TunnelTransport implements ProbeTransport {
    * HTTP check's connection is kept for its next probe.
    */
   probe(request: ProbeRequest): Promise<ProbeResult> {
+    return this.tunnel.run(this.prepare(request))
+  }
+
+  /** probe() without a promise (what the monitor calls). */
+  start(request: ProbeRequest, done: (result: ProbeResult) => void): void {
+    this.tunnel.start(this.prepare(request), done)
+  }
+
+  private prepare(request: ProbeRequest): TunnelProbe {
     let probe = this.prepared.get(request)
     if (probe === undefined) {
       const host = parseIPv4(request.host)
@@ -42,7 +51,7 @@ export class TunnelTransport implements ProbeTransport {
       }
       this.prepared.set(request, probe)
     }
-    return this.tunnel.run(probe)
+    return probe
   }
 
   async configure(config: NvlbConfig, backends: readonly { virtualSubnetId: number; address: string }[]): Promise<void> {
