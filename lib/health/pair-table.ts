@@ -22,14 +22,8 @@ export class PairTable {
 
   /** The value of (hi, lo), or −1. */
   get(hi: number, lo: number): number {
-    hi |= 0
-    lo |= 0
-    const mask = this.mask
-    for (let i = hash(hi, lo) & mask; ; i = (i + 1) & mask) {
-      const v = this.values[i]!
-      if (v === EMPTY) return -1
-      if (v !== DELETED && this.his[i] === hi && this.los[i] === lo) return v
-    }
+    const i = this.slotOf(hi | 0, lo | 0)
+    return i < 0 ? -1 : this.values[i]!
   }
 
   has(hi: number, lo: number): boolean {
@@ -64,17 +58,21 @@ export class PairTable {
 
   /** Removes (hi, lo); returns its value, or −1 when it was not there. */
   delete(hi: number, lo: number): number {
-    hi |= 0
-    lo |= 0
+    const i = this.slotOf(hi | 0, lo | 0)
+    if (i < 0) return -1
+    const v = this.values[i]!
+    this.values[i] = DELETED
+    this.size--
+    return v
+  }
+
+  /** The slot holding the live entry (hi, lo), or −1. */
+  private slotOf(hi: number, lo: number): number {
     const mask = this.mask
     for (let i = hash(hi, lo) & mask; ; i = (i + 1) & mask) {
       const v = this.values[i]!
       if (v === EMPTY) return -1
-      if (v !== DELETED && this.his[i] === hi && this.los[i] === lo) {
-        this.values[i] = DELETED
-        this.size--
-        return v
-      }
+      if (v !== DELETED && this.his[i] === hi && this.los[i] === lo) return i
     }
   }
 
