@@ -477,7 +477,8 @@ export class Compiler {
             members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
             maglevSize,
           )
-          table = new Int32Array(maglevSize)
+          // In shared memory: the packet workers get the table itself, not a copy (lib/io/shared-snapshot.ts).
+          table = new Int32Array(new SharedArrayBuffer(maglevSize * 4))
           for (let s = 0; s < maglevSize; s++) {
             const pick = picks[s]!
             table[s] = pick < 0 ? -1 : members.ids[pick]!
@@ -579,9 +580,9 @@ export class Compiler {
       }
     } else {
       const ruleCount = config.vips.reduce((n, v) => n + v.rules.length, 0)
-      rules = createKeyTable(ruleCount)
-      rulesByAddress = createKeyTable(ruleCount)
-      publicVips = createKeyTable(config.vips.length)
+      rules = createKeyTable(ruleCount, true)
+      rulesByAddress = createKeyTable(ruleCount, true)
+      publicVips = createKeyTable(config.vips.length, true)
       ruleList = []
       dnatReplySources = []
       vipCache = new Map<Vip, CompiledVip>()
@@ -630,7 +631,7 @@ export class Compiler {
           if (dnat !== undefined) dnatReplySources.push(dnat)
         }
       })
-      ruleSince = new Int32Array(this.ruleIds.count)
+      ruleSince = new Int32Array(new SharedArrayBuffer(this.ruleIds.count * 4))
       for (let i = 0; i < this.ruleIds.count; i++) {
         if (ruleList[i] === undefined) ruleList[i] = null
         else ruleSince[i] = this.ruleIds.since(i)
