@@ -84,6 +84,39 @@ function sameDnatSources(a: readonly DnatReplySource[], b: readonly DnatReplySou
   return true
 }
 
+/** Where a rule is in the document (vips[v].rules[r]), its id, and its index in the dnat reply sources (-1: none). */
+interface RulePosition {
+  v: number
+  r: number
+  id: number
+  dnat: number
+}
+
+/** A compile's VIP rules and what they were compiled from. */
+interface CompiledRules {
+  vips: readonly Vip[]
+  policy: object
+  maglevSize: number
+  ruleIdCount: number
+  poolNames: string[]
+  rules: KeyTable
+  rulesByAddress: KeyTable
+  publicVips: KeyTable
+  ruleList: (CompiledRule | null)[]
+  ruleSince: Int32Array
+  dnatReplySources: DnatReplySource[]
+  useAll: ReadonlySet<string>
+  /** By `<pool>|<backend port>`: the rules balancing over that pool. */
+  rulesOfPool: Map<string, RulePosition[]>
+}
+
+/** Whether `pools` has pools of `names` at the same places. */
+function samePoolNames(names: readonly string[], pools: readonly { name: string }[]): boolean {
+  if (names.length !== pools.length) return false
+  for (let i = 0; i < names.length; i++) if (names[i] !== pools[i]!.name) return false
+  return true
+}
+
 interface PolicyTables {
   lookupRecords: NvlbConfig['lookupRecords']
   customerRoutes: NvlbConfig['customerRoutes']
@@ -192,6 +225,8 @@ export class Compiler {
   /** The last compile's backend arrays and what they were written from. */
   private written: WrittenBackends | undefined
   private dnatCache: DnatReplyTable | undefined
+  /** The last compile's rules and what they were compiled from (a compile with the same VIP list starts from them). */
+  private lastRules: CompiledRules | undefined
   /** Pools (behind a backend port) the last compile built, and those it took from the compile before. */
   lastBuild = { poolsBuilt: 0, poolsKept: 0 }
   /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and id key. */
@@ -423,14 +458,7 @@ export class Compiler {
     const useAll = new Set<string>()
 
     // VIP rules.
-    const ruleCount = config.vips.reduce((n, v) => n + v.rules.length, 0)
-    const rules = createKeyTable(ruleCount)
-    const rulesByAddress = createKeyTable(ruleCount)
-    const publicVips = createKeyTable(config.vips.length)
-    const ruleList: (CompiledRule | null)[] = []
     const newCache = new Map<string, CachedTable>()
-    /** Public dnat rules: their replies can be translated without a flow (dnat-reply-index.ts). */
-    const dnatReplySources: DnatReplySource[] = []
     /** The Maglev table of a pool behind one backend port: reused when its members and weights are unchanged. */
     const tableOf = (key: string, members: PoolMembers): Int32Array => {
       let table = members.table
@@ -449,7 +477,8 @@ export class Compiler {
             members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
             maglevSize,
           )
-          table = new Int32Array(maglevSize)
+          // In shared memory: the packet workers get the table itself, not a copy (lib/io/shared-snapshot.ts).
+          table = new Int32Array(new SharedArrayBuffer(maglevSize * 4))
           for (let s = 0; s < maglevSize; s++) {
             const pick = picks[s]!
             table[s] = pick < 0 ? -1 : members.ids[pick]!
@@ -460,81 +489,153 @@ export class Compiler {
       if (!newCache.has(key)) newCache.set(key, { size: maglevSize, ids: members.ids, names: members.names, weights: members.weights, table })
       return table
     }
-    const vipCache = new Map<Vip, CompiledVip>()
-    config.vips.forEach((vip, v) => {
-      // A VIP the last compile had (the same frozen object) keeps its parsed address and rule ids without lookups.
-      const known = Object.isFrozen(vip) ? this.vipCache.get(vip) : undefined
-      let vipAddress: number
-      if (known !== undefined) vipAddress = known.address
-      else {
-        vipAddress = this.address(vip.address)
-        if (vipAddress < 0) throw badAddress(vip.address, `vips[${v}].address`)
+    /**
+     * A rule's pool members (as if all were up for whenAllDown 'useAll' when health left none),
+     * its Maglev table and compiled rule: `old`, the last compile's, while nothing it holds moved
+     * (rules are plain data: posted, never written).
+     */
+    const compileRule = (vip: Vip, v: number, r: number, vipAddress: number, domain: number, natMode: number, id: number, poolKey: string, old: CompiledRule | undefined) => {
+      const rule = vip.rules[r]!
+      const backendPort = rule.backendPort ?? rule.frontendPort
+      let members = backendsOf(rule.pool, backendPort, v, r).members
+      let tableKey = poolKey
+      if (members.allDown && rule.whenAllDown === 'useAll') {
+        // Every backend is down: balance over all of them as if they were up (their flows are kept).
+        members.useAll ??= { ids: members.ids, names: members.names, weights: members.adminWeights, adminWeights: members.adminWeights, allDown: false }
+        members = members.useAll
+        tableKey += '|useAll'
+        useAll.add(poolKey)
       }
-      const compiledVip: CompiledVip = { address: vipAddress, rules: [] }
-      vipCache.set(vip, compiledVip)
-      const vsid = vip.virtualSubnetId
-      if (vsid === 0) keyTableSet(publicVips, vipAddress, 0, 0, 1)
-      const natMode = (vip.natMode ?? (vsid === 0 ? 'dnat' : 'fullnat')) === 'fullnat' ? NAT_FULLNAT : NAT_DNAT
-      const domain = domainOf(vsid)
-      for (let r = 0; r < vip.rules.length; r++) {
-        const rule = vip.rules[r]!
-        const protocol = protocolNumber(rule.protocol)
-        const backendPort = rule.backendPort ?? rule.frontendPort
-        const before = known?.rules[r]
-        let id: number
-        if (before !== undefined) {
-          id = before.id
+      const table = tableOf(tableKey, members)
+      const poolId = poolIds.get(rule.pool)!
+      const compiled: CompiledRule =
+        old !== undefined && old.table === table && old.poolId === poolId && old.domain === domain
+          ? old
+          : {
+              id,
+              vipName: vip.name,
+              vipAddress: vipAddress | 0,
+              vipAddressText: vip.address,
+              virtualSubnetId: vip.virtualSubnetId,
+              domain,
+              protocol: protocolNumber(rule.protocol),
+              frontendPort: rule.frontendPort,
+              backendPort,
+              natMode,
+              distribution: DISTRIBUTION_CODE[rule.distribution ?? '5-tuple'],
+              idleTimeoutSeconds: rule.idleTimeoutSeconds ?? 240,
+              pool: rule.pool,
+              poolId,
+              table,
+            }
+      const dnat: DnatReplySource | undefined = vip.virtualSubnetId === 0 && natMode === NAT_DNAT ? { rule: compiled, field: `vips[${v}].rules[${r}]`, backendIds: members.ids } : undefined
+      return { compiled, dnat }
+    }
+
+    const last = this.lastRules
+    let rules: KeyTable
+    let rulesByAddress: KeyTable
+    let publicVips: KeyTable
+    let ruleList: (CompiledRule | null)[]
+    let ruleSince: Int32Array
+    /** Public dnat rules: their replies can be translated without a flow (dnat-reply-index.ts). */
+    let dnatReplySources: DnatReplySource[]
+    let vipCache: Map<Vip, CompiledVip>
+    let rulesOfPool: Map<string, RulePosition[]>
+    if (last !== undefined && last.vips === config.vips && Object.isFrozen(config.vips) && last.policy === policy && last.maglevSize === maglevSize && last.ruleIdCount === this.ruleIds.count && samePoolNames(last.poolNames, config.pools)) {
+      // The same VIP list (frozen: the same rules), pools in the same places and the same lookup and domain
+      // tables: only the rules of pools compiled again can be another rule. Their keys, ids and the rule
+      // tables are the last compile's; the ten thousand other rules are not looked at.
+      rules = last.rules
+      rulesByAddress = last.rulesByAddress
+      publicVips = last.publicVips
+      ruleSince = last.ruleSince
+      vipCache = this.vipCache
+      rulesOfPool = last.rulesOfPool
+      ruleList = last.ruleList.slice()
+      dnatReplySources = last.dnatReplySources.slice()
+      for (const key of last.useAll) useAll.add(key)
+      for (const [key, table] of this.tableCache) newCache.set(key, table)
+      for (const [poolKey, positions] of rulesOfPool) {
+        const first = positions[0]!
+        const vip = config.vips[first.v]!
+        const rule = vip.rules[first.r]!
+        const compiled = backendsOf(rule.pool, rule.backendPort ?? rule.frontendPort, first.v, first.r)
+        if (compiled === this.poolCache.get(poolKey)) {
+          for (const position of positions) this.ruleIds.keep(position.id)
+          continue
+        }
+        useAll.delete(poolKey)
+        newCache.delete(poolKey)
+        newCache.delete(`${poolKey}|useAll`)
+        for (const position of positions) {
+          const { v, r, id } = position
           this.ruleIds.keep(id)
-        } else id = this.ruleIds.id(`${vsid}/${vip.address}/${protocol}/${rule.frontendPort}`)
-        if (keyTableGet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort) >= 0) {
-          throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, `vips[${v}].rules[${r}]`)
+          const pvip = config.vips[v]!
+          const before = ruleList[id]!
+          const { compiled: next, dnat } = compileRule(pvip, v, r, before.vipAddress >>> 0, before.domain, before.natMode, id, poolKey, before)
+          ruleList[id] = next
+          if (position.dnat >= 0) dnatReplySources[position.dnat] = dnat!
         }
-        const poolKey = before?.poolKey ?? `${rule.pool}|${backendPort}`
-        let members = backendsOf(rule.pool, backendPort, v, r).members
-        let tableKey = poolKey
-        if (members.allDown && rule.whenAllDown === 'useAll') {
-          // Every backend is down: balance over all of them as if they were up (their flows are kept).
-          members.useAll ??= { ids: members.ids, names: members.names, weights: members.adminWeights, adminWeights: members.adminWeights, allDown: false }
-          members = members.useAll
-          tableKey += '|useAll'
-          useAll.add(poolKey)
-        }
-        const table = tableOf(tableKey, members)
-        keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
-        const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
-        keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === KEY_TABLE_MISSING ? id : RULE_SEVERAL)
-        const poolId = poolIds.get(rule.pool)!
-        const old = before?.compiled
-        // The last compile's rule object while nothing it holds moved (they are plain data: posted, never written).
-        const compiled: CompiledRule =
-          old !== undefined && old.table === table && old.poolId === poolId && old.domain === domain
-            ? old
-            : {
-                id,
-                vipName: vip.name,
-                vipAddress: vipAddress | 0,
-                vipAddressText: vip.address,
-                virtualSubnetId: vsid,
-                domain,
-                protocol,
-                frontendPort: rule.frontendPort,
-                backendPort,
-                natMode,
-                distribution: DISTRIBUTION_CODE[rule.distribution ?? '5-tuple'],
-                idleTimeoutSeconds: rule.idleTimeoutSeconds ?? 240,
-                pool: rule.pool,
-                poolId,
-                table,
-              }
-        ruleList[id] = compiled
-        compiledVip.rules.push({ id, poolKey, compiled })
-        if (vsid === 0 && natMode === NAT_DNAT) dnatReplySources.push({ rule: compiled, field: `vips[${v}].rules[${r}]`, backendIds: members.ids })
       }
-    })
-    const ruleSince = new Int32Array(this.ruleIds.count)
-    for (let i = 0; i < this.ruleIds.count; i++) {
-      if (ruleList[i] === undefined) ruleList[i] = null
-      else ruleSince[i] = this.ruleIds.since(i)
+    } else {
+      const ruleCount = config.vips.reduce((n, v) => n + v.rules.length, 0)
+      rules = createKeyTable(ruleCount, true)
+      rulesByAddress = createKeyTable(ruleCount, true)
+      publicVips = createKeyTable(config.vips.length, true)
+      ruleList = []
+      dnatReplySources = []
+      vipCache = new Map<Vip, CompiledVip>()
+      rulesOfPool = new Map()
+      const lastList = last?.ruleList
+      config.vips.forEach((vip, v) => {
+        // A VIP the last compile had (the same frozen object) keeps its parsed address and rule ids without lookups.
+        const known = Object.isFrozen(vip) ? this.vipCache.get(vip) : undefined
+        let vipAddress: number
+        if (known !== undefined) vipAddress = known.address
+        else {
+          vipAddress = this.address(vip.address)
+          if (vipAddress < 0) throw badAddress(vip.address, `vips[${v}].address`)
+        }
+        const compiledVip: CompiledVip = { address: vipAddress, rules: [] }
+        vipCache.set(vip, compiledVip)
+        const vsid = vip.virtualSubnetId
+        if (vsid === 0) keyTableSet(publicVips, vipAddress, 0, 0, 1)
+        const natMode = (vip.natMode ?? (vsid === 0 ? 'dnat' : 'fullnat')) === 'fullnat' ? NAT_FULLNAT : NAT_DNAT
+        const domain = domainOf(vsid)
+        for (let r = 0; r < vip.rules.length; r++) {
+          const rule = vip.rules[r]!
+          const protocol = protocolNumber(rule.protocol)
+          const backendPort = rule.backendPort ?? rule.frontendPort
+          const before = known?.rules[r]
+          let id: number
+          if (before !== undefined) {
+            id = before.id
+            this.ruleIds.keep(id)
+          } else id = this.ruleIds.id(`${vsid}/${vip.address}/${protocol}/${rule.frontendPort}`)
+          if (keyTableGet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort) >= 0) {
+            throw new NvlbError(ErrorCodes.DUPLICATE_VIP_RULE, `(VSID ${vsid}, ${vip.address}, ${rule.protocol}, ${rule.frontendPort}) is defined twice`, `vips[${v}].rules[${r}]`)
+          }
+          const poolKey = before?.poolKey ?? `${rule.pool}|${backendPort}`
+          // The last snapshot's rule of this id (a compile that skipped the VIPs may have replaced the one the VIP cache holds).
+          const old = before === undefined ? undefined : ((lastList?.[id] ?? undefined) as CompiledRule | undefined) ?? before.compiled
+          const { compiled, dnat } = compileRule(vip, v, r, vipAddress, domain, natMode, id, poolKey, old)
+          keyTableSet(rules, vipAddress, vsid, (protocol << 16) | rule.frontendPort, id)
+          const previous = keyTableGet(rulesByAddress, vipAddress, vsid, protocol)
+          keyTableSet(rulesByAddress, vipAddress, vsid, protocol, previous === KEY_TABLE_MISSING ? id : RULE_SEVERAL)
+          ruleList[id] = compiled
+          compiledVip.rules.push({ id, poolKey, compiled })
+          let positions = rulesOfPool.get(poolKey)
+          if (positions === undefined) rulesOfPool.set(poolKey, (positions = []))
+          positions.push({ v, r, id, dnat: dnat === undefined ? -1 : dnatReplySources.length })
+          if (dnat !== undefined) dnatReplySources.push(dnat)
+        }
+      })
+      ruleSince = new Int32Array(new SharedArrayBuffer(this.ruleIds.count * 4))
+      for (let i = 0; i < this.ruleIds.count; i++) {
+        if (ruleList[i] === undefined) ruleList[i] = null
+        else ruleSince[i] = this.ruleIds.since(i)
+      }
     }
 
     // A backend's name needs a port, which only a rule gives: pools no rule uses have no entries.
@@ -566,6 +667,21 @@ export class Compiler {
     this.tableCache = newCache
     this.poolCache = compiledPools
     this.vipCache = vipCache
+    this.lastRules = {
+      vips: config.vips,
+      policy,
+      maglevSize,
+      ruleIdCount: this.ruleIds.count,
+      poolNames: config.pools.map((p) => p.name),
+      rules,
+      rulesByAddress,
+      publicVips,
+      ruleList,
+      ruleSince,
+      dnatReplySources,
+      useAll,
+      rulesOfPool,
+    }
     this.written = written
     this.dnatCache = dnat
     this.lastBuild = { poolsBuilt, poolsKept: compiledPools.size - poolsBuilt }

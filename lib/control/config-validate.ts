@@ -188,7 +188,10 @@ function canonicalizeMacs(config: NvlbConfig, reused: ReadonlySet<string> = NONE
  * One string object per distinct value of the record fields that repeat (a cloud's
  * million records have some ten thousand hosts, a thousand tenants, each tenant's CAs
  * again in the others' VSIDs, and one `rule`): the parsed document holds a string per
- * record and field, some 40 bytes each, for as long as the records run.
+ * record and field, some 40 bytes each, for as long as the records run. A record with
+ * the schema's fields only is rebuilt as one object literal of a fixed shape (fields in
+ * schema order): a parsed record got its defaulted `rule` as a seventh field outside the
+ * object (a property array of its own), the literal holds all in the object itself.
  */
 function shareRecordStrings(config: NvlbConfig, reused: ReadonlySet<string> = NONE): void {
   if (reused.has('lookupRecords')) return
@@ -199,13 +202,35 @@ function shareRecordStrings(config: NvlbConfig, reused: ReadonlySet<string> = NO
     seen.set(text, text)
     return text
   }
-  for (const r of config.lookupRecords) {
+  const records = config.lookupRecords
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!
     if (Object.isFrozen(r)) continue
     r.customerAddress = shared(r.customerAddress)
     r.providerAddress = shared(r.providerAddress)
     if (r.customerId !== undefined) r.customerId = shared(r.customerId)
     if (r.rule !== undefined) r.rule = shared(r.rule) as typeof r.rule
+    const compact = compactRecord(r)
+    if (compact !== r) records[i] = compact
   }
+}
+
+const RECORD_FIELDS = new Set(['customerAddress', 'virtualSubnetId', 'providerAddress', 'macAddress', 'customerId', 'rule'])
+
+/** `r` as an object literal of a fixed shape when it has the schema's fields only (and its rule), else `r`. */
+function compactRecord(r: LookupRecord): LookupRecord {
+  let fields = 0
+  for (const key in r) {
+    if (!RECORD_FIELDS.has(key)) return r
+    fields++
+  }
+  if (r.rule === undefined) return r
+  if (r.customerId === undefined) {
+    if (fields !== 5) return r
+    return { customerAddress: r.customerAddress, virtualSubnetId: r.virtualSubnetId, providerAddress: r.providerAddress, macAddress: r.macAddress, rule: r.rule }
+  }
+  if (fields !== 6) return r
+  return { customerAddress: r.customerAddress, virtualSubnetId: r.virtualSubnetId, providerAddress: r.providerAddress, macAddress: r.macAddress, customerId: r.customerId, rule: r.rule }
 }
 
 /** The defaults that depend on other fields: natMode on the VIP's side, backendPort = frontendPort. */

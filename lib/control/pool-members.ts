@@ -162,21 +162,26 @@ export interface CompiledPools {
   useAll: ReadonlySet<string>
 }
 
+/** A typed array of `length` items in shared memory: the packet workers get the snapshot's arrays themselves, not copies. */
+function sharedArray<T>(Ctor: { new (buffer: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, length: number): T {
+  return new Ctor(new SharedArrayBuffer(length * Ctor.BYTES_PER_ELEMENT))
+}
+
 function emptyArrays(count: number): BackendArrays {
   return {
     count,
-    address: new Int32Array(count),
-    vsid: new Uint32Array(count),
-    port: new Uint16Array(count),
-    state: new Uint8Array(count).fill(BACKEND_ABSENT),
-    down: new Uint8Array(count),
-    domain: new Int32Array(count).fill(-1),
-    host: new Int32Array(count),
-    mac: new Uint8Array(count * 6),
+    address: sharedArray(Int32Array, count),
+    vsid: sharedArray(Uint32Array, count),
+    port: sharedArray(Uint16Array, count),
+    state: sharedArray(Uint8Array, count).fill(BACKEND_ABSENT),
+    down: sharedArray(Uint8Array, count),
+    domain: sharedArray(Int32Array, count).fill(-1),
+    host: sharedArray(Int32Array, count),
+    mac: sharedArray(Uint8Array, count * 6),
     name: new Array<string>(count).fill(''),
     pool: new Array<string>(count).fill(''),
-    since: new Int32Array(count),
-    poolId: new Int32Array(count).fill(-1),
+    since: sharedArray(Int32Array, count),
+    poolId: sharedArray(Int32Array, count).fill(-1),
   }
 }
 

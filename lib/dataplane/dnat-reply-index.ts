@@ -90,7 +90,7 @@ export function buildDnatReplyIndex(sources: readonly DnatReplySource[], backend
       known.value = AMBIGUOUS
     }
   }
-  const table = createKeyTable(entries.size)
+  const table = createKeyTable(entries.size, true)
   for (const e of entries.values()) if (e.value !== AMBIGUOUS) keyTableSet(table, e.address, e.vsid, e.word, e.value)
   return table
 }

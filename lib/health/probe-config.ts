@@ -114,14 +114,19 @@ export function validateProbes(root: Json): void {
 
   // A backend's health is what probes saw, never part of the document (GET /v1/pools/NAME shows it; a
   // document written back from such an answer must not store it).
+  // A frozen pool is one of a validated document: it has none left.
   for (const pool of (root.pools ?? []) as Json[]) {
+    if (Object.isFrozen(pool)) continue
     for (const b of (pool.backends ?? []) as Json[]) if (isObject(b)) delete b.health
   }
 
   const node = root.node as Json
   const vips = (root.vips ?? []) as Json[]
-  let firstUse: string | undefined
-  vips.forEach((v, i) => {
+  // The VIP list of a validated document (frozen) with the same probes was checked already: its first rule naming a probe is known.
+  const checked = Object.isFrozen(vips) ? checkedRules.get(vips) : undefined
+  const rulesChecked = checked !== undefined && checked.probes === root.probes && (list === undefined || Object.isFrozen(list))
+  let firstUse: string | undefined = rulesChecked ? checked.firstUse : undefined
+  if (!rulesChecked) vips.forEach((v, i) => {
     ;((v.rules ?? []) as Json[]).forEach((r, j) => {
       const rpath = `vips[${i}].rules[${j}]`
       const whenAllDown = r.whenAllDown
@@ -150,7 +155,12 @@ export function validateProbes(root: Json): void {
     })
   })
 
-  if (firstUse !== undefined || node.probeAddress !== undefined) {
+  if (!rulesChecked && Object.isFrozen(vips)) checkedRules.set(vips, { probes: root.probes, firstUse })
+
+  const records = (root.lookupRecords ?? []) as Json[]
+  const addressChecked =
+    node.probeAddress !== undefined && Object.isFrozen(records) && Object.isFrozen(vips) && sameProbeAddressCheck(checkedProbeAddress.get(records), node, vips)
+  if (!addressChecked && (firstUse !== undefined || node.probeAddress !== undefined)) {
     const text = node.probeAddress
     if (text === undefined) {
       fail('node.probeAddress', `is required because ${firstUse} names a probe (probes are sent from this inner source address)`)
@@ -167,12 +177,35 @@ export function validateProbes(root: Json): void {
     for (const v of vips) {
       if (v.address === text) fail('node.probeAddress', `'${text}' is the address of VIP '${String(v.name)}'`)
     }
-    for (const [i, r] of ((root.lookupRecords ?? []) as Json[]).entries()) {
+    for (const [i, r] of records.entries()) {
       // A record that puts the probe address on this instance's own PA is how the hosts of a
       // several-instance deployment send each instance its probes' answers (docs/ha.md).
       if (r.customerAddress === text && r.providerAddress !== node.providerAddress) {
         fail('node.probeAddress', `'${text}' is a tenant address (lookupRecords[${i}]) on another provider address than node.providerAddress; backends could not answer probes from it`)
       }
     }
+    if (Object.isFrozen(records) && Object.isFrozen(vips)) {
+      checkedProbeAddress.set(records, { probeAddress: text, providerAddress: node.providerAddress, externalAddress: node.externalAddress, vips })
+    }
   }
+}
+
+/**
+ * VIP lists (frozen, of validated documents) whose rules passed the probe checks, with the
+ * probes they were checked against and the first rule that names one: a change that keeps
+ * the list and the probes does not walk its ten thousand rules again.
+ */
+const checkedRules = new WeakMap<object, { probes: unknown; firstUse: string | undefined }>()
+
+/** Lookup-record lists (frozen) node.probeAddress was checked against, with the node fields and VIPs it was checked with. */
+const checkedProbeAddress = new WeakMap<object, { probeAddress: unknown; providerAddress: unknown; externalAddress: unknown; vips: unknown }>()
+
+function sameProbeAddressCheck(checked: { probeAddress: unknown; providerAddress: unknown; externalAddress: unknown; vips: unknown } | undefined, node: Json, vips: unknown): boolean {
+  return (
+    checked !== undefined &&
+    checked.probeAddress === node.probeAddress &&
+    checked.providerAddress === node.providerAddress &&
+    checked.externalAddress === node.externalAddress &&
+    checked.vips === vips
+  )
 }

@@ -1,6 +1,7 @@
 import { isMainThread, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads'
 import { performance } from 'node:perf_hooks'
 import type { Snapshot } from '../dataplane/snapshot'
+import { applySnapshotDelta, type SnapshotDelta } from './shared-snapshot'
 import { AfPacketPort, type PacketSocket } from './af-packet-socket'
 import type { WorkerEngine, WorkerEngineOptions } from './worker-engine'
 import type { Frontend } from './fanout-program'
@@ -59,7 +60,8 @@ export type WorkerToMain =
   | { type: 'error'; workerIndex: number; message: string; code?: string }
   | { type: 'stopped'; workerIndex: number }
 
-export type MainToWorker = { type: 'snapshot'; snapshot: Snapshot; steeringTable: boolean }
+/** A whole snapshot, or (every one after the worker's first) what differs from the one sent before (shared-snapshot.ts). */
+export type MainToWorker = { type: 'snapshot'; snapshot: Snapshot; steeringTable: boolean } | { type: 'delta'; delta: SnapshotDelta; steeringTable: boolean }
 
 const KERNEL_STATS_INTERVAL_MS = 1000
 const ERROR_BACKOFF_MS = 10
@@ -102,7 +104,9 @@ export function runPacketWorker(data: PacketWorkerData): void {
       workerCount: data.workerCount,
     })
     const handoff = data.handoff === null ? null : new WorkerHandoff(data.handoff, data.workerIndex, data.batchSize, data.slotSize, io)
-    adopt(engine, handoff, data.snapshot, data.steeringTable, io)
+    let running = data.snapshot
+    let steeringTable = data.steeringTable
+    adopt(engine, handoff, running, steeringTable, true, io)
 
     const wrap = (socket: WorkerSocket, batchSize: number): AfPacketPort | PacketRingPort => {
       const port =
@@ -126,10 +130,12 @@ export function runPacketWorker(data: PacketWorkerData): void {
     let lastKernelStats = performance.now()
     let backlog = false
     while (Atomics.load(control, CONTROL_STOP) === 0) {
-      const message = latestSnapshot(data.port)
-      if (message !== null) {
-        adopt(engine, handoff, message.snapshot, message.steeringTable, io)
-        post({ type: 'adopted', workerIndex: data.workerIndex, generation: message.snapshot.generation, epoch: message.snapshot.epoch })
+      const next = latestSnapshot(data.port, running)
+      if (next !== null) {
+        adopt(engine, handoff, next.snapshot, next.steeringTable, next.frontendsChanged || next.steeringTable !== steeringTable, io)
+        running = next.snapshot
+        steeringTable = next.steeringTable
+        post({ type: 'adopted', workerIndex: data.workerIndex, generation: running.generation, epoch: running.epoch })
       }
       let ready = backlog ? allReady : poll.wait(data.pollTimeoutMs)
       if ((ready & wakeBit) !== 0) {
@@ -161,21 +167,35 @@ export function runPacketWorker(data: PacketWorkerData): void {
   }
 }
 
-function adopt(engine: WorkerEngine, handoff: WorkerHandoff | null, snapshot: Snapshot, steeringTable: boolean, io: Float64Array): void {
+function adopt(engine: WorkerEngine, handoff: WorkerHandoff | null, snapshot: Snapshot, steeringTable: boolean, frontendsChanged: boolean, io: Float64Array): void {
   engine.adopt(snapshot)
-  if (handoff !== null) handoff.setFrontends(frontendsOf(snapshot), steeringTable)
+  if (handoff !== null && frontendsChanged) handoff.setFrontends(frontendsOf(snapshot), steeringTable)
   io[IO_GENERATION] = snapshot.generation
   io[IO_ADOPTIONS]++
 }
 
-/** Drains the control port; only the newest snapshot matters. */
-function latestSnapshot(port: MessagePort): MainToWorker | null {
-  let latest: MainToWorker | null = null
+/**
+ * Drains the control port: the snapshot its messages lead to from `running` (deltas apply
+ * in order, each to the one before), or null when none came.
+ */
+function latestSnapshot(port: MessagePort, running: Snapshot): { snapshot: Snapshot; steeringTable: boolean; frontendsChanged: boolean } | null {
+  let snapshot = running
+  let steeringTable = false
+  let frontendsChanged = false
+  let received = false
   for (;;) {
-    const received = receiveMessageOnPort(port)
-    if (received === undefined) return latest
-    const message = received.message as MainToWorker
-    if (message.type === 'snapshot') latest = message
+    const next = receiveMessageOnPort(port)
+    if (next === undefined) return received ? { snapshot, steeringTable, frontendsChanged } : null
+    const message = next.message as MainToWorker
+    if (message.type === 'snapshot') {
+      snapshot = message.snapshot
+      frontendsChanged = true
+    } else if (message.type === 'delta') {
+      snapshot = applySnapshotDelta(snapshot, message.delta)
+      frontendsChanged ||= message.delta.frontendsChanged
+    } else continue
+    steeringTable = message.steeringTable
+    received = true
   }
 }
 

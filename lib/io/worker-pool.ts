@@ -13,7 +13,7 @@ import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, ioCounters, sumIoCounters, type IoSt
 import * as c from './libc'
 import { disableOffloads } from './offloads'
 import { CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
-import { SnapshotSharer } from './shared-snapshot'
+import { SnapshotPublisher } from './shared-snapshot'
 import { createWakeFd, signalWakeFd } from './wake-fd'
 import { closeHandoffShared, createHandoffShared, type HandoffShared } from './worker-handoff'
 
@@ -161,9 +161,10 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const slotSize = options.slotSize ?? slotSizeForMtu(options.snapshot.providerMtu)
   const pollTimeoutMs = options.pollTimeoutMs ?? 50
 
-  const sharer = new SnapshotSharer()
-  // What the workers get: the snapshot with its tables in shared memory (shared-snapshot.ts).
-  let snapshot = sharer.share(options.snapshot)
+  // What the workers get: the first snapshot with its tables in shared memory, then what each
+  // later one changes (shared-snapshot.ts); a worker started later gets the last one whole.
+  const publisher = new SnapshotPublisher(options.snapshot)
+  let snapshot = options.snapshot
   let plan = steered ? steeringPlan(frontendsOf(snapshot)) : { program: Buffer.alloc(0), table: true }
   /** Snapshots sent and not yet run by every worker, by generation (with their steering plan). */
   const sent = new Map<number, { snapshot: Snapshot; plan: typeof plan }>()
@@ -307,7 +308,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       slotSize,
       pollTimeoutMs,
       maxFlows: options.maxFlows,
-      snapshot,
+      snapshot: publisher.full(),
       steeringTable: plan.table,
       countersBuffer: slot.countersBuffer,
       ioCountersBuffer: slot.ioBuffer,
@@ -423,9 +424,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   return {
     workerCount,
     adopt(published: Snapshot): void {
-      const next = sharer.share(published)
+      const delta = publisher.delta(published)
+      const next = published
       snapshot = next
-      plan = steered ? steeringPlan(frontendsOf(next)) : plan
+      // The steering program depends on the frontends only (VIP address and port of every rule).
+      plan = steered && delta.frontendsChanged ? steeringPlan(frontendsOf(next)) : plan
       sent.set(next.generation, { snapshot: next, plan })
       // Probe replies never reach a worker: its provider socket's filter drops them (at once: until the
       // workers run this snapshot the engine would take them aside anyway).
@@ -439,7 +442,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
           logger.error({ err: error }, 'could not install the probe-reply filter; the packet workers take probe replies aside meanwhile')
         }
       }
-      const message: MainToWorker = { type: 'snapshot', snapshot: next, steeringTable: plan.table }
+      const message: MainToWorker = { type: 'delta', delta, steeringTable: plan.table }
       for (const s of slots) {
         if (s.port === null) continue
         s.port.postMessage(message)

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { validateConfig } from '../../lib/control/config-validate'
+import { validateChange, validateConfig } from '../../lib/control/config-validate'
+import { deepFreeze } from '../../lib/control/control-plane'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
 import { referenceConfig } from '../control/reference-config'
 
@@ -76,4 +77,17 @@ t.test('bad probe input rejects the whole document with the field named', async 
     ErrorCodes.INVALID_FIELD,
     'UDP rule',
   )
+})
+
+t.test('a change that keeps the VIP list and the probes skips their check; one that changes either is checked again', async (t) => {
+  const running = deepFreeze(validateConfig(withProbe()))
+  // A pool change: the VIPs and probes are the running (frozen) lists, checked already.
+  const pools = running.pools.map((p, i) => (i === 0 ? { ...p, backends: p.backends.map((b) => ({ ...b, state: 'draining' as const })) } : p))
+  t.doesNotThrow(() => validateChange(running, { ...running, pools }))
+  // The same VIP list against other probes: its rules name a probe that is gone.
+  t.throws(() => validateChange(running, { ...running, probes: [] }), { code: ErrorCodes.UNKNOWN_PROBE })
+  // The same lists with another probe address: it is checked against the records again.
+  const tenant = running.lookupRecords.find((r) => r.providerAddress !== running.node.providerAddress)!
+  t.throws(() => validateChange(running, { ...running, node: { ...running.node, probeAddress: tenant.customerAddress } }), /tenant address/)
+  t.doesNotThrow(() => validateChange(running, { ...running, node: { ...running.node } }))
 })
