@@ -26,6 +26,7 @@ import { HealthService } from '../../lib/health/health-service'
 import type { NvlbConfig } from '../../lib/control/config-types'
 import { BGP_RUN_FLAGS, BGP_USAGE, parseRunHaOptions, type RunHaOptions } from '../../lib/ha/run-options'
 import { BgpAnnouncer } from '../../lib/ha/bgp-announcer'
+import { trimNativeHeapAfterGc } from '../../lib/io/native-heap-trim'
 import { hostname } from 'node:os'
 import { DEFAULT_ETCD_PREFIX, EtcdStore, parseEtcdUrl } from '../../lib/control/etcd-store'
 import {
@@ -301,7 +302,10 @@ export async function main(argv: string[]): Promise<number> {
   let announcer: BgpAnnouncer | undefined
   let etcd: EtcdStore | undefined
   let registry: InstanceRegistry | undefined
+  // Tables of earlier compiles are malloc'd: return their pages once V8 has collected them.
+  const stopTrimming = trimNativeHeapAfterGc()
   const shutdown = async () => {
+    stopTrimming()
     await announcer?.stop()
     await registry?.stop()
     await app?.close()
