@@ -24,7 +24,7 @@
  * - `control.import_100k_s`: `POST /v1/policy/lookup-records/bulk` adding
  *   100,000 new records (100 tenants' worth, new VSIDs) until its answer.
  * - `control.bytes_per_record`: VmRSS of the nvlb process once ready and idle
- *   until V8 has returned the start-up garbage (at most 90 s), minus
+ *   until V8 has returned the start-up garbage (held for 12 s, at most 120 s), minus
  *   that at the smallest size, divided by the difference in records (so it
  *   counts everything that grows with the document: records, VIPs, pools,
  *   their tables). Needs at least two sizes; with one size, the smallest is
@@ -195,18 +195,21 @@ function rssBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
 /**
  * VmRSS once V8 has returned the start-up garbage: it does so when the process has been
  * idle for a while (its memory reducer, some 30-60 s after a start of a million records),
- * not at the next GC. Sampled every second until it has fallen by a tenth and then held
- * for 5 s, or for at most 90 s.
+ * not at the next GC. The reducer collects in up to three rounds about 8 s apart, so a
+ * plateau of 5 s could be the one between two rounds (one build measured 432 and 491 MB
+ * that way). Sampled every second until it has fallen by a tenth and then held for
+ * 12 s, or for at most 120 s.
  */
 async function settledRss(pid: number): Promise<number> {
+  const HELD_S = 12
   const samples: number[] = [rssBytes(pid)]
   const started = performance.now()
-  while (performance.now() - started < 90_000) {
+  while (performance.now() - started < 120_000) {
     await delay(1000)
     samples.push(rssBytes(pid))
-    const last = samples.slice(-6)
+    const last = samples.slice(-(HELD_S + 1))
     const fell = Math.min(...samples) < samples[0]! * 0.9
-    if (fell && last.length === 6 && Math.max(...last) < Math.min(...last) * 1.01) break
+    if (fell && last.length === HELD_S + 1 && Math.max(...last) < Math.min(...last) * 1.01) break
   }
   return samples[samples.length - 1]!
 }
