@@ -4,51 +4,33 @@
  * those statements, every one of them, and the line count stays (source maps).
  */
 import t from 'tap'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { relative } from 'node:path'
 import ts from 'typescript'
 import { stripExportPrelude } from '../../scripts/strip-export-prelude'
-
-const root = join(__dirname, '..', '..')
-
-function sources(dir: string): string[] {
-  const out: string[] = []
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name)
-    if (statSync(path).isDirectory()) {
-      if (name !== 'web') out.push(...sources(path))
-    } else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) {
-      out.push(path)
-    }
-  }
-  return out
-}
+import { emittedLibModules, ROOT } from '../helpers/lib-modules'
 
 t.test('every export prelude of lib/ is blanked, and nothing else changes', async (t) => {
-  const options = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')).compilerOptions as Record<string, unknown>
-  const { options: compilerOptions } = ts.convertCompilerOptionsFromJson(options, root)
-  const files = sources(join(root, 'lib'))
+  const modules = emittedLibModules()
   let blanked = 0
   const offenders: string[] = []
-  for (const file of files) {
-    const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions, fileName: file })
+  for (const { file, code: outputText } of modules) {
     const before = outputText.split('\n')
     const after = stripExportPrelude(outputText).split('\n')
     if (after.length !== before.length) {
-      offenders.push(`${relative(root, file)}: ${before.length} lines became ${after.length}`)
+      offenders.push(`${relative(ROOT, file)}: ${before.length} lines became ${after.length}`)
       continue
     }
     for (let i = 0; i < before.length; i++) {
       if (after[i] === before[i]) {
-        if (/= void 0;$/.test(before[i]!) && /^exports\./.test(before[i]!)) offenders.push(`${relative(root, file)}:${i + 1}: left ${before[i]}`)
+        if (/= void 0;$/.test(before[i]!) && /^exports\./.test(before[i]!)) offenders.push(`${relative(ROOT, file)}:${i + 1}: left ${before[i]}`)
         continue
       }
-      if (after[i] !== '' || !/^exports\.\S+ = (?:exports\.\S+ = )*void 0;$/.test(before[i]!)) offenders.push(`${relative(root, file)}:${i + 1}: ${before[i]} -> ${after[i]}`)
+      if (after[i] !== '' || !/^exports\.\S+ = (?:exports\.\S+ = )*void 0;$/.test(before[i]!)) offenders.push(`${relative(ROOT, file)}:${i + 1}: ${before[i]} -> ${after[i]}`)
       else blanked++
     }
   }
   t.same(offenders, [])
-  t.ok(blanked > 50, `${blanked} preludes blanked in ${files.length} modules`)
+  t.ok(blanked > 50, `${blanked} preludes blanked in ${modules.length} modules`)
 })
 
 t.test('a module without its prelude exports the same values', async (t) => {
