@@ -7,7 +7,8 @@
  * Each flow is one 56-byte record in a single Int32Array, so a lookup touches
  * the bucket word and one or two cache lines of the record, not one line per
  * field: with 1M flows the table does not fit any cache and every line is a
- * miss. With the two bucket words that makes 64 bytes per flow.
+ * miss. With the two bucket words that makes 64 bytes per flow. The three
+ * arrays are backed by huge pages where the kernel offers them (huge-pages.ts).
  *
  * Every word is an int32 (addresses and packed ports included; see the
  * snapshot's note on why).
@@ -38,6 +39,7 @@
  * half-open or expired flow remains.
  */
 import { forwardHashOfKey } from './flow-hash'
+import { adviseHugePages } from './huge-pages'
 
 export const NO_ENTRY = -1
 
@@ -145,8 +147,13 @@ export class FlowTable {
     while (buckets < this.capacity) buckets *= 2
     this.bucketMask = buckets - 1
     this.e = new Int32Array(this.capacity * STRIDE)
-    this.forwardBuckets = new Int32Array(buckets).fill(NO_ENTRY)
-    this.replyBuckets = new Int32Array(buckets).fill(NO_ENTRY)
+    this.forwardBuckets = new Int32Array(buckets)
+    this.replyBuckets = new Int32Array(buckets)
+    adviseHugePages(this.e)
+    adviseHugePages(this.forwardBuckets)
+    adviseHugePages(this.replyBuckets)
+    this.forwardBuckets.fill(NO_ENTRY)
+    this.replyBuckets.fill(NO_ENTRY)
     // Free list threaded through the LRU next word.
     for (let i = 0; i < this.capacity; i++) this.e[i * STRIDE + W_LRU_NEXT] = i + 1 < this.capacity ? i + 1 : NO_ENTRY
     for (let l = L_ESTABLISHED_FIRST; l < LISTS; l++) this.listTimeout[l] = FREE_LIST

@@ -9,35 +9,17 @@
  * checked for such accessors.
  */
 import t from 'tap'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { relative } from 'node:path'
 import ts from 'typescript'
-
-const root = join(__dirname, '..', '..')
-
-function sources(dir: string): string[] {
-  const out: string[] = []
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name)
-    if (statSync(path).isDirectory()) {
-      if (name !== 'web') out.push(...sources(path)) // the console's browser code is not CommonJS
-    } else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) {
-      out.push(path)
-    }
-  }
-  return out
-}
+import { emittedLibModules, ROOT } from '../helpers/lib-modules'
 
 t.test('tsc emits no exports accessor for any module of lib/', async (t) => {
-  const options = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')).compilerOptions as Record<string, unknown>
-  const { options: compilerOptions } = ts.convertCompilerOptionsFromJson(options, root)
-  const files = sources(join(root, 'lib'))
-  t.ok(files.length > 50, `${files.length} modules checked`)
+  const modules = emittedLibModules()
+  t.ok(modules.length > 50, `${modules.length} modules checked`)
   const offenders: string[] = []
-  for (const file of files) {
-    const { outputText } = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions, fileName: file })
+  for (const { file, code: outputText } of modules) {
     const accessors = [...outputText.matchAll(/Object\.defineProperty\(exports, "([^"]+)", \{ enumerable: true, get:/g)].map((m) => m[1])
-    if (accessors.length > 0) offenders.push(`${relative(root, file)}: ${accessors.join(', ')}`)
+    if (accessors.length > 0) offenders.push(`${relative(ROOT, file)}: ${accessors.join(', ')}`)
   }
   t.same(offenders, [], 'import each binding from the module that defines it instead of re-exporting it')
 })
