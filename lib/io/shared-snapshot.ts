@@ -91,11 +91,6 @@ export class SnapshotPublisher {
     this.source = first
   }
 
-  /** The last snapshot published, as the compiler made it. */
-  get current(): Snapshot {
-    return this.source
-  }
-
   /** The last snapshot published, with its tables in shared memory. */
   full(): Snapshot {
     this.whole ??= this.sharer.share(this.source)

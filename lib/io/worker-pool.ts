@@ -423,9 +423,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
 
   return {
     workerCount,
-    adopt(published: Snapshot): void {
-      const delta = publisher.delta(published)
-      const next = published
+    adopt(next: Snapshot): void {
+      const delta = publisher.delta(next)
       snapshot = next
       // The steering program depends on the frontends only (VIP address and port of every rule).
       plan = steered && delta.frontendsChanged ? steeringPlan(frontendsOf(next)) : plan

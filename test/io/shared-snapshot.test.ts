@@ -64,7 +64,6 @@ t.test('snapshots after the first go to the workers as deltas: applied to the on
   const applied = applySnapshotDelta(structuredClone(running), structuredClone(delta))
   const plain = (s: typeof first) => JSON.parse(JSON.stringify(s, (_k, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Uint8Array) : v)))
   t.same(plain(applied), plain(second), 'the delta applied to the running snapshot is the published one')
-  t.equal(publisher.current, second)
   t.same(plain(publisher.full()), plain(second), 'a worker started now gets the last one whole')
   t.throws(() => applySnapshotDelta(applied, delta), /cannot apply/, 'a delta applies only to its base')
   // Without any change but the generation, a delta carries the scalars only.
