@@ -271,25 +271,16 @@ export class Engine {
       replyKinds[i] = this.lookupReplyKind
       replies |= this.lookupReplyKind ^ 2
     }
-    for (let i = 0; i < n; i++) heads[i] = flows.headOf(kinds[i] === KIND_HAIRPIN ? 0 : kinds[i]!, hashes[i]!)
-    if (replies !== 0) for (let i = 0; i < n; i++) replyHeads[i] = flows.headOf(replyKinds[i]!, replyHashes[i]!)
-    let sink = 0
-    for (let i = 0; i < n; i++) {
-      const head = heads[i]!
-      if (head >= 0) sink ^= flows.touchRecord(head)
-    }
-    if (replies !== 0) {
-      for (let i = 0; i < n; i++) {
-        const replyHead = replyHeads[i]!
-        if (replyHead >= 0) sink ^= flows.touchRecord(replyHead)
-      }
-    }
+    flows.headsOf(kinds, hashes, heads, n)
+    if (replies !== 0) flows.headsOf(replyKinds, replyHashes, replyHeads, n)
+    let sink = flows.touchRecords(heads, n)
+    if (replies !== 0) sink ^= flows.touchRecords(replyHeads, n)
     this.prefetchSink = sink
   }
 
   /**
    * The hash of the chain this frame's flow lookup walks; sets lookupKind to
-   * which chain (FlowTable.headOf: 0 forward, 1 reply, 2 none).
+   * which chain (FlowTable.headsOf: 0 forward, 1 reply, 2 none).
    */
   private lookupHashOf(buf: Uint8Array, off: number, len: number): number {
     const snap = this.snap!
