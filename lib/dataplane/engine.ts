@@ -258,30 +258,29 @@ export class Engine {
     const replyHashes = this.prefetchReplyHashes
     const replyKinds = this.prefetchReplyKinds
     const replyHeads = this.prefetchReplyHeads
+    // The passes over the bucket words and the records are kept to a few
+    // instructions a frame: the misses in flight are those of the frames
+    // whose instructions fit the processor's reorder window. Only a new flow's
+    // SYN has a second chain to read (the reply chain it is checked against).
+    let replies = 0
     for (let i = 0; i < n; i++) {
       this.lookupReplyKind = 2
       hashes[i] = this.lookupHashOf(buf, offsets[i]!, lengths[i]!)
       kinds[i] = this.lookupKind
       replyHashes[i] = this.lookupReplyHash
       replyKinds[i] = this.lookupReplyKind
+      replies |= this.lookupReplyKind ^ 2
     }
-    for (let i = 0; i < n; i++) {
-      heads[i] = flows.headOf(kinds[i] === KIND_HAIRPIN ? 0 : kinds[i]!, hashes[i]!)
-      replyHeads[i] = flows.headOf(replyKinds[i]!, replyHashes[i]!)
-    }
-    let sink = 0
-    for (let i = 0; i < n; i++) {
-      const head = heads[i]!
-      if (head >= 0) sink ^= flows.touchRecord(head)
-      const replyHead = replyHeads[i]!
-      if (replyHead >= 0) sink ^= flows.touchRecord(replyHead)
-    }
+    flows.headsOf(kinds, hashes, heads, n)
+    if (replies !== 0) flows.headsOf(replyKinds, replyHashes, replyHeads, n)
+    let sink = flows.touchRecords(heads, n)
+    if (replies !== 0) sink ^= flows.touchRecords(replyHeads, n)
     this.prefetchSink = sink
   }
 
   /**
    * The hash of the chain this frame's flow lookup walks; sets lookupKind to
-   * which chain (FlowTable.headOf: 0 forward, 1 reply, 2 none).
+   * which chain (FlowTable.headsOf: 0 forward, 1 reply, 2 none).
    */
   private lookupHashOf(buf: Uint8Array, off: number, len: number): number {
     const snap = this.snap!

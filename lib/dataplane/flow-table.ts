@@ -307,16 +307,30 @@ export class FlowTable {
     return NO_ENTRY
   }
 
-  /** Prefetching: the first entry of the forward (kind 0) or reply (kind 1) chain of a hash; -1 for kind 2. */
-  headOf(kind: number, hash: number): number {
-    if (kind === 0) return this.forwardBuckets[hash & this.bucketMask]!
-    if (kind === 1) return this.replyBuckets[hash & this.bucketMask]!
-    return NO_ENTRY
+  /**
+   * Prefetching: the first entry of the chain of each of n frames, from its
+   * kind (0 forward, 1 reply, 2 none: -1; any other, forward) and hash.
+   */
+  headsOf(kinds: Uint8Array, hashes: Int32Array, heads: Int32Array, n: number): void {
+    const forward = this.forwardBuckets
+    const reply = this.replyBuckets
+    const mask = this.bucketMask
+    for (let i = 0; i < n; i++) {
+      const kind = kinds[i]!
+      const bucket = hashes[i]! & mask
+      heads[i] = kind === 1 ? reply[bucket]! : kind === 2 ? NO_ENTRY : forward[bucket]!
+    }
   }
 
-  /** Read the first and the last hot word of a record, pulling the cache lines a known flow reads in (prefetching). */
-  touchRecord(i: number): number {
-    return this.e[i * STRIDE]! ^ this.e[i * STRIDE + W_HOT_LAST]!
+  /** Prefetching: read the first and the last hot word of the records of n heads (those >= 0), pulling in the cache lines a known flow reads; returns their XOR. */
+  touchRecords(heads: Int32Array, n: number): number {
+    const e = this.e
+    let sink = 0
+    for (let i = 0; i < n; i++) {
+      const b = heads[i]! * STRIDE
+      if (b >= 0) sink ^= e[b]! ^ e[b + W_HOT_LAST]!
+    }
+    return sink
   }
 
   /** First entry of the reply chain for this hash; walk it with replyNext(). */

@@ -69,6 +69,21 @@ t.test('fields packed with the list keep their values', async (t) => {
   t.equal(ft.timeoutOf(i), 240)
 })
 
+t.test('prefetching: the chain heads of a batch by kind', async (t) => {
+  const ft = table(64, [{ id: 0, idleTimeoutSeconds: 240 }])
+  const ports = (1000 << 16) | 80
+  const a = add(ft, 1, 0, FLOW_NEW, 100)
+  const b = add(ft, 2, 0, FLOW_NEW, 100)
+  const fa = forwardHashOfKey(6, 1, 99, ports)
+  const heads = new Int32Array(5).fill(7)
+  // forward, reply (add() gives flow n the reply hash n * 7919), none, hairpin (forward)
+  ft.headsOf(new Uint8Array([0, 1, 2, 3]), new Int32Array([fa, 2 * 7919, fa, fa]), heads, 4)
+  t.same([...heads], [a, b, NO_ENTRY, a, 7], 'only the first n are written')
+  const none = new Int32Array(3).fill(NO_ENTRY)
+  t.equal(ft.touchRecords(none, 3), 0, 'no entries: nothing read')
+  t.equal(ft.touchRecords(heads, 4), ft.touchRecords(new Int32Array([b]), 1), 'the first n; a record read twice XORs out')
+})
+
 t.test('ageing reclaims every expired flow within a bounded number of ticks, whatever the order, and nothing early', async (t) => {
   const rules: RuleTimeout[] = [5, 60, 240, 3600, 45].map((s, id) => ({ id, idleTimeoutSeconds: s }))
   const ft = table(4096, rules)
