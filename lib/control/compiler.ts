@@ -7,6 +7,7 @@ import { NVGRE_ENCAP_OVERHEAD } from '../packet/nvgre'
 import { TCP_HEADER_LENGTH } from '../packet/tcp'
 import { buildMaglev, DEFAULT_MAGLEV_SIZE } from '../hash/maglev'
 import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet, type KeyTable } from '../dataplane/key-table'
+import { sharedArray, sharedCopyOf } from '../dataplane/shared-array'
 import {
   MAX_BACKEND_IDS,
   MAX_RULE_IDS,
@@ -131,17 +132,6 @@ interface NeighborTables {
   list: NvlbConfig['neighbors']
   neighbors: KeyTable
   neighborMac: Uint8Array
-}
-
-/**
- * A copy of `array` in a SharedArrayBuffer: structured clone (postMessage to a worker)
- * passes such an array by reference. Snapshot tables are never written after the
- * compile, so sharing them is safe.
- */
-function shared<T extends Int32Array | Uint8Array>(array: T): T {
-  const copy = new (array.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(array.byteLength))
-  copy.set(array)
-  return copy
 }
 
 /** `next` is frozen and starts with every item of `previous`, by reference. */
@@ -376,9 +366,9 @@ export class Compiler {
       customerRoutes: config.customerRoutes,
       domains,
       domainOf,
-      lookup: checked ?? { keys: shared(lookup.keys), values: shared(lookup.values), mask: lookup.mask, size: lookup.size },
-      lookupHost: shared(lookupHost),
-      lookupMac: shared(lookupMac),
+      lookup: checked ?? { keys: sharedCopyOf(lookup.keys), values: sharedCopyOf(lookup.values), mask: lookup.mask, size: lookup.size },
+      lookupHost: sharedCopyOf(lookupHost),
+      lookupMac: sharedCopyOf(lookupMac),
     }
     this.policyCache = tables
     return tables
@@ -477,8 +467,7 @@ export class Compiler {
             members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
             maglevSize,
           )
-          // In shared memory: the packet workers get the table itself, not a copy (lib/io/shared-snapshot.ts).
-          table = new Int32Array(new SharedArrayBuffer(maglevSize * 4))
+          table = sharedArray(Int32Array, maglevSize)
           for (let s = 0; s < maglevSize; s++) {
             const pick = picks[s]!
             table[s] = pick < 0 ? -1 : members.ids[pick]!
@@ -631,7 +620,7 @@ export class Compiler {
           if (dnat !== undefined) dnatReplySources.push(dnat)
         }
       })
-      ruleSince = new Int32Array(new SharedArrayBuffer(this.ruleIds.count * 4))
+      ruleSince = sharedArray(Int32Array, this.ruleIds.count)
       for (let i = 0; i < this.ruleIds.count; i++) {
         if (ruleList[i] === undefined) ruleList[i] = null
         else ruleSince[i] = this.ruleIds.since(i)

@@ -14,6 +14,7 @@
 import type { Pool } from './config-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import { keyTableGet, type KeyTable } from '../dataplane/key-table'
+import { sharedArray } from '../dataplane/shared-array'
 import { BACKEND_ABSENT, BACKEND_ACTIVE, BACKEND_DISABLED, BACKEND_DRAINING } from '../dataplane/snapshot'
 
 const STATE_CODE = { active: BACKEND_ACTIVE, draining: BACKEND_DRAINING, disabled: BACKEND_DISABLED } as const
@@ -160,11 +161,6 @@ export interface CompiledPools {
   pools: ReadonlyMap<string, CompiledPool>
   poolIndex(key: string): number
   useAll: ReadonlySet<string>
-}
-
-/** A typed array of `length` items in shared memory: the packet workers get the snapshot's arrays themselves, not copies. */
-function sharedArray<T>(Ctor: { new (buffer: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, length: number): T {
-  return new Ctor(new SharedArrayBuffer(length * Ctor.BYTES_PER_ELEMENT))
 }
 
 function emptyArrays(count: number): BackendArrays {

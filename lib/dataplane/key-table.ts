@@ -4,6 +4,8 @@
  * to worker threads and looked up on the packet path without allocating.
  * Functions, not a class: a cloned table is plain data.
  */
+import { sharedArray } from './shared-array'
+
 export interface KeyTable {
   /** 3 words per slot. */
   keys: Int32Array
@@ -29,7 +31,7 @@ export function mixWords3(a: number, b: number, c: number): number {
 export function createKeyTable(expected: number, shared = false): KeyTable {
   let capacity = 8
   while (capacity < expected * 2) capacity *= 2
-  const words = (n: number) => (shared ? new Int32Array(new SharedArrayBuffer(n * 4)) : new Int32Array(n))
+  const words = (n: number) => (shared ? sharedArray(Int32Array, n) : new Int32Array(n))
   const values = words(capacity).fill(-1)
   return { keys: words(capacity * 3), values, mask: capacity - 1, size: 0 }
 }

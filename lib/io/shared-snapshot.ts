@@ -1,7 +1,7 @@
 import type { CompiledRule, Snapshot } from '../dataplane/snapshot'
+import { sharedCopyOf } from '../dataplane/shared-array'
 
 type TypedArray = Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array | BigInt64Array | BigUint64Array
-type TypedArrayConstructor = new (buffer: SharedArrayBuffer) => TypedArray
 
 /**
  * Snapshots for the packet workers with their tables in SharedArrayBuffers.
@@ -42,9 +42,7 @@ export class SnapshotSharer {
     if (array.buffer instanceof SharedArrayBuffer) return array
     const known = this.shared.get(array)
     if (known !== undefined) return known
-    const Ctor = array.constructor as TypedArrayConstructor
-    const copy = new Ctor(new SharedArrayBuffer(array.byteLength))
-    copy.set(array as never)
+    const copy = sharedCopyOf(array)
     this.shared.set(array, copy)
     this.lastCopiedBytes += array.byteLength
     return copy
