@@ -24,21 +24,16 @@ export function stripExportPrelude(code: string): string {
   return code.replace(PRELUDE, '')
 }
 
-function walk(dir: string): number {
-  let changed = 0
+function walk(dir: string): void {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name)
-    if (statSync(path).isDirectory()) changed += walk(path)
+    if (statSync(path).isDirectory()) walk(path)
     else if (name.endsWith('.js')) {
       const code = readFileSync(path, 'utf8')
       const stripped = stripExportPrelude(code)
-      if (stripped !== code) {
-        writeFileSync(path, stripped)
-        changed++
-      }
+      if (stripped !== code) writeFileSync(path, stripped)
     }
   }
-  return changed
 }
 
 if (require.main === module) {
