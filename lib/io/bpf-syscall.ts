@@ -7,7 +7,6 @@ import * as c from './libc'
 
 const SYS_BPF = 321
 export const BPF_MAP_CREATE = 0
-export const BPF_MAP_UPDATE_ELEM = 2
 const BPF_PROG_LOAD = 5
 const BPF_LINK_CREATE = 28
 
@@ -17,16 +16,6 @@ export function bpf(command: number, attr: Buffer): number {
 
 export function bpfError(what: string): Error {
   return new Error(`${what} failed: ${c.strerror(c.errno())}`)
-}
-
-/** One eBPF instruction (struct bpf_insn). */
-export function instruction(opcode: number, dst: number, src: number, offset: number, imm: number): Buffer {
-  const b = Buffer.alloc(8)
-  b[0] = opcode
-  b[1] = (src << 4) | dst
-  b.writeInt16LE(offset, 2)
-  b.writeInt32LE(imm, 4)
-  return b
 }
 
 /** Loads `code` as a GPL program of `programType` for `attachType`; the verifier's log is in the error. */

@@ -1,4 +1,5 @@
-import { createLink, instruction, loadProgram } from './bpf-syscall'
+import { createLink, loadProgram } from './bpf-syscall'
+import { EbpfProgram, R0 } from './ebpf-assembler'
 import * as c from './libc'
 
 /**
@@ -19,10 +20,7 @@ const BPF_TCX_INGRESS = 46
 const TC_ACT_SHOT = 2
 
 export function dropProgram(): Buffer {
-  return Buffer.concat([
-    instruction(0xb7, 0, 0, 0, TC_ACT_SHOT), // r0 = TC_ACT_SHOT
-    instruction(0x95, 0, 0, 0, 0), // exit
-  ])
+  return new EbpfProgram().movImm(R0, TC_ACT_SHOT).exit().encode()
 }
 
 /** Attaches the drop program at `interfaceName`'s ingress; returns the link fd (close it to detach). Throws when the kernel refuses. */

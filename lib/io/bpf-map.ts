@@ -1,0 +1,80 @@
+import { BPF_MAP_CREATE, bpf, bpfError } from './bpf-syscall'
+import * as c from './libc'
+
+/**
+ * An eBPF map seen from user space: created, read and written with bpf(2) on the control
+ * path (each call a system call; never on a packet path). Keys and values are the raw bytes
+ * the programs using the map read.
+ */
+
+export const BPF_MAP_TYPE_HASH = 1
+export const BPF_MAP_TYPE_ARRAY = 2
+export const BPF_MAP_TYPE_XSKMAP = 17
+
+const BPF_MAP_LOOKUP_ELEM = 1
+const BPF_MAP_UPDATE_ELEM = 2
+const BPF_MAP_DELETE_ELEM = 3
+const BPF_ANY = 0
+const ENOENT = 2
+
+export class BpfMap {
+  readonly fd: number
+  private readonly key: Buffer
+  private readonly value: Buffer
+  /** union bpf_attr for the element commands: map_fd, key, value, flags. */
+  private readonly attr = Buffer.alloc(32)
+
+  constructor(
+    type: number,
+    readonly keySize: number,
+    readonly valueSize: number,
+    maxEntries: number,
+    name: string,
+  ) {
+    const attr = Buffer.alloc(72)
+    attr.writeUInt32LE(type, 0)
+    attr.writeUInt32LE(keySize, 4)
+    attr.writeUInt32LE(valueSize, 8)
+    attr.writeUInt32LE(maxEntries, 12)
+    attr.write(name.slice(0, 15), 28)
+    this.fd = bpf(BPF_MAP_CREATE, attr)
+    if (this.fd < 0) throw bpfError(`BPF_MAP_CREATE (${name})`)
+    this.key = Buffer.alloc(keySize)
+    this.value = Buffer.alloc(valueSize)
+    this.attr.writeUInt32LE(this.fd, 0)
+    this.attr.writeBigUInt64LE(BigInt(c.bufferAddress(this.key)), 8)
+    this.attr.writeBigUInt64LE(BigInt(c.bufferAddress(this.value)), 16)
+  }
+
+  /** Creates or replaces the element `key` (keySize bytes) with `value` (valueSize bytes). */
+  set(key: Uint8Array, value: Uint8Array): void {
+    this.key.set(key)
+    this.value.set(value)
+    this.attr.writeBigUInt64LE(BigInt(BPF_ANY), 24)
+    if (bpf(BPF_MAP_UPDATE_ELEM, this.attr) < 0) throw bpfError('BPF_MAP_UPDATE_ELEM')
+  }
+
+  /** The value of `key` (a copy), or null when there is none. */
+  get(key: Uint8Array): Buffer | null {
+    this.key.set(key)
+    if (bpf(BPF_MAP_LOOKUP_ELEM, this.attr) < 0) {
+      if (c.errno() === ENOENT) return null
+      throw bpfError('BPF_MAP_LOOKUP_ELEM')
+    }
+    return Buffer.from(this.value)
+  }
+
+  /** Removes `key`; false when it was not there. */
+  delete(key: Uint8Array): boolean {
+    this.key.set(key)
+    if (bpf(BPF_MAP_DELETE_ELEM, this.attr) < 0) {
+      if (c.errno() === ENOENT) return false
+      throw bpfError('BPF_MAP_DELETE_ELEM')
+    }
+    return true
+  }
+
+  close(): void {
+    c.close(this.fd)
+  }
+}
