@@ -10,7 +10,7 @@ import { canonicalMac, parseIPv4 } from '../../lib/packet/address'
 const USAGE = `usage: nvlb host --config CONFIG.json --name NAME --provider-interface IF
                  --provider-address PA [--provider-mac MAC]
                  --vm NAME:IF:VSID:CA [--vm ...] [--stats-interval SECONDS]
-                 [--own-interfaces]
+                 [--own-interfaces] [--kernel-decap]
        nvlb host --host-file HOST.json [same options to override it]
 
 The NVGRE host emulator: the Hyper-V host role of one machine of the reference
@@ -26,6 +26,12 @@ AF_PACKET sockets. Run it inside the host's network namespace, as root.
                          interfaces (only where nothing else uses them: no address on
                          them); a tc program at their ingress drops each frame after the
                          emulator's socket has it (refused by the kernel: a warning)
+  --kernel-decap         decapsulate NVGRE for these VMs in the kernel: an XDP program on
+                         the provider interface delivers each frame the emulator would
+                         deliver, byte for byte, and passes every other frame on to it
+                         (counted as decapsulatedInKernel). The VMs' ends of their veth
+                         ports need GRO on, or the kernel drops what it redirects there
+                         (refused by the kernel: a warning, the emulator does it all)
 
 HOST.json: { "name", "config" (path, relative to HOST.json), "providerInterface",
 "providerAddress", "providerMac"?, "vms": [{ "name", "interface", "virtualSubnetId",
@@ -104,6 +110,7 @@ export async function main(argv: string[]): Promise<number> {
         vm: { type: 'string', multiple: true },
         'stats-interval': { type: 'string' },
         'own-interfaces': { type: 'boolean' },
+        'kernel-decap': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -155,6 +162,7 @@ export async function main(argv: string[]): Promise<number> {
       providerInterface,
       vmInterfaces: vms.map((vm) => vm.interface),
       ownInterfaces: v['own-interfaces'] === true,
+      kernelDecap: v['kernel-decap'] === true,
     })
   } catch (err) {
     process.stderr.write(`nvlb host: ${(err as Error).message}\n`)
@@ -163,6 +171,9 @@ export async function main(argv: string[]): Promise<number> {
 
   if (runner.stackBypassError !== undefined) {
     process.stderr.write(`nvlb host: warning: --own-interfaces refused, the kernel's stack still sees every frame: ${runner.stackBypassError}\n`)
+  }
+  if (runner.kernelDecapError !== undefined) {
+    process.stderr.write(`nvlb host: warning: --kernel-decap refused, the emulator decapsulates every frame: ${runner.kernelDecapError}\n`)
   }
   const running = runner.start()
   const stop = (): void => void runner.stop()
@@ -179,7 +190,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGHUP', reload)
   const statsTimer =
     statsInterval > 0
-      ? setInterval(() => process.stdout.write(`${JSON.stringify({ host: name, ...nonZero(runner.emulator.counters) })}\n`), statsInterval * 1000)
+      ? setInterval(() => process.stdout.write(`${JSON.stringify({ host: name, ...nonZero(runner.counters()) })}\n`), statsInterval * 1000)
       : null
   process.stdout.write(
     `ready ${name} pa ${providerAddress} on ${providerInterface}; vms ${vms.map((vm) => `${vm.name}@${vm.interface}`).join(' ') || '(none)'}\n`,
@@ -196,6 +207,6 @@ export async function main(argv: string[]): Promise<number> {
     process.off('SIGINT', stop)
     process.off('SIGHUP', reload)
   }
-  process.stderr.write(`nvlb host ${name}: ${JSON.stringify(nonZero(runner.emulator.counters))}\n`)
+  process.stderr.write(`nvlb host ${name}: ${JSON.stringify(nonZero(runner.counters()))}\n`)
   return code
 }

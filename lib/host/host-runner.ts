@@ -11,7 +11,8 @@ import { openFramePort } from '../io/open-frame-port'
 import * as c from '../io/libc'
 import { PollSet } from '../io/poll-set'
 import { bypassKernelStack } from '../io/stack-bypass'
-import { HostEmulator } from './host-emulator'
+import { HostEmulator, type HostCounters } from './host-emulator'
+import { KernelDecap, type KernelDecapCounters } from './kernel-decap'
 
 /** Longest a poll blocks the event loop, in milliseconds. */
 const POLL_SLICE_MS = 20
@@ -28,7 +29,16 @@ export interface HostRunnerOptions {
    * refuses, the runner goes on without and says why in `stackBypassError`.
    */
   ownInterfaces?: boolean
+  /**
+   * Decapsulate NVGRE for the VMs in the kernel (lib/host/kernel-decap.ts); the emulator
+   * still handles every other frame. Where the kernel refuses, the runner goes on without
+   * and says why in `kernelDecapError`.
+   */
+  kernelDecap?: boolean
 }
+
+/** The emulator's counters, with the frames the kernel decapsulated added in and counted apart. */
+export type HostRunnerCounters = HostCounters & { decapsulatedInKernel: number; abortedInKernel: number }
 
 export class HostRunner {
   private emulatorInUse: HostEmulator
@@ -41,6 +51,11 @@ export class HostRunner {
   private readonly bypassLinks: number[] = []
   /** Why ownInterfaces could not be honoured (undefined: it was, or was not asked for). */
   readonly stackBypassError: string | undefined
+  private readonly decap: KernelDecap | null = null
+  /** The kernel's counts when the emulator in use took over (its own counters start at zero). */
+  private decapBaseline: KernelDecapCounters = { decapsulated: 0, aborted: 0 }
+  /** Why kernelDecap could not be honoured. */
+  readonly kernelDecapError: string | undefined
 
   constructor(options: HostRunnerOptions) {
     this.emulatorInUse = options.emulator
@@ -70,6 +85,27 @@ export class HostRunner {
       }
     }
     this.stackBypassError = bypassError
+    if (options.kernelDecap === true) {
+      try {
+        this.decap = new KernelDecap(options.emulator, options.providerInterface, options.vmInterfaces)
+      } catch (err) {
+        this.kernelDecapError = (err as Error).message
+      }
+    }
+  }
+
+  /** What the emulator in use counted, plus what the kernel decapsulated for it. */
+  counters(): HostRunnerCounters {
+    const counters: HostRunnerCounters = { ...this.emulatorInUse.counters, decapsulatedInKernel: 0, abortedInKernel: 0 }
+    if (this.decap === null) return counters
+    const now = this.decap.read()
+    const decapsulated = now.decapsulated - this.decapBaseline.decapsulated
+    counters.decapsulatedInKernel = decapsulated
+    counters.abortedInKernel = now.aborted - this.decapBaseline.aborted
+    counters.providerFramesIn += decapsulated + counters.abortedInKernel
+    counters.decapsulated += decapsulated
+    counters.vmFramesOut += decapsulated
+    return counters
   }
 
   get emulator(): HostEmulator {
@@ -80,6 +116,10 @@ export class HostRunner {
   replaceEmulator(emulator: HostEmulator): void {
     if (emulator.vmPorts.length !== this.emulatorInUse.vmPorts.length) {
       throw new Error('a replacement emulator must have the same VM ports')
+    }
+    if (this.decap !== null) {
+      this.decap.setVms(emulator)
+      this.decapBaseline = this.decap.read()
     }
     this.emulatorInUse = emulator
   }
@@ -152,5 +192,6 @@ export class HostRunner {
   private close(): void {
     for (const port of this.ports) port.close()
     for (const fd of this.bypassLinks.splice(0)) c.close(fd)
+    this.decap?.close()
   }
 }

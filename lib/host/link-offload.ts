@@ -60,6 +60,15 @@ export function disableOffloads(namespace: string, interfaceName: string): void 
   inNamespace(namespace, () => offloads.disableOffloads(interfaceName, { features: ['tx-checksumming', 'tso', 'gso'] }))
 }
 
+/**
+ * GRO on for `interfaceName` inside `namespace`. On a veth that also turns NAPI on for its
+ * receive side, which a VM's end needs before the kernel can redirect frames into it from
+ * XDP (lib/host/kernel-decap.ts).
+ */
+export function enableGro(namespace: string, interfaceName: string): void {
+  inNamespace(namespace, () => offloads.setOffload(interfaceName, 'gro', true))
+}
+
 export interface OffloadState {
   txChecksum: boolean
   tso: boolean

@@ -67,12 +67,15 @@ t.test('VMs talk through two host emulators', { skip: isRoot ? false : 'needs ro
   // stacks took in none of the packets of the traffic above.
   topology.hosts.forEach((host, i) => {
     t.equal(ipInReceives(host.namespace) - receivedBefore[i]!, 0, `${host.name}: the kernel's IP stack received none of the traffic`)
-    t.notMatch(hosts!.processes.find((p) => p.name === host.name)!.output.join('\n'), /own-interfaces refused/, `${host.name}: the bypass was attached`)
+    const output = hosts!.processes.find((p) => p.name === host.name)!.output.join('\n')
+    t.notMatch(output, /own-interfaces refused/, `${host.name}: the bypass was attached`)
+    t.notMatch(output, /kernel-decap refused/, `${host.name}: the kernel decapsulation was attached`)
   })
 
   const counters = await Promise.all(hosts.processes.map((p) => p.stop().then(() => p.output.join('\n'))))
   hosts = null
   t.match(counters.join('\n'), /"decapsulated":\d+/, 'the emulators report their counters on exit')
+  t.match(counters.join('\n'), /"decapsulatedInKernel":[1-9]/, 'NVGRE between the hosts was decapsulated in the kernel (--kernel-decap)')
   await servers.stop()
   servers = null
   topology.destroy()
