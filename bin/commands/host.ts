@@ -10,7 +10,7 @@ import { canonicalMac, parseIPv4 } from '../../lib/packet/address'
 const USAGE = `usage: nvlb host --config CONFIG.json --name NAME --provider-interface IF
                  --provider-address PA [--provider-mac MAC]
                  --vm NAME:IF:VSID:CA [--vm ...] [--stats-interval SECONDS]
-                 [--own-interfaces] [--kernel-decap]
+                 [--own-interfaces] [--kernel-fast-path]
        nvlb host --host-file HOST.json [same options to override it]
 
 The NVGRE host emulator: the Hyper-V host role of one machine of the reference
@@ -26,12 +26,14 @@ AF_PACKET sockets. Run it inside the host's network namespace, as root.
                          interfaces (only where nothing else uses them: no address on
                          them); a tc program at their ingress drops each frame after the
                          emulator's socket has it (refused by the kernel: a warning)
-  --kernel-decap         decapsulate NVGRE for these VMs in the kernel: an XDP program on
-                         the provider interface delivers each frame the emulator would
-                         deliver, byte for byte, and passes every other frame on to it
-                         (counted as decapsulatedInKernel). The VMs' ends of their veth
-                         ports need GRO on, or the kernel drops what it redirects there
-                         (refused by the kernel: a warning, the emulator does it all)
+  --kernel-fast-path     decapsulate and encapsulate the common frames in the kernel, as
+                         Hyper-V's switch does: XDP programs on the provider interface and
+                         the VM ports send each such frame where the emulator would, with
+                         the same bytes (but the outer IPv4 identification), and pass every
+                         other frame on to it (counted as decapsulatedInKernel and
+                         encapsulatedInKernel). The VMs' ends of their veth ports need GRO
+                         on, or the kernel drops what it redirects there (a direction the
+                         kernel refuses: a warning, the emulator does that one)
 
 HOST.json: { "name", "config" (path, relative to HOST.json), "providerInterface",
 "providerAddress", "providerMac"?, "vms": [{ "name", "interface", "virtualSubnetId",
@@ -110,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
         vm: { type: 'string', multiple: true },
         'stats-interval': { type: 'string' },
         'own-interfaces': { type: 'boolean' },
-        'kernel-decap': { type: 'boolean' },
+        'kernel-fast-path': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -162,7 +164,7 @@ export async function main(argv: string[]): Promise<number> {
       providerInterface,
       vmInterfaces: vms.map((vm) => vm.interface),
       ownInterfaces: v['own-interfaces'] === true,
-      kernelDecap: v['kernel-decap'] === true,
+      kernelFastPath: v['kernel-fast-path'] === true,
     })
   } catch (err) {
     process.stderr.write(`nvlb host: ${(err as Error).message}\n`)
@@ -172,8 +174,8 @@ export async function main(argv: string[]): Promise<number> {
   if (runner.stackBypassError !== undefined) {
     process.stderr.write(`nvlb host: warning: --own-interfaces refused, the kernel's stack still sees every frame: ${runner.stackBypassError}\n`)
   }
-  if (runner.kernelDecapError !== undefined) {
-    process.stderr.write(`nvlb host: warning: --kernel-decap refused, the emulator decapsulates every frame: ${runner.kernelDecapError}\n`)
+  for (const refused of runner.kernelFastPathErrors) {
+    process.stderr.write(`nvlb host: warning: --kernel-fast-path refused for ${refused}; the emulator does it\n`)
   }
   const running = runner.start()
   const stop = (): void => void runner.stop()

@@ -515,7 +515,7 @@ function build(t: Omit<Topology, 'destroy'>): void {
     setLink(host.namespace, vm.hostInterface, ['mtu', String(vm.mtu), 'up'])
     setLink(vm.namespace, vm.interface, ['address', vm.mac, 'mtu', String(vm.mtu), 'up'])
     disableOffloads(vm.namespace, vm.interface)
-    // NAPI on the VM's end: the host's kernel decapsulation (nvlb host --kernel-decap) redirects into it.
+    // NAPI on the VM's end: the host's kernel decapsulation (nvlb host --kernel-fast-path) redirects into it.
     enableGro(vm.namespace, vm.interface)
     ip(['-n', vm.namespace, 'address', 'add', `${vm.address}/${vm.prefixLength}`, 'dev', vm.interface])
     ip(['-n', vm.namespace, 'route', 'add', 'default', 'via', vm.gateway, 'dev', vm.interface])
@@ -650,8 +650,8 @@ export function hostArguments(topology: Pick<Topology, 'configPath'>, host: Host
     '--provider-mac', host.providerMac,
     // The host namespace has no address: its kernel has nothing to do with these frames.
     '--own-interfaces',
-    // Decapsulation for the VMs in the kernel, as a Hyper-V host's virtual switch does it.
-    '--kernel-decap',
+    // Decapsulation and encapsulation in the kernel, as a Hyper-V host's virtual switch does them.
+    '--kernel-fast-path',
   ]
   for (const vm of host.vms) args.push('--vm', `${vm.name}:${vm.hostInterface}:${vm.virtualSubnetId}:${vm.address}`)
   return args

@@ -141,6 +141,21 @@ export class HostPolicy {
     return undefined
   }
 
+  /** The CAs a VM in `vsid` can resolve (records of its VSID, then of its routing domain's other VSIDs), each once. */
+  visibleAddresses(vsid: number): Set<number> {
+    const addresses = new Set<number>(this.records.get(vsid)?.keys() ?? [])
+    const domain = this.domainOf.get(vsid)
+    for (const other of domain === undefined ? [] : this.domainSubnets.get(domain)!) {
+      for (const ca of this.records.get(other)?.keys() ?? []) addresses.add(ca)
+    }
+    return addresses
+  }
+
+  /** `vsid`'s customer routes, longest prefix first, then lowest metric (the order `route` tries them in). */
+  routesOf(vsid: number): readonly PolicyRoute[] {
+    return this.routes.get(vsid) ?? []
+  }
+
   /** The best customer route of `vsid` for `destination`, or undefined. */
   route(vsid: number, destination: number): PolicyRoute | undefined {
     const list = this.routes.get(vsid)

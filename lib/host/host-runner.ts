@@ -13,6 +13,7 @@ import { PollSet } from '../io/poll-set'
 import { bypassKernelStack } from '../io/stack-bypass'
 import { HostEmulator, type HostCounters } from './host-emulator'
 import { KernelDecap, type KernelDecapCounters } from './kernel-decap'
+import { KernelEncap } from './kernel-encap'
 
 /** Longest a poll blocks the event loop, in milliseconds. */
 const POLL_SLICE_MS = 20
@@ -30,15 +31,15 @@ export interface HostRunnerOptions {
    */
   ownInterfaces?: boolean
   /**
-   * Decapsulate NVGRE for the VMs in the kernel (lib/host/kernel-decap.ts); the emulator
-   * still handles every other frame. Where the kernel refuses, the runner goes on without
-   * and says why in `kernelDecapError`.
+   * Decapsulate and encapsulate the common frames in the kernel (lib/host/kernel-decap.ts,
+   * kernel-encap.ts); the emulator still handles every other frame. Where the kernel refuses
+   * one of them, the runner goes on without it and says why in `kernelFastPathErrors`.
    */
-  kernelDecap?: boolean
+  kernelFastPath?: boolean
 }
 
-/** The emulator's counters, with the frames the kernel decapsulated added in and counted apart. */
-export type HostRunnerCounters = HostCounters & { decapsulatedInKernel: number; abortedInKernel: number }
+/** The emulator's counters, with the frames the kernel handled added in and counted apart. */
+export type HostRunnerCounters = HostCounters & { decapsulatedInKernel: number; encapsulatedInKernel: number; abortedInKernel: number }
 
 export class HostRunner {
   private emulatorInUse: HostEmulator
@@ -52,10 +53,14 @@ export class HostRunner {
   /** Why ownInterfaces could not be honoured (undefined: it was, or was not asked for). */
   readonly stackBypassError: string | undefined
   private readonly decap: KernelDecap | null = null
+  private readonly encap: KernelEncap | null = null
   /** The kernel's counts when the emulator in use took over (its own counters start at zero). */
   private decapBaseline: KernelDecapCounters = { decapsulated: 0, aborted: 0 }
-  /** Why kernelDecap could not be honoured. */
-  readonly kernelDecapError: string | undefined
+  private encapBaseline = 0
+  /** The emulator's neighbour count the encapsulation's routes were last written with. */
+  private neighborsLearned = 0
+  /** Why kernelFastPath could not be honoured, one message per direction refused. */
+  readonly kernelFastPathErrors: string[] = []
 
   constructor(options: HostRunnerOptions) {
     this.emulatorInUse = options.emulator
@@ -85,18 +90,31 @@ export class HostRunner {
       }
     }
     this.stackBypassError = bypassError
-    if (options.kernelDecap === true) {
+    if (options.kernelFastPath === true) {
       try {
         this.decap = new KernelDecap(options.emulator, options.providerInterface, options.vmInterfaces)
       } catch (err) {
-        this.kernelDecapError = (err as Error).message
+        this.kernelFastPathErrors.push(`decapsulation: ${(err as Error).message}`)
+      }
+      try {
+        this.encap = new KernelEncap(options.emulator, options.providerInterface, options.vmInterfaces)
+        this.neighborsLearned = options.emulator.counters.neighborsLearned
+      } catch (err) {
+        this.kernelFastPathErrors.push(`encapsulation: ${(err as Error).message}`)
       }
     }
   }
 
   /** What the emulator in use counted, plus what the kernel decapsulated for it. */
   counters(): HostRunnerCounters {
-    const counters: HostRunnerCounters = { ...this.emulatorInUse.counters, decapsulatedInKernel: 0, abortedInKernel: 0 }
+    const counters: HostRunnerCounters = { ...this.emulatorInUse.counters, decapsulatedInKernel: 0, encapsulatedInKernel: 0, abortedInKernel: 0 }
+    if (this.encap !== null) {
+      const encapsulated = this.encap.read() - this.encapBaseline
+      counters.encapsulatedInKernel = encapsulated
+      counters.vmFramesIn += encapsulated
+      counters.encapsulated += encapsulated
+      counters.providerFramesOut += encapsulated
+    }
     if (this.decap === null) return counters
     const now = this.decap.read()
     const decapsulated = now.decapsulated - this.decapBaseline.decapsulated
@@ -120,6 +138,11 @@ export class HostRunner {
     if (this.decap !== null) {
       this.decap.setVms(emulator)
       this.decapBaseline = this.decap.read()
+    }
+    if (this.encap !== null) {
+      this.encap.setRoutes(emulator)
+      this.encapBaseline = this.encap.read()
+      this.neighborsLearned = emulator.counters.neighborsLearned
     }
     this.emulatorInUse = emulator
   }
@@ -158,6 +181,12 @@ export class HostRunner {
       for (let p = 0; p < this.ports.length; p++) {
         if ((mask & (1 << p)) !== 0) this.receiveFrom(p)
       }
+      // A neighbour learned from ARP: frames to it can take the kernel's path from now on.
+      const learned = this.emulatorInUse.counters.neighborsLearned
+      if (this.encap !== null && learned !== this.neighborsLearned) {
+        this.neighborsLearned = learned
+        this.encap.setRoutes(this.emulatorInUse)
+      }
     } catch (err) {
       this.failure = err as Error
       this.running = false
@@ -193,5 +222,6 @@ export class HostRunner {
     for (const port of this.ports) port.close()
     for (const fd of this.bypassLinks.splice(0)) c.close(fd)
     this.decap?.close()
+    this.encap?.close()
   }
 }

@@ -30,13 +30,15 @@ import * as ipv4 from '../packet/ipv4'
 import * as nvgre from '../packet/nvgre'
 import type { HostEmulator } from './host-emulator'
 
-const BPF_FUNC_MAP_LOOKUP_ELEM = 1
-const BPF_FUNC_REDIRECT = 23
-const BPF_FUNC_XDP_ADJUST_HEAD = 44
-const BPF_FUNC_XDP_ADJUST_TAIL = 65
-/** struct xdp_md: data, data_end. */
-const XDP_MD_DATA = 0
-const XDP_MD_DATA_END = 4
+export const BPF_FUNC_MAP_LOOKUP_ELEM = 1
+export const BPF_FUNC_GET_PRANDOM_U32 = 7
+export const BPF_FUNC_REDIRECT = 23
+export const BPF_FUNC_XDP_ADJUST_HEAD = 44
+export const BPF_FUNC_XDP_ADJUST_TAIL = 65
+/** struct xdp_md: data, data_end, data_meta, ingress_ifindex. */
+export const XDP_MD_DATA = 0
+export const XDP_MD_DATA_END = 4
+export const XDP_MD_INGRESS_IFINDEX = 12
 
 const OUTER_IP = ethernet.ETHERNET_HEADER_LENGTH
 const GRE = OUTER_IP + ipv4.IPV4_HEADER_LENGTH
@@ -58,11 +60,11 @@ const PASS = 'pass'
 const ABORT = 'abort'
 
 /** A 16- or 32-bit field as the program's little-endian load of its network-order bytes sees it. */
-function loaded(bytes: readonly number[]): number {
+export function loaded(bytes: readonly number[]): number {
   return bytes.reduce((value, byte, i) => value + byte * 2 ** (8 * i), 0) | 0
 }
 
-const be16 = (value: number): number[] => [(value >>> 8) & 0xff, value & 0xff]
+export const be16 = (value: number): number[] => [(value >>> 8) & 0xff, value & 0xff]
 
 /** The XDP program for a host with provider MAC `providerMac` and address `providerAddress` (unsigned), using the two maps. */
 export function decapProgram(providerMac: Uint8Array, providerAddress: number, vmMapFd: number, countersFd: number): Buffer {
@@ -153,7 +155,7 @@ export function decapProgram(providerMac: Uint8Array, providerAddress: number, v
 }
 
 /** Adds one to counter `index` of the counters array (uses r0..r5 and the stack word at -12). */
-function count(p: asm.EbpfProgram, countersFd: number, index: number, done: string): void {
+export function count(p: asm.EbpfProgram, countersFd: number, index: number, done: string): void {
   p.storeImm(asm.W, R10, -12, index)
     .loadMap(R1, countersFd)
     .movReg(R2, R10)

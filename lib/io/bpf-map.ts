@@ -9,12 +9,16 @@ import * as c from './libc'
 
 export const BPF_MAP_TYPE_HASH = 1
 export const BPF_MAP_TYPE_ARRAY = 2
+/** Longest-prefix match: keys are { u32 prefix length in bits; data }, data compared from its first byte on. */
+export const BPF_MAP_TYPE_LPM_TRIE = 11
 export const BPF_MAP_TYPE_XSKMAP = 17
 
 const BPF_MAP_LOOKUP_ELEM = 1
 const BPF_MAP_UPDATE_ELEM = 2
 const BPF_MAP_DELETE_ELEM = 3
 const BPF_ANY = 0
+/** A map whose elements are allocated as they are added (required for LPM tries). */
+export const BPF_F_NO_PREALLOC = 1
 const ENOENT = 2
 
 export class BpfMap {
@@ -30,12 +34,14 @@ export class BpfMap {
     readonly valueSize: number,
     maxEntries: number,
     name: string,
+    flags = 0,
   ) {
     const attr = Buffer.alloc(72)
     attr.writeUInt32LE(type, 0)
     attr.writeUInt32LE(keySize, 4)
     attr.writeUInt32LE(valueSize, 8)
     attr.writeUInt32LE(maxEntries, 12)
+    attr.writeUInt32LE(flags, 16)
     attr.write(name.slice(0, 15), 28)
     this.fd = bpf(BPF_MAP_CREATE, attr)
     if (this.fd < 0) throw bpfError(`BPF_MAP_CREATE (${name})`)

@@ -69,13 +69,14 @@ t.test('VMs talk through two host emulators', { skip: isRoot ? false : 'needs ro
     t.equal(ipInReceives(host.namespace) - receivedBefore[i]!, 0, `${host.name}: the kernel's IP stack received none of the traffic`)
     const output = hosts!.processes.find((p) => p.name === host.name)!.output.join('\n')
     t.notMatch(output, /own-interfaces refused/, `${host.name}: the bypass was attached`)
-    t.notMatch(output, /kernel-decap refused/, `${host.name}: the kernel decapsulation was attached`)
+    t.notMatch(output, /kernel-fast-path refused/, `${host.name}: the kernel's decapsulation and encapsulation were attached`)
   })
 
   const counters = await Promise.all(hosts.processes.map((p) => p.stop().then(() => p.output.join('\n'))))
   hosts = null
   t.match(counters.join('\n'), /"decapsulated":\d+/, 'the emulators report their counters on exit')
-  t.match(counters.join('\n'), /"decapsulatedInKernel":[1-9]/, 'NVGRE between the hosts was decapsulated in the kernel (--kernel-decap)')
+  t.match(counters.join('\n'), /"decapsulatedInKernel":[1-9]/, 'NVGRE between the hosts was decapsulated in the kernel (--kernel-fast-path)')
+  t.match(counters.join('\n'), /"encapsulatedInKernel":[1-9]/, 'and encapsulated in the kernel')
   await servers.stop()
   servers = null
   topology.destroy()
