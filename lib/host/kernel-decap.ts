@@ -33,8 +33,8 @@ import type { HostEmulator } from './host-emulator'
 export const BPF_FUNC_MAP_LOOKUP_ELEM = 1
 export const BPF_FUNC_GET_PRANDOM_U32 = 7
 export const BPF_FUNC_REDIRECT = 23
-export const BPF_FUNC_XDP_ADJUST_HEAD = 44
-export const BPF_FUNC_XDP_ADJUST_TAIL = 65
+const BPF_FUNC_XDP_ADJUST_HEAD = 44
+const BPF_FUNC_XDP_ADJUST_TAIL = 65
 /** struct xdp_md: data, data_end, data_meta, ingress_ifindex. */
 export const XDP_MD_DATA = 0
 export const XDP_MD_DATA_END = 4
@@ -134,17 +134,7 @@ export function decapProgram(providerMac: Uint8Array, providerAddress: number, v
     .load(asm.H, R1, R0, 8)
     .store(asm.H, R7, INNER_ETHERNET + ethernet.ETHERNET_OFF_DST + 4, R1)
     .load(asm.W, R7, R0, 0)
-    .jumpImm(asm.JEQ, R9, 0, 'strip')
-    .movReg(R1, R6)
-    .movImm(R2, 0)
-    .aluReg(asm.SUB, R2, R9)
-    .call(BPF_FUNC_XDP_ADJUST_TAIL)
-    .jumpImm(asm.JNE, R0, 0, ABORT)
-    .label('strip')
-    .movReg(R1, R6)
-    .movImm(R2, INNER_ETHERNET)
-    .call(BPF_FUNC_XDP_ADJUST_HEAD)
-    .jumpImm(asm.JNE, R0, 0, ABORT)
+  trimThenMoveHead(p, INNER_ETHERNET, ABORT)
   count(p, countersFd, COUNTER_DECAPSULATED, 'counted')
   p.movReg(R1, R7).movImm(R2, 0).call(BPF_FUNC_REDIRECT).exit()
   p.label(ABORT)
@@ -152,6 +142,26 @@ export function decapProgram(providerMac: Uint8Array, providerAddress: number, v
   p.movImm(R0, XDP_ABORTED).exit()
   p.label(PASS).movImm(R0, XDP_PASS).exit()
   return p.encode()
+}
+
+/**
+ * Cuts the R9 bytes at the frame's end (none when R9 is 0), then moves its start by `delta`
+ * bytes (positive: drops headers, negative: makes room for them); jumps to `failed` when the
+ * kernel refuses either. The context is in R6; packet pointers are invalid afterwards.
+ */
+export function trimThenMoveHead(p: asm.EbpfProgram, delta: number, failed: string): void {
+  const moveHead = `${failed}_head`
+  p.jumpImm(asm.JEQ, R9, 0, moveHead)
+    .movReg(R1, R6)
+    .movImm(R2, 0)
+    .aluReg(asm.SUB, R2, R9)
+    .call(BPF_FUNC_XDP_ADJUST_TAIL)
+    .jumpImm(asm.JNE, R0, 0, failed)
+    .label(moveHead)
+    .movReg(R1, R6)
+    .movImm(R2, delta)
+    .call(BPF_FUNC_XDP_ADJUST_HEAD)
+    .jumpImm(asm.JNE, R0, 0, failed)
 }
 
 /** Adds one to counter `index` of the counters array (uses r0..r5 and the stack word at -12). */

@@ -34,10 +34,9 @@ import {
   BPF_FUNC_GET_PRANDOM_U32,
   BPF_FUNC_MAP_LOOKUP_ELEM,
   BPF_FUNC_REDIRECT,
-  BPF_FUNC_XDP_ADJUST_HEAD,
-  BPF_FUNC_XDP_ADJUST_TAIL,
   count,
   loaded,
+  trimThenMoveHead,
   XDP_MD_DATA,
   XDP_MD_DATA_END,
   XDP_MD_INGRESS_IFINDEX,
@@ -144,18 +143,8 @@ export function encapProgram(providerAddress: number, providerIfindex: number, r
     p.load(asm.W, R1, R8, from).store(asm.W, R7, to, R1).load(asm.H, R1, R8, from + 4).store(asm.H, R7, to + 4, R1)
   }
   // From here on a failure leaves a frame the emulator handles the same way (MACs set, padding gone).
-  p.jumpImm(asm.JEQ, R9, 0, 'grow')
-    .movReg(R1, R6)
-    .movImm(R2, 0)
-    .aluReg(asm.SUB, R2, R9)
-    .call(BPF_FUNC_XDP_ADJUST_TAIL)
-    .jumpImm(asm.JNE, R0, 0, PASS)
-    .label('grow')
-    .movReg(R1, R6)
-    .movImm(R2, -OUTER)
-    .call(BPF_FUNC_XDP_ADJUST_HEAD)
-    .jumpImm(asm.JNE, R0, 0, PASS)
-    .call(BPF_FUNC_GET_PRANDOM_U32)
+  trimThenMoveHead(p, -OUTER, PASS)
+  p.call(BPF_FUNC_GET_PRANDOM_U32)
     .aluImm(asm.AND, R0, 0xffff)
     .movReg(R9, R0)
     .load(asm.W, R7, R6, XDP_MD_DATA)

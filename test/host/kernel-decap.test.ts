@@ -2,13 +2,13 @@ import t from 'tap'
 import { AfPacketPort } from '../../lib/io/af-packet-socket'
 import type { FramePort } from '../../lib/io/frame-port'
 import { setOffload } from '../../lib/io/offloads'
-import { PollSet } from '../../lib/io/poll-set'
 import { HostEmulator, PROVIDER_PORT } from '../../lib/host/host-emulator'
 import { HostPolicy } from '../../lib/host/host-policy'
 import { decapProgram, KernelDecap } from '../../lib/host/kernel-decap'
 import { buildFrame, type FrameSpec } from '../../lib/packet/frame'
 import { parseIPv4 } from '../../lib/packet/address'
 import { smallConfig, BACKEND, HOST_MAC, HOST_PA, NVLB_PA, NVLB_PROVIDER_MAC, VSID } from '../io/helpers/config'
+import { FrameExchange, seededRandom } from './helpers/frame-exchange'
 import { SKIP_NOT_ROOT, createVethPair, type VethPair } from '../io/helpers/veth'
 
 /**
@@ -91,29 +91,9 @@ t.test('kernel decapsulation agrees with the host emulator', { skip: SKIP_NOT_RO
   const passed = new AfPacketPort({ interfaceName: provider.b })
   const atVms = vms.map((v) => new AfPacketPort({ interfaceName: v.b }))
   ports.push(sender, passed, ...atVms)
-  const watched = [passed, ...atVms]
-  const poll = new PollSet(watched.map((p) => p.fd))
-
-  /** Sends one frame; returns where it came out (0: passed on at the provider interface, i: VM i) and the bytes. */
-  const offer = (frame: Buffer): { where: number; frame: Buffer } | null => {
-    sender.send(frame, 0, frame.length)
-    sender.flush()
-    const deadline = Date.now() + 2000
-    while (Date.now() < deadline) {
-      const mask = poll.wait(200)
-      for (let w = 0; w < watched.length; w++) {
-        if ((mask & (1 << w)) === 0) continue
-        const port = watched[w]!
-        const n = port.receive()
-        for (let i = 0; i < n; i++) {
-          const got = Buffer.from(port.rxBuffer.subarray(port.rxOffsets[i]!, port.rxOffsets[i]! + port.rxLengths[i]!))
-          // Only our frames: the kernel may put its own on a fresh link.
-          if (got.includes(Buffer.from('kernel decap'))) return { where: w, frame: got }
-        }
-      }
-    }
-    return null
-  }
+  const exchange = new FrameExchange(sender, [passed, ...atVms], Buffer.from('kernel decap'))
+  /** Sends one frame; where it came out (0: passed on at the provider interface, i: VM i) and the bytes. */
+  const offer = (frame: Buffer) => exchange.offer(frame)
 
   const valid: Array<[string, Buffer]> = [
     ['UDP to vm1', nvgre(inner())],
@@ -153,11 +133,7 @@ t.test('kernel decapsulation agrees with the host emulator', { skip: SKIP_NOT_RO
   }
 
   // Random single-byte changes anywhere in the headers: never a different result.
-  let seed = 12345
-  const random = (n: number): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-    return seed % n
-  }
+  const random = seededRandom(12345)
   let disagreements = 0
   for (let i = 0; i < 150; i++) {
     const frame = nvgre(inner(i % 2 === 0 ? BACKEND : SECOND_VM))

@@ -1,13 +1,13 @@
 import t from 'tap'
 import { AfPacketPort } from '../../lib/io/af-packet-socket'
 import type { FramePort } from '../../lib/io/frame-port'
-import { PollSet } from '../../lib/io/poll-set'
 import { HostEmulator, PROVIDER_PORT } from '../../lib/host/host-emulator'
 import { HostPolicy } from '../../lib/host/host-policy'
 import { encapProgram, KernelEncap } from '../../lib/host/kernel-encap'
 import { parseIPv4 } from '../../lib/packet/address'
 import { buildFrame, type FrameSpec } from '../../lib/packet/frame'
 import { smallConfig, BACKEND, HOST_MAC, HOST_PA, VM_MAC, VSID } from '../io/helpers/config'
+import { FrameExchange, seededRandom } from './helpers/frame-exchange'
 import { SKIP_NOT_ROOT, createVethPair } from '../io/helpers/veth'
 
 /**
@@ -92,28 +92,9 @@ t.test('kernel encapsulation agrees with the host emulator', { skip: SKIP_NOT_RO
   const passed = new AfPacketPort({ interfaceName: vm.a })
   const out = new AfPacketPort({ interfaceName: provider.b })
   ports.push(sender, passed, out)
-  const watched = [passed, out]
-  const poll = new PollSet(watched.map((p) => p.fd))
   const marker = Buffer.from('kernel encap')
-
-  const offer = (frame: Buffer): { where: number; frame: Buffer } | null => {
-    sender.send(frame, 0, frame.length)
-    sender.flush()
-    const deadline = Date.now() + 2000
-    while (Date.now() < deadline) {
-      const mask = poll.wait(200)
-      for (let w = 0; w < watched.length; w++) {
-        if ((mask & (1 << w)) === 0) continue
-        const port = watched[w]!
-        const n = port.receive()
-        for (let i = 0; i < n; i++) {
-          const got = Buffer.from(port.rxBuffer.subarray(port.rxOffsets[i]!, port.rxOffsets[i]! + port.rxLengths[i]!))
-          if (got.includes(marker)) return { where: w, frame: got }
-        }
-      }
-    }
-    return null
-  }
+  const exchange = new FrameExchange(sender, [passed, out], marker)
+  const offer = (frame: Buffer) => exchange.offer(frame)
   const emulated = (frame: Buffer): Buffer | null => {
     e.process(1, Buffer.from(frame), 0, frame.length)
     const result = e.out.count === 1 && e.out.ports[0] === PROVIDER_PORT ? e.out.frame(0) : null
@@ -153,11 +134,7 @@ t.test('kernel encapsulation agrees with the host emulator', { skip: SKIP_NOT_RO
     t.same(got?.frame, frame, `${what}: untouched`)
   }
 
-  let seed = 4242
-  const random = (n: number): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-    return seed % n
-  }
+  const random = seededRandom(4242)
   let disagreements = 0
   for (let i = 0; i < 150; i++) {
     const frame = fromVm()
