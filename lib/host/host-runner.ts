@@ -4,7 +4,9 @@
  * rings where the kernel allows them (recvmmsg/sendmmsg otherwise). The loop runs on the
  * main thread in short poll(2) slices and yields to the event loop between them, so
  * signals and timers still work; a host emulator carries demo and test traffic, not the
- * load balancer's hot path.
+ * load balancer's hot path. With `kernelFastPath` the common frames never reach these
+ * sockets: XDP programs forward them (kernel-decap.ts, kernel-encap.ts) and the runner
+ * adds their counts to the emulator's.
  */
 import { slotSizeForMtu, type FramePort } from '../io/frame-port'
 import { openFramePort } from '../io/open-frame-port'
