@@ -107,7 +107,7 @@ export class HostRunner {
     }
   }
 
-  /** What the emulator in use counted, plus what the kernel decapsulated for it. */
+  /** What the emulator in use counted, plus what the kernel decapsulated and encapsulated for it. */
   counters(): HostRunnerCounters {
     const counters: HostRunnerCounters = { ...this.emulatorInUse.counters, decapsulatedInKernel: 0, encapsulatedInKernel: 0, abortedInKernel: 0 }
     if (this.encap !== null) {

@@ -189,20 +189,21 @@ export class KernelDecap {
   private readonly vms: BpfMap
   private readonly counters: BpfMap
   private readonly linkFd: number
+  private readonly providerMac: Uint8Array
+  private readonly providerAddress: number
+  /** The ifindex of VM port i + 1. */
+  private readonly vmIfindexes: readonly number[]
+  private closed: KernelDecapCounters | null = null
 
   /**
    * Attaches to `providerInterface` (native XDP) for the VMs of `emulator`, whose port i + 1
    * is `vmInterfaces[i]`. Throws when the kernel refuses (no native XDP, a verifier error).
    */
-  private readonly providerMac: Uint8Array
-  private closed: KernelDecapCounters | null = null
-  private readonly providerAddress: number
-
-  constructor(emulator: HostEmulator, providerInterface: string, private readonly vmInterfaces: readonly string[]) {
+  constructor(emulator: HostEmulator, providerInterface: string, vmInterfaces: readonly string[]) {
     this.providerMac = emulator.providerMac
     this.providerAddress = emulator.providerAddress
-    const ifindex = c.ifNameToIndex(providerInterface)
-    if (ifindex === 0) throw new Error(`no interface '${providerInterface}'`)
+    const ifindex = c.interfaceIndex(providerInterface)
+    this.vmIfindexes = vmInterfaces.map(c.interfaceIndex)
     this.vms = new BpfMap(BPF_MAP_TYPE_HASH, VM_KEY_SIZE, VM_VALUE_SIZE, Math.max(1, vmInterfaces.length), 'nvlb_host_vms')
     const opened: Array<() => void> = [() => this.vms.close()]
     try {
@@ -232,12 +233,9 @@ export class KernelDecap {
     const value = Buffer.alloc(VM_VALUE_SIZE)
     for (let port = 1; port < emulator.vmPorts.length; port++) {
       const vm = emulator.vmPorts[port]!
-      const name = this.vmInterfaces[port - 1]!
-      const ifindex = c.ifNameToIndex(name)
-      if (ifindex === 0) throw new Error(`no interface '${name}'`)
       key.writeUInt32LE(vm.virtualSubnetId, 0)
       key.writeUInt32BE(vm.customerAddress, 4)
-      value.writeUInt32LE(ifindex, 0)
+      value.writeUInt32LE(this.vmIfindexes[port - 1]!, 0)
       value.set(vm.mac, 4)
       this.vms.set(key, value)
     }
@@ -246,12 +244,7 @@ export class KernelDecap {
   /** The counts; after close(), those it had then. */
   read(): KernelDecapCounters {
     if (this.closed !== null) return this.closed
-    const at = (index: number): number => {
-      const key = Buffer.alloc(4)
-      key.writeUInt32LE(index)
-      return Number(this.counters.get(key)?.readBigUInt64LE(0) ?? 0n)
-    }
-    return { decapsulated: at(COUNTER_DECAPSULATED), aborted: at(COUNTER_ABORTED) }
+    return { decapsulated: this.counters.counter(COUNTER_DECAPSULATED), aborted: this.counters.counter(COUNTER_ABORTED) }
   }
 
   /** Detaches the program and frees the maps. */

@@ -207,15 +207,17 @@ export class KernelEncap {
   private readonly counters: BpfMap
   private readonly links: number[] = []
   private readonly providerAddress: number
-  /** The keys the map holds (hex), to delete those a new policy no longer has. */
-  private written = new Set<string>()
+  /** The ifindex of VM port i + 1. */
+  private readonly vmIfindexes: readonly number[]
+  /** What the map holds (keys and values in hex): only changed entries are written, and keys a new policy no longer has are deleted. */
+  private written = new Map<string, string>()
   private closed: number | null = null
 
   /** Attaches to every VM port (generic XDP); port i + 1 of `emulator` is `vmInterfaces[i]`. Throws when the kernel refuses. */
-  constructor(emulator: HostEmulator, providerInterface: string, private readonly vmInterfaces: readonly string[]) {
+  constructor(emulator: HostEmulator, providerInterface: string, vmInterfaces: readonly string[]) {
     this.providerAddress = emulator.providerAddress
-    const providerIfindex = c.ifNameToIndex(providerInterface)
-    if (providerIfindex === 0) throw new Error(`no interface '${providerInterface}'`)
+    const providerIfindex = c.interfaceIndex(providerInterface)
+    this.vmIfindexes = vmInterfaces.map(c.interfaceIndex)
     this.routes = new BpfMap(BPF_MAP_TYPE_LPM_TRIE, ROUTE_KEY_SIZE, ROUTE_VALUE_SIZE, MAX_ROUTES, 'nvlb_host_routes', BPF_F_NO_PREALLOC)
     const opened: Array<() => void> = [() => this.routes.close()]
     try {
@@ -224,15 +226,10 @@ export class KernelEncap {
       this.setRoutes(emulator)
       const programFd = loadProgram(BPF_PROG_TYPE_XDP, BPF_XDP, encapProgram(emulator.providerAddress, providerIfindex, this.routes.fd, this.counters.fd), 'nvlb_host_encap')
       try {
-        for (const name of vmInterfaces) {
-          const ifindex = c.ifNameToIndex(name)
-          if (ifindex === 0) throw new Error(`no interface '${name}'`)
-          this.links.push(createLink(programFd, ifindex, BPF_XDP, XDP_FLAGS_SKB_MODE, `XDP on ${name}`))
-        }
+        vmInterfaces.forEach((name, i) => this.links.push(createLink(programFd, this.vmIfindexes[i]!, BPF_XDP, XDP_FLAGS_SKB_MODE, `XDP on ${name}`)))
       } finally {
         c.close(programFd)
       }
-      opened.push(() => this.links.splice(0).forEach((fd) => c.close(fd)))
     } catch (err) {
       for (const fd of this.links.splice(0)) c.close(fd)
       for (const close of opened.reverse()) close()
@@ -244,18 +241,17 @@ export class KernelEncap {
   setRoutes(emulator: HostEmulator): void {
     if (emulator.providerAddress !== this.providerAddress) throw new Error('the kernel encapsulation was built for another provider address')
     const policy = emulator.policy
-    const entries = new Map<string, Buffer>()
+    const entries = new Map<string, string>()
     const entry = (ifindex: number, destination: number, length: number, value: Buffer): void => {
       const key = Buffer.alloc(ROUTE_KEY_SIZE)
       key.writeUInt32LE(32 + length, 0)
       key.writeUInt32LE(ifindex, 4)
       key.writeUInt32BE(destination, 8)
-      entries.set(key.toString('hex'), value)
+      entries.set(key.toString('hex'), value.toString('hex'))
     }
     for (let port = 1; port < emulator.vmPorts.length; port++) {
       const vm = emulator.vmPorts[port]!
-      const ifindex = c.ifNameToIndex(this.vmInterfaces[port - 1]!)
-      if (ifindex === 0) throw new Error(`no interface '${this.vmInterfaces[port - 1]}'`)
+      const ifindex = this.vmIfindexes[port - 1]!
       const valueFor = (record: ReturnType<typeof policy.resolve>): Buffer => {
         const value = Buffer.alloc(ROUTE_VALUE_SIZE)
         if (record === undefined || record.providerAddress === this.providerAddress) return value
@@ -285,15 +281,15 @@ export class KernelEncap {
       for (const ca of policy.visibleAddresses(vm.virtualSubnetId)) entry(ifindex, ca, 32, valueFor(policy.resolve(vm.virtualSubnetId, ca)))
     }
     if (entries.size > MAX_ROUTES) throw new Error(`${entries.size} destinations for the kernel encapsulation, at most ${MAX_ROUTES}`)
-    for (const [key, value] of entries) this.routes.set(Buffer.from(key, 'hex'), value)
-    for (const key of this.written) if (!entries.has(key)) this.routes.delete(Buffer.from(key, 'hex'))
-    this.written = new Set(entries.keys())
+    for (const [key, value] of entries) if (this.written.get(key) !== value) this.routes.set(Buffer.from(key, 'hex'), Buffer.from(value, 'hex'))
+    for (const key of this.written.keys()) if (!entries.has(key)) this.routes.delete(Buffer.from(key, 'hex'))
+    this.written = entries
   }
 
   /** Frames the program encapsulated and sent to the provider interface; after close(), the count it had then. */
   read(): number {
     if (this.closed !== null) return this.closed
-    return Number(this.counters.get(Buffer.alloc(4))?.readBigUInt64LE(0) ?? 0n)
+    return this.counters.counter(COUNTER_ENCAPSULATED)
   }
 
   close(): void {

@@ -63,10 +63,7 @@ export interface PacketSocket {
  */
 export function openPacketSocket(options: AfPacketPortOptions): PacketSocket {
   const name = options.interfaceName
-  const ifindex = c.ifNameToIndex(name)
-  if (ifindex === 0) {
-    throw new NvlbError(ErrorCodes.INTERFACE_NOT_FOUND, `no interface named ${name}`, undefined, 500)
-  }
+  const ifindex = c.interfaceIndex(name)
   const fd = c.socket(c.AF_PACKET, c.SOCK_RAW | c.SOCK_CLOEXEC, 0)
   if (fd < 0) throw setupError('socket(AF_PACKET)', name)
   try {

@@ -70,6 +70,13 @@ export class BpfMap {
     return Buffer.from(this.value)
   }
 
+  /** Element `index` of an array map whose values are u64 counters (0 when out of range). */
+  counter(index: number): number {
+    const key = Buffer.alloc(4)
+    key.writeUInt32LE(index)
+    return Number(this.get(key)?.readBigUInt64LE(0) ?? 0n)
+  }
+
   /** Removes `key`; false when it was not there. */
   delete(key: Uint8Array): boolean {
     this.key.set(key)

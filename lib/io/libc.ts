@@ -1,4 +1,5 @@
 import koffi, { type TypeObject } from 'koffi'
+import { ErrorCodes, NvlbError } from '../errors'
 
 /**
  * The few libc calls the AF_PACKET ports need, bound with koffi (Linux, LP64).
@@ -36,6 +37,13 @@ export function nameThisThread(name: string): number {
 /** syscall(2) with three arguments (x86-64: glibc passes them through in registers). */
 export const syscall3: (number: number, a: number, b: Buffer, c: number) => number = libc.func('long syscall(long number, long a, void *b, long c)')
 export const ifNameToIndex: (name: string) => number = libc.func('unsigned int if_nametoindex(const char *ifname)')
+
+/** The index of interface `name`; throws NVLB_ERR_INTERFACE_NOT_FOUND when there is none. */
+export function interfaceIndex(name: string): number {
+  const ifindex = ifNameToIndex(name)
+  if (ifindex === 0) throw new NvlbError(ErrorCodes.INTERFACE_NOT_FOUND, `no interface named ${name}`, undefined, 500)
+  return ifindex
+}
 export const ioctl: (fd: number, request: number, argument: Buffer) => number =
   libc.func('int ioctl(int fd, unsigned long request, void *arg)')
 export const sendto: (fd: number, buf: null, length: number, flags: number, address: null, addressLength: number) => number =

@@ -52,9 +52,7 @@ function checkName(interfaceName: string): void {
   if (Buffer.byteLength(interfaceName) >= IFNAMSIZ) {
     throw new NvlbError(ErrorCodes.INTERFACE_NOT_FOUND, `interface name too long: ${interfaceName}`, undefined, 500)
   }
-  if (c.ifNameToIndex(interfaceName) === 0) {
-    throw new NvlbError(ErrorCodes.INTERFACE_NOT_FOUND, `no interface named ${interfaceName}`, undefined, 500)
-  }
+  c.interfaceIndex(interfaceName)
 }
 
 function withSocket<T>(body: (fd: number) => T): T {

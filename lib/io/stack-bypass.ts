@@ -25,8 +25,7 @@ export function dropProgram(): Buffer {
 
 /** Attaches the drop program at `interfaceName`'s ingress; returns the link fd (close it to detach). Throws when the kernel refuses. */
 export function bypassKernelStack(interfaceName: string): number {
-  const ifindex = c.ifNameToIndex(interfaceName)
-  if (ifindex === 0) throw new Error(`no interface '${interfaceName}'`)
+  const ifindex = c.interfaceIndex(interfaceName)
   const program = loadProgram(BPF_PROG_TYPE_SCHED_CLS, BPF_TCX_INGRESS, dropProgram(), 'nvlb_own_if')
   try {
     return createLink(program, ifindex, BPF_TCX_INGRESS, 0, `tcx ingress on ${interfaceName}`)

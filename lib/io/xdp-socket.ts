@@ -95,8 +95,7 @@ export class XdpSocketPort implements FramePort {
     this.ringSize = options.ringSize ?? 2048
     this.mask = this.ringSize - 1
     if ((this.ringSize & this.mask) !== 0) throw new Error(`AF_XDP ring size ${this.ringSize} is not a power of two`)
-    const ifindex = c.ifNameToIndex(this.name)
-    if (ifindex === 0) throw new Error(`no interface named ${this.name}`)
+    const ifindex = c.interfaceIndex(this.name)
     const fd = c.socket(AF_XDP, c.SOCK_RAW | c.SOCK_CLOEXEC, 0)
     if (fd < 0) throw xdpError('socket(AF_XDP)', this.name)
     this.fd = fd
