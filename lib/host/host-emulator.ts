@@ -42,7 +42,8 @@ export const HOST_HEADROOM = nvgre.NVGRE_ENCAP_OVERHEAD
 export const PENDING_PER_NEIGHBOR = 16
 export const PENDING_TIMEOUT_SECONDS = 3
 
-const OUTER_HEADER_LENGTH = ethernet.ETHERNET_HEADER_LENGTH + ipv4.IPV4_HEADER_LENGTH + nvgre.NVGRE_HEADER_LENGTH
+/** Outer Ethernet, IPv4 and GRE: what encapsulation puts in front of a VM's frame. */
+export const OUTER_HEADER_LENGTH = ethernet.ETHERNET_HEADER_LENGTH + ipv4.IPV4_HEADER_LENGTH + nvgre.NVGRE_HEADER_LENGTH
 const ARP_FRAME_LENGTH = ethernet.ETHERNET_HEADER_LENGTH + arp.ARP_PACKET_LENGTH
 const BROADCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
 const ZERO_MAC = new Uint8Array(6)

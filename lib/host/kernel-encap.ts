@@ -24,11 +24,12 @@ import { createLink, loadProgram } from '../io/bpf-syscall'
 import * as asm from '../io/ebpf-assembler'
 import { R0, R1, R2, R3, R4, R6, R7, R8, R9, R10 } from '../io/ebpf-assembler'
 import * as c from '../io/libc'
-import { BPF_PROG_TYPE_XDP, BPF_XDP, XDP_FLAGS_SKB_MODE, XDP_PASS } from '../io/xdp-program'
+import { BPF_PROG_TYPE_XDP, BPF_XDP, XDP_DROP, XDP_FLAGS_SKB_MODE, XDP_PASS } from '../io/xdp-program'
+import { onesSum } from '../packet/checksum'
 import * as ethernet from '../packet/ethernet'
 import * as ipv4 from '../packet/ipv4'
 import * as nvgre from '../packet/nvgre'
-import type { HostEmulator } from './host-emulator'
+import { OUTER_HEADER_LENGTH as OUTER, type HostEmulator } from './host-emulator'
 import {
   be16,
   BPF_FUNC_GET_PRANDOM_U32,
@@ -44,8 +45,6 @@ import {
 
 const IP = ethernet.ETHERNET_HEADER_LENGTH
 const L4 = IP + ipv4.IPV4_HEADER_LENGTH
-/** What encapsulation puts in front of the VM's frame: outer Ethernet, IPv4, GRE. */
-const OUTER = ethernet.ETHERNET_HEADER_LENGTH + ipv4.IPV4_HEADER_LENGTH + nvgre.NVGRE_HEADER_LENGTH
 const GRE = ethernet.ETHERNET_HEADER_LENGTH + ipv4.IPV4_HEADER_LENGTH
 
 /** Key: u32 prefix length (32 + the destination's), u32 ifindex of the VM port, the destination (network order). */
@@ -182,7 +181,7 @@ export function encapProgram(providerAddress: number, providerIfindex: number, r
     .store(asm.W, R7, GRE + nvgre.NVGRE_OFF_KEY, R1)
   count(p, countersFd, COUNTER_ENCAPSULATED, 'counted')
   p.movImm(R1, providerIfindex).movImm(R2, 0).call(BPF_FUNC_REDIRECT).exit()
-  p.label('drop').movImm(R0, 1).exit() // XDP_DROP: cannot happen (the head just grew by OUTER bytes)
+  p.label('drop').movImm(R0, XDP_DROP).exit() // cannot happen: the head just grew by OUTER bytes
   p.label(PASS).movImm(R0, XDP_PASS).exit()
   return p.encode()
 }
@@ -195,10 +194,9 @@ function fixedHeaderSum(source: number, destination: number): number {
   header[ipv4.IPV4_OFF_PROTOCOL] = ipv4.IPPROTO_GRE
   header.writeUInt32BE(source, ipv4.IPV4_OFF_SRC)
   header.writeUInt32BE(destination, ipv4.IPV4_OFF_DST)
-  let sum = 0
-  for (let i = 0; i < header.length; i += 2) sum += header.readUInt16LE(i)
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
-  return sum
+  // The sum of the byte-swapped words is the byte-swapped sum.
+  const sum = onesSum(header, 0, header.length)
+  return ((sum & 0xff) << 8) | (sum >>> 8)
 }
 
 /** The encapsulation program attached to a host emulator's VM ports, and its maps. */

@@ -20,6 +20,7 @@ export const BPF_XDP = 37
 const BPF_FUNC_REDIRECT_MAP = 51
 /** XDP verdicts. */
 export const XDP_ABORTED = 0
+export const XDP_DROP = 1
 export const XDP_PASS = 2
 /** struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index. */
 const XDP_MD_RX_QUEUE_INDEX = 16
