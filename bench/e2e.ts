@@ -25,7 +25,7 @@ import { httpGetInNamespace } from '../examples/blue-red/topology'
 import { formatTable } from '../lib/cli/table'
 import { printMetrics, progress, type Metric } from './report'
 
-const USAGE = `usage: nvlb bench e2e [--json] [--duration S] [--connections N] [--workers N] [--prefix P]
+const USAGE = `usage: nvlb bench e2e [--json] [--duration S] [--connections N] [--workers N] [--busy-poll US] [--prefix P]
 
 HTTP req/s and p99 latency through nvlb's Blue public VIP vs. the same client straight to a
 backend vs. an nftables DNAT load balancer, same deployment, same run (needs root).
@@ -33,6 +33,7 @@ backend vs. an nftables DNAT load balancer, same deployment, same run (needs roo
   --duration S      seconds per measurement (default 4); each path is measured twice
   --connections N   keep-alive connections (default 16)
   --workers N       nvlb packet workers (default 1)
+  --busy-poll US    nvlb run --busy-poll: µs a worker keeps looking for frames before it sleeps (default 0)
   --json            one JSON object per metric line`
 
 type PathName = 'vip' | 'direct' | 'nft'
@@ -68,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       duration: { type: 'string', default: '4' },
       connections: { type: 'string', default: '16' },
       workers: { type: 'string', default: '1' },
+      'busy-poll': { type: 'string', default: '0' },
       prefix: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -83,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
   const duration = Number(values.duration)
   const connections = Number(values.connections)
 
-  const d = await deploy({ prefix: values.prefix, workers: Number(values.workers), extraNodes: [NFT_NODE], log: progress })
+  const d = await deploy({ prefix: values.prefix, workers: Number(values.workers), busyPollUs: Number(values['busy-poll']), extraNodes: [NFT_NODE], log: progress })
   try {
     const blue = d.vips.find((v) => v.name === 'blue-public')!
     const blueVms = blue.backends.map((name) => d.topology.vms.find((vm) => vm.name === name)!)
@@ -142,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
     const nft = summary('nft')
     const rows = (
       [
-        ['nvlb VIP (NVGRE, host emulators)', vip],
+        [`nvlb VIP (NVGRE, host emulators${values['busy-poll'] === '0' ? '' : `, busy-poll ${values['busy-poll']} µs`})`, vip],
         ['direct to blue-vm1..4 (a veth each)', direct],
         ['nftables DNAT (kernel)', nft],
       ] as const

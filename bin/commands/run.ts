@@ -20,7 +20,7 @@ import { simulateFlow } from '../../lib/dataplane/simulate'
 import type { Snapshot } from '../../lib/dataplane/snapshot'
 import type { FlowTable } from '../../lib/dataplane/flow-table'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
-import { RX_HEADROOM, slotSizeForMtu } from '../../lib/io/frame-port'
+import { MAX_BUSY_POLL_US, RX_HEADROOM, slotSizeForMtu } from '../../lib/io/frame-port'
 import { ETHERNET_HEADER_LENGTH, VLAN_TAG_LENGTH } from '../../lib/packet/ethernet'
 import { HealthService } from '../../lib/health/health-service'
 import type { NvlbConfig } from '../../lib/control/config-types'
@@ -39,7 +39,7 @@ import {
 
 export const DEFAULT_API_LISTEN = '127.0.0.1:8573'
 
-const USAGE = `usage: nvlb run [--config FILE] [--state-dir DIR] [--store etcd://HOST:PORT[/PREFIX]] [--api-listen HOST:PORT] [--no-dataplane] [--workers N] [--bgp-peer A:ASN ...]
+const USAGE = `usage: nvlb run [--config FILE] [--state-dir DIR] [--store etcd://HOST:PORT[/PREFIX]] [--api-listen HOST:PORT] [--no-dataplane] [--workers N] [--busy-poll US] [--bgp-peer A:ASN ...]
 
 Starts the control plane, the admin API and the packet path.
 
@@ -55,6 +55,9 @@ options:
   --api-listen H:P       admin API address (default ${DEFAULT_API_LISTEN})
   --no-dataplane         no packet I/O: an in-process engine adopts every snapshot and reports the counters
   --workers N            packet worker threads (default 1)
+  --busy-poll US         after the last frame a worker keeps looking at its sockets for US microseconds
+                         (0..${MAX_BUSY_POLL_US}), giving the core to any other runnable thread in between, before
+                         it sleeps: lower latency and no wake-ups under load, for a busier core (default 0: off)
   --log-level L          fatal, error, warn, info (default), debug, trace
 ${BGP_USAGE}
   -h, --help             this help
@@ -72,6 +75,7 @@ interface RunOptions {
   port: number
   dataplane: boolean
   workers: number
+  busyPollUs: number
   logLevel: string
   ha: RunHaOptions
 }
@@ -102,6 +106,7 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
       'api-listen': { type: 'string' },
       'no-dataplane': { type: 'boolean', default: false },
       workers: { type: 'string' },
+      'busy-poll': { type: 'string' },
       'log-level': { type: 'string' },
       ...BGP_RUN_FLAGS,
       help: { type: 'boolean', short: 'h', default: false },
@@ -114,6 +119,10 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
   const workersText = values.workers ?? '1'
   if (!/^\d+$/.test(workersText) || Number(workersText) < 1 || Number(workersText) > 64) {
     fail(`--workers must be a number 1..64, not '${workersText}'`)
+  }
+  const busyPollText = values['busy-poll'] ?? '0'
+  if (!/^\d+$/.test(busyPollText) || Number(busyPollText) > MAX_BUSY_POLL_US) {
+    fail(`--busy-poll must be microseconds 0..${MAX_BUSY_POLL_US}, not '${busyPollText}'`)
   }
   const logLevel = values['log-level'] ?? process.env.NVLB_LOG_LEVEL ?? 'info'
   if (!(logLevel in pino.levels.values) && logLevel !== 'silent') fail(`--log-level must be one of ${Object.keys(pino.levels.values).join(', ')}`)
@@ -137,6 +146,7 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
     port,
     dataplane: !values['no-dataplane'],
     workers: Number(workersText),
+    busyPollUs: Number(busyPollText),
     logLevel,
     ha: (() => {
       try {
@@ -227,6 +237,7 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
   const pool = await startWorkerPool({
     snapshot,
     workers: options.workers,
+    busyPollUs: options.busyPollUs,
     providerInterface: node.providerInterface,
     externalInterface: node.externalInterface,
     maxFlows: node.maxFlows,
@@ -246,6 +257,7 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
         ...pool.stats(),
         io: {
           workers: pool.workerCount,
+          busyPollUs: options.busyPollUs,
           workerRestarts: io.workerRestarts,
           handoffs: io.handoffsOut,
           handoffDrops: io.handoffDrops,

@@ -64,6 +64,8 @@ export interface DeployOptions {
   prefix?: string
   /** Packet worker threads of nvlb (default 1). */
   workers?: number
+  /** nvlb run --busy-poll: µs its workers keep looking at their sockets after the last frame (default 0: off). */
+  busyPollUs?: number
   /** Default true: SIGINT/SIGTERM/SIGHUP tear down, then the process dies of the signal. */
   handleSignals?: boolean
   /** More empty namespaces `<prefix>-<node>` (e.g. for a benchmark's own links). */
@@ -197,6 +199,7 @@ export async function deploy(options: DeployOptions = {}): Promise<Deployment> {
   const log = options.log ?? (() => undefined)
   const prefix = options.prefix ?? randomPrefix()
   const workers = options.workers ?? 1
+  const busyPollUs = options.busyPollUs ?? 0
   const handleSignals = options.handleSignals ?? true
 
   let topology: Topology | undefined
@@ -257,7 +260,8 @@ export async function deploy(options: DeployOptions = {}): Promise<Deployment> {
     log('starting host emulators and VM HTTP servers')
     ;[hosts, servers] = await Promise.all([startHosts(topology), startVmServers(topology)])
 
-    log(`starting nvlb in ${topology.nvlb.namespace} (${workers} packet worker${workers === 1 ? '' : 's'})`)
+    const busyPolling = busyPollUs > 0 ? `, busy-polling ${busyPollUs} µs` : ''
+    log(`starting nvlb in ${topology.nvlb.namespace} (${workers} packet worker${workers === 1 ? '' : 's'}${busyPolling})`)
     const apiListen = `${management.nvlbAddress}:${API_PORT}`
     nvlb = await spawnInNamespace(
       'nvlb',
@@ -267,6 +271,7 @@ export async function deploy(options: DeployOptions = {}): Promise<Deployment> {
         '--state-dir', join(stateDir, 'state'),
         '--api-listen', apiListen,
         '--workers', String(workers),
+        '--busy-poll', String(busyPollUs),
         // info: the 'admin API listening' line is the readiness signal
         '--log-level', 'info',
       ]),

@@ -136,6 +136,7 @@ export const statsReportSchema = {
       description: "the packet workers' I/O (present when AF_PACKET workers run)",
       properties: {
         workers: { type: 'integer', description: 'packet worker threads' },
+        busyPollUs: { type: 'integer', description: 'µs a worker keeps looking at its sockets after the last frame before it sleeps (nvlb run --busy-poll; 0: off)' },
         workerRestarts: { ...counter, description: 'workers that died and were started again on the same sockets' },
         handoffs: { ...counter, description: 'frames handed to the worker that owns their flow' },
         handoffDrops: { ...counter, description: "frames dropped because the owner's handoff ring was full" },
@@ -153,6 +154,7 @@ export const statsReportSchema = {
               txPackets: { ...counter, description: 'frames this worker sent' },
               activeFlows: { type: 'integer', description: "flows in this worker's flow table" },
               generation: { type: 'integer', description: 'configuration generation this worker runs (−1 while it starts)' },
+              sleeps: { ...counter, description: 'times this worker slept in poll(2) waiting for frames (nvlb run --busy-poll keeps it low under load)' },
             },
           },
         },

@@ -31,6 +31,8 @@ export interface BackendStats {
 /** What the packet workers' I/O saw (only with AF_PACKET workers). */
 export interface IoReport {
   workers: number
+  /** How long a worker keeps looking at its sockets after the last frame before it sleeps (µs; 0: busy-polling off). */
+  busyPollUs: number
   /** Workers that died and were started again on the same sockets. */
   workerRestarts: number
   /** Frames a worker handed to the worker that owns their flow (fragments, frames steered under an older program). */
@@ -54,6 +56,8 @@ export interface WorkerReport {
   activeFlows: number
   /** Generation this worker runs (−1 while it starts). */
   generation: number
+  /** Times it slept in poll(2) waiting for frames. */
+  sleeps: number
 }
 
 export interface StatsReport {

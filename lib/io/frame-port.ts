@@ -30,6 +30,9 @@ export const DEFAULT_SLOT_SIZE = 2048
 
 export const DEFAULT_BATCH_SIZE = 64
 
+/** The longest busy-polling window a packet worker takes (µs): how long it looks at its ports after the last frame before it sleeps. */
+export const MAX_BUSY_POLL_US = 1_000_000
+
 /**
  * Slot size for a provider MTU: headroom + Ethernet header + one 802.1Q tag +
  * the MTU, rounded up to 64 bytes, at least DEFAULT_SLOT_SIZE. (A larger inner

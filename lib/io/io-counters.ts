@@ -28,7 +28,9 @@ export const IO_HANDOFFS_OUT = 12
 export const IO_HANDOFFS_IN = 13
 /** Frames that could not be handed over (the owner's ring was full): dropped. */
 export const IO_HANDOFF_DROPS = 14
-const IO_SLOTS = 15
+/** Times the worker slept in poll(2) waiting for frames (busy-polling keeps this low under load). */
+export const IO_SLEEPS = 15
+const IO_SLOTS = 16
 
 export const IO_COUNTERS_BYTE_LENGTH = IO_SLOTS * Float64Array.BYTES_PER_ELEMENT
 

@@ -27,6 +27,8 @@ export const poll: (fds: Buffer, count: number, timeoutMs: number) => number =
 export const close: (fd: number) => number = libc.func('int close(int fd)')
 export const read: (fd: number, buf: Buffer, count: number) => number = libc.func('long read(int fd, void *buf, unsigned long count)')
 export const write: (fd: number, buf: Buffer, count: number) => number = libc.func('long write(int fd, void *buf, unsigned long count)')
+/** Gives the core to another runnable thread, if there is one (returns at once otherwise). */
+export const schedYield: () => number = libc.func('int sched_yield()')
 export const eventfd: (initial: number, flags: number) => number = libc.func('int eventfd(unsigned int initval, int flags)')
 const pthreadSelf: () => number = libc.func('unsigned long pthread_self()')
 const pthreadSetName: (thread: number, name: string) => number = libc.func('int pthread_setname_np(unsigned long thread, const char *name)')

@@ -7,9 +7,9 @@ import type { WorkerEngine, WorkerEngineOptions } from './worker-engine'
 import type { Frontend } from './fanout-program'
 import type { FramePort } from './frame-port'
 import { ForwardingLoop } from './forwarding-loop'
-import { IO_ADOPTIONS, IO_FLOWS, IO_GENERATION, IO_RX_ERRORS, ioCounters } from './io-counters'
+import { IO_ADOPTIONS, IO_FLOWS, IO_GENERATION, IO_RX_ERRORS, IO_SLEEPS, ioCounters } from './io-counters'
 import { PacketRingPort } from './packet-ring'
-import { nameThisThread } from './libc'
+import { nameThisThread, schedYield } from './libc'
 import { PollSet } from './poll-set'
 import { drainWakeFd } from './wake-fd'
 import { WorkerHandoff, type HandoffShared } from './worker-handoff'
@@ -40,6 +40,8 @@ export interface PacketWorkerData {
   batchSize: number
   slotSize: number
   pollTimeoutMs: number
+  /** Keep looking at the sockets this long after the last frame before sleeping in poll(2) (0: sleep at once). */
+  busyPollUs: number
   maxFlows?: number
   snapshot: Snapshot
   /** Whether the steering program for `snapshot` has a frontend table (steeringPlan().table). */
@@ -129,6 +131,8 @@ export function runPacketWorker(data: PacketWorkerData): void {
 
     let lastKernelStats = performance.now()
     let backlog = false
+    const busyPollMs = data.busyPollUs / 1000
+    let lastFrameAt = -Infinity
     while (Atomics.load(control, CONTROL_STOP) === 0) {
       const next = latestSnapshot(data.port, running)
       if (next !== null) {
@@ -137,7 +141,14 @@ export function runPacketWorker(data: PacketWorkerData): void {
         steeringTable = next.steeringTable
         post({ type: 'adopted', workerIndex: data.workerIndex, generation: running.generation, epoch: running.epoch })
       }
-      let ready = backlog ? allReady : poll.wait(data.pollTimeoutMs)
+      // Busy-polling: soon after a frame, look at every socket again instead of sleeping, so that
+      // the next frame needs no wake-up (on a virtual machine a wake-up costs microseconds).
+      const polling = backlog || performance.now() - lastFrameAt < busyPollMs
+      let ready = allReady
+      if (!polling) {
+        io[IO_SLEEPS]++
+        ready = poll.wait(data.pollTimeoutMs)
+      }
       if ((ready & wakeBit) !== 0) {
         drainWakeFd(data.wakeFd, wakeScratch)
         ready &= allReady
@@ -147,6 +158,9 @@ export function runPacketWorker(data: PacketWorkerData): void {
       const most = loop.runBatch(now / 1000, ready)
       io[IO_FLOWS] = engine.flowCount
       backlog = most >= data.batchSize
+      if (most > 0) lastFrameAt = now
+      // Nothing yet: another runnable thread on this core goes first (the loop comes back when it yields or sleeps).
+      else if (polling) schedYield()
       if (ready !== 0 && most === 0 && io[IO_RX_ERRORS]! > errorsBefore) {
         // A socket in error (interface gone or down): do not spin on it.
         Atomics.wait(control, CONTROL_STOP, 0, ERROR_BACKOFF_MS)

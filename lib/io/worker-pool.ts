@@ -8,8 +8,8 @@ import type { StatsReport, WorkerReport } from '../dataplane/stats-report'
 import { ErrorCodes, NvlbError } from '../errors'
 import { openPacketSocket, setFanoutProgram, setSocketFilter, type FanoutMode } from './af-packet-socket'
 import { arpRepliesOnlyFilter, memberFilter, steeringPlan, type ProbeReplies } from './fanout-program'
-import { DEFAULT_BATCH_SIZE, RX_HEADROOM, slotSizeForMtu } from './frame-port'
-import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, ioCounters, sumIoCounters, type IoStats } from './io-counters'
+import { DEFAULT_BATCH_SIZE, MAX_BUSY_POLL_US, RX_HEADROOM, slotSizeForMtu } from './frame-port'
+import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, IO_SLEEPS, ioCounters, sumIoCounters, type IoStats } from './io-counters'
 import * as c from './libc'
 import { disableOffloads } from './offloads'
 import { CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
@@ -39,6 +39,12 @@ export interface WorkerPoolOptions {
   slotSize?: number
   /** How long a worker waits for frames before it looks at stop and snapshots again. */
   pollTimeoutMs?: number
+  /**
+   * Busy-polling: after the last frame a worker keeps looking at its sockets this many
+   * microseconds (giving the core to any other runnable thread in between) before it sleeps in
+   * poll(2). Lower latency and no wake-ups under load, for a core kept busy (default 0: off).
+   */
+  busyPollUs?: number
   maxFlows?: number
   /** Module exporting `createEngine` (tests); default: the nvlb engine. */
   engineModule?: string
@@ -160,6 +166,10 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
   const slotSize = options.slotSize ?? slotSizeForMtu(options.snapshot.providerMtu)
   const pollTimeoutMs = options.pollTimeoutMs ?? 50
+  const busyPollUs = options.busyPollUs ?? 0
+  if (!Number.isInteger(busyPollUs) || busyPollUs < 0 || busyPollUs > MAX_BUSY_POLL_US) {
+    throw new NvlbError(ErrorCodes.INVALID_FIELD, `busy-polling must be 0..${MAX_BUSY_POLL_US} µs, not ${busyPollUs}`, 'busyPollUs', 400)
+  }
 
   // What the workers get: the first snapshot with its tables in shared memory, then what each
   // later one changes (shared-snapshot.ts); a worker started later gets the last one whole.
@@ -307,6 +317,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       batchSize,
       slotSize,
       pollTimeoutMs,
+      busyPollUs,
       maxFlows: options.maxFlows,
       snapshot: publisher.full(),
       steeringTable: plan.table,
@@ -333,7 +344,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
           if (message.type === 'ready') {
             started = true
             const io = slot.provider.ring === null ? 'recvmmsg/sendmmsg' : 'TPACKET_V2 rings'
-            logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing, io }, 'packet worker ready')
+            logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing, io, busyPollUs }, 'packet worker ready')
             resolve()
           }
           advance()
@@ -477,6 +488,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         txPackets: s.counters.values[G_TX_PACKETS]!,
         activeFlows: s.io[IO_FLOWS]!,
         generation: s.adopted,
+        sleeps: s.io[IO_SLEEPS]!,
       }))
     },
     stop,

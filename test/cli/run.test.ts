@@ -78,6 +78,13 @@ t.test('a bad --config: one line on stderr, exit 2, nothing started or written',
   const badListen = await nvlb(['run', '--api-listen', 'localhost', '--state-dir', stateDir, '--no-dataplane'])
   t.equal(badListen.code, 2)
   t.match(badListen.stderr, /--api-listen must be HOST:PORT/)
+
+  for (const bad of ['-5', '1.5', '1000001', 'fast']) {
+    const badPoll = await nvlb(['run', `--busy-poll=${bad}`, '--state-dir', stateDir, '--no-dataplane'])
+    t.equal(badPoll.code, 2, `--busy-poll ${bad}: refused`)
+    t.match(badPoll.stderr, /--busy-poll must be microseconds 0\.\.1000000/)
+  }
+  t.notOk(existsSync(stateDir), 'no state dir was created')
 })
 
 t.test('start, serve, persist, restart, SIGTERM', async (t) => {

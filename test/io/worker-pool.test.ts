@@ -1,6 +1,7 @@
 import t from 'tap'
 import path from 'node:path'
 import { startWorkerPool, type WorkerPool } from '../../lib/io/worker-pool'
+import { MAX_BUSY_POLL_US } from '../../lib/io/frame-port'
 import { AfPacketPort } from '../../lib/io/af-packet-socket'
 import { PollSet } from '../../lib/io/poll-set'
 import { ifNameToIndex } from '../../lib/io/libc'
@@ -94,6 +95,44 @@ t.test('packet workers on a veth end', { skip: SKIP_NOT_ROOT }, async (t) => {
       new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 10_000).unref()),
     ])
     t.equal(stopped, 'stopped', 'stop() ends the idle workers through the wake fd, not the stop timeout')
+  })
+
+  t.test('busy-polling: after a frame the worker looks at its socket again instead of sleeping, and still stops', async (t) => {
+    const marker = 0x50000002
+    /** Sends `count` frames one at a time, each after the one before came back; returns the worker's sleeps meanwhile. */
+    const pingPong = async (dataplane: WorkerPool, count: number): Promise<number> => {
+      const one = (i: number): void => {
+        send([testFrame(marker, i, 60)])
+        t.equal(receive(wire, 1, (f) => isTestFrame(f, 0, f.length, marker) && f.readUInt32BE(18) === i).length, 1, `frame ${i} came back`)
+      }
+      one(0)
+      const before = dataplane.workerStats()[0]!.sleeps
+      for (let i = 1; i <= count; i++) one(i)
+      return dataplane.workerStats()[0]!.sleeps - before
+    }
+    // A poll timeout longer than the test: a sleep ends only when a frame (or the stop) arrives.
+    const sleeping = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, engineModule: REFLECT_ENGINE, pollTimeoutMs: 600_000 })
+    running.push(sleeping)
+    t.ok((await pingPong(sleeping, 20)) >= 20, 'without it the worker sleeps before every frame')
+    await sleeping.stop()
+
+    const busy = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, engineModule: REFLECT_ENGINE, pollTimeoutMs: 600_000, busyPollUs: MAX_BUSY_POLL_US })
+    running.push(busy)
+    t.equal(await pingPong(busy, 20), 0, 'with it the worker never slept between frames')
+    const next = snapshots.next()
+    busy.adopt(next)
+    await waitFor(() => busy.adoptedGeneration() === next.generation, 'the polling worker to adopt a snapshot')
+    const stopped = await Promise.race([
+      busy.stop().then(() => 'stopped'),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 10_000).unref()),
+    ])
+    t.equal(stopped, 'stopped', 'stop() ends a polling worker')
+    await t.rejects(
+      startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, engineModule: REFLECT_ENGINE, busyPollUs: MAX_BUSY_POLL_US + 1 }),
+      { code: ErrorCodes.INVALID_FIELD },
+      'a window past the limit is refused',
+    )
+    t.equal(packetSocketsOn(ifNameToIndex(veth.b)), 0, 'and opens no socket')
   })
 
   t.test('two workers in a fanout group: every frame handled once, both workers busy', async (t) => {
