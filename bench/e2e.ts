@@ -33,7 +33,8 @@ backend vs. an nftables DNAT load balancer, same deployment, same run (needs roo
   --duration S      seconds per measurement (default 4); each path is measured twice
   --connections N   keep-alive connections (default 16)
   --workers N       nvlb packet workers (default 1)
-  --busy-poll US    nvlb run --busy-poll: µs a worker keeps looking for frames before it sleeps (default 0)
+  --busy-poll US    nvlb run --busy-poll: µs a worker keeps looking for frames before it
+                    sleeps (default 1000, as on a balancer with cores of its own; 0: off)
   --json            one JSON object per metric line`
 
 type PathName = 'vip' | 'direct' | 'nft'
@@ -69,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
       duration: { type: 'string', default: '4' },
       connections: { type: 'string', default: '16' },
       workers: { type: 'string', default: '1' },
-      'busy-poll': { type: 'string', default: '0' },
+      'busy-poll': { type: 'string', default: '1000' },
       prefix: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },

@@ -42,7 +42,8 @@ nftables DNAT load balancer, same deployment, same run (needs root, trafgen and 
 
   --duration S   seconds per measurement (default 4); each path is measured twice
   --workers N    nvlb packet workers (default 1)
-  --busy-poll US nvlb run --busy-poll: µs a worker keeps looking for frames before it sleeps (default 0)
+  --busy-poll US nvlb run --busy-poll: µs a worker keeps looking for frames before it
+                 sleeps (default 1000, as on a balancer with cores of its own; 0: off)
   --json         one JSON object per metric line`
 
 const UDP_PORT = 9000
@@ -213,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       duration: { type: 'string', default: '4' },
       workers: { type: 'string', default: '1' },
-      'busy-poll': { type: 'string', default: '0' },
+      'busy-poll': { type: 'string', default: '1000' },
       prefix: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
