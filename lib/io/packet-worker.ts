@@ -19,6 +19,8 @@ export const PACKET_WORKER_THREAD = 'nvlb-packet-'
 
 /** Control words shared between the main thread and a worker (Int32Array over a SharedArrayBuffer). */
 export const CONTROL_STOP = 0
+/** Messages the main thread posted on the worker's port (bumped after each): the port is read only when it moved. */
+export const CONTROL_POSTED = 1
 export const CONTROL_WORDS = 2
 
 /** A socket the main thread opened for this worker (it stays open, and in its fanout group, when the worker dies). */
@@ -133,8 +135,11 @@ export function runPacketWorker(data: PacketWorkerData): void {
     let backlog = false
     const busyPollMs = data.busyPollUs / 1000
     let lastFrameAt = -Infinity
+    let postedSeen = -1
     while (Atomics.load(control, CONTROL_STOP) === 0) {
-      const next = latestSnapshot(data.port, running)
+      const posted = Atomics.load(control, CONTROL_POSTED)
+      const next = posted === postedSeen ? null : latestSnapshot(data.port, running)
+      postedSeen = posted
       if (next !== null) {
         adopt(engine, handoff, next.snapshot, next.steeringTable, next.frontendsChanged || next.steeringTable !== steeringTable, io)
         running = next.snapshot
@@ -143,18 +148,19 @@ export function runPacketWorker(data: PacketWorkerData): void {
       }
       // Busy-polling: soon after a frame, look at every socket again instead of sleeping, so that
       // the next frame needs no wake-up (on a virtual machine a wake-up costs microseconds).
-      const polling = backlog || performance.now() - lastFrameAt < busyPollMs
+      let now = performance.now()
+      const polling = backlog || now - lastFrameAt < busyPollMs
       let ready = allReady
       if (!polling) {
         io[IO_SLEEPS]++
         ready = poll.wait(data.pollTimeoutMs)
+        now = performance.now()
       }
       if ((ready & wakeBit) !== 0) {
         drainWakeFd(data.wakeFd, wakeScratch)
         ready &= allReady
       }
       const errorsBefore = io[IO_RX_ERRORS]!
-      const now = performance.now()
       const most = loop.runBatch(now / 1000, ready)
       io[IO_FLOWS] = engine.flowCount
       backlog = most >= data.batchSize

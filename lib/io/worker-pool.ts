@@ -12,7 +12,7 @@ import { DEFAULT_BATCH_SIZE, MAX_BUSY_POLL_US, RX_HEADROOM, slotSizeForMtu } fro
 import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, IO_SLEEPS, ioCounters, sumIoCounters, type IoStats } from './io-counters'
 import * as c from './libc'
 import { disableOffloads } from './offloads'
-import { CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
+import { CONTROL_POSTED, CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
 import { SnapshotPublisher } from './shared-snapshot'
 import { createWakeFd, signalWakeFd } from './wake-fd'
 import { closeHandoffShared, createHandoffShared, type HandoffShared } from './worker-handoff'
@@ -456,6 +456,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       for (const s of slots) {
         if (s.port === null) continue
         s.port.postMessage(message)
+        Atomics.add(s.control, CONTROL_POSTED, 1)
         signalWakeFd(s.wakeFd)
       }
     },
