@@ -21,12 +21,26 @@ const BPF_ANY = 0
 export const BPF_F_NO_PREALLOC = 1
 const ENOENT = 2
 
+/** Creates or replaces one element of a map this process has open as `mapFd` (e.g. another thread's BpfMap). */
+export function setMapElement(mapFd: number, key: Uint8Array, value: Uint8Array): void {
+  const attr = Buffer.alloc(32)
+  const k = Buffer.from(key)
+  const v = Buffer.from(value)
+  attr.writeUInt32LE(mapFd, 0)
+  attr.writeBigUInt64LE(BigInt(c.bufferAddress(k)), 8)
+  attr.writeBigUInt64LE(BigInt(c.bufferAddress(v)), 16)
+  attr.writeBigUInt64LE(BigInt(BPF_ANY), 24)
+  if (bpf(BPF_MAP_UPDATE_ELEM, attr) < 0) throw bpfError('BPF_MAP_UPDATE_ELEM')
+}
+
 export class BpfMap {
   readonly fd: number
   private readonly key: Buffer
   private readonly value: Buffer
   /** union bpf_attr for the element commands: map_fd, key, value, flags. */
   private readonly attr = Buffer.alloc(32)
+  /** map_fd and key only. */
+  private readonly deleteAttr = Buffer.alloc(16)
 
   constructor(
     type: number,
@@ -80,7 +94,10 @@ export class BpfMap {
   /** Removes `key`; false when it was not there. */
   delete(key: Uint8Array): boolean {
     this.key.set(key)
-    if (bpf(BPF_MAP_DELETE_ELEM, this.attr) < 0) {
+    // The kernel refuses a delete whose attr has anything set after the key (EINVAL).
+    this.deleteAttr.writeUInt32LE(this.fd, 0)
+    this.deleteAttr.writeBigUInt64LE(BigInt(c.bufferAddress(this.key)), 8)
+    if (bpf(BPF_MAP_DELETE_ELEM, this.deleteAttr) < 0) {
       if (c.errno() === ENOENT) return false
       throw bpfError('BPF_MAP_DELETE_ELEM')
     }
