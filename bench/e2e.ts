@@ -25,7 +25,7 @@ import { httpGetInNamespace } from '../examples/blue-red/topology'
 import { formatTable } from '../lib/cli/table'
 import { printMetrics, progress, type Metric } from './report'
 
-const USAGE = `usage: nvlb bench e2e [--json] [--duration S] [--connections N] [--workers N] [--busy-poll US] [--prefix P]
+const USAGE = `usage: nvlb bench e2e [--json] [--duration S] [--connections N] [--workers N] [--busy-poll US] [--io MODE] [--prefix P]
 
 HTTP req/s and p99 latency through nvlb's Blue public VIP vs. the same client straight to a
 backend vs. an nftables DNAT load balancer, same deployment, same run (needs root).
@@ -35,6 +35,7 @@ backend vs. an nftables DNAT load balancer, same deployment, same run (needs roo
   --workers N       nvlb packet workers (default 1)
   --busy-poll US    nvlb run --busy-poll: µs a worker keeps looking for frames before it
                     sleeps (default 1000, as on a balancer with cores of its own; 0: off)
+  --io MODE         nvlb run --io: rings (default) or af-xdp
   --json            one JSON object per metric line`
 
 type PathName = 'vip' | 'direct' | 'nft'
@@ -71,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
       connections: { type: 'string', default: '16' },
       workers: { type: 'string', default: '1' },
       'busy-poll': { type: 'string', default: '1000' },
+      io: { type: 'string', default: 'rings' },
       prefix: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -83,10 +85,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('nvlb bench e2e: needs root (network namespaces)\n')
     return 2
   }
+  if (values.io !== 'rings' && values.io !== 'af-xdp') {
+    process.stderr.write(`nvlb bench e2e: --io must be rings or af-xdp, not '${values.io}'\n`)
+    return 2
+  }
   const duration = Number(values.duration)
   const connections = Number(values.connections)
 
-  const d = await deploy({ prefix: values.prefix, workers: Number(values.workers), busyPollUs: Number(values['busy-poll']), extraNodes: [NFT_NODE], log: progress })
+  const d = await deploy({ prefix: values.prefix, workers: Number(values.workers), busyPollUs: Number(values['busy-poll']), io: values.io as 'rings' | 'af-xdp', extraNodes: [NFT_NODE], log: progress })
   try {
     const blue = d.vips.find((v) => v.name === 'blue-public')!
     const blueVms = blue.backends.map((name) => d.topology.vms.find((vm) => vm.name === name)!)
@@ -145,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
     const nft = summary('nft')
     const rows = (
       [
-        [`nvlb VIP (NVGRE, host emulators${values['busy-poll'] === '0' ? '' : `, busy-poll ${values['busy-poll']} µs`})`, vip],
+        [`nvlb VIP (NVGRE, host emulators${values['busy-poll'] === '0' ? '' : `, busy-poll ${values['busy-poll']} µs`}${values.io === 'af-xdp' ? ', AF_XDP' : ''})`, vip],
         ['direct to blue-vm1..4 (a veth each)', direct],
         ['nftables DNAT (kernel)', nft],
       ] as const

@@ -35,7 +35,7 @@ import { formatTable } from '../lib/cli/table'
 import { PACKET_WORKER_THREAD } from '../lib/io/packet-worker'
 import { printMetrics, progress, type Metric } from './report'
 
-const USAGE = `usage: nvlb bench wire [--json] [--duration S] [--workers N] [--busy-poll US] [--prefix P]
+const USAGE = `usage: nvlb bench wire [--json] [--duration S] [--workers N] [--busy-poll US] [--io MODE] [--prefix P]
 
 Small UDP packets/s to a VIP (trafgen in the client namespace) through nvlb vs. through an
 nftables DNAT load balancer, same deployment, same run (needs root, trafgen and nft).
@@ -44,6 +44,7 @@ nftables DNAT load balancer, same deployment, same run (needs root, trafgen and 
   --workers N    nvlb packet workers (default 1)
   --busy-poll US nvlb run --busy-poll: µs a worker keeps looking for frames before it
                  sleeps (default 1000, as on a balancer with cores of its own; 0: off)
+  --io MODE      nvlb run --io: rings (default) or af-xdp
   --json         one JSON object per metric line`
 
 const UDP_PORT = 9000
@@ -215,6 +216,7 @@ export async function main(argv: string[]): Promise<number> {
       duration: { type: 'string', default: '4' },
       workers: { type: 'string', default: '1' },
       'busy-poll': { type: 'string', default: '1000' },
+      io: { type: 'string', default: 'rings' },
       prefix: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -235,9 +237,13 @@ export async function main(argv: string[]): Promise<number> {
       return 2
     }
   }
+  if (values.io !== 'rings' && values.io !== 'af-xdp') {
+    process.stderr.write(`nvlb bench wire: --io must be rings or af-xdp, not '${values.io}'\n`)
+    return 2
+  }
   const duration = Number(values.duration)
   const dir = mkdtempSync(join(tmpdir(), 'nvlb-wire-'))
-  const d = await deploy({ prefix: values.prefix, workers: Number(values.workers), busyPollUs: Number(values['busy-poll']), extraNodes: [NFT_NODE], log: progress })
+  const d = await deploy({ prefix: values.prefix, workers: Number(values.workers), busyPollUs: Number(values['busy-poll']), io: values.io as 'rings' | 'af-xdp', extraNodes: [NFT_NODE], log: progress })
   try {
     const blue = d.vips.find((v) => v.name === 'blue-public')!
     const blueVms = blue.backends.map((name) => d.topology.vms.find((vm) => vm.name === name)!)
@@ -292,7 +298,7 @@ export async function main(argv: string[]): Promise<number> {
     const nftOut = mean(results.nft.map((m) => m.outputPps))
     const kpps = (name: PathName, pick: (m: Measurement) => number): number => Math.round(mean(results[name].map(pick)) / 1000)
     const rows = (['nvlb', 'nft'] as PathName[]).map((name) => [
-      name === 'nvlb' ? `nvlb (AF_PACKET, NVGRE to the host emulators${values['busy-poll'] === '0' ? '' : `, busy-poll ${values['busy-poll']} µs`})` : 'nftables DNAT (kernel; no encapsulation, no host)',
+      name === 'nvlb' ? `nvlb (${values.io === 'af-xdp' ? 'AF_XDP' : 'AF_PACKET'}, NVGRE to the host emulators${values['busy-poll'] === '0' ? '' : `, busy-poll ${values['busy-poll']} µs`})` : 'nftables DNAT (kernel; no encapsulation, no host)',
       kpps(name, (m) => m.offeredPps),
       kpps(name, (m) => m.outputPps),
       kpps(name, (m) => m.deliveredPps),

@@ -21,6 +21,7 @@ import type { Snapshot } from '../../lib/dataplane/snapshot'
 import type { FlowTable } from '../../lib/dataplane/flow-table'
 import { ErrorCodes, NvlbError } from '../../lib/errors'
 import { MAX_BUSY_POLL_US, RX_HEADROOM, slotSizeForMtu } from '../../lib/io/frame-port'
+import type { IoMode } from '../../lib/io/worker-pool'
 import { ETHERNET_HEADER_LENGTH, VLAN_TAG_LENGTH } from '../../lib/packet/ethernet'
 import { HealthService } from '../../lib/health/health-service'
 import type { NvlbConfig } from '../../lib/control/config-types'
@@ -39,7 +40,7 @@ import {
 
 export const DEFAULT_API_LISTEN = '127.0.0.1:8573'
 
-const USAGE = `usage: nvlb run [--config FILE] [--state-dir DIR] [--store etcd://HOST:PORT[/PREFIX]] [--api-listen HOST:PORT] [--no-dataplane] [--workers N] [--busy-poll US] [--bgp-peer A:ASN ...]
+const USAGE = `usage: nvlb run [--config FILE] [--state-dir DIR] [--store etcd://HOST:PORT[/PREFIX]] [--api-listen HOST:PORT] [--no-dataplane] [--workers N] [--busy-poll US] [--io rings|af-xdp] [--bgp-peer A:ASN ...]
 
 Starts the control plane, the admin API and the packet path.
 
@@ -58,6 +59,9 @@ options:
   --busy-poll US         after the last frame a worker keeps looking at its sockets for US microseconds
                          (0..${MAX_BUSY_POLL_US}), giving the core to any other runnable thread in between, before
                          it sleeps: lower latency and no wake-ups under load, for a busier core (default 0: off)
+  --io MODE              rings (default): packet sockets with memory-mapped rings; af-xdp: AF_XDP sockets fed
+                         by an XDP program that leaves ARP, probe replies and the host's own traffic to the
+                         kernel (one worker; falls back to rings, logged, where the kernel refuses)
   --log-level L          fatal, error, warn, info (default), debug, trace
 ${BGP_USAGE}
   -h, --help             this help
@@ -76,6 +80,7 @@ interface RunOptions {
   dataplane: boolean
   workers: number
   busyPollUs: number
+  io: IoMode
   logLevel: string
   ha: RunHaOptions
 }
@@ -107,6 +112,7 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
       'no-dataplane': { type: 'boolean', default: false },
       workers: { type: 'string' },
       'busy-poll': { type: 'string' },
+      io: { type: 'string' },
       'log-level': { type: 'string' },
       ...BGP_RUN_FLAGS,
       help: { type: 'boolean', short: 'h', default: false },
@@ -124,6 +130,9 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
   if (!/^\d+$/.test(busyPollText) || Number(busyPollText) > MAX_BUSY_POLL_US) {
     fail(`--busy-poll must be microseconds 0..${MAX_BUSY_POLL_US}, not '${busyPollText}'`)
   }
+  const io = values.io ?? 'rings'
+  if (io !== 'rings' && io !== 'af-xdp') fail(`--io must be rings or af-xdp, not '${io}'`)
+  if (io === 'af-xdp' && Number(workersText) > 1) fail('--io af-xdp runs one packet worker: leave out --workers or use --io rings')
   const logLevel = values['log-level'] ?? process.env.NVLB_LOG_LEVEL ?? 'info'
   if (!(logLevel in pino.levels.values) && logLevel !== 'silent') fail(`--log-level must be one of ${Object.keys(pino.levels.values).join(', ')}`)
   const { host, port } = parseListen(values['api-listen'] ?? DEFAULT_API_LISTEN)
@@ -147,6 +156,7 @@ function parseOptions(argv: string[]): RunOptions | 'help' {
     dataplane: !values['no-dataplane'],
     workers: Number(workersText),
     busyPollUs: Number(busyPollText),
+    io,
     logLevel,
     ha: (() => {
       try {
@@ -238,6 +248,7 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
     snapshot,
     workers: options.workers,
     busyPollUs: options.busyPollUs,
+    io: options.io,
     providerInterface: node.providerInterface,
     externalInterface: node.externalInterface,
     maxFlows: node.maxFlows,
@@ -258,6 +269,7 @@ async function startPacketPath(control: ControlPlane<Snapshot>, options: RunOpti
         io: {
           workers: pool.workerCount,
           busyPollUs: options.busyPollUs,
+          mode: pool.ioMode,
           workerRestarts: io.workerRestarts,
           handoffs: io.handoffsOut,
           handoffDrops: io.handoffDrops,

@@ -66,6 +66,8 @@ export interface DeployOptions {
   workers?: number
   /** nvlb run --busy-poll: µs its workers keep looking at their sockets after the last frame (default 0: off). */
   busyPollUs?: number
+  /** nvlb run --io (default 'rings'). */
+  io?: 'rings' | 'af-xdp'
   /** Default true: SIGINT/SIGTERM/SIGHUP tear down, then the process dies of the signal. */
   handleSignals?: boolean
   /** More empty namespaces `<prefix>-<node>` (e.g. for a benchmark's own links). */
@@ -260,7 +262,7 @@ export async function deploy(options: DeployOptions = {}): Promise<Deployment> {
     log('starting host emulators and VM HTTP servers')
     ;[hosts, servers] = await Promise.all([startHosts(topology), startVmServers(topology)])
 
-    const busyPolling = busyPollUs > 0 ? `, busy-polling ${busyPollUs} µs` : ''
+    const busyPolling = (busyPollUs > 0 ? `, busy-polling ${busyPollUs} µs` : '') + (options.io === 'af-xdp' ? ', AF_XDP' : '')
     log(`starting nvlb in ${topology.nvlb.namespace} (${workers} packet worker${workers === 1 ? '' : 's'}${busyPolling})`)
     const apiListen = `${management.nvlbAddress}:${API_PORT}`
     nvlb = await spawnInNamespace(
@@ -272,6 +274,7 @@ export async function deploy(options: DeployOptions = {}): Promise<Deployment> {
         '--api-listen', apiListen,
         '--workers', String(workers),
         '--busy-poll', String(busyPollUs),
+        '--io', options.io ?? 'rings',
         // info: the 'admin API listening' line is the readiness signal
         '--log-level', 'info',
       ]),

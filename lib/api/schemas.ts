@@ -136,6 +136,7 @@ export const statsReportSchema = {
       description: "the packet workers' I/O (present when AF_PACKET workers run)",
       properties: {
         workers: { type: 'integer', description: 'packet worker threads' },
+        mode: { type: 'string', description: "how the workers move frames: 'rings', 'recvmmsg' (the kernel refused rings) or 'af-xdp' (nvlb run --io)" },
         busyPollUs: { type: 'integer', description: 'µs a worker keeps looking at its sockets after the last frame before it sleeps (nvlb run --busy-poll; 0: off)' },
         workerRestarts: { ...counter, description: 'workers that died and were started again on the same sockets' },
         handoffs: { ...counter, description: 'frames handed to the worker that owns their flow' },

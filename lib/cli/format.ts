@@ -94,7 +94,7 @@ export function statsText(s: StatsReport): string {
       : ([
           [
             'workers',
-            `${s.io.workers}${s.io.busyPollUs > 0 ? ` (busy-polling ${s.io.busyPollUs} µs)` : ''}, ${formatCount(s.io.workerRestarts)} restarted, ${formatCount(s.io.handoffs)} frames handed over ` +
+            `${s.io.workers} on ${s.io.mode}${s.io.busyPollUs > 0 ? ` (busy-polling ${s.io.busyPollUs} µs)` : ''}, ${formatCount(s.io.workerRestarts)} restarted, ${formatCount(s.io.handoffs)} frames handed over ` +
               `(${formatCount(s.io.handoffDrops)} dropped), ${formatCount(s.io.kernelDrops)} kernel drops`,
           ],
         ] as Array<[string, string]>)),

@@ -33,6 +33,8 @@ export interface IoReport {
   workers: number
   /** How long a worker keeps looking at its sockets after the last frame before it sleeps (µs; 0: busy-polling off). */
   busyPollUs: number
+  /** How the workers move frames: 'rings', 'recvmmsg' (the kernel refused rings) or 'af-xdp'. */
+  mode: string
   /** Workers that died and were started again on the same sockets. */
   workerRestarts: number
   /** Frames a worker handed to the worker that owns their flow (fragments, frames steered under an older program). */

@@ -22,22 +22,19 @@
 import { BpfMap, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH } from '../io/bpf-map'
 import { createLink, loadProgram } from '../io/bpf-syscall'
 import * as asm from '../io/ebpf-assembler'
-import { R0, R1, R2, R3, R4, R6, R7, R8, R9, R10 } from '../io/ebpf-assembler'
+import { be16, loaded, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10 } from '../io/ebpf-assembler'
 import * as c from '../io/libc'
-import { BPF_PROG_TYPE_XDP, BPF_XDP, XDP_ABORTED, XDP_FLAGS_DRV_MODE, XDP_PASS } from '../io/xdp-program'
+import { BPF_FUNC_MAP_LOOKUP_ELEM, BPF_PROG_TYPE_XDP, BPF_XDP, XDP_ABORTED, XDP_FLAGS_DRV_MODE, XDP_MD_DATA, XDP_MD_DATA_END, XDP_PASS } from '../io/xdp-program'
 import * as ethernet from '../packet/ethernet'
 import * as ipv4 from '../packet/ipv4'
 import * as nvgre from '../packet/nvgre'
 import type { HostEmulator } from './host-emulator'
 
-export const BPF_FUNC_MAP_LOOKUP_ELEM = 1
 export const BPF_FUNC_GET_PRANDOM_U32 = 7
 export const BPF_FUNC_REDIRECT = 23
 const BPF_FUNC_XDP_ADJUST_HEAD = 44
 const BPF_FUNC_XDP_ADJUST_TAIL = 65
 /** struct xdp_md: data, data_end, data_meta, ingress_ifindex. */
-export const XDP_MD_DATA = 0
-export const XDP_MD_DATA_END = 4
 export const XDP_MD_INGRESS_IFINDEX = 12
 
 const OUTER_IP = ethernet.ETHERNET_HEADER_LENGTH
@@ -58,13 +55,6 @@ const COUNTERS = 2
 
 const PASS = 'pass'
 const ABORT = 'abort'
-
-/** A 16- or 32-bit field as the program's little-endian load of its network-order bytes sees it. */
-export function loaded(bytes: readonly number[]): number {
-  return bytes.reduce((value, byte, i) => value + byte * 2 ** (8 * i), 0) | 0
-}
-
-export const be16 = (value: number): number[] => [(value >>> 8) & 0xff, value & 0xff]
 
 /** The XDP program for a host with provider MAC `providerMac` and address `providerAddress` (unsigned), using the two maps. */
 export function decapProgram(providerMac: Uint8Array, providerAddress: number, vmMapFd: number, countersFd: number): Buffer {

@@ -22,26 +22,15 @@
 import { BpfMap, BPF_F_NO_PREALLOC, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LPM_TRIE } from '../io/bpf-map'
 import { createLink, loadProgram } from '../io/bpf-syscall'
 import * as asm from '../io/ebpf-assembler'
-import { R0, R1, R2, R3, R4, R6, R7, R8, R9, R10 } from '../io/ebpf-assembler'
+import { be16, loaded, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10 } from '../io/ebpf-assembler'
 import * as c from '../io/libc'
-import { BPF_PROG_TYPE_XDP, BPF_XDP, XDP_DROP, XDP_FLAGS_SKB_MODE, XDP_PASS } from '../io/xdp-program'
+import { BPF_FUNC_MAP_LOOKUP_ELEM, BPF_PROG_TYPE_XDP, BPF_XDP, XDP_DROP, XDP_FLAGS_SKB_MODE, XDP_MD_DATA, XDP_MD_DATA_END, XDP_PASS } from '../io/xdp-program'
 import { onesSum } from '../packet/checksum'
 import * as ethernet from '../packet/ethernet'
 import * as ipv4 from '../packet/ipv4'
 import * as nvgre from '../packet/nvgre'
 import { OUTER_HEADER_LENGTH as OUTER, type HostEmulator } from './host-emulator'
-import {
-  be16,
-  BPF_FUNC_GET_PRANDOM_U32,
-  BPF_FUNC_MAP_LOOKUP_ELEM,
-  BPF_FUNC_REDIRECT,
-  count,
-  loaded,
-  trimThenMoveHead,
-  XDP_MD_DATA,
-  XDP_MD_DATA_END,
-  XDP_MD_INGRESS_IFINDEX,
-} from './kernel-decap'
+import { BPF_FUNC_GET_PRANDOM_U32, BPF_FUNC_REDIRECT, count, trimThenMoveHead, XDP_MD_INGRESS_IFINDEX } from './kernel-decap'
 
 const IP = ethernet.ETHERNET_HEADER_LENGTH
 const L4 = IP + ipv4.IPV4_HEADER_LENGTH

@@ -73,6 +73,14 @@ interface Instruction {
   target: string | null
 }
 
+/** A 16- or 32-bit field as a program's little-endian load of its network-order bytes sees it. */
+export function loaded(bytes: readonly number[]): number {
+  return bytes.reduce((value, byte, i) => value + byte * 2 ** (8 * i), 0) | 0
+}
+
+/** The two network-order bytes of a 16-bit value. */
+export const be16 = (value: number): number[] => [(value >>> 8) & 0xff, value & 0xff]
+
 export class EbpfProgram {
   private readonly instructions: Instruction[] = []
   private readonly labels = new Map<string, number>()

@@ -243,6 +243,16 @@ function emitFrontendMatch(p: BpfProgram, byAddress: Map<number, Set<number>> | 
 const ACCEPT = 0x40000
 
 /** Socket filter: only ARP replies (every worker learns every neighbour). */
+/** Socket filter for an AF_XDP worker's packet sockets: ARP only (the XDP intake hands it the rest), none it sent. */
+export function arpOnlyFilter(): Buffer {
+  const p = new BpfProgram()
+  p.ldAbs(BPF_W, SKF_AD_PKTTYPE).jumpK(BPF_JEQ, PACKET_OUTGOING, 'drop', null)
+  p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_ARP, null, 'drop')
+  p.retK(ACCEPT)
+  p.label('drop').retK(0)
+  return p.encode()
+}
+
 export function arpRepliesOnlyFilter(): Buffer {
   const p = new BpfProgram()
   p.ldAbs(BPF_H, ETH_TYPE).jumpK(BPF_JEQ, ETHERTYPE_ARP, null, 'drop')

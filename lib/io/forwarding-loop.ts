@@ -55,9 +55,12 @@ export class ForwardingLoop {
   private readonly externalPort: FramePort
   private readonly counters: Float64Array | null
   private readonly twoInterfaces: boolean
+  /** The side of each port's frames (by index in `ports`). */
+  private readonly sides: Int8Array
 
   /**
-   * `listeners` are ports only received from (every worker's ARP-reply socket);
+   * `listeners` are ports only received from (every worker's ARP-reply socket, or an
+   * AF_XDP worker's ARP sockets), their frames' sides in `listenerSides` (default: SIDE_ANY);
    * what the engine sends goes out on the provider or external port. With a
    * `router` (several workers), frames from the provider and external ports
    * that another worker owns go there; the router's inbox is polled last.
@@ -69,6 +72,7 @@ export class ForwardingLoop {
     counters: Float64Array | null = null,
     listeners: readonly FramePort[] = [],
     router: FrameRouter | null = null,
+    listenerSides: readonly number[] = [],
   ) {
     this.engine = engine
     this.providerPort = providerPort
@@ -79,6 +83,13 @@ export class ForwardingLoop {
     this.router = router
     this.routed = router === null ? 0 : members.length
     this.counters = counters
+    this.sides = new Int8Array(this.ports.length).fill(SIDE_ANY)
+    // With two interfaces, each side's traffic is accepted only on its own (ports[0] provider, ports[1] external).
+    if (this.twoInterfaces) {
+      this.sides[0] = SIDE_PROVIDER
+      this.sides[1] = SIDE_EXTERNAL
+    }
+    for (let i = 0; i < listeners.length; i++) this.sides[members.length + i] = listenerSides[i] ?? SIDE_ANY
   }
 
   /**
@@ -103,8 +114,7 @@ export class ForwardingLoop {
       const lengths = port.rxLengths
       engine.prefetch?.(buf, offsets, lengths, n)
       const check = p < this.routed
-      // With two interfaces, each side's traffic is accepted only on its own (ports[0] provider, ports[1] external).
-      const side = this.twoInterfaces && p < 2 ? (p === 0 ? SIDE_PROVIDER : SIDE_EXTERNAL) : SIDE_ANY
+      const side = this.sides[p]!
       for (let i = 0; i < n; i++) {
         if (check && router!.route(buf, offsets[i]!, lengths[i]!)) continue
         if (engine.process(buf, offsets[i]!, lengths[i]!, side) === VERDICT_TX) {

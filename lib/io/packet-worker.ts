@@ -6,13 +6,15 @@ import { AfPacketPort, type PacketSocket } from './af-packet-socket'
 import type { WorkerEngine, WorkerEngineOptions } from './worker-engine'
 import type { Frontend } from './fanout-program'
 import type { FramePort } from './frame-port'
-import { ForwardingLoop } from './forwarding-loop'
+import { ForwardingLoop, SIDE_ANY, SIDE_EXTERNAL, SIDE_PROVIDER } from './forwarding-loop'
 import { IO_ADOPTIONS, IO_FLOWS, IO_GENERATION, IO_RX_ERRORS, IO_SLEEPS, ioCounters } from './io-counters'
 import { PacketRingPort } from './packet-ring'
 import { nameThisThread, schedYield } from './libc'
 import { PollSet } from './poll-set'
 import { drainWakeFd } from './wake-fd'
 import { WorkerHandoff, type HandoffShared } from './worker-handoff'
+import { addIntakeSocket } from './xdp-intake'
+import { XdpSocketPort } from './xdp-socket'
 
 /** The OS name of packet worker thread i: this prefix and i (in /proc/PID/task/TID/comm). */
 export const PACKET_WORKER_THREAD = 'nvlb-packet-'
@@ -42,6 +44,12 @@ export interface PacketWorkerData {
   batchSize: number
   slotSize: number
   pollTimeoutMs: number
+  /**
+   * AF_XDP (the pool's XDP intake, lib/io/xdp-intake.ts): the XSKMAP fds of the provider and
+   * external interfaces; the worker opens an AF_XDP socket on each for the engine's frames and
+   * reads only ARP from `provider` and `external`. Null: `provider` and `external` carry everything.
+   */
+  intake: { provider: number; external: number | null } | null
   /** Keep looking at the sockets this long after the last frame before sleeping in poll(2) (0: sleep at once). */
   busyPollUs: number
   maxFlows?: number
@@ -96,7 +104,7 @@ export function runPacketWorker(data: PacketWorkerData): void {
   const control = new Int32Array(data.control)
   const io = ioCounters(data.ioCountersBuffer)
   const post = (message: WorkerToMain): void => data.port.postMessage(message)
-  const opened: (AfPacketPort | PacketRingPort)[] = []
+  const opened: (AfPacketPort | PacketRingPort | XdpSocketPort)[] = []
   // So that top -H, ps -L and the benchmarks can tell the packet workers apart (failure changes nothing).
   nameThisThread(`${PACKET_WORKER_THREAD}${data.workerIndex}`)
   try {
@@ -120,10 +128,32 @@ export function runPacketWorker(data: PacketWorkerData): void {
       opened.push(port)
       return port
     }
-    const provider = wrap(data.provider, data.batchSize)
-    const external = data.external === null ? provider : wrap(data.external, data.batchSize)
+    let provider: FramePort
+    let external: FramePort
     const listeners: FramePort[] = data.listeners.map((socket) => wrap(socket, LISTENER_BATCH))
-    const loop = new ForwardingLoop(engine, provider, external, io, listeners, handoff)
+    const listenerSides: number[] = listeners.map(() => SIDE_ANY)
+    if (data.intake === null) {
+      provider = wrap(data.provider, data.batchSize)
+      external = data.external === null ? provider : wrap(data.external, data.batchSize)
+    } else {
+      const intake = data.intake
+      const xsk = (interfaceName: string, mapFd: number): XdpSocketPort => {
+        const port = new XdpSocketPort({ interfaceName, batchSize: data.batchSize, counters: io })
+        opened.push(port)
+        addIntakeSocket(mapFd, 0, port.fd)
+        return port
+      }
+      provider = xsk(data.provider.interfaceName, intake.provider)
+      external = data.external === null ? provider : xsk(data.external.interfaceName, intake.external!)
+      // ARP, which the intake leaves to the kernel, comes through the packet sockets, each on its own side.
+      listeners.push(wrap(data.provider, LISTENER_BATCH))
+      if (data.external === null) listenerSides.push(SIDE_ANY)
+      else {
+        listeners.push(wrap(data.external, LISTENER_BATCH))
+        listenerSides.push(SIDE_PROVIDER, SIDE_EXTERNAL)
+      }
+    }
+    const loop = new ForwardingLoop(engine, provider, external, io, listeners, handoff, listenerSides)
     // The wake fd comes last: a snapshot or the stop word ends the wait at once, not after pollTimeoutMs.
     const poll = new PollSet([...loop.ports.map((p) => p.fd), data.wakeFd])
     const allReady = (1 << loop.ports.length) - 1

@@ -7,13 +7,15 @@ import { statsReport } from '../dataplane/stats'
 import type { StatsReport, WorkerReport } from '../dataplane/stats-report'
 import { ErrorCodes, NvlbError } from '../errors'
 import { openPacketSocket, setFanoutProgram, setSocketFilter, type FanoutMode } from './af-packet-socket'
-import { arpRepliesOnlyFilter, memberFilter, steeringPlan, type ProbeReplies } from './fanout-program'
+import { arpOnlyFilter, arpRepliesOnlyFilter, memberFilter, steeringPlan, type ProbeReplies } from './fanout-program'
 import { DEFAULT_BATCH_SIZE, MAX_BUSY_POLL_US, RX_HEADROOM, slotSizeForMtu } from './frame-port'
 import { IO_COUNTERS_BYTE_LENGTH, IO_FLOWS, IO_SLEEPS, ioCounters, sumIoCounters, type IoStats } from './io-counters'
 import * as c from './libc'
 import { disableOffloads } from './offloads'
 import { CONTROL_POSTED, CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
 import { SnapshotPublisher } from './shared-snapshot'
+import { intakeAddresses, XdpIntake } from './xdp-intake'
+import { XdpSocketPort } from './xdp-socket'
 import { createWakeFd, signalWakeFd } from './wake-fd'
 import { closeHandoffShared, createHandoffShared, type HandoffShared } from './worker-handoff'
 
@@ -54,7 +56,17 @@ export interface WorkerPoolOptions {
   disableOffloads?: boolean
   /** Memory-mapped TPACKET_V2 rings for the workers' sockets, recvmmsg/sendmmsg where the kernel refuses (default true). */
   rings?: boolean
+  /**
+   * 'af-xdp': the worker receives and sends through AF_XDP sockets fed by an XDP program
+   * (lib/io/xdp-intake.ts) and sees only ARP on its packet sockets; one worker; where the
+   * kernel refuses the program or a socket, the pool falls back to packet sockets and logs why.
+   * Default 'rings' (packet sockets: rings where the kernel allows them).
+   */
+  io?: IoMode
 }
+
+export type IoMode = 'rings' | 'af-xdp'
+
 
 export interface WorkerPoolIoStats extends IoStats {
   /** Workers that died and were started again. */
@@ -63,6 +75,8 @@ export interface WorkerPoolIoStats extends IoStats {
 
 export interface WorkerPool {
   readonly workerCount: number
+  /** How the workers move frames: 'af-xdp', 'rings' or 'recvmmsg' (the kernel refused rings). */
+  readonly ioMode: string
   /** Hands a new snapshot to every worker; each adopts it between batches. */
   adopt(snapshot: Snapshot): void
   /** The lowest snapshot generation any worker runs. */
@@ -167,6 +181,10 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const slotSize = options.slotSize ?? slotSizeForMtu(options.snapshot.providerMtu)
   const pollTimeoutMs = options.pollTimeoutMs ?? 50
   const busyPollUs = options.busyPollUs ?? 0
+  let afXdp = options.io === 'af-xdp'
+  if (afXdp && workerCount > 1) {
+    throw new NvlbError(ErrorCodes.INVALID_FIELD, `AF_XDP runs one packet worker (the interfaces' queue 0), not ${workerCount}; use rings for several`, 'io', 400)
+  }
   if (!Number.isInteger(busyPollUs) || busyPollUs < 0 || busyPollUs > MAX_BUSY_POLL_US) {
     throw new NvlbError(ErrorCodes.INVALID_FIELD, `busy-polling must be 0..${MAX_BUSY_POLL_US} µs, not ${busyPollUs}`, 'busyPollUs', 400)
   }
@@ -212,17 +230,38 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     throw startError(error)
   }
 
+  const intakes: XdpIntake[] = []
+  if (afXdp) {
+    try {
+      for (const name of interfaces) {
+        intakes.push(new XdpIntake(name, intakeAddresses(options.snapshot)))
+        // The worker's socket, tried here first: a kernel without AF_XDP falls back instead of failing the worker.
+        new XdpSocketPort({ interfaceName: name, ringSize: 64 }).close()
+      }
+      logger.info({ interfaces, xdp: intakes.map((i) => i.mode) }, 'XDP intake attached: the engine\'s frames go to the AF_XDP socket, the rest to the kernel')
+    } catch (error) {
+      for (const intake of intakes.splice(0)) intake.close()
+      afXdp = false
+      logger.warn({ reason: (error as Error).message }, 'no AF_XDP: the packet worker uses packet sockets')
+    }
+  }
+  const closeIntakes = (): void => {
+    for (const intake of intakes.splice(0)) intake.close()
+  }
+
   try {
     const groups = { provider: randomInt(1, 0xffff), external: randomInt(1, 0xffff) }
     const open = (interfaceName: string, groupId: number, member: boolean): WorkerSocket => {
+      // An AF_XDP worker's packet sockets carry ARP only: small, on recvmmsg.
+      const rings = member && !afXdp && (options.rings ?? true)
       const socket = openPacketSocket({
         interfaceName,
         fanout: member && several ? { groupId, mode, program: steered ? plan.program : undefined } : undefined,
-        filter: member ? membersFilter(interfaceName === options.providerInterface ? probeFiltered : null) : arpRepliesOnlyFilter(),
+        filter: afXdp ? arpOnlyFilter() : member ? membersFilter(interfaceName === options.providerInterface ? probeFiltered : null) : arpRepliesOnlyFilter(),
         promiscuous: member,
-        rings: member && (options.rings ?? true) ? { slotSize } : false,
+        rings: rings ? { slotSize } : false,
         // With a send ring, straight to the driver (the veth and NIC queues still apply).
-        qdiscBypass: member && (options.rings ?? true),
+        qdiscBypass: rings,
       })
       if (socket.ringFallback !== undefined) {
         logger.warn({ interface: interfaceName, reason: socket.ringFallback }, 'no packet rings; this socket uses recvmmsg/sendmmsg')
@@ -264,8 +303,10 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     if (steered) handoff = createHandoffShared(workerCount, slotSize - RX_HEADROOM)
   } catch (error) {
     closeAll()
+    closeIntakes()
     throw startError(error)
   }
+  const ioMode = afXdp ? 'af-xdp' : slots[0]!.provider.ring === null ? 'recvmmsg' : 'rings'
 
   const adoptedGeneration = (): number => {
     let lowest = Infinity
@@ -318,6 +359,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       slotSize,
       pollTimeoutMs,
       busyPollUs,
+      intake: afXdp ? { provider: intakes[0]!.socketMapFd, external: intakes[1]?.socketMapFd ?? null } : null,
       maxFlows: options.maxFlows,
       snapshot: publisher.full(),
       steeringTable: plan.table,
@@ -343,7 +385,11 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
           slot.adoptedEpoch = Math.max(slot.adoptedEpoch, message.epoch)
           if (message.type === 'ready') {
             started = true
-            const io = slot.provider.ring === null ? 'recvmmsg/sendmmsg' : 'TPACKET_V2 rings'
+            const io = afXdp
+              ? `AF_XDP (${intakes.map((x) => `${x.interfaceName}: ${x.mode} XDP`).join(', ')}; copy mode)`
+              : slot.provider.ring === null
+                ? 'recvmmsg/sendmmsg'
+                : 'TPACKET_V2 rings'
             logger.info({ worker: i, interface: options.providerInterface, ignoresOutgoing: message.ignoresOutgoing, io, busyPollUs }, 'packet worker ready')
             resolve()
           }
@@ -420,7 +466,10 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
           await worker.terminate()
         }
       }),
-    ).then(() => closeAll())
+    ).then(() => {
+      closeAll()
+      closeIntakes()
+    })
     return stopping
   }
 
@@ -434,6 +483,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
 
   return {
     workerCount,
+    ioMode,
     adopt(next: Snapshot): void {
       const delta = publisher.delta(next)
       snapshot = next
@@ -442,7 +492,16 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       sent.set(next.generation, { snapshot: next, plan })
       // Probe replies never reach a worker: its provider socket's filter drops them (at once: until the
       // workers run this snapshot the engine would take them aside anyway).
-      const replies = probeRepliesOf(next)
+      if (afXdp) {
+        // The intake's addresses first: frames for a new VIP reach the worker as it adopts it.
+        try {
+          const addresses = intakeAddresses(next)
+          for (const intake of intakes) intake.setAddresses(addresses)
+        } catch (error) {
+          logger.error({ err: error }, "could not update the XDP intake's addresses; frames to new addresses go to the kernel")
+        }
+      }
+      const replies = afXdp ? probeFiltered : probeRepliesOf(next)
       if (replies?.providerAddress !== probeFiltered?.providerAddress || replies?.probeAddress !== probeFiltered?.probeAddress) {
         try {
           const filter = memberFilter(several, replies)

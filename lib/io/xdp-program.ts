@@ -17,13 +17,16 @@ import * as c from './libc'
 export const BPF_PROG_TYPE_XDP = 6
 /** The XDP attach type (of a BPF link). */
 export const BPF_XDP = 37
-const BPF_FUNC_REDIRECT_MAP = 51
+export const BPF_FUNC_MAP_LOOKUP_ELEM = 1
+export const BPF_FUNC_REDIRECT_MAP = 51
 /** XDP verdicts. */
 export const XDP_ABORTED = 0
 export const XDP_DROP = 1
 export const XDP_PASS = 2
 /** struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index. */
-const XDP_MD_RX_QUEUE_INDEX = 16
+export const XDP_MD_DATA = 0
+export const XDP_MD_DATA_END = 4
+export const XDP_MD_RX_QUEUE_INDEX = 16
 
 export const XDP_FLAGS_SKB_MODE = 2
 export const XDP_FLAGS_DRV_MODE = 4

@@ -1,5 +1,5 @@
 import { DEFAULT_BATCH_SIZE, RX_HEADROOM, type FramePort } from './frame-port'
-import { IO_RX_BYTES, IO_RX_FRAMES, IO_TX_BYTES, IO_TX_ERRORS, IO_TX_FRAMES, ioCounters } from './io-counters'
+import { IO_KERNEL_DROPS, IO_RX_BYTES, IO_RX_ERRORS, IO_RX_FRAMES, IO_TX_BYTES, IO_TX_ERRORS, IO_TX_FRAMES, ioCounters } from './io-counters'
 import * as c from './libc'
 
 /**
@@ -23,6 +23,7 @@ const XDP_TX_RING = 3
 const XDP_UMEM_REG = 4
 const XDP_UMEM_FILL_RING = 5
 const XDP_UMEM_COMPLETION_RING = 6
+const XDP_STATISTICS = 7
 const XDP_PGOFF_RX_RING = 0
 const XDP_PGOFF_TX_RING = 0x80000000
 const XDP_UMEM_PGOFF_FILL_RING = 0x100000000
@@ -87,6 +88,10 @@ export class XdpSocketPort implements FramePort {
   private txQueued = 0
   private txQueuedBytes = 0
   private closed = false
+  /** The kernel's drop counters (struct xdp_statistics) as last read. */
+  private readonly statistics = Buffer.alloc(48)
+  private readonly statisticsLength = Buffer.alloc(4)
+  private dropsSeen = 0
 
   constructor(options: XdpSocketOptions) {
     this.name = options.interfaceName
@@ -237,6 +242,23 @@ export class XdpSocketPort implements FramePort {
 
   pending(): number {
     return -1
+  }
+
+  /**
+   * Frames the kernel dropped for this socket since the last call (rx_dropped: no room in the
+   * UMEM or fill ring; rx_ring_full: the receive ring was full), added to IO_KERNEL_DROPS.
+   */
+  collectKernelDrops(): number {
+    this.statisticsLength.writeUInt32LE(this.statistics.length)
+    if (c.getsockopt(this.fd, SOL_XDP, XDP_STATISTICS, this.statistics, this.statisticsLength) < 0) {
+      this.counters[IO_RX_ERRORS]++
+      return 0
+    }
+    const total = Number(this.statistics.readBigUInt64LE(0) + this.statistics.readBigUInt64LE(24))
+    const drops = total - this.dropsSeen
+    this.dropsSeen = total
+    this.counters[IO_KERNEL_DROPS] += drops
+    return drops
   }
 
   close(): void {

@@ -73,6 +73,14 @@ t.test('a bad --config: one line on stderr, exit 2, nothing started or written',
   const missing = await nvlb(['run', '--config', join(dir, 'nope.json'), '--state-dir', stateDir, '--no-dataplane'])
   t.equal(missing.code, 2)
   t.match(missing.stderr, /^nvlb: cannot use --config .*nope\.json: cannot read .*ENOENT/)
+  for (const [args, message] of [
+    [['--io=xdp'], /--io must be rings or af-xdp, not 'xdp'/],
+    [['--io=af-xdp', '--workers=2'], /--io af-xdp runs one packet worker/],
+  ] as const) {
+    const bad = await nvlb(['run', ...args, '--state-dir', stateDir, '--no-dataplane'])
+    t.equal(bad.code, 2, `${args.join(' ')}: refused`)
+    t.match(bad.stderr, message)
+  }
   t.notOk(existsSync(stateDir), 'no state dir was created')
 
   const badListen = await nvlb(['run', '--api-listen', 'localhost', '--state-dir', stateDir, '--no-dataplane'])

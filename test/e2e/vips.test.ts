@@ -2,7 +2,7 @@
  * The reference deployment end to end (real TCP stacks, real HTTP, nvlb on AF_PACKET,
  * configured through its admin API): every VIP answers from its own tenant only and from
  * every backend of its pool, and tshark on the provider bridge sees nvlb's NVGRE with
- * outer source = nvlb's PA and key = the backend's VSID. nvlb busy-polls here (nvlb run --busy-poll).
+ * outer source = nvlb's PA and key = the backend's VSID. nvlb runs on AF_XDP and busy-polls here (nvlb run --io af-xdp --busy-poll 200).
  */
 import t from 'tap'
 import { spawn, execFileSync } from 'node:child_process'
@@ -27,8 +27,8 @@ function framesIn(file: string): number {
 }
 
 t.test('four VIPs through nvlb on real interfaces', { skip: needsRoot }, async (t) => {
-  // Busy-polling here (the other deployments sleep between frames): the same answers either way.
-  const d = await deployForTest(t, { busyPollUs: 200 })
+  // AF_XDP and busy-polling here (the other deployments sleep on packet rings): the same answers either way.
+  const d = await deployForTest(t, { busyPollUs: 200, io: 'af-xdp' })
   const dir = mkdtempSync(join(tmpdir(), `nvlb-e2e-${d.prefix}-`))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -67,8 +67,9 @@ t.test('four VIPs through nvlb on real interfaces', { skip: needsRoot }, async (
         }
       }),
     )
-    const io = (await d.api.get<{ io: { busyPollUs: number; perWorker: { sleeps: number; rxPackets: number }[] } }>('/v1/stats')).body.io
-    t.equal(io.busyPollUs, 200, '/v1/stats: the workers busy-poll 200 µs')
+    const io = (await d.api.get<{ io: { mode: string; busyPollUs: number; perWorker: { sleeps: number; rxPackets: number }[] } }>('/v1/stats')).body.io
+    t.equal(io.mode, 'af-xdp', '/v1/stats: the worker is on AF_XDP')
+    t.equal(io.busyPollUs, 200, 'and busy-polls 200 µs')
     t.ok(io.perWorker[0]!.sleeps > 0, `and count their sleeps (${io.perWorker[0]!.sleeps}, ${io.perWorker[0]!.rxPackets} frames)`)
   })
 
