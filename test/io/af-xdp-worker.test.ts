@@ -11,6 +11,7 @@ import { AfPacketPort } from '../../lib/io/af-packet-socket'
 import { PollSet } from '../../lib/io/poll-set'
 import { ifNameToIndex } from '../../lib/io/libc'
 import { startWorkerPool, type WorkerPool } from '../../lib/io/worker-pool'
+import { ADDRESS_ENGINE, ADDRESS_PROBE, ADDRESS_PROVIDER } from '../../lib/io/xdp-intake'
 import { ErrorCodes } from '../../lib/errors'
 import { parseIPv4 } from '../../lib/packet/address'
 import { seededRandom } from '../host/helpers/frame-exchange'
@@ -101,10 +102,10 @@ t.test('AF_XDP packet worker on a veth end', { skip: SKIP_NOT_ROOT }, async (t) 
     const pool = await startWorkerPool({ snapshot: snapshots.next(withProbeAddress(PROBE_ADDRESS)), providerInterface: veth.b, engineModule: REFLECT_ENGINE, io: 'af-xdp', pollTimeoutMs: 20 })
     running.push(pool)
     const addresses = new Map<number, number>([
-      [parseIPv4(PUBLIC_VIP) >>> 0, 1],
-      [parseIPv4('198.51.100.1') >>> 0, 1],
-      [parseIPv4(NVLB_PA) >>> 0, 2],
-      [parseIPv4(PROBE_ADDRESS) >>> 0, 3],
+      [parseIPv4(PUBLIC_VIP) >>> 0, ADDRESS_ENGINE],
+      [parseIPv4('198.51.100.1') >>> 0, ADDRESS_ENGINE],
+      [parseIPv4(NVLB_PA) >>> 0, ADDRESS_PROVIDER],
+      [parseIPv4(PROBE_ADDRESS) >>> 0, ADDRESS_PROBE],
     ])
     /** The intake's rule in plain code: true when the frame goes to the worker. */
     const takes = (f: Buffer): boolean => {
@@ -119,13 +120,13 @@ t.test('AF_XDP packet worker on a veth end', { skip: SKIP_NOT_ROOT }, async (t) 
       if (type !== 0x0800) return false
       const kind = addresses.get(f.readUInt32BE(ip + 16))
       if (kind === undefined) return false
-      if (kind !== 2 || f[ip + 9] !== 47) return true
+      if (kind !== ADDRESS_PROVIDER || f[ip + 9] !== 47) return true
       const ihl = (f[ip]! & 0x0f) * 4
       if (ihl < 20) return true
       const gre = ip + ihl
       if (gre + 8 + 14 + 20 > f.length) return true
       if (f.readUInt32BE(gre) !== 0x20006558 || f.readUInt16BE(gre + 8 + 12) !== 0x0800) return true
-      return addresses.get(f.readUInt32BE(gre + 8 + 14 + 16)) !== 3
+      return addresses.get(f.readUInt32BE(gre + 8 + 14 + 16)) !== ADDRESS_PROBE
     }
     const random = seededRandom(0x5eed)
     const bases = [udpTo(PUBLIC_VIP, 2000), udpTo('198.51.100.77', 2001), nvgreTo(PROBE_ADDRESS, 2002), nvgreTo('10.1.6.1', 2003), tagged(udpTo(PUBLIC_VIP, 2004))]
