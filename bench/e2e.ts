@@ -14,7 +14,8 @@
  * all of them alike. Metrics: e2e.ratio_vs_direct (req/s vip ÷ direct),
  * e2e.p99_added_us (p99 vip − direct), e2e.ratio_vs_nft. Where the CPU went during
  * every run is printed too: CPU µs per request for nvlb, the host emulators, the VM servers,
- * the load generator and the kernel (with whatever else runs on the machine).
+ * the load generator and the kernel (with whatever else runs on the machine), and the frames
+ * nvlb handled per request through the VIP with its CPU per frame.
  */
 import { parseArgs } from 'node:util'
 import { addDirectLinks, addNftLoadBalancer, NFT_NODE } from '../examples/blue-red/baselines'
@@ -122,7 +123,11 @@ export async function main(argv: string[]): Promise<number> {
     for (const path of ['vip', 'direct', 'nft'] as PathName[]) {
       await startLoad(d.topology.client.namespace, paths[path].urls, { durationSeconds: 1, connections, reconnectRate: 0 }).result
     }
+    /** Frames nvlb's engine received during the VIP runs (GET /v1/stats). */
+    let vipFrames = 0
+    const nvlbFrames = async (): Promise<number> => (await d.api.get<{ rxPackets: number }>('/v1/stats')).body.rxPackets
     for (const name of ORDER) {
+      const framesBefore = name === 'vip' ? await nvlbFrames() : 0
       const run = startLoad(d.topology.client.namespace, paths[name].urls, { durationSeconds: duration, connections, reconnectRate: 0, progressMs: 1000 })
       const before = meter.sample()
       const machineBefore = machineBusySeconds()
@@ -135,6 +140,7 @@ export async function main(argv: string[]): Promise<number> {
       const foreign = Object.keys(result.backends).filter((b) => !paths[name].backends.includes(b))
       if (foreign.length > 0) throw new Error(`${name}: answered by ${foreign.join(', ')}`)
       results[name].push(result)
+      if (name === 'vip') vipFrames += (await nvlbFrames()) - framesBefore
       progress(
         `  ${name.padEnd(6)} ${Math.round(result.rps)} req/s  p50 ${(result.p50Us / 1000).toFixed(2)} ms  p99 ${(result.p99Us / 1000).toFixed(2)} ms  errors ${result.errors + result.non2xx}`,
       )
@@ -170,6 +176,11 @@ export async function main(argv: string[]): Promise<number> {
       ),
     ])
     progress('CPU µs per request by process group:\n' + formatTable(['process group', 'vip', 'direct', 'nft'], cpuRows))
+    const nvlbSeconds = (cpu.vip['nvlb (user)'] ?? 0) + (cpu.vip['nvlb (kernel)'] ?? 0)
+    progress(
+      `nvlb handled ${(vipFrames / Math.max(1, requests('vip'))).toFixed(2)} frames per request through the VIP, ` +
+        `${((nvlbSeconds * 1e6) / Math.max(1, vipFrames)).toFixed(2)} µs of nvlb's CPU per frame`,
+    )
 
     const metrics: Metric[] = [
       { name: 'e2e.ratio_vs_direct', value: vip.rps / direct.rps, unit: 'ratio', target: 0.8, better: 'higher' },
