@@ -15,7 +15,7 @@ import { disableOffloads } from './offloads'
 import { CONTROL_POSTED, CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
 import { SnapshotPublisher } from './shared-snapshot'
 import { intakeAddresses, XdpIntake } from './xdp-intake'
-import { XdpSocketPort } from './xdp-socket'
+import { XDP_MAX_FRAME, XdpSocketPort } from './xdp-socket'
 import { createWakeFd, signalWakeFd } from './wake-fd'
 import { closeHandoffShared, createHandoffShared, type HandoffShared } from './worker-handoff'
 
@@ -233,6 +233,9 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const intakes: XdpIntake[] = []
   if (afXdp) {
     try {
+      if (slotSize - RX_HEADROOM > XDP_MAX_FRAME) {
+        throw new Error(`frames of up to ${slotSize - RX_HEADROOM} bytes (provider MTU ${options.snapshot.providerMtu}) do not fit an AF_XDP chunk (${XDP_MAX_FRAME})`)
+      }
       for (const name of interfaces) {
         intakes.push(new XdpIntake(name, intakeAddresses(options.snapshot)))
         // The worker's socket, tried here first: a kernel without AF_XDP falls back instead of failing the worker.

@@ -34,6 +34,10 @@ export const XDP_ZEROCOPY = 4
 /** struct xdp_desc: addr (u64), len, options: four 32-bit words. */
 const DESC_WORDS = 4
 const CHUNK_SIZE = 4096
+/** What the kernel keeps in front of a frame in copy mode (XDP_PACKET_HEADROOM), besides our RX_HEADROOM. */
+const XDP_PACKET_HEADROOM = 256
+/** The longest frame a chunk holds after both headrooms. */
+export const XDP_MAX_FRAME = CHUNK_SIZE - XDP_PACKET_HEADROOM - RX_HEADROOM
 const MAP_PRIVATE_ANONYMOUS = 0x22
 /** Kicks per flush at the most (each sends up to 32 frames in copy mode). */
 const MAX_KICKS = 64

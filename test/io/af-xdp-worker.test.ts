@@ -173,6 +173,20 @@ t.test('AF_XDP packet worker on a veth end', { skip: SKIP_NOT_ROOT }, async (t) 
     await pool.stop()
   })
 
+  t.test('where AF_XDP cannot take the frames (a 9000-byte provider MTU), the pool stays on packet rings and logs why', async (t) => {
+    const config = smallConfig()
+    const warnings: string[] = []
+    const logger = { info() {}, warn: (fields: object, message: string) => warnings.push(`${message} ${JSON.stringify(fields)}`), error() {} }
+    const pool = await startWorkerPool({ snapshot: snapshots.next({ ...config, node: { ...config.node, providerMtu: 9000 } }), providerInterface: veth.b, engineModule: REFLECT_ENGINE, io: 'af-xdp', logger })
+    running.push(pool)
+    t.equal(pool.ioMode, 'rings')
+    t.match(warnings.join('\n'), /no AF_XDP: .*do not fit an AF_XDP chunk/, 'the log says why')
+    t.notOk(xdpAttached(veth.b), 'no XDP program attached')
+    const { back } = exchange([udpTo(PUBLIC_VIP, 3000)], 1)
+    t.equal(back.length, 1, 'and frames still flow')
+    await pool.stop()
+  })
+
   t.test('AF_XDP takes one worker', async (t) => {
     await t.rejects(startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, io: 'af-xdp', workers: 2 }), { code: ErrorCodes.INVALID_FIELD })
     t.notOk(xdpAttached(veth.b), 'nothing attached')
