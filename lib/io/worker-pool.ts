@@ -67,7 +67,6 @@ export interface WorkerPoolOptions {
 
 export type IoMode = 'rings' | 'af-xdp'
 
-
 export interface WorkerPoolIoStats extends IoStats {
   /** Workers that died and were started again. */
   workerRestarts: number

@@ -9,15 +9,14 @@ import { be16, loaded, R0, R1, R2, R3, R6, R7, R8, R9, R10 } from './ebpf-assemb
 import * as c from './libc'
 import {
   BPF_FUNC_MAP_LOOKUP_ELEM,
-  BPF_FUNC_REDIRECT_MAP,
   BPF_PROG_TYPE_XDP,
   BPF_XDP,
   XDP_FLAGS_DRV_MODE,
   XDP_FLAGS_SKB_MODE,
   XDP_MD_DATA,
   XDP_MD_DATA_END,
-  XDP_MD_RX_QUEUE_INDEX,
   XDP_PASS,
+  redirectToQueueSocket,
 } from './xdp-program'
 
 /**
@@ -122,12 +121,7 @@ export function intakeProgram(addressesFd: number, xsksFd: number): Buffer {
     .load(asm.H, R1, R7, ethernet.ETHERNET_OFF_VLAN_ETHERTYPE)
     .jumpImm(asm.JNE, R1, loaded(be16(ethernet.ETHERTYPE_IPV4)), PASS)
   decide(p, tagged, addressesFd)
-  p.label(REDIRECT)
-    .load(asm.W, R2, R6, XDP_MD_RX_QUEUE_INDEX)
-    .loadMap(R1, xsksFd)
-    .movImm(R3, XDP_PASS) // the action when the queue has no socket
-    .call(BPF_FUNC_REDIRECT_MAP)
-    .exit()
+  redirectToQueueSocket(p.label(REDIRECT), xsksFd, R6)
   p.label(PASS).movImm(R0, XDP_PASS).exit()
   return p.encode()
 }

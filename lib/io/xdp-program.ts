@@ -18,7 +18,7 @@ export const BPF_PROG_TYPE_XDP = 6
 /** The XDP attach type (of a BPF link). */
 export const BPF_XDP = 37
 export const BPF_FUNC_MAP_LOOKUP_ELEM = 1
-export const BPF_FUNC_REDIRECT_MAP = 51
+const BPF_FUNC_REDIRECT_MAP = 51
 /** XDP verdicts. */
 export const XDP_ABORTED = 0
 export const XDP_DROP = 1
@@ -26,20 +26,24 @@ export const XDP_PASS = 2
 /** struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index. */
 export const XDP_MD_DATA = 0
 export const XDP_MD_DATA_END = 4
-export const XDP_MD_RX_QUEUE_INDEX = 16
+const XDP_MD_RX_QUEUE_INDEX = 16
 
 export const XDP_FLAGS_SKB_MODE = 2
 export const XDP_FLAGS_DRV_MODE = 4
 
-/** The redirect program for `mapFd` (an XSKMAP). */
-export function redirectProgram(mapFd: number): Buffer {
-  return new EbpfProgram()
-    .load(W, R2, R1, XDP_MD_RX_QUEUE_INDEX)
+/** Appends: redirect to the socket of the frame's receive queue in XSKMAP `mapFd`, or pass when there is none (the context in `context`). */
+export function redirectToQueueSocket(p: EbpfProgram, mapFd: number, context: number): EbpfProgram {
+  return p
+    .load(W, R2, context, XDP_MD_RX_QUEUE_INDEX)
     .loadMap(R1, mapFd)
     .movImm(R3, XDP_PASS) // the action when the queue has no socket
     .call(BPF_FUNC_REDIRECT_MAP)
     .exit()
-    .encode()
+}
+
+/** The redirect program for `mapFd` (an XSKMAP). */
+export function redirectProgram(mapFd: number): Buffer {
+  return redirectToQueueSocket(new EbpfProgram(), mapFd, R1).encode()
 }
 
 export interface XdpRedirect {
