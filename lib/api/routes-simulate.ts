@@ -3,13 +3,11 @@ import type { FastifyInstance } from 'fastify'
 import type { SimulatedFlow, SimulationResult } from '../dataplane/simulate-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import { parseIPv4 } from '../packet/address'
+import { VSID_MAX, VSID_MIN } from '../packet/nvgre'
 import type { AdminControl } from './admin-control'
 import { errorResponses, ref } from './schemas'
 
 export type Simulate<S> = (snapshot: S, flow: SimulatedFlow) => SimulationResult
-
-const VSID_MIN = 4096
-const VSID_MAX = 16777214
 
 export function checkFlow(flow: SimulatedFlow): void {
   const vsid = flow.virtualSubnetId
