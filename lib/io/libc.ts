@@ -54,6 +54,8 @@ export const sendto: (fd: number, buf: null, length: number, flags: number, addr
 export const mmap: (address: null, length: number, protection: number, flags: number, fd: number, offset: number) => unknown =
   libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)')
 export const munmap: (address: unknown, length: number) => number = libc.func('int munmap(void *addr, size_t length)')
+/** munmap by the mapping's address as a number (pointerAddress), for memory another thread mapped. */
+export const munmapAddress: (address: number, length: number) => number = libc.func('int munmap(uintptr_t addr, size_t length)')
 /** glibc: give free pages of every malloc arena back to the kernel; 1 when some were released. */
 export const mallocTrim: (pad: number) => number = libc.func('int malloc_trim(size_t pad)')
 const strerrorC: (code: number) => string = libc.func('const char *strerror(int errnum)')

@@ -12,6 +12,7 @@ import { PacketRingPort } from './packet-ring'
 import { nameThisThread, schedYield } from './libc'
 import { PollSet } from './poll-set'
 import { drainWakeFd } from './wake-fd'
+import { NativeResources } from './native-resources'
 import { WorkerHandoff, type HandoffShared } from './worker-handoff'
 import { addIntakeSocket } from './xdp-intake'
 import { XdpSocketPort } from './xdp-socket'
@@ -59,6 +60,8 @@ export interface PacketWorkerData {
   countersBuffer: SharedArrayBuffer
   ioCountersBuffer: SharedArrayBuffer
   control: SharedArrayBuffer
+  /** Where the worker records the AF_XDP sockets and mappings it opens (native-resources.ts). */
+  nativeResources: SharedArrayBuffer
   /** eventfd the main thread signals after posting a snapshot and on stop (wake-fd.ts). */
   wakeFd: number
   port: MessagePort
@@ -105,6 +108,7 @@ export function runPacketWorker(data: PacketWorkerData): void {
   const io = ioCounters(data.ioCountersBuffer)
   const post = (message: WorkerToMain): void => data.port.postMessage(message)
   const opened: (AfPacketPort | PacketRingPort | XdpSocketPort)[] = []
+  const resources = new NativeResources(data.nativeResources)
   // So that top -H, ps -L and the benchmarks can tell the packet workers apart (failure changes nothing).
   nameThisThread(`${PACKET_WORKER_THREAD}${data.workerIndex}`)
   try {
@@ -138,7 +142,7 @@ export function runPacketWorker(data: PacketWorkerData): void {
     } else {
       const intake = data.intake
       const xsk = (interfaceName: string, mapFd: number): XdpSocketPort => {
-        const port = new XdpSocketPort({ interfaceName, batchSize: data.batchSize, counters: io })
+        const port = new XdpSocketPort({ interfaceName, batchSize: data.batchSize, counters: io, resources })
         opened.push(port)
         addIntakeSocket(mapFd, 0, port.fd)
         return port

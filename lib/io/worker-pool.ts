@@ -15,6 +15,7 @@ import { disableOffloads } from './offloads'
 import { CONTROL_POSTED, CONTROL_STOP, CONTROL_WORDS, frontendsOf, type MainToWorker, type PacketWorkerData, type WorkerSocket, type WorkerToMain } from './packet-worker'
 import { SnapshotPublisher } from './shared-snapshot'
 import { intakeAddresses, XdpIntake } from './xdp-intake'
+import { NativeResources } from './native-resources'
 import { XDP_MAX_FRAME, XdpSocketPort } from './xdp-socket'
 import { createWakeFd, signalWakeFd } from './wake-fd'
 import { closeHandoffShared, createHandoffShared, type HandoffShared } from './worker-handoff'
@@ -110,6 +111,8 @@ interface WorkerSlot {
   countersBuffer: SharedArrayBuffer
   ioBuffer: SharedArrayBuffer
   controlBuffer: SharedArrayBuffer
+  /** The AF_XDP sockets and mappings the worker holds, released here if it ends without closing them. */
+  resources: NativeResources
   counters: Counters
   io: Float64Array
   control: Int32Array
@@ -290,6 +293,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         countersBuffer,
         ioBuffer,
         controlBuffer,
+        resources: new NativeResources(),
         counters: new Counters(countersBuffer),
         io: ioCounters(ioBuffer),
         control: new Int32Array(controlBuffer),
@@ -368,6 +372,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       countersBuffer: slot.countersBuffer,
       ioCountersBuffer: slot.ioBuffer,
       control: slot.controlBuffer,
+      nativeResources: slot.resources.buffer,
       wakeFd: slot.wakeFd,
       port: channel.port2,
       engineModule,
@@ -379,7 +384,14 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     slot.adoptedEpoch = -1
     const i = slot.index
     let started = false
-    slot.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+    slot.exited = new Promise<void>((resolve) =>
+      worker.once('exit', () => {
+        // Terminated (it did not stop in time) or ended by V8: its finally did not run.
+        const released = slot.resources.releaseAll()
+        if (released > 0) logger.warn({ worker: i, released }, 'packet worker ended without closing its AF_XDP sockets; closed them')
+        resolve()
+      }),
+    )
     return new Promise<void>((resolve, reject) => {
       channel.port1.on('message', (message: WorkerToMain) => {
         if (message.type === 'ready' || message.type === 'adopted') {
@@ -466,6 +478,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         if (outcome === 'late') {
           logger.warn({ worker: worker.threadId }, 'packet worker did not stop in time; terminating it')
           await worker.terminate()
+          await s.exited
         }
       }),
     ).then(() => {

@@ -1,6 +1,7 @@
 import { DEFAULT_BATCH_SIZE, RX_HEADROOM, type FramePort } from './frame-port'
 import { IO_KERNEL_DROPS, IO_RX_BYTES, IO_RX_ERRORS, IO_RX_FRAMES, IO_TX_BYTES, IO_TX_ERRORS, IO_TX_FRAMES, ioCounters } from './io-counters'
 import * as c from './libc'
+import type { NativeResources } from './native-resources'
 
 /**
  * An AF_XDP socket as a FramePort (Documentation/networking/af_xdp.rst): a
@@ -50,6 +51,8 @@ export interface XdpSocketOptions {
   batchSize?: number
   bindFlags?: number
   counters?: Float64Array
+  /** Where the socket and its mappings are recorded while open (a packet worker's: native-resources.ts). */
+  resources?: NativeResources
 }
 
 interface MappedRing {
@@ -92,6 +95,9 @@ export class XdpSocketPort implements FramePort {
   private txQueued = 0
   private txQueuedBytes = 0
   private closed = false
+  private readonly resources: NativeResources | null
+  /** The resources' slots of the socket and its mappings. */
+  private readonly recorded: number[] = []
   /** The kernel's drop counters (struct xdp_statistics) as last read. */
   private readonly statistics = Buffer.alloc(48)
   private readonly statisticsLength = Buffer.alloc(4)
@@ -108,6 +114,11 @@ export class XdpSocketPort implements FramePort {
     const fd = c.socket(AF_XDP, c.SOCK_RAW | c.SOCK_CLOEXEC, 0)
     if (fd < 0) throw xdpError('socket(AF_XDP)', this.name)
     this.fd = fd
+    this.resources = options.resources ?? null
+    const record = (slot: number | undefined): void => {
+      if (slot !== undefined) this.recorded.push(slot)
+    }
+    record(this.resources?.fd(fd))
     const chunks = this.ringSize * 2
     this.umemLength = chunks * CHUNK_SIZE
     const mapped: { pointer: unknown; length: number }[] = []
@@ -115,6 +126,7 @@ export class XdpSocketPort implements FramePort {
       this.umem = c.mmap(null, this.umemLength, c.PROT_READ | c.PROT_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0)
       if (c.pointerAddress(this.umem) >= 2 ** 63) throw xdpError('mmap of the UMEM', this.name)
       mapped.push({ pointer: this.umem, length: this.umemLength })
+      record(this.resources?.mapping(c.pointerAddress(this.umem), this.umemLength))
       const reg = Buffer.alloc(24)
       reg.writeBigUInt64LE(BigInt(c.pointerAddress(this.umem)), 0)
       reg.writeBigUInt64LE(BigInt(this.umemLength), 8)
@@ -139,6 +151,7 @@ export class XdpSocketPort implements FramePort {
         const pointer = c.mmap(null, ringLength, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_POPULATE, fd, pageOffset)
         if (c.pointerAddress(pointer) >= 2 ** 63) throw xdpError('mmap of an AF_XDP ring', this.name)
         mapped.push({ pointer, length: ringLength })
+        record(this.resources?.mapping(c.pointerAddress(pointer), ringLength))
         return { pointer, length: ringLength, words: new Uint32Array(c.viewOf(pointer, ringLength)), producer: producer >> 2, consumer: consumer >> 2, desc: desc >> 2 }
       }
       this.rx = map(0, XDP_PGOFF_RX_RING, 16)
@@ -154,6 +167,7 @@ export class XdpSocketPort implements FramePort {
     } catch (error) {
       for (const m of mapped.reverse()) c.munmap(m.pointer, m.length)
       c.close(fd)
+      this.forgetRecorded()
       throw error
     }
     this.rxBuffer = Buffer.from(c.viewOf(this.umem, this.umemLength))
@@ -272,6 +286,12 @@ export class XdpSocketPort implements FramePort {
     for (const ring of [this.rx, this.tx, this.fill, this.completion]) c.munmap(ring.pointer, ring.length)
     c.close(this.fd)
     c.munmap(this.umem, this.umemLength)
+    this.forgetRecorded()
+  }
+
+  private forgetRecorded(): void {
+    for (const slot of this.recorded) this.resources?.released(slot)
+    this.recorded.length = 0
   }
 
   /** Send chunks the kernel is done with return to the free list. */

@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
 import { AfPacketPort } from '../../lib/io/af-packet-socket'
 import { PollSet } from '../../lib/io/poll-set'
@@ -17,9 +18,11 @@ import { parseIPv4 } from '../../lib/packet/address'
 import { seededRandom } from '../host/helpers/frame-exchange'
 import { createVethPair, packetSocketsOn, SKIP_NOT_ROOT, waitFor } from './helpers/veth'
 import { ethernet, ipPacket, mac, nvgre } from './helpers/frames'
+import { HANG_MARKER } from './helpers/crash-engine'
 import { BACKEND, HOST_MAC, HOST_PA, NVLB_EXTERNAL_MAC, NVLB_PA, NVLB_PROVIDER_MAC, PUBLIC_VIP, Snapshots, VM_MAC, VSID, smallConfig } from './helpers/config'
 
 const REFLECT_ENGINE = path.join(__dirname, 'helpers', 'reflect-engine')
+const CRASH_ENGINE = path.join(__dirname, 'helpers', 'crash-engine')
 const PROBE_ADDRESS = '198.18.0.1'
 
 /** Every frame `port` receives until `count` arrived or it is silent for `quietMs`. */
@@ -31,6 +34,21 @@ function drain(port: AfPacketPort, count: number, quietMs = 1500): Buffer[] {
     for (let i = 0; i < n; i++) frames.push(Buffer.from(port.rxBuffer.subarray(port.rxOffsets[i]!, port.rxOffsets[i]! + port.rxLengths[i]!)))
   }
   return frames
+}
+
+/** The sockets this process has open, and those it has memory-mapped (packet rings, AF_XDP rings), as socket:[inode]. */
+function socketsOfThisProcess(): { open: string[]; mapped: string[] } {
+  const open = readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`)
+      } catch {
+        return ''
+      }
+    })
+    .filter((link) => link.startsWith('socket:'))
+  const mapped = [...new Set(readFileSync('/proc/self/maps', 'utf8').match(/socket:\[\d+\]/g) ?? [])]
+  return { open: open.sort(), mapped: mapped.sort() }
 }
 
 function xdpAttached(name: string): boolean {
@@ -185,6 +203,23 @@ t.test('AF_XDP packet worker on a veth end', { skip: SKIP_NOT_ROOT }, async (t) 
     const { back } = exchange([udpTo(PUBLIC_VIP, 3000)], 1)
     t.equal(back.length, 1, 'and frames still flow')
     await pool.stop()
+  })
+
+  t.test('a worker terminated because it did not stop in time leaves no AF_XDP socket or mapping behind', async (t) => {
+    const before = socketsOfThisProcess()
+    const warnings: string[] = []
+    const logger = { info() {}, warn: (fields: object, message: string) => warnings.push(`${message} ${JSON.stringify(fields)}`), error() {} }
+    const pool = await startWorkerPool({ snapshot: snapshots.next(), providerInterface: veth.b, engineModule: CRASH_ENGINE, io: 'af-xdp', pollTimeoutMs: 20, stopTimeoutMs: 200, logger })
+    running.push(pool)
+    const during = socketsOfThisProcess()
+    t.ok(during.mapped.length > before.mapped.length, 'the AF_XDP rings are mapped while the pool runs')
+    send([ethernet(NVLB_EXTERNAL_MAC, '02:00:c6:33:64:0a', 0x0800, ipPacket({ src: '198.51.100.10', dst: PUBLIC_VIP, sport: 43211, dport: 80, payload: Buffer.from(HANG_MARKER) }))])
+    await waitFor(() => pool.ioStats().rxFrames >= 1, 'the worker took the frame that keeps it busy')
+    await pool.stop()
+    t.match(warnings.join('\n'), /did not stop in time/, 'the worker was terminated')
+    t.match(warnings.join('\n'), /ended without closing its AF_XDP sockets; closed them \{"worker":0,"released":6\}/, 'its socket, UMEM and four rings were released by the pool')
+    t.same(socketsOfThisProcess(), before, 'no socket open or mapped beyond those before the pool started')
+    t.notOk(xdpAttached(veth.b), 'the intake program is gone')
   })
 
   t.test('AF_XDP takes one worker', async (t) => {
