@@ -10,7 +10,8 @@
  * - `control.adopt_ms`: from sending a PATCH of one backend's state in a
  *   1000-backend pool until every packet worker runs the snapshot with that
  *   change (validate → compile → persist with fsync → publish → each worker
- *   adopts between batches), median of 21 changes after 3 unmeasured ones;
+ *   adopts between batches), median of 21 changes after 3 unmeasured ones
+ *   (each backend is drained, then made active again: every change is real);
  *   repeated with the state dir on tmpfs to show the share of the disk's
  *   fsync. As in `nvlb run`, the change is answered once every worker runs
  *   it, so the time is PATCH sent → answer received. The workers (`--workers`,
@@ -220,13 +221,16 @@ async function measureAdopt(nvlb: NvlbUnderTest): Promise<{ adopt: number[]; res
   const adopt: number[] = []
   const response: number[] = []
   for (let i = -ADOPT_WARMUP; i < ADOPT_CHANGES; i++) {
-    const backend = ((i + ADOPT_WARMUP) * 37) % BIG_POOL_SIZE
+    // Each backend is drained, then made active again: every PATCH changes the pool (a PATCH to
+    // the state a backend already has would compile nothing and flatter the median).
+    const n = i + ADOPT_WARMUP
+    const backend = ((n >> 1) * 37) % BIG_POOL_SIZE
     const address = `10.7.${4 + (backend >> 8)}.${backend & 255}`
     const started = performance.now()
     const res = await fetch(`${nvlb.url}/v1/pools/${BIG_POOL}/backends/7001/${address}`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ state: (i & 1) === 0 ? 'draining' : 'active' }),
+      body: JSON.stringify({ state: (n & 1) === 0 ? 'draining' : 'active' }),
     })
     await res.arrayBuffer()
     const answered = performance.now()
