@@ -16,8 +16,8 @@
  *   checksums incrementally, so a segment that arrived corrupt stays detectably corrupt);
  * - no tenant address leaks to the Internet: plain IPv4 leaving the external side comes from a
  *   public VIP or nvlb's external address; NVGRE leaves from nvlb's PA and provider MAC;
- * - never to MAC 00:00:00:00:00:00; NVGRE only on the provider side, plain IPv4 only on the
- *   external side.
+ * - never to MAC 00:00:00:00:00:00, and IPv4 never to a group (multicast, broadcast) MAC;
+ *   NVGRE only on the provider side, plain IPv4 only on the external side.
  *
  * Allocation-light, no parseFrame(): it runs for every frame of a fuzzing run.
  */
@@ -200,6 +200,7 @@ export class Invariants {
     }
     if (et === 0x0806) return f.length >= l2 + 28 ? null : { kind: 'runt', detail: 'ARP shorter than 28 bytes' }
     if (et !== 0x0800) return { kind: 'bad_ethertype', detail: `ethertype 0x${et.toString(16)}` }
+    if ((f[0]! & 1) !== 0) return { kind: 'group_mac', detail: 'IPv4 sent to a group (multicast or broadcast) MAC' }
     const ip = l2
     const bad = this.ipHeader(f, ip, 'outer')
     if (bad !== null) return bad

@@ -45,6 +45,7 @@ export const DropReason = {
   ICMP_RATE_LIMITED: 39,
   ICMP_FORGED: 40,
   RST_OUTSIDE_WINDOW: 41,
+  BAD_SOURCE_MAC: 42,
 } as const
 
 export type DropReasonCode = (typeof DropReason)[keyof typeof DropReason]
@@ -101,5 +102,6 @@ export const DROP_REASON_HELP: Readonly<Record<string, string>> = {
   icmp_rate_limited: 'an ICMP error nvlb would send (fragmentation-needed) was over the per-source rate (10/s, burst 20)',
   icmp_forged: 'a port or protocol unreachable for a tracked flow, not from the host the quoted packet was addressed to',
   spoofed_provider_address: 'NVGRE whose outer source PA is not the PA the lookup records give for the inner source CA (nor, for a reply, the PA of the flow\'s backend, nor a peer instance\'s PA)',
+  bad_source_mac: 'source MAC 00:00:00:00:00:00 or a group (multicast, broadcast) address, which no sender owns: replies and neighbours would be sent there',
   rst_outside_window: 'a TCP RST for a tracked flow whose sequence number is more than about 1 MiB from where that direction of the connection is (the flow is kept)',
 }

@@ -379,11 +379,15 @@ export class Engine {
     const macHi = v.getInt32(off)
     const macLo = v.getUint16(off + 4)
     const ours = (macHi === this.providerMacHi && macLo === this.providerMacLo) || (macHi === this.externalMacHi && macLo === this.externalMacLo)
+    // A source MAC no station owns (zero, or the group bit set) would become a flow's client MAC or a host's neighbour entry.
+    const sourceBad = (buf[off + 6]! & 1) !== 0 || (v.getUint16(off + 6) === 0 && v.getInt32(off + 8) === 0)
     if (ethertype === ETHERTYPE_ARP) {
       if (!ours && (macHi !== -1 || macLo !== 0xffff)) return this.drop(DropReason.NOT_OUR_MAC)
+      if (sourceBad) return this.drop(DropReason.BAD_SOURCE_MAC)
       return this.arp(buf, off, l3, end)
     }
     if (!ours) return this.drop(DropReason.NOT_OUR_MAC)
+    if (sourceBad) return this.drop(DropReason.BAD_SOURCE_MAC)
     if (ethertype !== ETHERTYPE_IPV4) return this.drop(DropReason.NOT_IPV4)
     const reason = checkIPv4(v, l3, end)
     if (reason !== HEADER_OK) return this.drop(reason)

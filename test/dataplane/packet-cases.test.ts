@@ -251,6 +251,31 @@ const cases: Case[] = [
     drops: ['not_our_mac'],
   },
   {
+    description: 'a client frame from source MAC 00:00:00:00:00:00 is dropped (its replies would go to that MAC)',
+    input: () => fromClient({ sport: 6107, srcMac: '00:00:00:00:00:00' }),
+    verdict: Verdict.DROP,
+    drops: ['bad_source_mac'],
+    output: (t, r) => t.equal(r.out.length, 0, 'nothing sent, no flow'),
+  },
+  {
+    description: 'a client frame from a group (multicast or broadcast) source MAC is dropped',
+    input: () => fromClient({ sport: 6108, srcMac: '01:00:5e:00:00:01' }),
+    verdict: Verdict.DROP,
+    drops: ['bad_source_mac'],
+  },
+  {
+    description: 'NVGRE from source MAC 00:00:00:00:00:00 is dropped (the host would be learnt at that MAC)',
+    input: () => buildFrame({ eth: { src: '00:00:00:00:00:00', dst: MAC.provider }, ipv4: { src: '192.168.6.7', dst: '192.168.6.2' }, nvgre: { vsid: 5002, inner: VM11 } }),
+    verdict: Verdict.DROP,
+    drops: ['bad_source_mac'],
+  },
+  {
+    description: 'broadcast ARP from a group source MAC is dropped',
+    input: () => buildFrame({ eth: { src: 'ff:ff:ff:ff:ff:ff', dst: 'ff:ff:ff:ff:ff:ff' }, arp: { op: 'request', senderMac: MAC.host4, senderIp: '192.168.6.7', targetIp: '192.168.6.2' } }),
+    verdict: Verdict.DROP,
+    drops: ['bad_source_mac'],
+  },
+  {
     description: 'a broadcast IPv4 frame is ignored (broadcast is for ARP only)',
     input: () => buildFrame({ eth: { src: MAC.client, dst: 'ff:ff:ff:ff:ff:ff' }, ipv4: { src: '198.51.100.10', dst: '203.0.113.10' }, tcp: { srcPort: 6106, dstPort: 80, flags: ['syn'] } }),
     verdict: Verdict.DROP,
