@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import type { NvlbConfig, Protocol, Vip } from './config-types'
 import { ErrorCodes, NvlbError } from '../errors'
 import { IdAllocator } from './id-allocator'
@@ -58,6 +59,20 @@ interface CachedTable {
   names: string[]
   weights: number[]
   table: Int32Array
+}
+
+/** Maglev tables kept after a compile replaced them (at M = 65537, 256 KiB each). */
+const RETIRED_TABLES = 32
+
+/** Where a replaced table is found again: its pool key and a hash of its members and weights (equality is checked). */
+function retiredKey(key: string, size: number, ids: readonly number[], weights: readonly number[]): string {
+  let h = Math.imul(size, 0x9e3779b1)
+  for (let i = 0; i < ids.length; i++) {
+    h = Math.imul(h ^ ids[i]!, 0x85ebca6b)
+    h = Math.imul(h ^ weights[i]!, 0xc2b2ae35)
+    h ^= h >>> 15
+  }
+  return `${key}|${ids.length}|${h >>> 0}`
 }
 
 /** A VIP as one compile compiled it: its parsed address, and per rule its id, `pool|backendPort` and compiled rule. */
@@ -220,6 +235,11 @@ export class Compiler {
   private readonly domainIds = new IdRegistry(1 << 24, 'routing domains')
   /** Maglev tables of the last compile by `pool|port`, with the member ids and weights they were built from. */
   private tableCache = new Map<string, CachedTable>()
+  /**
+   * Tables the last compiles replaced, most recently replaced first: a backend drained and then
+   * made active again (or any change undone) finds the table it had before without a Maglev build.
+   */
+  private readonly retiredTables = new LRUCache<string, CachedTable>({ max: RETIRED_TABLES })
   /** The last compile's lookup-record and domain tables, and the lists they were built from. */
   private policyCache: PolicyTables | undefined
   private neighborCache: NeighborTables | undefined
@@ -468,15 +488,18 @@ export class Compiler {
     const tableOf = (key: string, members: PoolMembers): Int32Array => {
       let table = members.table
       if (table === undefined) {
-        const cached = this.tableCache.get(key)
-        if (
+        const same = (cached: CachedTable | undefined): cached is CachedTable =>
           cached !== undefined &&
           cached.size === maglevSize &&
           sameItems(cached.ids, members.ids) &&
           sameItems(cached.names, members.names) &&
           sameItems(cached.weights, members.weights)
-        ) {
+        const cached = this.tableCache.get(key)
+        const retired = same(cached) ? undefined : this.retiredTables.get(retiredKey(key, maglevSize, members.ids, members.weights))
+        if (same(cached)) {
           table = cached.table
+        } else if (same(retired)) {
+          table = retired.table
         } else {
           if (picksScratch.length !== maglevSize) picksScratch = new Int32Array(maglevSize)
           buildMaglev(
@@ -667,6 +690,9 @@ export class Compiler {
     if (gatewayMac === null) throw badMac(node.gatewayMac, 'node.gatewayMac')
     const peerProviders = this.peerTable(node.peerProviderAddresses, providerAddress)
     // Nothing below throws: what this compile built is what the next one starts from.
+    for (const [key, old] of this.tableCache) {
+      if (newCache.get(key)?.table !== old.table) this.retiredTables.set(retiredKey(key, old.size, old.ids, old.weights), old)
+    }
     this.tableCache = newCache
     this.poolCache = compiledPools
     this.vipCache = vipCache

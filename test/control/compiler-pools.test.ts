@@ -112,6 +112,28 @@ t.test('one backend change builds one pool; the snapshot is a fresh compile\'s',
   t.equal(twin.incremental.lastBuild.poolsBuilt, 1)
 })
 
+t.test('a change undone finds the Maglev table it had before (no build); the snapshot is a fresh compile\'s', async (t) => {
+  const twin = new Twin()
+  let running = cloud()
+  twin.compile({ config: running })
+  const tableOf = (vip: string) => twin.snapshot.ruleList.find((r) => r !== null && r.vipName === vip)!.table
+  const active = tableOf('v7')
+  running = withPool(running, 'p7', (p) => (p.backends[2].state = 'draining'))
+  twin.compile({ config: running })
+  const drained = tableOf('v7')
+  t.not(drained, active, 'draining builds a new table')
+  running = withPool(running, 'p7', (p) => (p.backends[2].state = 'active'))
+  t.same(twin.compile({ config: running }), twin.snapshot, 'active again: equal to a fresh compile')
+  t.equal(tableOf('v7'), active, 'active again: the table from before the drain, not a new one')
+  running = withPool(running, 'p7', (p) => (p.backends[2].weight = 5))
+  t.same(twin.compile({ config: running }), twin.snapshot, 'then another weight: equal to a fresh compile')
+  const weighted = tableOf('v7')
+  t.ok(weighted !== active && weighted !== drained, 'a state not seen before builds a new table')
+  running = withPool(running, 'p7', (p) => (p.backends[2].state = 'draining'))
+  t.same(twin.compile({ config: running }), twin.snapshot, 'drained with the new weight: equal to a fresh compile')
+  t.equal(tableOf('v7'), drained, 'the drained table again (weight does not matter while draining)')
+})
+
 t.test('health verdicts, all down under useAll, and back', async (t) => {
   const twin = new Twin()
   const running = cloud()
