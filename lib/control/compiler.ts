@@ -495,11 +495,9 @@ export class Compiler {
           sameItems(cached.names, members.names) &&
           sameItems(cached.weights, members.weights)
         const cached = this.tableCache.get(key)
-        const retired = same(cached) ? undefined : this.retiredTables.get(retiredKey(key, maglevSize, members.ids, members.weights))
-        if (same(cached)) {
-          table = cached.table
-        } else if (same(retired)) {
-          table = retired.table
+        const found = same(cached) ? cached : this.retiredTables.get(retiredKey(key, maglevSize, members.ids, members.weights))
+        if (same(found)) {
+          table = found.table
         } else {
           if (picksScratch.length !== maglevSize) picksScratch = new Int32Array(maglevSize)
           buildMaglev(
