@@ -505,25 +505,27 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       // The steering program depends on the frontends only (VIP address and port of every rule).
       plan = steered && delta.frontendsChanged ? steeringPlan(frontendsOf(next)) : plan
       sent.set(next.generation, { snapshot: next, plan })
-      // Probe replies never reach a worker: its provider socket's filter drops them (at once: until the
-      // workers run this snapshot the engine would take them aside anyway).
       if (afXdp) {
-        // The intake's addresses first: frames for a new VIP reach the worker as it adopts it.
+        // The intake's addresses first: frames for a new VIP reach the worker as it adopts it. They name
+        // the probe address too, whose replies the intake leaves to the kernel: no socket filter here.
         try {
           const addresses = intakeAddresses(next)
           for (const intake of intakes) intake.setAddresses(addresses)
         } catch (error) {
           logger.error({ err: error }, "could not update the XDP intake's addresses; frames to new addresses go to the kernel")
         }
-      }
-      const replies = afXdp ? probeFiltered : probeRepliesOf(next)
-      if (replies?.providerAddress !== probeFiltered?.providerAddress || replies?.probeAddress !== probeFiltered?.probeAddress) {
-        try {
-          const filter = memberFilter(several, replies)
-          for (const s of slots) setSocketFilter(s.provider.fd, filter, options.providerInterface)
-          probeFiltered = replies
-        } catch (error) {
-          logger.error({ err: error }, 'could not install the probe-reply filter; the packet workers take probe replies aside meanwhile')
+      } else {
+        // Probe replies never reach a worker: its provider socket's filter drops them (at once: until the
+        // workers run this snapshot the engine would take them aside anyway).
+        const replies = probeRepliesOf(next)
+        if (replies?.providerAddress !== probeFiltered?.providerAddress || replies?.probeAddress !== probeFiltered?.probeAddress) {
+          try {
+            const filter = memberFilter(several, replies)
+            for (const s of slots) setSocketFilter(s.provider.fd, filter, options.providerInterface)
+            probeFiltered = replies
+          } catch (error) {
+            logger.error({ err: error }, 'could not install the probe-reply filter; the packet workers take probe replies aside meanwhile')
+          }
         }
       }
       const message: MainToWorker = { type: 'delta', delta, steeringTable: plan.table }
