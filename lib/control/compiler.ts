@@ -27,7 +27,7 @@ import {
 import { ownDomain, routingDomains } from './routing-domain'
 import { lookupTableOf } from './config-cross-check'
 import { buildDnatReplyIndex, type DnatReplySource } from '../dataplane/dnat-reply-index'
-import { compilePool, reusable, writeBackends, type BackendArrays, type CompiledPool, type MemberSource, type PoolMembers, type WrittenBackends } from './pool-members'
+import { compilePool, reusable, writeBackends, type BackendArrays, type CompiledPool, type MemberSource, type PoolMember, type PoolMembers, type WrittenBackends } from './pool-members'
 
 /** IPv4 and TCP headers without options: the MSS is what remains of the packet. */
 const TCP_IP_HEADERS = IPV4_HEADER_LENGTH + TCP_HEADER_LENGTH
@@ -255,7 +255,7 @@ export class Compiler {
   /** Pools (behind a backend port) the last compile built, and those it took from the compile before. */
   lastBuild = { poolsBuilt: 0, poolsKept: 0 }
   /** Pool members seen before, by `pool|vsid|address|port`: their Maglev name and id key. */
-  private readonly members = new Map<string, { name: string; key: string }>()
+  private readonly members = new Map<string, { name: string; key: string; address: number }>()
   /** PAs of the other instances a shared store lists (setRegisteredPeers), sorted. */
   private registeredPeers: readonly string[] = []
 
@@ -299,17 +299,17 @@ export class Compiler {
     return text === undefined ? null : parseMac(text)
   }
 
-  /** A pool member behind a backend port: its name and its id, stable across compiles. */
-  private member(pool: string, vsid: number, address: string, port: number): { name: string; id: number } {
+  /** A pool member behind a backend port: its name, health key, parsed address and id (stable across compiles). */
+  private member(pool: string, vsid: number, address: string, port: number): PoolMember {
     const key = `${pool}|${vsid}|${address}|${port}`
     let member = this.members.get(key)
     if (member === undefined) {
       const name = backendName(vsid, address, port)
-      member = { name, key: `${pool}|${name}` }
+      member = { name, key: `${pool}|${name}`, address: this.address(address) }
       if (this.members.size >= MEMBER_CACHE_LIMIT) this.members.clear()
       this.members.set(key, member)
     }
-    return { name: member.name, id: this.backendIds.id(member.key) }
+    return { name: member.name, healthKey: member.key, address: member.address, id: this.backendIds.id(member.key) }
   }
 
   constructor() {
@@ -458,7 +458,6 @@ export class Compiler {
     const down = health?.down
     const memberSource: MemberSource = {
       member: (pool, vsid, address, port) => this.member(pool, vsid, address, port),
-      address: (text) => this.address(text),
       domainOf,
     }
     let poolsBuilt = 0

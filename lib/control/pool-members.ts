@@ -54,11 +54,20 @@ export interface CompiledPool {
   healthKeys: string[]
 }
 
+/** A pool member behind one backend port, as MemberSource names it. */
+export interface PoolMember {
+  /** Its Maglev name. */
+  name: string
+  /** `<pool>|<name>`: how health names it. */
+  healthKey: string
+  /** Its CA, parsed (-1: not an IPv4 address). */
+  address: number
+  /** Its backend id (stable across compiles). */
+  id: number
+}
+
 export interface MemberSource {
-  /** A member's Maglev name and its backend id (stable across compiles). */
-  member(pool: string, vsid: number, address: string, port: number): { name: string; id: number }
-  /** Parsed IPv4 address (unsigned), or -1. */
-  address(text: string): number
+  member(pool: string, vsid: number, address: string, port: number): PoolMember
   domainOf(vsid: number): number
 }
 
@@ -101,15 +110,13 @@ export function compilePool(
   }
   for (let i = 0; i < n; i++) {
     const b = pool.backends[i]!
-    const { name, id } = source.member(pool.name, b.virtualSubnetId, b.address, port)
-    const address = source.address(b.address)
+    const { name, healthKey, address, id } = source.member(pool.name, b.virtualSubnetId, b.address, port)
     if (address < 0) throw new NvlbError(ErrorCodes.BAD_ADDRESS, `'${String(b.address)}' is not an IPv4 address`, `pools[${poolIndex}].backends[${i}].address`)
     const record = keyTableGet(lookup, b.virtualSubnetId, address, 0)
     if (record < 0) {
       throw new NvlbError(ErrorCodes.NO_LOOKUP_RECORD, `no lookup record for VSID ${b.virtualSubnetId} CA ${b.address}`, `pools[${poolIndex}].backends[${i}]`)
     }
     const state = STATE_CODE[b.state ?? 'active']
-    const healthKey = `${pool.name}|${name}`
     const isDown = down !== undefined && down.has(healthKey)
     out.address[i] = address
     out.vsid[i] = b.virtualSubnetId
