@@ -33,7 +33,7 @@ import { checkIPv4, HEADER_OK, hasL4Header } from './header-checks'
 import { raiseInliningBudget } from './inlining-budget'
 import { IdSweep } from './id-sweep'
 import { IcmpRateLimit } from './icmp-rate-limit'
-import { copyMac } from './mac'
+import { copyMac, isNoStationMac } from './mac'
 import { NAT_PORT_TRIES, NatPorts } from './nat-ports'
 import { clampMss, rewriteDestination, rewriteQuoted, rewriteSource } from './nat-rewrite'
 import { ARP_FRAME_LENGTH, writeArpReply, writeArpRequest } from './arp-frames'
@@ -380,7 +380,7 @@ export class Engine {
     const macLo = v.getUint16(off + 4)
     const ours = (macHi === this.providerMacHi && macLo === this.providerMacLo) || (macHi === this.externalMacHi && macLo === this.externalMacLo)
     // A source MAC no station owns (zero, or the group bit set) would become a flow's client MAC or a host's neighbour entry.
-    const sourceBad = (buf[off + 6]! & 1) !== 0 || (v.getUint16(off + 6) === 0 && v.getInt32(off + 8) === 0)
+    const sourceBad = isNoStationMac(buf, off + 6)
     if (ethertype === ETHERTYPE_ARP) {
       if (!ours && (macHi !== -1 || macLo !== 0xffff)) return this.drop(DropReason.NOT_OUR_MAC)
       if (sourceBad) return this.drop(DropReason.BAD_SOURCE_MAC)
@@ -1147,7 +1147,7 @@ export class Engine {
     if (arp + ARP_PACKET_LENGTH > end) return this.drop(DropReason.TRUNCATED)
     if (readI32(buf, arp) !== ARP_WORD_ETHERNET_IPV4 || readU16(buf, arp + 4) !== ARP_LENGTHS_ETHERNET_IPV4) return this.drop(DropReason.ARP_IGNORED)
     // A reply goes to the sender's hardware address, and it may be learnt: a group or all-zero address is no host's.
-    if ((buf[arp + 8]! & 1) !== 0 || (readI32(buf, arp + 8) === 0 && readU16(buf, arp + 12) === 0)) return this.drop(DropReason.ARP_IGNORED)
+    if (isNoStationMac(buf, arp + 8)) return this.drop(DropReason.ARP_IGNORED)
     const snap = this.snap!
     const op = readU16(buf, arp + 6)
     const senderIp = readI32(buf, arp + 14)
