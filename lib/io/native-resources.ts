@@ -41,13 +41,6 @@ export class NativeResources {
     if (slot >= 0) this.words[slot * ENTRY_WORDS] = KIND_FREE
   }
 
-  /** Mappings and descriptors still recorded (a test's view). */
-  get open(): number {
-    let n = 0
-    for (let s = 0; s < NATIVE_RESOURCE_SLOTS; s++) if (this.words[s * ENTRY_WORDS] !== KIND_FREE) n++
-    return n
-  }
-
   /**
    * Close the descriptors and unmap the mappings still recorded, descriptors
    * first (a socket's rings and UMEM stay in use until the socket is gone).

@@ -115,18 +115,19 @@ export class XdpSocketPort implements FramePort {
     if (fd < 0) throw xdpError('socket(AF_XDP)', this.name)
     this.fd = fd
     this.resources = options.resources ?? null
-    const record = (slot: number | undefined): void => {
-      if (slot !== undefined) this.recorded.push(slot)
-    }
-    record(this.resources?.fd(fd))
+    if (this.resources !== null) this.recorded.push(this.resources.fd(fd))
     const chunks = this.ringSize * 2
     this.umemLength = chunks * CHUNK_SIZE
     const mapped: { pointer: unknown; length: number }[] = []
+    /** A mapping made: unmapped again if the setup fails, and recorded with the resources. */
+    const track = (pointer: unknown, length: number): void => {
+      mapped.push({ pointer, length })
+      if (this.resources !== null) this.recorded.push(this.resources.mapping(c.pointerAddress(pointer), length))
+    }
     try {
       this.umem = c.mmap(null, this.umemLength, c.PROT_READ | c.PROT_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0)
       if (c.pointerAddress(this.umem) >= 2 ** 63) throw xdpError('mmap of the UMEM', this.name)
-      mapped.push({ pointer: this.umem, length: this.umemLength })
-      record(this.resources?.mapping(c.pointerAddress(this.umem), this.umemLength))
+      track(this.umem, this.umemLength)
       const reg = Buffer.alloc(24)
       reg.writeBigUInt64LE(BigInt(c.pointerAddress(this.umem)), 0)
       reg.writeBigUInt64LE(BigInt(this.umemLength), 8)
@@ -150,8 +151,7 @@ export class XdpSocketPort implements FramePort {
         const ringLength = desc + this.ringSize * descBytes
         const pointer = c.mmap(null, ringLength, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED | c.MAP_POPULATE, fd, pageOffset)
         if (c.pointerAddress(pointer) >= 2 ** 63) throw xdpError('mmap of an AF_XDP ring', this.name)
-        mapped.push({ pointer, length: ringLength })
-        record(this.resources?.mapping(c.pointerAddress(pointer), ringLength))
+        track(pointer, ringLength)
         return { pointer, length: ringLength, words: new Uint32Array(c.viewOf(pointer, ringLength)), producer: producer >> 2, consumer: consumer >> 2, desc: desc >> 2 }
       }
       this.rx = map(0, XDP_PGOFF_RX_RING, 16)
