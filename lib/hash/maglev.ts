@@ -64,6 +64,8 @@ const MAX_FREE_AT_SCAN = Math.ceil(Math.sqrt(MAX_SIZE) * SCAN_PHASE_FACTOR) + 1
 const sortKeys = new Float64Array(MAX_BACKENDS)
 const nameHashes = new Float64Array(2 * MAX_BACKENDS) // [offset hash, skip hash] per input index
 const turnToIndex = new Int32Array(MAX_BACKENDS) // turn position -> index into `backends`
+const turnEntries = new Int32Array(MAX_BACKENDS) // turn position -> what its slots hold
+const turnWeights = new Float64Array(MAX_BACKENDS)
 const skips = new Int32Array(MAX_BACKENDS)
 const positions = new Int32Array(MAX_BACKENDS) // next candidate slot of each backend's permutation
 const quotas = new Int32Array(MAX_BACKENDS)
@@ -76,6 +78,24 @@ const takenBits = new Int32Array(MAX_SIZE >>> 5)
 const freeSlots = new Int32Array(MAX_FREE_AT_SCAN)
 
 /**
+ * What a table is built from, turn by turn: the work before the turns (hashing the names,
+ * the turn order, the weights), done by planMaglev, so that fillMaglev can run the turns
+ * elsewhere (another thread: with `shared`, the arrays are in SharedArrayBuffers).
+ */
+export interface MaglevPlan {
+  readonly size: number
+  /** Backends with a weight above 0 (0: the table is -1 everywhere). */
+  readonly count: number
+  readonly equalWeights: boolean
+  /** Per turn: what the backend's slots hold (its index into `backends`, or `entryOf[index]`). */
+  readonly entries: Int32Array
+  /** Per turn: the backend's offset and skip. */
+  readonly offsets: Int32Array
+  readonly skips: Int32Array
+  readonly weights: Float64Array
+}
+
+/**
  * Builds the table: entry = index into `backends`, or -1 everywhere when no backend has
  * a weight above 0. `size` must be prime. `out` (length `size`) is reused when given.
  */
@@ -84,11 +104,74 @@ export function buildMaglev(
   size: number = DEFAULT_MAGLEV_SIZE,
   out?: Int32Array,
 ): Int32Array {
+  checkSize(size)
+  if (out === undefined) out = new Int32Array(size)
+  else if (out.length !== size) throw new RangeError(`output table has length ${out.length}, expected ${size}`)
+  const n = prepareTurns(backends, size, undefined)
+  if (n === 0) return out.fill(-1)
+  runTurns(out, size, n, preparedEqual)
+  return out
+}
+
+/**
+ * The plan of buildMaglev(backends, size), whose table holds `entryOf[i]` (default: i) for
+ * backend i. fillMaglev(plan, out) then gives the same table as buildMaglev.
+ */
+export function planMaglev(
+  backends: ReadonlyArray<MaglevBackend>,
+  size: number = DEFAULT_MAGLEV_SIZE,
+  entryOf?: ArrayLike<number>,
+  shared = false,
+): MaglevPlan {
+  checkSize(size)
+  if (entryOf !== undefined && entryOf.length !== backends.length) throw new RangeError(`entryOf has ${entryOf.length} items for ${backends.length} backends`)
+  const n = prepareTurns(backends, size, entryOf)
+  const buffer = (bytes: number): ArrayBufferLike => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes))
+  const plan: MaglevPlan = {
+    size,
+    count: n,
+    equalWeights: preparedEqual,
+    entries: new Int32Array(buffer(4 * n)),
+    offsets: new Int32Array(buffer(4 * n)),
+    skips: new Int32Array(buffer(4 * n)),
+    weights: new Float64Array(buffer(8 * n)),
+  }
+  plan.entries.set(turnEntries.subarray(0, n))
+  plan.offsets.set(positions.subarray(0, n))
+  plan.skips.set(skips.subarray(0, n))
+  plan.weights.set(turnWeights.subarray(0, n))
+  return plan
+}
+
+/** Runs a plan's turns into `out` (length plan.size). */
+export function fillMaglev(plan: MaglevPlan, out: Int32Array): void {
+  const { size, count: n } = plan
+  if (out.length !== size) throw new RangeError(`output table has length ${out.length}, expected ${size}`)
+  if (n === 0) {
+    out.fill(-1)
+    return
+  }
+  turnEntries.set(plan.entries)
+  positions.set(plan.offsets)
+  skips.set(plan.skips)
+  turnWeights.set(plan.weights)
+  runTurns(out, size, n, plan.equalWeights)
+}
+
+function checkSize(size: number): void {
   if (!isPrime(size) || size > MAX_SIZE) {
     throw new RangeError(`Maglev table size must be a prime up to ${MAX_SIZE}, got ${size}`)
   }
-  if (out === undefined) out = new Int32Array(size)
-  else if (out.length !== size) throw new RangeError(`output table has length ${out.length}, expected ${size}`)
+}
+
+/** Whether the last prepareTurns found all weights equal. */
+let preparedEqual = true
+
+/**
+ * The live backends in turn order, into the scratch arrays (turnEntries, positions = the
+ * offsets, skips, turnWeights); returns how many.
+ */
+function prepareTurns(backends: ReadonlyArray<MaglevBackend>, size: number, entryOf: ArrayLike<number> | undefined): number {
   if (backends.length > MAX_BACKENDS) throw new RangeError(`at most ${MAX_BACKENDS} backends`)
 
   // Live backends, keyed for the turn order.
@@ -101,7 +184,7 @@ export function buildMaglev(
       sortKeys[n++] = nameHashes[2 * i]! * INDEX_SPAN + i
     }
   }
-  if (n === 0) return out.fill(-1)
+  if (n === 0) return 0
 
   const keys = sortKeys.subarray(0, n)
   keys.sort()
@@ -116,21 +199,32 @@ export function buildMaglev(
   const firstWeight = backends[turnToIndex[0]!]!.weight
   for (let t = 0; t < n; t++) {
     const i = turnToIndex[t]!
-    const b = backends[i]!
+    const w = backends[i]!.weight
+    turnEntries[t] = entryOf === undefined ? i : entryOf[i]!
     positions[t] = remainder(nameHashes[2 * i]!, size) // the offset
     skips[t] = remainder(nameHashes[2 * i + 1]!, size - 1) + 1
-    fills[t] = 0
-    totalWeight += b.weight
-    if (b.weight !== firstWeight) allEqual = false
+    turnWeights[t] = w
+    totalWeight += w
+    if (w !== firstWeight) allEqual = false
   }
   if (!(totalWeight < Infinity)) throw new RangeError('the sum of the backend weights is not finite')
-  apportion(backends, n, size, totalWeight, allEqual)
+  preparedEqual = allEqual
+  return n
+}
+
+/** The turns of n prepared backends (n > 0) into `out`. */
+function runTurns(out: Int32Array, size: number, n: number, allEqual: boolean): void {
+  let totalWeight = 0
+  for (let t = 0; t < n; t++) {
+    fills[t] = 0
+    totalWeight += turnWeights[t]!
+  }
+  apportion(n, size, totalWeight, allEqual)
 
   let activeCount = 0
   for (let t = 0; t < n; t++) if (quotas[t]! > 0) activeTurns[activeCount++] = t
 
   fillTable(out, size, activeCount, allEqual)
-  return out
 }
 
 /**
@@ -162,7 +256,7 @@ function walkEqual(table: Int32Array, size: number, taken: Int32Array, activeCou
   const rounds = Math.floor(switchAt / activeCount)
   const place = switchAt - rounds * activeCount
   for (let r = 0; r <= rounds; r++) {
-    walkRound(table, size, taken, skips, positions, turnToIndex, r < rounds ? activeCount : place)
+    walkRound(table, size, taken, skips, positions, turnEntries, r < rounds ? activeCount : place)
   }
   for (let t = 0; t < activeCount; t++) fills[t] = t < place ? rounds + 1 : rounds
   roundLength = activeCount
@@ -176,7 +270,7 @@ function walkWeighted(table: Int32Array, size: number, taken: Int32Array, active
   let dropped = 0
   while (filled < switchAt) {
     const turns = Math.min(activeCount, switchAt - filled)
-    dropped = walkRoundWeighted(table, size, taken, skips, positions, turnToIndex, activeTurns, fills, quotas, turns)
+    dropped = walkRoundWeighted(table, size, taken, skips, positions, turnEntries, activeTurns, fills, quotas, turns)
     filled += turns
     if (turns < activeCount) {
       place = turns
@@ -229,7 +323,7 @@ function scanPhase(table: Int32Array, size: number, taken: Int32Array, words: nu
         best = k
       }
     }
-    table[free[best]!] = turnToIndex[t]!
+    table[free[best]!] = turnEntries[t]!
     free[best] = free[--freeCount]!
     filled++
     if (++fill[t]! === quota[t]!) {
@@ -377,16 +471,10 @@ function compareBackends(x: MaglevBackend, y: MaglevBackend): number {
 }
 
 /** Largest remainder apportionment of `size` slots by weight, into `quotas`. */
-function apportion(
-  backends: ReadonlyArray<MaglevBackend>,
-  n: number,
-  size: number,
-  totalWeight: number,
-  allEqual: boolean,
-): void {
+function apportion(n: number, size: number, totalWeight: number, allEqual: boolean): void {
   let assigned = 0
   for (let t = 0; t < n; t++) {
-    const exact = size * (backends[turnToIndex[t]!]!.weight / totalWeight)
+    const exact = size * (turnWeights[t]! / totalWeight)
     const quota = Math.floor(exact)
     quotas[t] = quota
     exactShares[t] = exact - quota
