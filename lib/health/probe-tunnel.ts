@@ -7,7 +7,8 @@
 import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads'
+import { startWorker } from '../worker-thread'
 import { ErrorCodes, NvlbError } from '../errors'
 import { formatIPv4 } from '../packet/address'
 import type { ProbeNode, ProbeTarget } from './probe-translator'
@@ -57,12 +58,6 @@ export interface TunnelProbe {
 export interface TunnelOptions {
   tunPattern?: string
   prefix?: { address: number; length: number }
-}
-
-function startWorker(file: string, options: ConstructorParameters<typeof Worker>[1]): Worker {
-  if (!file.endsWith('.ts')) return new Worker(file, options)
-  const hook = require.resolve('tsx/cjs')
-  return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)})`, { ...options, eval: true })
 }
 
 export class ProbeTunnel {

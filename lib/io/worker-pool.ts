@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import path from 'node:path'
-import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads'
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads'
 import { Counters, G_RX_PACKETS, G_SWEPT_EPOCH, G_TX_PACKETS } from '../dataplane/counters'
 import type { Snapshot } from '../dataplane/snapshot'
 import { statsReport } from '../dataplane/stats'
@@ -19,6 +19,7 @@ import { NativeResources } from './native-resources'
 import { XDP_MAX_FRAME, XdpSocketPort } from './xdp-socket'
 import { createWakeFd, signalWakeFd } from './wake-fd'
 import { closeHandoffShared, createHandoffShared, type HandoffShared } from './worker-handoff'
+import { startWorker } from '../worker-thread'
 
 /** The subset of a pino logger the worker pool uses. */
 export interface WorkerPoolLogger {
@@ -127,17 +128,6 @@ interface WorkerSlot {
   exited: Promise<void>
   /** Recent deaths (ms timestamps) for the restart back-off. */
   deaths: number[]
-}
-
-/**
- * Runs from TypeScript sources (tsx, tap) load the worker through tsx's
- * CommonJS hook, which a worker thread does not always inherit from the main
- * thread's loader; compiled runs start the .js file directly.
- */
-function startWorker(file: string, options: WorkerOptions): Worker {
-  if (!file.endsWith('.ts')) return new Worker(file, options)
-  const hook = require.resolve('tsx/cjs')
-  return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)})`, { ...options, eval: true })
 }
 
 /** What the packet workers' provider sockets leave to the probe tunnel (null: no probes run). */
