@@ -6,7 +6,8 @@ import { parseIPv4, parseMac, parseMacInto } from '../packet/address'
 import { IPV4_HEADER_LENGTH } from '../packet/ipv4'
 import { NVGRE_ENCAP_OVERHEAD } from '../packet/nvgre'
 import { TCP_HEADER_LENGTH } from '../packet/tcp'
-import { buildMaglev, DEFAULT_MAGLEV_SIZE } from '../hash/maglev'
+import { DEFAULT_MAGLEV_SIZE, planMaglev } from '../hash/maglev'
+import { TableBuilder } from './table-builder'
 import { createKeyTable, KEY_TABLE_MISSING, keyTableGet, keyTableSet, type KeyTable } from '../dataplane/key-table'
 import { sharedArray, sharedCopyOf } from '../dataplane/shared-array'
 import {
@@ -168,21 +169,6 @@ function grownKeyTable(table: KeyTable, expected: number): KeyTable {
   return grown
 }
 
-/** Maglev's picks (indexes into a pool's members) for tables built one after another. */
-let picksScratch = new Int32Array(0)
-
-/**
- * A rule table from Maglev's picks: each pick's backend id (-1 stays -1). A function of its
- * own so that its loop over the M slots stays compiled between compiles (in the compile's
- * closures it started cold each time: half a millisecond a table).
- */
-function picksToIds(picks: Int32Array, ids: readonly number[], table: Int32Array): void {
-  for (let s = 0; s < picks.length; s++) {
-    const pick = picks[s]!
-    table[s] = pick < 0 ? -1 : ids[pick]!
-  }
-}
-
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
@@ -240,6 +226,8 @@ export class Compiler {
    * made active again (or any change undone) finds the table it had before without a Maglev build.
    */
   private readonly retiredTables = new LRUCache<string, CachedTable>({ max: RETIRED_TABLES })
+  /** Runs the compile's Maglev builds, on this thread and a helper thread. */
+  readonly tables = new TableBuilder()
   /** The last compile's lookup-record and domain tables, and the lists they were built from. */
   private policyCache: PolicyTables | undefined
   private neighborCache: NeighborTables | undefined
@@ -329,10 +317,13 @@ export class Compiler {
     this.backendIds.begin(epoch, swept)
     try {
       const snapshot = this.build(config, generation, epoch, health)
+      this.tables.finish()
       this.ruleIds.commit()
       this.backendIds.commit()
       return snapshot
     } catch (err) {
+      // Tables already scheduled may be in caches a later compile reuses: complete them.
+      this.tables.finish()
       this.ruleIds.rollback()
       this.backendIds.rollback()
       throw err
@@ -498,14 +489,10 @@ export class Compiler {
         if (same(found)) {
           table = found.table
         } else {
-          if (picksScratch.length !== maglevSize) picksScratch = new Int32Array(maglevSize)
-          buildMaglev(
-            members.names.map((name, i) => ({ name, weight: members.weights[i]! })),
-            maglevSize,
-            picksScratch,
-          )
+          const backends = members.names.map((name, i) => ({ name, weight: members.weights[i]! }))
           table = sharedArray(Int32Array, maglevSize)
-          picksToIds(picksScratch, members.ids, table)
+          // Filled by the end of the compile (this.tables.finish()), on this thread or the helper's.
+          this.tables.schedule(planMaglev(backends, maglevSize, members.ids, true), table)
         }
         members.table = table
       }
