@@ -21,6 +21,7 @@ import { Counters, DROPS_BASE, G_ACTIVE_FLOWS, G_FLOWS_EVICTED, G_FLOWS_EVICTED_
 import { DropReason } from './drop-reasons'
 import { FLOW_DATAGRAM, FLOW_NEW, FlowTable, NO_ENTRY } from './flow-table'
 import { forwardHashOfKey, forwardKeyHash, hash2, hash3, hash5, replyHash } from './flow-hash'
+import { hashMod } from '../hash/hash-mod'
 import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
 import { dnatReplyBackend, dnatReplyRule } from './dnat-reply-index'
 import { BACKEND_ABSENT, BACKEND_DISABLED, DIST_2_TUPLE, DIST_3_TUPLE, MAX_BACKEND_IDS, MAX_RULE_IDS, NAT_FULLNAT, RULE_SEVERAL, type CompiledRule, type Snapshot } from './snapshot'
@@ -331,7 +332,7 @@ export class Engine {
       const ruleId = keyTableGet(snap.rules, dst, 0, (protocol << 16) | (ports & 0xffff))
       const rule = ruleId >= 0 ? snap.ruleList[ruleId] : null
       if (rule !== null && rule !== undefined && rule.natMode !== NAT_FULLNAT && rule.distribution !== DIST_3_TUPLE && rule.distribution !== DIST_2_TUPLE) {
-        const backend = rule.table[(h5 >>> 0) % rule.table.length]!
+        const backend = rule.table[hashMod(h5, rule.table.length)]!
         if (backend >= 0) {
           this.lookupReplyKind = 1
           this.lookupReplyHash = replyHash(protocol, snap.backendAddress[backend]!, src, (snap.backendPort[backend]! << 16) | (ports >>> 16))
@@ -647,7 +648,7 @@ export class Engine {
     let h = h5
     if (fragmented || rule.distribution === DIST_3_TUPLE) h = hash3(src, dst, protocol)
     else if (rule.distribution === DIST_2_TUPLE) h = hash2(src, dst)
-    const backend = rule.table[(h >>> 0) % rule.table.length]!
+    const backend = rule.table[hashMod(h, rule.table.length)]!
     if (backend < 0) return this.dropFlow(DropReason.NO_BACKEND)
     const dip = snap.backendAddress[backend]!
     const backendDomain = snap.backendDomain[backend]!
@@ -980,7 +981,7 @@ export class Engine {
     const rule = snap.ruleList[ruleId]!
     if (rule.natMode === NAT_FULLNAT) return this.drop(DropReason.FRAGMENT_NO_STATE)
     const h3 = hash3(src, dst, protocol)
-    const backend = rule.table[(h3 >>> 0) % rule.table.length]!
+    const backend = rule.table[hashMod(h3, rule.table.length)]!
     if (backend < 0) return this.drop(DropReason.NO_BACKEND)
     if (total + NVGRE_ENCAP_OVERHEAD > snap.providerMtu && (readU16(buf, ip + 6) & IPV4_FLAG_DF) !== 0) {
       return this.packetTooBig(buf, eth, ip, ihl, total, vsid, fromSide)

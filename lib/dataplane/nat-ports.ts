@@ -6,6 +6,8 @@
  * from 1024 up; the caller skips a candidate that is a rule's port on the NAT
  * address or whose reply tuple is taken.
  */
+import { hashMod } from '../hash/hash-mod'
+
 export const NAT_PORT_FIRST = 1024
 /** Candidates tried per new flow before it is dropped as nat_ports_exhausted. */
 export const NAT_PORT_TRIES = 64
@@ -27,7 +29,7 @@ export class NatPorts {
 
   /** Candidate number `attempt` (0 .. NAT_PORT_TRIES−1) for a flow of this hash and client port. */
   candidate(hash: number, clientPort: number, attempt: number): number {
-    const start = (hash >>> 0) % this.slots
+    const start = hashMod(hash, this.slots)
     return this.base + ((start + attempt * NAT_PORT_STRIDE) % this.slots) * this.workerCount + (clientPort % this.workerCount)
   }
 }

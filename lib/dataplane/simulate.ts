@@ -1,5 +1,6 @@
 import { formatIPv4, formatMac, parseIPv4 } from '../packet/address'
 import { hash2, hash3, hash5 } from './flow-hash'
+import { hashMod } from '../hash/hash-mod'
 import { KEY_TABLE_MISSING, keyTableGet } from './key-table'
 import { DIST_2_TUPLE, DIST_3_TUPLE, NAT_FULLNAT, PROTO_TCP, PROTO_UDP, type Snapshot } from './snapshot'
 import type { SimulatedFlow, SimulationResult } from './simulate-types'
@@ -46,7 +47,7 @@ export function simulateFlow(snapshot: Snapshot, flow: SimulatedFlow): Simulatio
   const ports = (flow.sourcePort << 16) | flow.destinationPort
   const hash =
     (rule.distribution === DIST_3_TUPLE ? hash3(src, dst, protocol) : rule.distribution === DIST_2_TUPLE ? hash2(src, dst) : hash5(src, dst, ports, protocol)) >>> 0
-  const slot = hash % rule.table.length
+  const slot = hashMod(hash, rule.table.length)
   const backend = rule.table[slot]!
   const ruleText =
     `VIP '${rule.vipName}' ${flow.protocol}/${rule.frontendPort} (${vip.natMode}, ${ruleOut.distribution}, pool '${rule.pool}')` +
