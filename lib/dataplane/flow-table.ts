@@ -482,8 +482,13 @@ export class FlowTable {
   /** Unlink a flow from both indexes and its list and free its slot; `forwardHash` as given to insert(). */
   removeWithHash(i: number, forwardHash: number): void {
     const b = i * STRIDE
-    this.unlinkChain(this.forwardBuckets, W_FORWARD_NEXT, forwardHash & this.bucketMask, i)
-    this.unlinkChain(this.replyBuckets, W_REPLY_NEXT, this.e[b + W_REPLY_HASH]! & this.bucketMask, i)
+    const forwardBucket = forwardHash & this.bucketMask
+    const replyBucket = this.e[b + W_REPLY_HASH]! & this.bucketMask
+    // Both bucket words are read before either chain is walked, so that their cache misses overlap.
+    const forwardFirst = this.forwardBuckets[forwardBucket]!
+    const replyFirst = this.replyBuckets[replyBucket]!
+    this.unlinkChain(this.forwardBuckets, W_FORWARD_NEXT, forwardBucket, forwardFirst, i)
+    this.unlinkChain(this.replyBuckets, W_REPLY_NEXT, replyBucket, replyFirst, i)
     this.unlinkLru(i)
     this.e[b + W_LRU_NEXT] = this.freeHead
     this.freeHead = i
@@ -504,9 +509,10 @@ export class FlowTable {
     this.linkHead(i)
   }
 
-  private unlinkChain(buckets: Int32Array, nextWord: number, bucket: number, i: number): void {
+  /** Unlink entry i from the chain of `bucket`, whose first entry is `first`. */
+  private unlinkChain(buckets: Int32Array, nextWord: number, bucket: number, first: number, i: number): void {
     const e = this.e
-    let cur = buckets[bucket]!
+    let cur = first
     if (cur === i) {
       buckets[bucket] = e[i * STRIDE + nextWord]!
       return
