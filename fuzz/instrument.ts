@@ -184,6 +184,9 @@ export function loadInstrumented<T = Record<string, unknown>>(file: string): T {
     }
     return ordinary(spec)
   }
+  // What modules use of require besides calling it (require.resolve: lib/worker-thread.ts).
+  localRequire.resolve = ordinary.resolve
+  localRequire.cache = ordinary.cache
   const wrapper = runInThisContext(Module.wrap(out.outputText), { filename: abs }) as (exports: unknown, require: unknown, module: unknown, filename: string, dir: string) => void
   wrapper.call(m.exports, m.exports, localRequire, m, abs, dirname(abs))
   m.loaded = true
