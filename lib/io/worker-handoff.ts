@@ -1,3 +1,4 @@
+import { hashMod } from '../hash/hash-mod'
 import { RX_HEADROOM, type FramePort } from './frame-port'
 import { FragmentOwners } from './fragment-owners'
 import { HandoffRing } from './handoff-ring'
@@ -122,9 +123,9 @@ export class WorkerHandoff implements FramePort {
     const kind = steering.classify(buf, off, len)
     let owner: number
     if (kind === STEER_KEY) {
-      owner = (steering.key >>> 0) % this.workerCount
+      owner = hashMod(steering.key, this.workerCount)
     } else if (kind === STEER_FIRST_FRAGMENT) {
-      owner = (steering.key >>> 0) % this.workerCount
+      owner = hashMod(steering.key, this.workerCount)
       this.owners.remember(steering.fragmentScope, steering.fragmentSrc, steering.fragmentDst, steering.fragmentId, owner, this.now)
     } else if (kind === STEER_LATER_FRAGMENT) {
       owner = this.owners.ownerOf(steering.fragmentScope, steering.fragmentSrc, steering.fragmentDst, steering.fragmentId, this.now)
